@@ -1,0 +1,12 @@
+//! Placeholder: the aws front-end (being written).
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::lab::Lab;
+
+/// The aws routes.
+pub fn router(_lab: Arc<Lab>) -> Router {
+    Router::new()
+}

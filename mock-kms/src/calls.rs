@@ -1,0 +1,168 @@
+//! The call log: a bounded ring buffer of every request the cloud front-ends answered (KMS, STS
+//! and token calls alike), read through `GET /_mock/v1/calls?since=SEQ`.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::keys::Provider;
+
+/// How many calls the log keeps by default.
+pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// One answered request (contract: DESIGN.md §4).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallRecord {
+    /// Position in the log, from 1, never reused.
+    pub seq: u64,
+    /// Lab time the call was answered.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// The cloud.
+    pub provider: Provider,
+    /// The cloud's own operation name (`Encrypt`, `AssumeRole`, `encrypt`, `token`, …).
+    pub operation: String,
+    /// Lab name of the key, when the call concerned one.
+    pub key: Option<String>,
+    /// Who called (an access key id, a principal, an app id), or `anonymous`.
+    pub caller: String,
+    /// `ok`, or the cloud's error code (`AccessDeniedException`, `PERMISSION_DENIED`, `Forbidden`, …).
+    pub outcome: String,
+    /// Real time spent answering, in milliseconds.
+    pub latency_ms: f64,
+}
+
+/// A call to be logged; the log stamps its sequence number.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    /// Lab time the call was answered.
+    pub time: OffsetDateTime,
+    /// The cloud.
+    pub provider: Provider,
+    /// The cloud's own operation name.
+    pub operation: String,
+    /// Lab name of the key, if any.
+    pub key: Option<String>,
+    /// Who called.
+    pub caller: String,
+    /// `ok` or the cloud's error code.
+    pub outcome: String,
+    /// Real time spent answering, in milliseconds.
+    pub latency_ms: f64,
+}
+
+/// A page of the log.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallPage {
+    /// Calls after the requested sequence number, oldest first.
+    pub calls: Vec<CallRecord>,
+    /// Pass this as `since` to get only newer calls.
+    pub next: u64,
+}
+
+/// The bounded log.
+#[derive(Debug)]
+pub struct CallLog {
+    capacity: usize,
+    inner: Mutex<Ring>,
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    calls: VecDeque<CallRecord>,
+    last_seq: u64,
+}
+
+impl CallLog {
+    /// A log keeping the last `capacity` calls (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            inner: Mutex::new(Ring::default()),
+        }
+    }
+
+    fn ring(&self) -> std::sync::MutexGuard<'_, Ring> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Appends a call, evicting the oldest when full; returns its sequence number.
+    pub fn record(&self, call: NewCall) -> u64 {
+        let mut ring = self.ring();
+        ring.last_seq += 1;
+        let seq = ring.last_seq;
+        if ring.calls.len() == self.capacity {
+            ring.calls.pop_front();
+        }
+        ring.calls.push_back(CallRecord {
+            seq,
+            time: call.time,
+            provider: call.provider,
+            operation: call.operation,
+            key: call.key,
+            caller: call.caller,
+            outcome: call.outcome,
+            latency_ms: call.latency_ms,
+        });
+        seq
+    }
+
+    /// Calls with a sequence number greater than `since` (exclusive), oldest first.
+    pub fn since(&self, since: u64) -> CallPage {
+        let ring = self.ring();
+        let calls: Vec<CallRecord> = ring
+            .calls
+            .iter()
+            .filter(|c| c.seq > since)
+            .cloned()
+            .collect();
+        CallPage {
+            calls,
+            next: ring.last_seq.max(since),
+        }
+    }
+}
+
+impl Default for CallLog {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(op: &str) -> NewCall {
+        NewCall {
+            time: time::macros::datetime!(2026-01-01 00:00 UTC),
+            provider: Provider::Aws,
+            operation: op.into(),
+            key: None,
+            caller: "me".into(),
+            outcome: "ok".into(),
+            latency_ms: 0.1,
+        }
+    }
+
+    #[test]
+    fn since_is_exclusive_and_the_ring_is_bounded() {
+        let log = CallLog::with_capacity(3);
+        for op in ["a", "b", "c", "d"] {
+            log.record(call(op));
+        }
+        let page = log.since(0);
+        let ops: Vec<_> = page.calls.iter().map(|c| c.operation.as_str()).collect();
+        assert_eq!(ops, ["b", "c", "d"]);
+        assert_eq!(page.next, 4);
+        let newer = log.since(3);
+        assert_eq!(newer.calls.len(), 1);
+        assert_eq!(newer.calls[0].seq, 4);
+        assert!(log.since(4).calls.is_empty());
+        assert_eq!(log.since(4).next, 4);
+    }
+}

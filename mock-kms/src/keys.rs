@@ -1,0 +1,599 @@
+//! The key model every cloud front-end shares: providers, key specs, lifecycle states, versions
+//! and their material, and the symmetric ciphertext blobs AWS and GCP keys produce.
+//!
+//! A key has a lab-wide short name (`aws-demo`, `gcp-demo`, `azure-demo`, …), the cloud's own id
+//! (an ARN, a GCP resource name, an Azure key URL path), a lifecycle state, the service identity's
+//! `access` (policy / role assignment) and `trust` (trust policy / workload identity / service
+//! principal) switches, and an ordered list of versions of which the last is primary. Rotation
+//! appends a version; old versions keep decrypting, as in every real KMS.
+//!
+//! Symmetric ciphertext blobs name the key and version they were made under, so a Decrypt without
+//! a key id finds its key (AWS), a ciphertext presented to another key is recognised as such, and
+//! a version remembers what made it (GCP). The header is bound into the AES-256-GCM AAD, so editing
+//! it fails like any other tampering.
+
+use std::fmt;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::encoding::AsDer;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::error::LabError;
+
+/// The cloud a key lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// AWS KMS.
+    Aws,
+    /// Google Cloud KMS.
+    Gcp,
+    /// Azure Key Vault.
+    Azure,
+}
+
+impl Provider {
+    /// All providers, in display order.
+    pub const ALL: [Provider; 3] = [Provider::Aws, Provider::Gcp, Provider::Azure];
+
+    /// The lowercase name used on the wire of the control API (`aws`, `gcp`, `azure`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Aws => "aws",
+            Provider::Gcp => "gcp",
+            Provider::Azure => "azure",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Provider {
+    type Err = LabError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "aws" => Ok(Provider::Aws),
+            "gcp" => Ok(Provider::Gcp),
+            "azure" => Ok(Provider::Azure),
+            other => Err(LabError::InvalidRequest(format!(
+                "unknown provider `{other}`; expected one of aws, gcp, azure"
+            ))),
+        }
+    }
+}
+
+/// What kind of key material a key holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeySpec {
+    /// AES-256-GCM (AWS `SYMMETRIC_DEFAULT`, GCP `GOOGLE_SYMMETRIC_ENCRYPTION`).
+    #[serde(rename = "SYMMETRIC_DEFAULT")]
+    SymmetricDefault,
+    /// RSA 2048 (Azure `RSA`, 2048 bits).
+    #[serde(rename = "RSA_2048")]
+    Rsa2048,
+    /// RSA 3072.
+    #[serde(rename = "RSA_3072")]
+    Rsa3072,
+    /// RSA 4096.
+    #[serde(rename = "RSA_4096")]
+    Rsa4096,
+    /// ECDSA P-256 (Azure `EC`): exists, but refuses encrypt/decrypt as the real service does.
+    #[serde(rename = "EC_P256")]
+    EcP256,
+}
+
+impl KeySpec {
+    /// The spec's name on the wire (`SYMMETRIC_DEFAULT`, `RSA_2048`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeySpec::SymmetricDefault => "SYMMETRIC_DEFAULT",
+            KeySpec::Rsa2048 => "RSA_2048",
+            KeySpec::Rsa3072 => "RSA_3072",
+            KeySpec::Rsa4096 => "RSA_4096",
+            KeySpec::EcP256 => "EC_P256",
+        }
+    }
+
+    /// Parses a spec name, checking it is one the provider offers for this lab.
+    pub fn parse_for(provider: Provider, spec: &str) -> Result<Self, LabError> {
+        let allowed: &[KeySpec] = match provider {
+            Provider::Aws | Provider::Gcp => &[KeySpec::SymmetricDefault],
+            Provider::Azure => &[
+                KeySpec::Rsa2048,
+                KeySpec::Rsa3072,
+                KeySpec::Rsa4096,
+                KeySpec::EcP256,
+            ],
+        };
+        allowed
+            .iter()
+            .copied()
+            .find(|candidate| candidate.as_str() == spec)
+            .ok_or_else(|| {
+                let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+                LabError::InvalidRequest(format!(
+                    "unknown key spec `{spec}` for {provider}; expected one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// The spec a provider's keys get when none is given.
+    pub fn default_for(provider: Provider) -> Self {
+        match provider {
+            Provider::Aws | Provider::Gcp => KeySpec::SymmetricDefault,
+            Provider::Azure => KeySpec::Rsa2048,
+        }
+    }
+}
+
+/// A key's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum KeyState {
+    /// Usable.
+    Enabled,
+    /// Refuses cryptographic operations until enabled again.
+    Disabled,
+    /// Scheduled for destruction at `deletion_date` (lab time); refuses operations meanwhile.
+    PendingDeletion {
+        /// When the key becomes `Destroyed`.
+        #[serde(with = "time::serde::rfc3339")]
+        deletion_date: OffsetDateTime,
+    },
+    /// Material gone for good.
+    Destroyed,
+}
+
+impl KeyState {
+    /// The state's name in the control API (`enabled`, `disabled`, `pending-deletion`, `destroyed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "enabled",
+            KeyState::Disabled => "disabled",
+            KeyState::PendingDeletion { .. } => "pending-deletion",
+            KeyState::Destroyed => "destroyed",
+        }
+    }
+}
+
+/// Secret key material of one version. Zeroized on drop; `Debug` never shows it.
+pub enum KeyMaterial {
+    /// 32 bytes of AES-256-GCM key.
+    Aes256(Zeroizing<[u8; 32]>),
+    /// An RSA private key (PKCS#8 DER).
+    Rsa(Zeroizing<Vec<u8>>),
+    /// An EC P-256 private key (PKCS#8 DER).
+    EcP256(Zeroizing<Vec<u8>>),
+}
+
+impl KeyMaterial {
+    /// Fresh material for `spec` from the OS RNG.
+    pub fn generate(spec: KeySpec) -> Result<Self, LabError> {
+        let failed =
+            |what: &str| LabError::Internal(format!("could not generate {what} key material"));
+        match spec {
+            KeySpec::SymmetricDefault => {
+                let mut bytes = Zeroizing::new([0u8; 32]);
+                aws_lc_rs::rand::fill(bytes.as_mut()).map_err(|_| failed("AES-256"))?;
+                Ok(KeyMaterial::Aes256(bytes))
+            }
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => {
+                let size = match spec {
+                    KeySpec::Rsa2048 => aws_lc_rs::rsa::KeySize::Rsa2048,
+                    KeySpec::Rsa3072 => aws_lc_rs::rsa::KeySize::Rsa3072,
+                    _ => aws_lc_rs::rsa::KeySize::Rsa4096,
+                };
+                let pair = aws_lc_rs::rsa::KeyPair::generate(size).map_err(|_| failed("RSA"))?;
+                let der = pair.as_der().map_err(|_| failed("RSA"))?;
+                Ok(KeyMaterial::Rsa(Zeroizing::new(der.as_ref().to_vec())))
+            }
+            KeySpec::EcP256 => {
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                let doc = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+                    &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                    &rng,
+                )
+                .map_err(|_| failed("EC P-256"))?;
+                Ok(KeyMaterial::EcP256(Zeroizing::new(doc.as_ref().to_vec())))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self {
+            KeyMaterial::Aes256(_) => "Aes256",
+            KeyMaterial::Rsa(_) => "Rsa",
+            KeyMaterial::EcP256(_) => "EcP256",
+        };
+        write!(f, "KeyMaterial::{kind}([redacted])")
+    }
+}
+
+/// One version of a key.
+#[derive(Debug)]
+pub struct KeyVersion {
+    /// The version's id: `1`, `2`, … for GCP; 32 hex digits for AWS and Azure.
+    pub id: String,
+    /// When the version was made (lab time).
+    pub created: OffsetDateTime,
+    /// The secret material.
+    pub material: KeyMaterial,
+}
+
+/// A key in the lab.
+#[derive(Debug)]
+pub struct Key {
+    /// Lab-wide short name (`aws-demo`); also the Azure vault key name and GCP cryptoKey id.
+    pub name: String,
+    /// The cloud.
+    pub provider: Provider,
+    /// The cloud's own id (AWS key ARN, GCP resource name, Azure `https://HOST/keys/NAME` path
+    /// without the host: `/keys/NAME`).
+    pub id: String,
+    /// Material kind.
+    pub spec: KeySpec,
+    /// Lifecycle state (read it through [`Key::state_at`] so scheduled deletions take effect).
+    pub state: KeyState,
+    /// Whether the service identity's policy / role assignment on this key exists.
+    pub access: bool,
+    /// Whether the service identity is trusted (trust policy, workload identity, service principal).
+    pub trust: bool,
+    /// Versions, oldest first; the last one is primary.
+    pub versions: Vec<KeyVersion>,
+    /// When the key was created (lab time).
+    pub created: OffsetDateTime,
+}
+
+impl Key {
+    /// A new enabled key with one version, access and trust granted to the service identity.
+    pub fn generate(
+        name: &str,
+        provider: Provider,
+        id: String,
+        spec: KeySpec,
+        now: OffsetDateTime,
+    ) -> Result<Self, LabError> {
+        let mut key = Key {
+            name: name.to_owned(),
+            provider,
+            id,
+            spec,
+            state: KeyState::Enabled,
+            access: true,
+            trust: true,
+            versions: Vec::new(),
+            created: now,
+        };
+        key.add_version(now)?;
+        Ok(key)
+    }
+
+    /// Appends a new primary version (rotation). Old versions stay usable for decryption.
+    pub fn add_version(&mut self, now: OffsetDateTime) -> Result<&KeyVersion, LabError> {
+        let id = match self.provider {
+            Provider::Gcp => (self.versions.len() + 1).to_string(),
+            Provider::Aws | Provider::Azure => uuid::Uuid::new_v4().simple().to_string(),
+        };
+        self.versions.push(KeyVersion {
+            id,
+            created: now,
+            material: KeyMaterial::generate(self.spec)?,
+        });
+        Ok(self.primary())
+    }
+
+    /// The primary (newest) version.
+    pub fn primary(&self) -> &KeyVersion {
+        self.versions
+            .last()
+            .expect("a key always has at least one version: Key::generate adds it")
+    }
+
+    /// The version with id `id`.
+    pub fn version(&self, id: &str) -> Option<&KeyVersion> {
+        self.versions.iter().find(|v| v.id == id)
+    }
+
+    /// The state at lab time `now`: a pending deletion whose date has passed is `Destroyed`.
+    pub fn state_at(&self, now: OffsetDateTime) -> KeyState {
+        match self.state {
+            KeyState::PendingDeletion { deletion_date } if deletion_date <= now => {
+                KeyState::Destroyed
+            }
+            state => state,
+        }
+    }
+
+    /// Makes a passed deletion date final (and drops the material, as a real KMS does).
+    pub fn settle(&mut self, now: OffsetDateTime) {
+        if self.state != self.state_at(now) {
+            self.destroy();
+        }
+    }
+
+    /// Destroys the key: the state becomes `Destroyed` and all material is dropped (zeroized).
+    pub fn destroy(&mut self) {
+        self.state = KeyState::Destroyed;
+        for version in &mut self.versions {
+            version.material = KeyMaterial::Aes256(Zeroizing::new([0u8; 32]));
+        }
+    }
+
+    /// Fails unless the key can perform cryptographic operations at `now`.
+    pub fn ensure_usable(&self, now: OffsetDateTime) -> Result<(), LabError> {
+        match self.state_at(now) {
+            KeyState::Enabled => Ok(()),
+            KeyState::Disabled => Err(LabError::KeyDisabled(self.name.clone())),
+            KeyState::PendingDeletion { deletion_date } => Err(LabError::KeyPendingDeletion {
+                key: self.name.clone(),
+                deletion_date,
+            }),
+            KeyState::Destroyed => Err(LabError::KeyDestroyed(self.name.clone())),
+        }
+    }
+
+    /// Encrypts `plaintext` under the primary version, binding `aad`. AES keys only.
+    pub fn encrypt_blob(
+        &self,
+        now: OffsetDateTime,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<SealedBlob, LabError> {
+        self.ensure_usable(now)?;
+        let version = self.primary();
+        let header = BlobHeader {
+            key: self.name.clone(),
+            version: version.id.clone(),
+        };
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce)
+            .map_err(|_| LabError::Internal("the random number generator failed".into()))?;
+        let cipher = self.aes_key(version)?;
+        let mut blob = header.encode();
+        blob.extend_from_slice(&nonce);
+        let mut body = plaintext.to_vec();
+        cipher
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(blob_aad(&blob, aad)),
+                &mut body,
+            )
+            .map_err(|_| LabError::Internal("AES-GCM seal failed".into()))?;
+        blob.extend_from_slice(&body);
+        Ok(SealedBlob {
+            ciphertext: blob,
+            version: version.id.clone(),
+        })
+    }
+
+    /// Decrypts a blob made by [`Key::encrypt_blob`] of *this* key (check the header's key name
+    /// with [`BlobHeader::parse`] first). Returns the plaintext and the version that made it.
+    pub fn decrypt_blob(
+        &self,
+        now: OffsetDateTime,
+        blob: &[u8],
+        aad: &[u8],
+    ) -> Result<(Zeroizing<Vec<u8>>, String), LabError> {
+        self.ensure_usable(now)?;
+        let (header, header_len) = BlobHeader::parse(blob)?;
+        if header.key != self.name {
+            return Err(LabError::IncorrectKey {
+                requested: self.name.clone(),
+                ciphertext_key: header.key,
+            });
+        }
+        let version = self
+            .version(&header.version)
+            .ok_or_else(|| LabError::InvalidCiphertext("unknown key version".into()))?;
+        let rest = &blob[header_len..];
+        if rest.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+            return Err(LabError::InvalidCiphertext(
+                "ciphertext is truncated".into(),
+            ));
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| LabError::InvalidCiphertext("bad nonce".into()))?;
+        let cipher = self.aes_key(version)?;
+        let mut body = Zeroizing::new(sealed.to_vec());
+        let aad = blob_aad(&blob[..header_len + NONCE_LEN], aad);
+        let len = cipher
+            .open_in_place(nonce, Aad::from(aad), body.as_mut_slice())
+            .map_err(|_| {
+                LabError::InvalidCiphertext(
+                    "authentication failed: wrong context/AAD or a tampered ciphertext".into(),
+                )
+            })?
+            .len();
+        body.truncate(len);
+        Ok((body, version.id.clone()))
+    }
+
+    fn aes_key(&self, version: &KeyVersion) -> Result<LessSafeKey, LabError> {
+        match &version.material {
+            KeyMaterial::Aes256(bytes) => UnboundKey::new(&AES_256_GCM, bytes.as_ref())
+                .map(LessSafeKey::new)
+                .map_err(|_| LabError::Internal("bad AES key material".into())),
+            KeyMaterial::Rsa(_) | KeyMaterial::EcP256(_) => Err(LabError::UnsupportedOperation {
+                key: self.name.clone(),
+                reason: format!("{} keys do not do symmetric encryption", self.spec.as_str()),
+            }),
+        }
+    }
+}
+
+/// A symmetric ciphertext and the version that made it.
+#[derive(Debug, Clone)]
+pub struct SealedBlob {
+    /// The opaque blob handed to the client.
+    pub ciphertext: Vec<u8>,
+    /// The id of the key version used.
+    pub version: String,
+}
+
+/// The authenticated header of a symmetric ciphertext blob: which key and version made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobHeader {
+    /// Lab name of the key.
+    pub key: String,
+    /// Version id.
+    pub version: String,
+}
+
+const BLOB_MAGIC: &[u8; 4] = b"EKMk";
+const BLOB_FORMAT: u8 = 1;
+
+impl BlobHeader {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + self.key.len() + self.version.len());
+        out.extend_from_slice(BLOB_MAGIC);
+        out.push(BLOB_FORMAT);
+        for field in [&self.key, &self.version] {
+            out.push(u8::try_from(field.len()).unwrap_or(u8::MAX));
+            out.extend_from_slice(&field.as_bytes()[..field.len().min(255)]);
+        }
+        out
+    }
+
+    /// Parses the header of a blob; returns it and its length in bytes. Total: any malformed
+    /// input is `InvalidCiphertext`.
+    pub fn parse(blob: &[u8]) -> Result<(Self, usize), LabError> {
+        let bad = |why: &str| LabError::InvalidCiphertext(why.to_owned());
+        let rest = blob
+            .strip_prefix(BLOB_MAGIC.as_slice())
+            .ok_or_else(|| bad("not a ciphertext of this KMS"))?;
+        let (&format, mut rest) = rest.split_first().ok_or_else(|| bad("truncated header"))?;
+        if format != BLOB_FORMAT {
+            return Err(bad("unknown ciphertext format"));
+        }
+        let mut fields = Vec::with_capacity(2);
+        for _ in 0..2 {
+            let (&len, tail) = rest.split_first().ok_or_else(|| bad("truncated header"))?;
+            let len = usize::from(len);
+            if tail.len() < len {
+                return Err(bad("truncated header"));
+            }
+            let (field, tail) = tail.split_at(len);
+            fields.push(
+                std::str::from_utf8(field)
+                    .map_err(|_| bad("malformed header"))?
+                    .to_owned(),
+            );
+            rest = tail;
+        }
+        let version = fields.pop().unwrap_or_default();
+        let key = fields.pop().unwrap_or_default();
+        Ok((BlobHeader { key, version }, blob.len() - rest.len()))
+    }
+}
+
+/// AAD of a blob: its header and nonce, then the caller's AAD (length-prefixed so the two parts
+/// cannot be confused).
+fn blob_aad(header_and_nonce: &[u8], caller_aad: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(header_and_nonce.len() + 8 + caller_aad.len());
+    aad.extend_from_slice(&(header_and_nonce.len() as u64).to_be_bytes());
+    aad.extend_from_slice(header_and_nonce);
+    aad.extend_from_slice(caller_aad);
+    aad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> OffsetDateTime {
+        time::macros::datetime!(2026-01-01 00:00 UTC)
+    }
+
+    fn aes_key(name: &str) -> Key {
+        Key::generate(
+            name,
+            Provider::Aws,
+            format!("arn:{name}"),
+            KeySpec::SymmetricDefault,
+            now(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn blob_round_trip_binds_aad_and_survives_rotation() {
+        let mut key = aes_key("k");
+        let sealed = key.encrypt_blob(now(), b"ctx", b"secret").unwrap();
+        key.add_version(now()).unwrap();
+        let (plain, version) = key.decrypt_blob(now(), &sealed.ciphertext, b"ctx").unwrap();
+        assert_eq!(plain.as_slice(), b"secret");
+        assert_eq!(version, sealed.version);
+        assert_ne!(key.primary().id, sealed.version);
+        assert!(matches!(
+            key.decrypt_blob(now(), &sealed.ciphertext, b"other"),
+            Err(LabError::InvalidCiphertext(_))
+        ));
+    }
+
+    #[test]
+    fn every_byte_flip_and_truncation_is_rejected_without_panic() {
+        let key = aes_key("k");
+        let blob = key.encrypt_blob(now(), b"", b"data").unwrap().ciphertext;
+        for i in 0..blob.len() {
+            let mut tampered = blob.clone();
+            tampered[i] ^= 0x01;
+            assert!(
+                key.decrypt_blob(now(), &tampered, b"").is_err(),
+                "flip at {i}"
+            );
+            assert!(
+                key.decrypt_blob(now(), &blob[..i], b"").is_err(),
+                "cut at {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_key_refuses_the_blob() {
+        let a = aes_key("a");
+        let b = aes_key("b");
+        let blob = a.encrypt_blob(now(), b"", b"data").unwrap().ciphertext;
+        assert!(matches!(
+            b.decrypt_blob(now(), &blob, b""),
+            Err(LabError::IncorrectKey { .. })
+        ));
+    }
+
+    #[test]
+    fn pending_deletion_becomes_destroyed_on_the_lab_clock() {
+        let mut key = aes_key("k");
+        let date = now() + time::Duration::days(7);
+        key.state = KeyState::PendingDeletion {
+            deletion_date: date,
+        };
+        assert!(matches!(
+            key.ensure_usable(now()),
+            Err(LabError::KeyPendingDeletion { .. })
+        ));
+        key.settle(date);
+        assert_eq!(key.state, KeyState::Destroyed);
+        assert!(matches!(
+            key.encrypt_blob(date, b"", b"x"),
+            Err(LabError::KeyDestroyed(_))
+        ));
+    }
+
+    #[test]
+    fn specs_are_checked_per_provider_and_material_is_redacted() {
+        assert!(KeySpec::parse_for(Provider::Azure, "RSA_2048").is_ok());
+        assert!(KeySpec::parse_for(Provider::Aws, "RSA_2048").is_err());
+        let material = KeyMaterial::generate(KeySpec::SymmetricDefault).unwrap();
+        assert_eq!(format!("{material:?}"), "KeyMaterial::Aes256([redacted])");
+    }
+}

@@ -1,0 +1,651 @@
+//! The lab: the one shared state behind every listener — keys, aliases, trust epochs, the call
+//! log, the fault rules and the lab clock.
+//!
+//! Front-ends (`aws`, `gcp`, `azure`, `control`) hold an `Arc<Lab>`. They authenticate the caller
+//! in their own cloud's way, ask [`Faults`](crate::faults::Faults) what to do, then read or change
+//! keys through [`Lab::read`] / [`Lab::write`] and log the call. Authorization is decided here, the
+//! same way for all three clouds ([`LabState::authorize`]): the key's owner may do anything; the
+//! EKM service identity needs the key's `trust` and `access` and may only encrypt and decrypt.
+//!
+//! Revoking trust bumps the provider's *trust epoch*: every session or token issued to the service
+//! before it stops working at once (AWS "revoke active sessions", Entra app removal, a deleted
+//! workload-identity provider), so a client must re-authenticate, and fails to while trust is gone.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use ekm_clock::SharedClock;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::calls::{CallLog, NewCall};
+use crate::error::LabError;
+use crate::faults::Faults;
+use crate::keys::{Key, KeySpec, KeyState, Provider};
+use crate::tenant::Tenant;
+
+/// How long a scheduled deletion waits before the key is destroyed (AWS's minimum window).
+pub const DELETION_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Who is calling a key operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// The customer administrator: full rights on its own keys, whatever `access`/`trust` say.
+    Owner,
+    /// The EKM operator's service identity: encrypt and decrypt only, with `trust` and `access`.
+    Service,
+}
+
+/// A cryptographic use of a key, for authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// Encrypt / wrap.
+    Encrypt,
+    /// Decrypt / unwrap.
+    Decrypt,
+    /// Anything else (describe, admin): never granted to the service.
+    Manage,
+}
+
+/// A lifecycle action of the control API (`POST /_mock/v1/keys/{name}/{action}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAction {
+    /// New primary version; old versions keep decrypting.
+    Rotate,
+    /// Refuse operations until enabled.
+    Disable,
+    /// Undo `Disable`.
+    Enable,
+    /// Pending deletion for [`DELETION_WINDOW`] of lab time, then destroyed.
+    ScheduleDeletion,
+    /// Destroy the material now.
+    Destroy,
+    /// Remove the service's policy / role assignment.
+    RevokeAccess,
+    /// Give it back.
+    RestoreAccess,
+    /// Remove the trust (trust policy, workload identity provider, service principal) and revoke
+    /// the sessions already issued.
+    RevokeTrust,
+    /// Give it back (clients need new credentials).
+    RestoreTrust,
+}
+
+impl KeyAction {
+    /// Every action with its wire name.
+    pub const ALL: [(&'static str, KeyAction); 9] = [
+        ("rotate", KeyAction::Rotate),
+        ("disable", KeyAction::Disable),
+        ("enable", KeyAction::Enable),
+        ("schedule-deletion", KeyAction::ScheduleDeletion),
+        ("destroy", KeyAction::Destroy),
+        ("revoke-access", KeyAction::RevokeAccess),
+        ("restore-access", KeyAction::RestoreAccess),
+        ("revoke-trust", KeyAction::RevokeTrust),
+        ("restore-trust", KeyAction::RestoreTrust),
+    ];
+}
+
+impl std::str::FromStr for KeyAction {
+    type Err = LabError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, action)| *action)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(name, _)| *name).collect();
+                LabError::InvalidRequest(format!(
+                    "unknown action `{s}`; valid actions: {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// A key as the control API shows it (contract: DESIGN.md §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyInfo {
+    /// Lab name.
+    pub name: String,
+    /// The cloud.
+    pub provider: Provider,
+    /// The cloud's own id (ARN, GCP resource name, Azure key URL).
+    pub id: String,
+    /// Material kind (`SYMMETRIC_DEFAULT`, `RSA_2048`, …).
+    pub spec: &'static str,
+    /// `enabled`, `disabled`, `pending-deletion` or `destroyed`.
+    pub state: &'static str,
+    /// When a pending deletion takes effect (lab time).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deletion_date: Option<OffsetDateTime>,
+    /// Whether the service's policy / role assignment exists.
+    pub access: bool,
+    /// Whether the service identity is trusted.
+    pub trust: bool,
+    /// Version ids, oldest first.
+    pub versions: Vec<String>,
+    /// The primary version's id.
+    pub primary_version: String,
+}
+
+/// Everything the lab knows, behind one lock.
+#[derive(Debug, Default)]
+pub struct LabState {
+    /// Keys by lab name.
+    pub keys: BTreeMap<String, Key>,
+    /// AWS aliases (name without `alias/`) → lab key name.
+    pub aliases: BTreeMap<String, String>,
+    trust_epochs: BTreeMap<Provider, u64>,
+}
+
+impl LabState {
+    /// The key named `name`.
+    pub fn key(&self, name: &str) -> Result<&Key, LabError> {
+        self.keys
+            .get(name)
+            .ok_or_else(|| LabError::KeyNotFound(name.to_owned()))
+    }
+
+    /// The key named `name`, mutably.
+    pub fn key_mut(&mut self, name: &str) -> Result<&mut Key, LabError> {
+        self.keys
+            .get_mut(name)
+            .ok_or_else(|| LabError::KeyNotFound(name.to_owned()))
+    }
+
+    /// The key of `provider` whose cloud id is `id`.
+    pub fn key_by_id(&self, provider: Provider, id: &str) -> Option<&Key> {
+        self.keys
+            .values()
+            .find(|k| k.provider == provider && k.id == id)
+    }
+
+    /// The current trust epoch of a provider: sessions issued in an older epoch are revoked.
+    pub fn trust_epoch(&self, provider: Provider) -> u64 {
+        self.trust_epochs.get(&provider).copied().unwrap_or(0)
+    }
+
+    /// Whether the customer still trusts the service identity for `provider` (the trust policy,
+    /// workload identity provider or service principal exists): true while any of the
+    /// provider's keys keeps its trust, or while the provider has no keys at all.
+    pub fn service_trusted(&self, provider: Provider) -> bool {
+        let mut keys = self.keys.values().filter(|k| k.provider == provider);
+        let mut any = false;
+        let trusted = keys.any(|k| {
+            any = true;
+            k.trust
+        });
+        trusted || !any
+    }
+
+    /// Decides whether `caller` may use key `name` for `usage`; `action` is the cloud's word for
+    /// it (`kms:Decrypt`, `cloudkms.cryptoKeyVersions.useToEncrypt`, `decrypt`), used in errors.
+    pub fn authorize(
+        &self,
+        name: &str,
+        caller: Caller,
+        usage: KeyUse,
+        action: &str,
+    ) -> Result<&Key, LabError> {
+        let key = self.key(name)?;
+        if caller == Caller::Owner {
+            return Ok(key);
+        }
+        if !key.trust {
+            return Err(LabError::NotTrusted(key.provider));
+        }
+        if !key.access || usage == KeyUse::Manage {
+            return Err(LabError::AccessDenied {
+                key: name.to_owned(),
+                action: action.to_owned(),
+            });
+        }
+        Ok(key)
+    }
+
+    /// Resolves an AWS alias (without `alias/`) to its key's lab name.
+    pub fn alias_target(&self, alias: &str) -> Option<&str> {
+        self.aliases.get(alias).map(String::as_str)
+    }
+
+    fn settle(&mut self, now: OffsetDateTime) {
+        for key in self.keys.values_mut() {
+            key.settle(now);
+        }
+    }
+}
+
+/// The shared lab.
+#[derive(Debug)]
+pub struct Lab {
+    clock: SharedClock,
+    tenant: Tenant,
+    vault_url: String,
+    state: Mutex<LabState>,
+    calls: CallLog,
+    faults: Faults,
+}
+
+impl Lab {
+    /// An empty lab (no keys) for `tenant`; `vault_url` is the Azure vault's base URL
+    /// (`https://127.0.0.1:PORT`), which Azure key ids are rendered under.
+    pub fn new(clock: SharedClock, tenant: Tenant, vault_url: String) -> Self {
+        Self {
+            clock,
+            tenant,
+            vault_url: vault_url.trim_end_matches('/').to_owned(),
+            state: Mutex::new(LabState::default()),
+            calls: CallLog::default(),
+            faults: Faults::default(),
+        }
+    }
+
+    /// Seeds the tenant's demo keys (`aws-demo` with its alias, `gcp-demo`, `azure-demo`).
+    pub fn seed_demo_keys(&self) -> Result<(), LabError> {
+        let now = self.now();
+        let aws = &self.tenant.aws;
+        let demo = [
+            (
+                "aws-demo",
+                Provider::Aws,
+                aws.key_arn(&aws.demo_key_id),
+                KeySpec::SymmetricDefault,
+            ),
+            (
+                "gcp-demo",
+                Provider::Gcp,
+                self.tenant.gcp.crypto_key_name(&self.tenant.gcp.demo_key),
+                KeySpec::SymmetricDefault,
+            ),
+            (
+                "azure-demo",
+                Provider::Azure,
+                self.tenant.azure.demo_key.clone(),
+                KeySpec::Rsa2048,
+            ),
+        ];
+        let keys = demo
+            .into_iter()
+            .map(|(name, provider, id, spec)| Key::generate(name, provider, id, spec, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write(|state| {
+            for key in keys {
+                if state.keys.contains_key(&key.name) {
+                    return Err(LabError::AlreadyExists(key.name));
+                }
+                state.keys.insert(key.name.clone(), key);
+            }
+            state
+                .aliases
+                .insert(aws.demo_alias.clone(), "aws-demo".to_owned());
+            Ok(())
+        })
+    }
+
+    /// The lab clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Lab time now.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Who is who.
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// The Azure vault's base URL (`https://127.0.0.1:PORT`).
+    pub fn vault_url(&self) -> &str {
+        &self.vault_url
+    }
+
+    /// The call log.
+    pub fn calls(&self) -> &CallLog {
+        &self.calls
+    }
+
+    /// Logs one answered call at the current lab time.
+    pub fn log_call(
+        &self,
+        provider: Provider,
+        operation: &str,
+        key: Option<&str>,
+        caller: &str,
+        outcome: &str,
+        latency: Duration,
+    ) {
+        self.calls.record(NewCall {
+            time: self.now(),
+            provider,
+            operation: operation.to_owned(),
+            key: key.map(str::to_owned),
+            caller: caller.to_owned(),
+            outcome: outcome.to_owned(),
+            latency_ms: latency.as_secs_f64() * 1000.0,
+        });
+    }
+
+    /// The fault rules.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LabState> {
+        // Every change under the lock is applied whole or not at all, so the state behind a
+        // poisoned lock is consistent.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.settle(self.clock.now());
+        state
+    }
+
+    /// Reads the state (scheduled deletions whose date has passed are applied first).
+    pub fn read<R>(&self, f: impl FnOnce(&LabState) -> R) -> R {
+        f(&self.lock())
+    }
+
+    /// Changes the state. `f` must leave the state consistent when it returns an error.
+    pub fn write<R>(
+        &self,
+        f: impl FnOnce(&mut LabState) -> Result<R, LabError>,
+    ) -> Result<R, LabError> {
+        f(&mut self.lock())
+    }
+
+    /// The control-API view of key `name`.
+    pub fn key_info(&self, name: &str) -> Result<KeyInfo, LabError> {
+        self.read(|state| state.key(name).map(|key| self.info(key)))
+    }
+
+    /// The control-API view of every key, by name.
+    pub fn list_keys(&self) -> Vec<KeyInfo> {
+        self.read(|state| state.keys.values().map(|key| self.info(key)).collect())
+    }
+
+    /// The cloud id as clients see it (Azure ids are URLs under the vault).
+    pub fn display_id(&self, key: &Key) -> String {
+        match key.provider {
+            Provider::Azure => format!("{}/keys/{}", self.vault_url, key.id),
+            Provider::Aws | Provider::Gcp => key.id.clone(),
+        }
+    }
+
+    fn info(&self, key: &Key) -> KeyInfo {
+        let state = key.state_at(self.now());
+        KeyInfo {
+            name: key.name.clone(),
+            provider: key.provider,
+            id: self.display_id(key),
+            spec: key.spec.as_str(),
+            state: state.as_str(),
+            deletion_date: match state {
+                KeyState::PendingDeletion { deletion_date } => Some(deletion_date),
+                _ => None,
+            },
+            access: key.access,
+            trust: key.trust,
+            versions: key.versions.iter().map(|v| v.id.clone()).collect(),
+            primary_version: key.primary().id.clone(),
+        }
+    }
+
+    /// Creates key `name` with the same trust and policy for the service identity as the demo
+    /// key of its provider. Its cloud id follows the provider's naming (a fresh AWS key ARN, a
+    /// cryptoKey named `name` in the demo key ring, a vault key named `name`).
+    pub fn create_key(
+        &self,
+        name: &str,
+        provider: Provider,
+        spec: KeySpec,
+    ) -> Result<KeyInfo, LabError> {
+        validate_key_name(name)?;
+        let id = match provider {
+            Provider::Aws => self.tenant.aws.key_arn(&uuid::Uuid::new_v4().to_string()),
+            Provider::Gcp => self.tenant.gcp.crypto_key_name(name),
+            Provider::Azure => name.to_owned(),
+        };
+        let key = Key::generate(name, provider, id, spec, self.now())?;
+        self.write(|state| {
+            if state.keys.contains_key(name) {
+                return Err(LabError::AlreadyExists(name.to_owned()));
+            }
+            if state.key_by_id(provider, &key.id).is_some() {
+                return Err(LabError::AlreadyExists(key.id.clone()));
+            }
+            let info = self.info(&key);
+            state.keys.insert(name.to_owned(), key);
+            Ok(info)
+        })
+    }
+
+    /// Applies a lifecycle action to key `name`. Repeating an action is not an error.
+    pub fn apply(&self, name: &str, action: KeyAction) -> Result<KeyInfo, LabError> {
+        let now = self.now();
+        self.write(|state| {
+            let provider = state.key(name)?.provider;
+            let key = state.key_mut(name)?;
+            let current = key.state_at(now);
+            let refuse = |reason: &str| LabError::InvalidState {
+                key: name.to_owned(),
+                state: current.as_str(),
+                reason: reason.to_owned(),
+            };
+            match action {
+                KeyAction::Rotate => match current {
+                    KeyState::Enabled | KeyState::Disabled => {
+                        key.add_version(now)?;
+                    }
+                    _ => return Err(refuse("only an enabled or disabled key can be rotated")),
+                },
+                KeyAction::Disable | KeyAction::Enable => match current {
+                    KeyState::Enabled | KeyState::Disabled => {
+                        key.state = if action == KeyAction::Enable {
+                            KeyState::Enabled
+                        } else {
+                            KeyState::Disabled
+                        };
+                    }
+                    _ => return Err(refuse("a key pending deletion or destroyed cannot change")),
+                },
+                KeyAction::ScheduleDeletion => match current {
+                    KeyState::Enabled | KeyState::Disabled => {
+                        key.state = KeyState::PendingDeletion {
+                            deletion_date: now + DELETION_WINDOW,
+                        };
+                    }
+                    KeyState::PendingDeletion { .. } => {}
+                    KeyState::Destroyed => return Err(refuse("the key is already destroyed")),
+                },
+                KeyAction::Destroy => key.destroy(),
+                KeyAction::RevokeAccess | KeyAction::RestoreAccess => {
+                    key.access = action == KeyAction::RestoreAccess;
+                }
+                KeyAction::RestoreTrust => key.trust = true,
+                KeyAction::RevokeTrust => {
+                    key.trust = false;
+                    *state.trust_epochs.entry(provider).or_default() += 1;
+                }
+            }
+            Ok(self.info(state.key(name)?))
+        })
+    }
+
+    /// Points AWS alias `alias` (without `alias/`) at key `target` (self-service revocation).
+    pub fn set_alias(&self, alias: &str, target: &str) -> Result<(), LabError> {
+        validate_key_name(alias)?;
+        self.write(|state| {
+            let key = state.key(target)?;
+            if key.provider != Provider::Aws {
+                return Err(LabError::InvalidRequest(format!(
+                    "aliases point at AWS keys; `{target}` is a {} key",
+                    key.provider
+                )));
+            }
+            state.aliases.insert(alias.to_owned(), target.to_owned());
+            Ok(())
+        })
+    }
+}
+
+/// Key and alias names: 1–64 of ASCII letters, digits, `-` and `_` (safe in every cloud's URLs).
+fn validate_key_name(name: &str) -> Result<(), LabError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(LabError::InvalidRequest(format!(
+            "invalid name `{name}`: use 1-64 ASCII letters, digits, '-' or '_'"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ekm_clock::{Clock, ManualClock};
+
+    use super::*;
+
+    fn demo_lab() -> (Arc<ManualClock>, Lab) {
+        let clock = Arc::new(ManualClock::default());
+        let lab = Lab::new(
+            clock.clone(),
+            Tenant::default(),
+            "https://127.0.0.1:4600/".into(),
+        );
+        lab.seed_demo_keys().unwrap();
+        (clock, lab)
+    }
+
+    #[test]
+    fn demo_keys_follow_the_contract() {
+        let (_, lab) = demo_lab();
+        let keys = lab.list_keys();
+        let ids: Vec<_> = keys
+            .iter()
+            .map(|k| (k.name.as_str(), k.id.as_str()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                (
+                    "aws-demo",
+                    "arn:aws:kms:us-east-1:111122223333:key/0b5c1f3e-8d2a-4e7b-9c61-2f4a7d9e1b30"
+                ),
+                ("azure-demo", "https://127.0.0.1:4600/keys/ekm-key"),
+                (
+                    "gcp-demo",
+                    "projects/demo-project-12345/locations/us-east1/keyRings/ekm-ring/cryptoKeys/ekm-key"
+                ),
+            ]
+        );
+        assert!(
+            keys.iter()
+                .all(|k| k.state == "enabled" && k.access && k.trust)
+        );
+        assert_eq!(
+            lab.read(|s| s.alias_target("ekm-demo").map(str::to_owned)),
+            Some("aws-demo".into())
+        );
+    }
+
+    #[test]
+    fn lifecycle_actions_and_their_refusals() {
+        let (clock, lab) = demo_lab();
+        let rotated = lab.apply("aws-demo", KeyAction::Rotate).unwrap();
+        assert_eq!(rotated.versions.len(), 2);
+        assert_eq!(
+            lab.apply("aws-demo", KeyAction::Disable).unwrap().state,
+            "disabled"
+        );
+        assert_eq!(
+            lab.apply("aws-demo", KeyAction::Disable).unwrap().state,
+            "disabled"
+        );
+        let pending = lab.apply("aws-demo", KeyAction::ScheduleDeletion).unwrap();
+        assert_eq!(pending.state, "pending-deletion");
+        assert!(matches!(
+            lab.apply("aws-demo", KeyAction::Enable),
+            Err(LabError::InvalidState { .. })
+        ));
+        clock.advance(DELETION_WINDOW);
+        assert_eq!(lab.key_info("aws-demo").unwrap().state, "destroyed");
+        assert!(matches!(
+            lab.apply("nope", KeyAction::Rotate),
+            Err(LabError::KeyNotFound(_))
+        ));
+        assert!(
+            "rotat"
+                .parse::<KeyAction>()
+                .unwrap_err()
+                .to_string()
+                .contains("rotate")
+        );
+    }
+
+    #[test]
+    fn service_needs_trust_and_access_owner_does_not() {
+        let (_, lab) = demo_lab();
+        let epoch = lab.read(|s| s.trust_epoch(Provider::Gcp));
+        lab.apply("gcp-demo", KeyAction::RevokeAccess).unwrap();
+        lab.read(|s| {
+            assert!(matches!(
+                s.authorize("gcp-demo", Caller::Service, KeyUse::Encrypt, "useToEncrypt"),
+                Err(LabError::AccessDenied { .. })
+            ));
+            assert!(
+                s.authorize("gcp-demo", Caller::Owner, KeyUse::Encrypt, "x")
+                    .is_ok()
+            );
+        });
+        lab.apply("gcp-demo", KeyAction::RevokeTrust).unwrap();
+        lab.read(|s| {
+            assert!(!s.service_trusted(Provider::Gcp));
+            assert!(s.service_trusted(Provider::Aws));
+            assert_eq!(s.trust_epoch(Provider::Gcp), epoch + 1);
+            assert!(matches!(
+                s.authorize("gcp-demo", Caller::Service, KeyUse::Decrypt, "useToDecrypt"),
+                Err(LabError::NotTrusted(Provider::Gcp))
+            ));
+        });
+    }
+
+    #[test]
+    fn created_keys_and_aliases() {
+        let (_, lab) = demo_lab();
+        let key = lab
+            .create_key("aws-2", Provider::Aws, KeySpec::SymmetricDefault)
+            .unwrap();
+        assert!(
+            key.id
+                .starts_with("arn:aws:kms:us-east-1:111122223333:key/")
+        );
+        assert!(matches!(
+            lab.create_key("aws-2", Provider::Aws, KeySpec::SymmetricDefault),
+            Err(LabError::AlreadyExists(_))
+        ));
+        assert!(
+            lab.create_key("../x", Provider::Gcp, KeySpec::SymmetricDefault)
+                .is_err()
+        );
+        lab.set_alias("ekm-demo", "aws-2").unwrap();
+        assert!(lab.set_alias("ekm-demo", "gcp-demo").is_err());
+        assert_eq!(
+            lab.read(|s| s.alias_target("ekm-demo").map(str::to_owned)),
+            Some("aws-2".into())
+        );
+    }
+}

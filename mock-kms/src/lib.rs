@@ -1,0 +1,28 @@
+//! `ekm-mock-kms`: a local emulator of AWS KMS, Google Cloud KMS and Azure Key Vault that speaks
+//! their real wire protocols and auth flows, so the real cloud SDKs and CLIs talk to it unchanged.
+//! Keys can be rotated, disabled, scheduled for deletion, destroyed, have their access or trust
+//! revoked, be swapped behind an alias, or be made to fail — all on the lab clock.
+//!
+//! # Layout
+//! - [`lab`]: the shared state (keys, aliases, trust epochs, call log, faults, clock) and the
+//!   authorization rule all three clouds share.
+//! - [`keys`]: the key model — providers, specs, lifecycle states, versions, material and the
+//!   symmetric ciphertext blobs of AWS and GCP keys.
+//! - [`tenant`]: who is who — the demo tenant of DESIGN.md §6.
+//! - [`faults`]: scripted latency, error rates, throttling and outages.
+//! - [`calls`]: the bounded call log.
+//! - [`error`]: the lab's error type, which each front-end renders in its cloud's dialect.
+
+pub mod calls;
+pub mod error;
+pub mod faults;
+pub mod keys;
+pub mod lab;
+pub mod server;
+pub mod tenant;
+pub mod tls;
+
+pub mod aws;
+pub mod azure;
+pub mod control;
+pub mod gcp;

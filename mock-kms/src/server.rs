@@ -1,0 +1,273 @@
+//! Starting and stopping the mock: binds the two listeners (plain HTTP for AWS, GCP and the
+//! control API; HTTPS for Azure), seeds the lab, and serves until shut down.
+//!
+//! Used by the `mock-kms` binary and in-process by tests, the scenario runner and the console:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ekm_mock_kms::server::ServerError> {
+//! use ekm_mock_kms::server::{MockKms, Options};
+//! let mock = MockKms::start(Options::ephemeral()).await?; // port 0, demo tenant
+//! println!("{}", mock.start_line());
+//! mock.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use ekm_clock::{SharedClock, SystemClock};
+use serde::Serialize;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::error::LabError;
+use crate::lab::Lab;
+use crate::tenant::Tenant;
+use crate::tls::{LabTls, TlsError};
+use crate::{aws, azure, control, gcp};
+
+/// Largest request body any route accepts (AWS KMS caps requests far below this).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How to start the mock.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Plain-HTTP listener (AWS, GCP, control API). Loopback only; port 0 picks a free port.
+    pub http: SocketAddr,
+    /// HTTPS listener (Azure). Loopback only; port 0 picks a free port.
+    pub https: SocketAddr,
+    /// Where to write the CA certificate (PEM); `None` keeps it in memory only.
+    pub ca_cert: Option<PathBuf>,
+    /// Identities and resource names.
+    pub tenant: Tenant,
+    /// Seed the tenant's demo keys (`aws-demo`, `gcp-demo`, `azure-demo`).
+    pub seed_demo_keys: bool,
+    /// The lab clock (share a `ManualClock` with the engine for simulated time).
+    pub clock: SharedClock,
+}
+
+impl Options {
+    /// Port 0 on 127.0.0.1 for both listeners, the demo tenant and keys, real time.
+    pub fn ephemeral() -> Self {
+        Self {
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            https: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ca_cert: None,
+            tenant: Tenant::default(),
+            seed_demo_keys: true,
+            clock: Arc::new(SystemClock::new()),
+        }
+    }
+
+    /// The same, on the given clock.
+    pub fn ephemeral_with_clock(clock: SharedClock) -> Self {
+        Self {
+            clock,
+            ..Self::ephemeral()
+        }
+    }
+}
+
+/// Why the mock could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A listener address is not a loopback address: the lab never listens beyond this machine.
+    #[error("refusing to listen on {0}: the mock KMS listens on loopback addresses only")]
+    NotLoopback(SocketAddr),
+    /// Binding a listener failed.
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Writing the CA certificate failed.
+    #[error("could not write the CA certificate to {path}: {source}")]
+    CaCert {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The certificate could not be made.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Seeding the lab failed.
+    #[error("could not seed the lab: {0}")]
+    Seed(#[from] LabError),
+}
+
+/// The start line printed on stdout (contract: DESIGN.md §4).
+#[derive(Debug, Clone, Serialize)]
+pub struct StartLine {
+    /// Bound plain-HTTP address.
+    pub http: SocketAddr,
+    /// Bound HTTPS address.
+    pub https: SocketAddr,
+    /// Absolute path of the CA certificate, if written.
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// A running mock KMS.
+#[derive(Debug)]
+pub struct MockKms {
+    lab: Arc<Lab>,
+    start: StartLine,
+    ca_pem: String,
+    stop_http: oneshot::Sender<()>,
+    http_task: JoinHandle<()>,
+    https_handle: axum_server::Handle<SocketAddr>,
+    https_task: JoinHandle<()>,
+}
+
+fn bind(addr: SocketAddr) -> Result<StdTcpListener, ServerError> {
+    if !addr.ip().is_loopback() {
+        return Err(ServerError::NotLoopback(addr));
+    }
+    let listener =
+        StdTcpListener::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    Ok(listener)
+}
+
+fn local_addr(listener: &StdTcpListener, addr: SocketAddr) -> Result<SocketAddr, ServerError> {
+    listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+impl MockKms {
+    /// Binds both listeners, seeds the lab and starts serving. Must run inside a tokio runtime.
+    pub async fn start(options: Options) -> Result<Self, ServerError> {
+        let http_listener = bind(options.http)?;
+        let https_listener = bind(options.https)?;
+        let http_addr = local_addr(&http_listener, options.http)?;
+        let https_addr = local_addr(&https_listener, options.https)?;
+
+        let tls = LabTls::generate()?;
+        let ca_cert = match options.ca_cert {
+            Some(path) => {
+                let path = std::path::absolute(&path).unwrap_or(path);
+                std::fs::write(&path, &tls.ca_pem).map_err(|source| ServerError::CaCert {
+                    path: path.clone(),
+                    source,
+                })?;
+                Some(path)
+            }
+            None => None,
+        };
+
+        let lab = Arc::new(Lab::new(
+            options.clock,
+            options.tenant,
+            format!("https://{https_addr}"),
+        ));
+        if options.seed_demo_keys {
+            lab.seed_demo_keys()?;
+        }
+
+        let http_router = Router::new()
+            .merge(control::router(lab.clone()))
+            .merge(gcp::router(lab.clone()))
+            .merge(aws::router(lab.clone()))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        let https_router = azure::router(lab.clone()).layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+
+        let (stop_http, stopped) = oneshot::channel::<()>();
+        let http_listener = tokio::net::TcpListener::from_std(http_listener).map_err(|source| {
+            ServerError::Bind {
+                addr: http_addr,
+                source,
+            }
+        })?;
+        let http_task = tokio::spawn(async move {
+            let serve = axum::serve(http_listener, http_router).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(error) = serve.await {
+                tracing::error!(%error, "http listener failed");
+            }
+        });
+
+        let https_handle = axum_server::Handle::new();
+        let https_server = axum_server::from_tcp_rustls(
+            https_listener,
+            axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config),
+        )
+        .map_err(|source| ServerError::Bind {
+            addr: https_addr,
+            source,
+        })?
+        .handle(https_handle.clone());
+        let https_task = tokio::spawn(async move {
+            if let Err(error) = https_server.serve(https_router.into_make_service()).await {
+                tracing::error!(%error, "https listener failed");
+            }
+        });
+
+        Ok(Self {
+            lab,
+            start: StartLine {
+                http: http_addr,
+                https: https_addr,
+                ca_cert,
+            },
+            ca_pem: tls.ca_pem,
+            stop_http,
+            http_task,
+            https_handle,
+            https_task,
+        })
+    }
+
+    /// The shared lab state (keys, faults, call log, clock).
+    pub fn lab(&self) -> &Arc<Lab> {
+        &self.lab
+    }
+
+    /// The bound plain-HTTP address (AWS, GCP, control API).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.start.http
+    }
+
+    /// The bound HTTPS address (Azure).
+    pub fn https_addr(&self) -> SocketAddr {
+        self.start.https
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.start.http)
+    }
+
+    /// `https://127.0.0.1:PORT` (the Azure vault URL).
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.start.https)
+    }
+
+    /// The CA certificate clients must trust for the HTTPS listener (PEM).
+    pub fn ca_cert_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The start line: bound addresses and the CA path.
+    pub fn start_line(&self) -> &StartLine {
+        &self.start
+    }
+
+    /// Stops both listeners, letting requests in flight finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop_http.send(());
+        self.https_handle
+            .graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+        let _ = self.http_task.await;
+        let _ = self.https_task.await;
+    }
+}
