@@ -1,0 +1,809 @@
+//! The envelope format (DESIGN.md §3, a contract): what [`seal`] writes and [`parse`] reads.
+//!
+//! Modelled on the AWS Encryption SDK v2 message format. All integers are big-endian; `str16` is a
+//! `u16` length followed by UTF-8, `bytes16` a `u16` length followed by bytes.
+//!
+//! ```text
+//! header (authenticated: its SHA-256 digest is in every frame's AAD)
+//!   magic        4   "EKML"
+//!   version      u8  1
+//!   suite        u16 0x0001 = AES-256-GCM, HKDF-SHA256, key commitment
+//!   provider     u8 length + UTF-8   provider kind: aws | gcp | azure | memory | …
+//!   key          str16   key reference: key/alias ARN, GCP cryptoKeys name, Azure key id
+//!   key_version  str16   key-version hint from the wrap (may be empty)
+//!   project      str16   the project whose DEK this is (the KMS wrap context)
+//!   dek_id       16      random id of the DEK (the decrypt-path cache key)
+//!   edek         bytes16 the wrapped DEK, opaque
+//!   context      u16 count, then count × (str16 key, str16 value), keys strictly ascending
+//!   message_id   32      random per message
+//!   frame_len    u32     1 ..= 16 MiB (default 64 KiB)
+//!   plaintext_len u64
+//!   commitment   32      HKDF-SHA256(DEK, salt = message_id, info = suite ‖ "commit")
+//! body
+//!   frames       max(1, ⌈plaintext_len / frame_len⌉) × (ciphertext ‖ 16-byte tag); every frame
+//!                but the last holds frame_len bytes
+//! ```
+//!
+//! Each frame is AES-256-GCM under `K_msg` = HKDF-SHA256(DEK, salt = message_id, info = suite ‖
+//! "data"), nonce = the frame index (96-bit big-endian), AAD = header digest ‖ frame index (u64) ‖
+//! final-frame flag (u8). So an edited header, reordered or dropped frames and a moved final frame
+//! all fail authentication; and because the commitment is checked before any frame is decrypted,
+//! a wrong DEK is always a [`EnvelopeError::CommitmentMismatch`], never garbage plaintext.
+//!
+//! [`parse`] is total: every malformed, truncated or oversized input is an [`EnvelopeError`]. It
+//! validates lengths against the input before allocating anything.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, DIGEST_LEN, TAG_LEN};
+use crate::dek::{DEK_ID_LEN, Dek, DekId, RngError};
+use crate::provider::{KeyReference, WrappedDek};
+
+/// The first four bytes of every envelope.
+pub const MAGIC: [u8; 4] = *b"EKML";
+/// The format version this crate writes and reads.
+pub const VERSION: u8 = 1;
+/// Algorithm suite 1: AES-256-GCM frames, HKDF-SHA256 key derivation, key commitment.
+pub const SUITE_AES256GCM_HKDF_SHA256_COMMIT: u16 = 0x0001;
+/// The default frame length: 64 KiB.
+pub const DEFAULT_FRAME_LEN: u32 = 64 * 1024;
+/// The largest frame length accepted: 16 MiB.
+pub const MAX_FRAME_LEN: u32 = 16 * 1024 * 1024;
+
+/// HKDF info for the frame key: suite ‖ "data".
+const DATA_INFO: &[u8] = b"\x00\x01data";
+/// HKDF info for the key commitment: suite ‖ "commit".
+const COMMIT_INFO: &[u8] = b"\x00\x01commit";
+/// Length of a frame's AAD: header digest ‖ index ‖ final flag.
+const FRAME_AAD_LEN: usize = DIGEST_LEN + 8 + 1;
+
+/// Why an envelope could not be sealed, parsed or opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// The input does not start with [`MAGIC`].
+    #[error("not an EKM envelope (bad magic)")]
+    BadMagic,
+    /// The format version is not [`VERSION`].
+    #[error("unsupported envelope version {0}")]
+    UnsupportedVersion(u8),
+    /// The algorithm suite is unknown.
+    #[error("unsupported algorithm suite {0:#06x}")]
+    UnsupportedSuite(u16),
+    /// The input ends inside `field` (`"body"` when frames are missing or cut).
+    #[error("envelope truncated in {field}")]
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+    },
+    /// Bytes follow the final frame.
+    #[error("{count} unexpected bytes after the final frame")]
+    TrailingBytes {
+        /// How many.
+        count: usize,
+    },
+    /// A header field holds a value the format does not allow.
+    #[error("invalid header field {field}: {reason}")]
+    InvalidField {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A value is too long for its length prefix (when sealing).
+    #[error("header field {field} is too long: {len} (at most {max})")]
+    FieldTooLong {
+        /// The field.
+        field: &'static str,
+        /// Its length (bytes, or pairs for the context).
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The caller's encryption context differs from the one the envelope was sealed with.
+    #[error("encryption context does not match the one the envelope was sealed with")]
+    ContextMismatch,
+    /// The key commitment does not match: the DEK is not the one that sealed this envelope (or
+    /// the message id or commitment was edited).
+    #[error("key commitment mismatch: wrong DEK or tampered header")]
+    CommitmentMismatch,
+    /// A frame failed authentication: the header or body was edited, frames were reordered,
+    /// dropped or the final frame moved.
+    #[error("frame {index} failed authentication (tampered, reordered or truncated envelope)")]
+    FrameAuthentication {
+        /// The index of the first frame that failed.
+        index: u64,
+    },
+    /// No randomness for the message id.
+    #[error(transparent)]
+    Rng(#[from] RngError),
+}
+
+/// The customer project a DEK belongs to (the AWS ExternalId / GCP audience). Cheap to clone.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProjectId(Arc<str>);
+
+impl ProjectId {
+    /// A project id, e.g. `proj_demo`.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(Arc::from(id.into()))
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for ProjectId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for ProjectId {
+    fn from(id: &str) -> Self {
+        Self(Arc::from(id))
+    }
+}
+
+impl fmt::Display for ProjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ProjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProjectId({})", &self.0)
+    }
+}
+
+/// Authenticated, non-secret key/value pairs bound to a message (or, for a DEK, its wrap context).
+///
+/// Kept sorted by key (UTF-8 byte order), so its encoding is canonical. Keys must be non-empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncryptionContext(BTreeMap<String, String>);
+
+impl EncryptionContext {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// This context with `key` set to `value`.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.insert(key, value);
+        self
+    }
+
+    /// Sets `key` to `value`, returning the previous value.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Option<String> {
+        self.0.insert(key.into(), value.into())
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// The pairs in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The number of pairs.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The canonical encoding: `u16` count, then `str16` key and value per pair, in key order.
+    /// Providers without native context support may use it as AAD.
+    pub fn encode(&self) -> Result<Vec<u8>, EnvelopeError> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out)?;
+        Ok(out)
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
+        put_len16(out, "context", self.0.len())?;
+        for (key, value) in &self.0 {
+            if key.is_empty() {
+                return Err(EnvelopeError::InvalidField {
+                    field: "context",
+                    reason: "empty key",
+                });
+            }
+            put_str16(out, "context key", key.as_bytes())?;
+            put_str16(out, "context value", value.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EncryptionContext {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Self(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+}
+
+/// What the header of a new envelope names besides the per-message values.
+#[derive(Debug, Clone, Copy)]
+pub struct SealParams<'a> {
+    /// The KEK that wrapped the DEK.
+    pub key: &'a KeyReference,
+    /// The DEK's eDEK and key-version hint.
+    pub wrapped: &'a WrappedDek,
+    /// The DEK's id.
+    pub dek_id: DekId,
+    /// The project the DEK belongs to.
+    pub project: &'a ProjectId,
+    /// The message's encryption context.
+    pub context: &'a EncryptionContext,
+    /// The frame length, 1 ..= [`MAX_FRAME_LEN`].
+    pub frame_len: u32,
+}
+
+/// Seals `plaintext` under `dek` into a new envelope.
+pub fn seal(
+    dek: &Dek,
+    params: &SealParams<'_>,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, EnvelopeError> {
+    check_frame_len(params.frame_len)?;
+    let message_id: [u8; DIGEST_LEN] = crypto::random_array()?;
+    let keys =
+        crypto::derive_message_keys(dek.expose_secret(), &message_id, DATA_INFO, COMMIT_INFO);
+    let plaintext_len = plaintext.len() as u64;
+    let frames = frame_count(plaintext_len, params.frame_len);
+
+    let header_capacity = 128
+        + params.key.provider().len()
+        + params.key.key().len()
+        + params.wrapped.key_version.len()
+        + params.project.as_str().len()
+        + params.wrapped.edek.len()
+        + params
+            .context
+            .iter()
+            .map(|(k, v)| 4 + k.len() + v.len())
+            .sum::<usize>();
+    let body_len = plaintext.len().saturating_add(
+        usize::try_from(frames)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(TAG_LEN),
+    );
+    let mut out = Vec::with_capacity(header_capacity.saturating_add(body_len));
+
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.extend_from_slice(&SUITE_AES256GCM_HKDF_SHA256_COMMIT.to_be_bytes());
+    let provider = params.key.provider().as_bytes();
+    let provider_len = u8::try_from(provider.len())
+        .ok()
+        .filter(|&len| len > 0)
+        .ok_or(EnvelopeError::FieldTooLong {
+            field: "provider",
+            len: provider.len(),
+            max: u8::MAX.into(),
+        })?;
+    out.push(provider_len);
+    out.extend_from_slice(provider);
+    put_str16(&mut out, "key", params.key.key().as_bytes())?;
+    put_str16(
+        &mut out,
+        "key_version",
+        params.wrapped.key_version.as_bytes(),
+    )?;
+    put_str16(&mut out, "project", params.project.as_str().as_bytes())?;
+    out.extend_from_slice(params.dek_id.as_bytes());
+    put_str16(&mut out, "edek", &params.wrapped.edek)?;
+    params.context.encode_into(&mut out)?;
+    out.extend_from_slice(&message_id);
+    out.extend_from_slice(&params.frame_len.to_be_bytes());
+    out.extend_from_slice(&plaintext_len.to_be_bytes());
+    out.extend_from_slice(&keys.commitment);
+
+    let digest = crypto::sha256(&[&out]);
+    let frame_len = params.frame_len as usize;
+    let mut chunks = plaintext.chunks(frame_len);
+    for index in 0..frames {
+        let chunk = chunks.next().unwrap_or_default();
+        let start = out.len();
+        out.extend_from_slice(chunk);
+        let aad = frame_aad(&digest, index, index + 1 == frames);
+        let tag = keys
+            .aead
+            .seal_in_place(crypto::counter_nonce(index), &aad, &mut out[start..])
+            .map_err(|_| EnvelopeError::InvalidField {
+                field: "frame",
+                reason: "refused by AES-GCM",
+            })?;
+        out.extend_from_slice(&tag);
+    }
+    Ok(out)
+}
+
+/// Parses an envelope's header and checks the body's length against it, without decrypting.
+pub fn parse(bytes: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
+    let mut r = Reader { bytes, pos: 0 };
+    if r.array::<4>("magic")? != &MAGIC {
+        return Err(EnvelopeError::BadMagic);
+    }
+    let version = r.u8("version")?;
+    if version != VERSION {
+        return Err(EnvelopeError::UnsupportedVersion(version));
+    }
+    let suite = u16::from_be_bytes(*r.array("suite")?);
+    if suite != SUITE_AES256GCM_HKDF_SHA256_COMMIT {
+        return Err(EnvelopeError::UnsupportedSuite(suite));
+    }
+    let provider_len = usize::from(r.u8("provider")?);
+    let provider = utf8("provider", r.take(provider_len, "provider")?)?;
+    let key = r.str16("key")?;
+    let key_version = r.str16("key_version")?;
+    let project = r.str16("project")?;
+    let dek_id = DekId::from_bytes(*r.array::<DEK_ID_LEN>("dek_id")?);
+    let edek = r.bytes16("edek")?;
+    let context = read_context(&mut r)?;
+    let message_id = r.array::<DIGEST_LEN>("message_id")?;
+    let frame_len = u32::from_be_bytes(*r.array("frame_len")?);
+    let plaintext_len = u64::from_be_bytes(*r.array("plaintext_len")?);
+    let commitment = r.array::<DIGEST_LEN>("commitment")?;
+
+    for (field, value) in [("provider", provider), ("key", key), ("project", project)] {
+        if value.is_empty() {
+            return Err(EnvelopeError::InvalidField {
+                field,
+                reason: "empty",
+            });
+        }
+    }
+    if edek.is_empty() {
+        return Err(EnvelopeError::InvalidField {
+            field: "edek",
+            reason: "empty",
+        });
+    }
+    check_frame_len(frame_len)?;
+
+    let (header_bytes, body) = bytes.split_at(r.pos);
+    let expected = frame_count(plaintext_len, frame_len)
+        .checked_mul(TAG_LEN as u64)
+        .and_then(|tags| tags.checked_add(plaintext_len));
+    match expected {
+        Some(expected) if expected == body.len() as u64 => {}
+        Some(expected) if expected < body.len() as u64 => {
+            return Err(EnvelopeError::TrailingBytes {
+                count: body.len() - expected as usize,
+            });
+        }
+        _ => return Err(EnvelopeError::Truncated { field: "body" }),
+    }
+
+    Ok(Envelope {
+        header: EnvelopeHeader {
+            provider,
+            key,
+            key_version,
+            project,
+            dek_id,
+            edek,
+            context,
+            message_id,
+            frame_len,
+            plaintext_len,
+            commitment,
+        },
+        header_bytes,
+        body,
+    })
+}
+
+/// A parsed envelope borrowing the input: its header, ready to [`open`](Self::open).
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    header: EnvelopeHeader<'a>,
+    header_bytes: &'a [u8],
+    body: &'a [u8],
+}
+
+impl<'a> Envelope<'a> {
+    /// The parsed header.
+    pub fn header(&self) -> &EnvelopeHeader<'a> {
+        &self.header
+    }
+
+    /// Whether `context` is the encryption context the envelope was sealed with.
+    pub fn check_context(&self, context: &EncryptionContext) -> Result<(), EnvelopeError> {
+        let stored = &self.header.context;
+        let same = stored.len() == context.len()
+            && stored
+                .iter()
+                .zip(context.iter())
+                .all(|(&(sk, sv), (k, v))| sk == k && sv == v);
+        if same {
+            Ok(())
+        } else {
+            Err(EnvelopeError::ContextMismatch)
+        }
+    }
+
+    /// Checks `context` and the key commitment, then decrypts and authenticates every frame.
+    pub fn open(
+        &self,
+        dek: &Dek,
+        context: &EncryptionContext,
+    ) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
+        self.check_context(context)?;
+        let header = &self.header;
+        let keys = crypto::derive_message_keys(
+            dek.expose_secret(),
+            header.message_id,
+            DATA_INFO,
+            COMMIT_INFO,
+        );
+        if !crypto::constant_time_eq(&keys.commitment, header.commitment) {
+            return Err(EnvelopeError::CommitmentMismatch);
+        }
+        let digest = crypto::sha256(&[self.header_bytes]);
+        // `parse` checked that the body holds exactly `plaintext_len` bytes plus the tags, so this
+        // allocation is bounded by the input's size.
+        let mut plaintext = Zeroizing::new(vec![0u8; self.body.len() - self.tag_bytes()]);
+        let frames = frame_count(header.plaintext_len, header.frame_len);
+        let frame_len = header.frame_len as usize;
+        let mut body = self.body;
+        let mut out: &mut [u8] = &mut plaintext;
+        for index in 0..frames {
+            let len = frame_len.min(out.len());
+            let truncated = EnvelopeError::Truncated { field: "body" };
+            let (ciphertext, rest) = body.split_at_checked(len).ok_or(truncated.clone())?;
+            let (tag, rest) = rest.split_at_checked(TAG_LEN).ok_or(truncated)?;
+            let (frame_out, out_rest) = out.split_at_mut(len);
+            let aad = frame_aad(&digest, index, index + 1 == frames);
+            keys.aead
+                .open_into(
+                    crypto::counter_nonce(index),
+                    &aad,
+                    ciphertext,
+                    tag,
+                    frame_out,
+                )
+                .map_err(|_| EnvelopeError::FrameAuthentication { index })?;
+            body = rest;
+            out = out_rest;
+        }
+        Ok(plaintext)
+    }
+
+    fn tag_bytes(&self) -> usize {
+        // Bounded by the body length (checked in `parse`), so it fits in usize.
+        frame_count(self.header.plaintext_len, self.header.frame_len) as usize * TAG_LEN
+    }
+}
+
+/// The authenticated header of an envelope.
+#[derive(Debug, Clone)]
+pub struct EnvelopeHeader<'a> {
+    provider: &'a str,
+    key: &'a str,
+    key_version: &'a str,
+    project: &'a str,
+    dek_id: DekId,
+    edek: &'a [u8],
+    context: Vec<(&'a str, &'a str)>,
+    message_id: &'a [u8; DIGEST_LEN],
+    frame_len: u32,
+    plaintext_len: u64,
+    commitment: &'a [u8; DIGEST_LEN],
+}
+
+impl<'a> EnvelopeHeader<'a> {
+    /// The provider kind, e.g. `aws`.
+    pub fn provider(&self) -> &'a str {
+        self.provider
+    }
+
+    /// The key id within the provider.
+    pub fn key(&self) -> &'a str {
+        self.key
+    }
+
+    /// Provider and key as a [`KeyReference`].
+    pub fn key_reference(&self) -> KeyReference {
+        KeyReference::new(self.provider, self.key)
+    }
+
+    /// Whether the envelope names `key`.
+    pub fn names_key(&self, key: &KeyReference) -> bool {
+        self.provider == key.provider() && self.key == key.key()
+    }
+
+    /// The key-version hint from the wrap.
+    pub fn key_version(&self) -> &'a str {
+        self.key_version
+    }
+
+    /// The project the DEK belongs to.
+    pub fn project(&self) -> &'a str {
+        self.project
+    }
+
+    /// The DEK's id.
+    pub fn dek_id(&self) -> DekId {
+        self.dek_id
+    }
+
+    /// The wrapped DEK.
+    pub fn edek(&self) -> &'a [u8] {
+        self.edek
+    }
+
+    /// The encryption context the message was sealed with.
+    pub fn context(&self) -> EncryptionContext {
+        self.context.iter().copied().collect()
+    }
+
+    /// The random message id.
+    pub fn message_id(&self) -> &'a [u8; DIGEST_LEN] {
+        self.message_id
+    }
+
+    /// The frame length.
+    pub fn frame_len(&self) -> u32 {
+        self.frame_len
+    }
+
+    /// The plaintext length.
+    pub fn plaintext_len(&self) -> u64 {
+        self.plaintext_len
+    }
+}
+
+/// Frames in a message of `plaintext_len` bytes: at least one, every one but the last full.
+fn frame_count(plaintext_len: u64, frame_len: u32) -> u64 {
+    plaintext_len.div_ceil(u64::from(frame_len)).max(1)
+}
+
+fn frame_aad(digest: &[u8; DIGEST_LEN], index: u64, last: bool) -> [u8; FRAME_AAD_LEN] {
+    let mut aad = [0u8; FRAME_AAD_LEN];
+    aad[..DIGEST_LEN].copy_from_slice(digest);
+    aad[DIGEST_LEN..DIGEST_LEN + 8].copy_from_slice(&index.to_be_bytes());
+    aad[DIGEST_LEN + 8] = u8::from(last);
+    aad
+}
+
+fn check_frame_len(frame_len: u32) -> Result<(), EnvelopeError> {
+    if (1..=MAX_FRAME_LEN).contains(&frame_len) {
+        Ok(())
+    } else {
+        Err(EnvelopeError::InvalidField {
+            field: "frame_len",
+            reason: "must be 1 ..= 16 MiB",
+        })
+    }
+}
+
+fn put_len16(out: &mut Vec<u8>, field: &'static str, len: usize) -> Result<(), EnvelopeError> {
+    let len16 = u16::try_from(len).map_err(|_| EnvelopeError::FieldTooLong {
+        field,
+        len,
+        max: u16::MAX.into(),
+    })?;
+    out.extend_from_slice(&len16.to_be_bytes());
+    Ok(())
+}
+
+fn put_str16(out: &mut Vec<u8>, field: &'static str, bytes: &[u8]) -> Result<(), EnvelopeError> {
+    put_len16(out, field, bytes.len())?;
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+fn utf8<'a>(field: &'static str, bytes: &'a [u8]) -> Result<&'a str, EnvelopeError> {
+    std::str::from_utf8(bytes).map_err(|_| EnvelopeError::InvalidField {
+        field,
+        reason: "not UTF-8",
+    })
+}
+
+fn read_context<'a>(r: &mut Reader<'a>) -> Result<Vec<(&'a str, &'a str)>, EnvelopeError> {
+    let count = usize::from(u16::from_be_bytes(*r.array("context")?));
+    // Each pair takes at least 4 bytes, so a count beyond the input is a truncation, found
+    // before allocating for it.
+    if count.saturating_mul(4) > r.remaining() {
+        return Err(EnvelopeError::Truncated { field: "context" });
+    }
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let key = r.str16("context key")?;
+        let value = r.str16("context value")?;
+        if key.is_empty() {
+            return Err(EnvelopeError::InvalidField {
+                field: "context",
+                reason: "empty key",
+            });
+        }
+        if pairs.last().is_some_and(|&(previous, _)| previous >= key) {
+            return Err(EnvelopeError::InvalidField {
+                field: "context",
+                reason: "keys not strictly ascending",
+            });
+        }
+        pairs.push((key, value));
+    }
+    Ok(pairs)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.pos)
+    }
+
+    fn take(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], EnvelopeError> {
+        let slice = self
+            .pos
+            .checked_add(len)
+            .and_then(|end| self.bytes.get(self.pos..end))
+            .ok_or(EnvelopeError::Truncated { field })?;
+        self.pos += len;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<&'a [u8; N], EnvelopeError> {
+        self.take(N, field)?
+            .try_into()
+            .map_err(|_| EnvelopeError::Truncated { field })
+    }
+
+    fn u8(&mut self, field: &'static str) -> Result<u8, EnvelopeError> {
+        self.array::<1>(field).map(|&[b]| b)
+    }
+
+    fn bytes16(&mut self, field: &'static str) -> Result<&'a [u8], EnvelopeError> {
+        let len = u16::from_be_bytes(*self.array(field)?);
+        self.take(usize::from(len), field)
+    }
+
+    fn str16(&mut self, field: &'static str) -> Result<&'a str, EnvelopeError> {
+        let bytes = self.bytes16(field)?;
+        utf8(field, bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixture {
+        dek: Dek,
+        key: KeyReference,
+        wrapped: WrappedDek,
+        project: ProjectId,
+        context: EncryptionContext,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Self {
+                dek: Dek::generate().expect("rng"),
+                key: KeyReference::new("memory", "memory://keys/unit"),
+                wrapped: WrappedDek {
+                    edek: vec![0xee; 60],
+                    key_version: "memory://keys/unit/versions/1".into(),
+                },
+                project: ProjectId::from("proj_unit"),
+                context: EncryptionContext::new()
+                    .with("object", "report.pdf")
+                    .with("tenant", "acme"),
+            }
+        }
+
+        fn seal(&self, plaintext: &[u8], frame_len: u32) -> Vec<u8> {
+            let params = SealParams {
+                key: &self.key,
+                wrapped: &self.wrapped,
+                dek_id: DekId::from_bytes([7; DEK_ID_LEN]),
+                project: &self.project,
+                context: &self.context,
+                frame_len,
+            };
+            seal(&self.dek, &params, plaintext).expect("seal")
+        }
+
+        fn open(&self, envelope: &[u8]) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
+            parse(envelope)?.open(&self.dek, &self.context)
+        }
+    }
+
+    #[test]
+    fn header_fields_round_trip() {
+        let f = Fixture::new();
+        let envelope = f.seal(b"hello", DEFAULT_FRAME_LEN);
+        let parsed = parse(&envelope).expect("parse");
+        let h = parsed.header();
+        assert_eq!(h.key_reference(), f.key);
+        assert!(h.names_key(&f.key));
+        assert_eq!(h.key_version(), f.wrapped.key_version);
+        assert_eq!(h.project(), "proj_unit");
+        assert_eq!(h.edek(), f.wrapped.edek.as_slice());
+        assert_eq!(h.context(), f.context);
+        assert_eq!(h.dek_id(), DekId::from_bytes([7; DEK_ID_LEN]));
+        assert_eq!(h.frame_len(), DEFAULT_FRAME_LEN);
+        assert_eq!(h.plaintext_len(), 5);
+    }
+
+    #[test]
+    fn frame_counts() {
+        assert_eq!(frame_count(0, 4), 1);
+        assert_eq!(frame_count(4, 4), 1);
+        assert_eq!(frame_count(5, 4), 2);
+    }
+
+    #[test]
+    fn dropping_the_final_frame_is_a_truncation() {
+        let f = Fixture::new();
+        let envelope = f.seal(&[1u8; 12], 4);
+        let cut = &envelope[..envelope.len() - (4 + TAG_LEN)];
+        assert_eq!(
+            f.open(cut).map(drop),
+            Err(EnvelopeError::Truncated { field: "body" })
+        );
+    }
+
+    #[test]
+    fn a_different_message_id_gives_a_different_ciphertext() {
+        let f = Fixture::new();
+        assert_ne!(f.seal(b"same", 16), f.seal(b"same", 16));
+    }
+
+    #[test]
+    fn invalid_frame_lengths_are_refused_when_sealing() {
+        let f = Fixture::new();
+        let params = SealParams {
+            key: &f.key,
+            wrapped: &f.wrapped,
+            dek_id: DekId::from_bytes([0; DEK_ID_LEN]),
+            project: &f.project,
+            context: &f.context,
+            frame_len: 0,
+        };
+        assert!(matches!(
+            seal(&f.dek, &params, b"x"),
+            Err(EnvelopeError::InvalidField {
+                field: "frame_len",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn empty_context_keys_are_refused() {
+        let context = EncryptionContext::new().with("", "v");
+        assert!(matches!(
+            context.encode(),
+            Err(EnvelopeError::InvalidField {
+                field: "context",
+                ..
+            })
+        ));
+    }
+}
