@@ -1,12 +1,279 @@
-//! Placeholder: the control API (being written).
+//! The control API under `/_mock/v1/` on the http listener (contract: DESIGN.md §4): keys and
+//! their lifecycle actions, AWS aliases, fault rules, the call log and the lab clock.
+//!
+//! Every answer is JSON; every error is `{"error": "..."}` with 400 (malformed or wrongly shaped
+//! JSON — never axum's 422 or plain text, see [`JsonBody`]), 404 (unknown key or route), 405, 409
+//! (duplicate name, a change the key's state forbids) or 413 (body too large). The lab identity
+//! provider (`/_mock/v1/identity/*`) belongs to the GCP front-end.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, any, get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
 
-use crate::lab::Lab;
+use crate::error::LabError;
+use crate::faults::FaultRule;
+use crate::keys::{KeySpec, Provider};
+use crate::lab::{KeyAction, Lab};
+
+/// Longest clock jump one request may ask for (100 years).
+const MAX_ADVANCE_SECONDS: f64 = 100.0 * 365.0 * 24.0 * 3600.0;
+
+type Shared = State<Arc<Lab>>;
 
 /// The control API routes.
-pub fn router(_lab: Arc<Lab>) -> Router {
+pub fn router(lab: Arc<Lab>) -> Router {
+    let route = |r: MethodRouter<Arc<Lab>>| r.fallback(method_not_allowed);
     Router::new()
+        .route("/_mock/v1/keys", route(get(list_keys).post(create_key)))
+        .route("/_mock/v1/keys/{name}", route(get(get_key)))
+        .route("/_mock/v1/keys/{name}/{action}", route(post(key_action)))
+        .route("/_mock/v1/aliases", route(get(list_aliases)))
+        .route("/_mock/v1/aliases/{alias}", route(put(put_alias)))
+        .route(
+            "/_mock/v1/faults",
+            route(get(list_faults).put(set_faults).delete(clear_faults)),
+        )
+        .route("/_mock/v1/calls", route(get(calls)))
+        .route("/_mock/v1/clock", route(get(clock)))
+        .route("/_mock/v1/clock/advance", route(post(advance_clock)))
+        .route("/_mock/v1/{*rest}", any(unknown_route))
+        .with_state(lab)
+}
+
+/// A control-API error: a status and `{"error": message}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ControlError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ControlError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<LabError> for ControlError {
+    fn from(error: LabError) -> Self {
+        let status = match &error {
+            LabError::KeyNotFound(_) => StatusCode::NOT_FOUND,
+            LabError::AlreadyExists(_) | LabError::InvalidState { .. } => StatusCode::CONFLICT,
+            LabError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+impl From<PathRejection> for ControlError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::bad(rejection.body_text())
+    }
+}
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"error": self.message}))).into_response()
+    }
+}
+
+/// A JSON request body. Unlike axum's `Json`, every rejection — wrong content type, a body over
+/// the limit, malformed JSON, a wrongly shaped value — answers `{"error"}` with a 4xx.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ControlError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase());
+        if let Some(content_type) = content_type {
+            let media = content_type.split(';').next().unwrap_or_default().trim();
+            if media != "application/json" && !media.ends_with("+json") {
+                return Err(ControlError::bad(format!(
+                    "expected content-type application/json, got `{media}`"
+                )));
+            }
+        }
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| ControlError::new(rejection.status(), rejection.body_text()))?;
+        serde_json::from_slice(&body)
+            .map(JsonBody)
+            .map_err(|e| ControlError::bad(format!("invalid JSON body: {e}")))
+    }
+}
+
+async fn method_not_allowed() -> ControlError {
+    ControlError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
+}
+
+async fn unknown_route() -> ControlError {
+    ControlError::new(StatusCode::NOT_FOUND, "no such control API route")
+}
+
+async fn list_keys(State(lab): Shared) -> Json<Value> {
+    Json(json!(lab.list_keys()))
+}
+
+async fn get_key(
+    State(lab): Shared,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ControlError> {
+    let Path(name) = name?;
+    Ok(Json(json!(lab.key_info(&name)?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    name: String,
+    provider: String,
+    spec: Option<String>,
+}
+
+async fn create_key(
+    State(lab): Shared,
+    JsonBody(new): JsonBody<NewKey>,
+) -> Result<(StatusCode, Json<Value>), ControlError> {
+    let provider: Provider = new.provider.parse()?;
+    let spec = match &new.spec {
+        Some(spec) => KeySpec::parse_for(provider, spec)?,
+        None => KeySpec::default_for(provider),
+    };
+    let info = lab.create_key(&new.name, provider, spec)?;
+    Ok((StatusCode::CREATED, Json(json!(info))))
+}
+
+async fn key_action(
+    State(lab): Shared,
+    params: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<Value>, ControlError> {
+    let Path((name, action)) = params?;
+    let action: KeyAction = action.parse()?;
+    Ok(Json(json!(lab.apply(&name, action)?)))
+}
+
+async fn list_aliases(State(lab): Shared) -> Json<Value> {
+    Json(lab.read(|s| json!(s.aliases)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AliasTarget {
+    target: String,
+}
+
+async fn put_alias(
+    State(lab): Shared,
+    alias: Result<Path<String>, PathRejection>,
+    JsonBody(body): JsonBody<AliasTarget>,
+) -> Result<Json<Value>, ControlError> {
+    let Path(alias) = alias?;
+    lab.set_alias(&alias, &body.target)?;
+    Ok(Json(json!({"alias": alias, "target": body.target})))
+}
+
+async fn list_faults(State(lab): Shared) -> Json<Value> {
+    Json(json!(lab.faults().list()))
+}
+
+async fn set_faults(
+    State(lab): Shared,
+    JsonBody(rules): JsonBody<Vec<FaultRule>>,
+) -> Result<Json<Value>, ControlError> {
+    let unknown = lab.read(|s| {
+        rules
+            .iter()
+            .filter_map(|r| r.key.as_ref())
+            .find(|key| !s.keys.contains_key(*key))
+            .cloned()
+    });
+    if let Some(key) = unknown {
+        return Err(LabError::KeyNotFound(key).into());
+    }
+    lab.faults().set(rules)?;
+    Ok(Json(json!(lab.faults().list())))
+}
+
+async fn clear_faults(State(lab): Shared) -> Json<Value> {
+    lab.faults().clear();
+    Json(json!([]))
+}
+
+async fn calls(State(lab): Shared, RawQuery(query): RawQuery) -> Result<Json<Value>, ControlError> {
+    let mut since = 0;
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match &*name {
+            "since" => {
+                since = value.parse().map_err(|_| {
+                    ControlError::bad(format!("`since` must be a sequence number, got `{value}`"))
+                })?;
+            }
+            other => {
+                return Err(ControlError::bad(format!(
+                    "unknown query parameter `{other}`"
+                )));
+            }
+        }
+    }
+    Ok(Json(json!(lab.calls().since(since))))
+}
+
+fn clock_json(lab: &Lab) -> Result<Json<Value>, ControlError> {
+    let now = lab.now();
+    let formatted = now
+        .format(&Rfc3339)
+        .map_err(|e| LabError::Internal(format!("cannot format the lab time: {e}")))?;
+    let offset = (now - ekm_clock::wall_time()).whole_seconds();
+    Ok(Json(json!({"now": formatted, "offset_seconds": offset})))
+}
+
+async fn clock(State(lab): Shared) -> Result<Json<Value>, ControlError> {
+    clock_json(&lab)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    seconds: f64,
+}
+
+async fn advance_clock(
+    State(lab): Shared,
+    JsonBody(advance): JsonBody<Advance>,
+) -> Result<Json<Value>, ControlError> {
+    if !(0.0..=MAX_ADVANCE_SECONDS).contains(&advance.seconds) {
+        return Err(ControlError::bad(format!(
+            "`seconds` must be between 0 and {MAX_ADVANCE_SECONDS}"
+        )));
+    }
+    lab.clock()
+        .advance(Duration::from_secs_f64(advance.seconds));
+    clock_json(&lab)
 }

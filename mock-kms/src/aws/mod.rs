@@ -1,12 +1,447 @@
-//! Placeholder: the aws front-end (being written).
+//! The AWS front-end on the http listener: KMS (JSON 1.1, `x-amz-target: TrentService.*`) and
+//! STS (`Action=AssumeRole` form bodies) share `POST /`, as on the real endpoints.
+//!
+//! Every request is SigV4-verified ([`sigv4`]) and mapped to a caller:
+//! - the customer administrator's access key → [`Caller::Owner`] (full rights on its keys);
+//! - an `ASIA…` session issued by [`sts`] `AssumeRole` → [`Caller::Service`] (kms:Encrypt and
+//!   kms:Decrypt only, with the key's trust and access, per [`LabState::authorize`]). Sessions
+//!   die at once when the AWS trust epoch moves on (revoke-trust), and at their wall-clock expiry;
+//! - the EKM service's own long-term key may only call STS.
+//!
+//! Then [`kms`] or [`sts`] does the work. Every answer, denials included, is logged in the call
+//! log with the cloud's error code as outcome; errors are rendered in the protocol's dialect
+//! (`{"__type","message"}` JSON for KMS, `ErrorResponse` XML for STS).
+//!
+//! [`LabState::authorize`]: crate::lab::LabState::authorize
 
-use std::sync::Arc;
+pub mod kms;
+pub mod sigv4;
+pub mod sts;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::post;
+use ekm_clock::Stopwatch;
+use time::OffsetDateTime;
 
-use crate::lab::Lab;
+use crate::error::LabError;
+use crate::faults::{Failure, OpKind};
+use crate::keys::Provider;
+use crate::lab::{Caller, Lab};
+use crate::server::MAX_BODY_BYTES;
+use sigv4::{Authorization, SigV4Error, SignedRequest};
 
-/// The aws routes.
-pub fn router(_lab: Arc<Lab>) -> Router {
-    Router::new()
+/// The AWS routes (`POST /`).
+pub fn router(lab: Arc<Lab>) -> Router {
+    let front = Arc::new(AwsFront {
+        lab,
+        sessions: Mutex::new(HashMap::new()),
+    });
+    Router::new().route("/", post(handle)).with_state(front)
+}
+
+/// Shared state of the AWS front-end: the lab and the STS sessions issued so far.
+#[derive(Debug)]
+struct AwsFront {
+    lab: Arc<Lab>,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+/// Temporary credentials issued by `AssumeRole`.
+#[derive(Debug, Clone)]
+struct Session {
+    secret: String,
+    token: String,
+    /// The AWS trust epoch at issue: a later revoke-trust kills the session.
+    trust_epoch: u64,
+    /// Wall-clock expiry.
+    expires: OffsetDateTime,
+}
+
+impl AwsFront {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Which AWS protocol a request speaks (decides the error dialect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// KMS, JSON 1.1.
+    Kms,
+    /// STS, query (form) protocol with XML replies.
+    Sts,
+}
+
+/// Who signed a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Principal {
+    /// The customer administrator.
+    Owner,
+    /// The EKM service's long-term key: STS only.
+    ServiceKey,
+    /// A session from `AssumeRole` of the customer's role.
+    Session,
+}
+
+impl Principal {
+    /// The KMS caller, or `AccessDeniedException` for the long-term service key.
+    fn kms_caller(self, operation: &str) -> Result<Caller, AwsError> {
+        match self {
+            Principal::Owner => Ok(Caller::Owner),
+            Principal::Session => Ok(Caller::Service),
+            Principal::ServiceKey => Err(AwsError::new(
+                StatusCode::BAD_REQUEST,
+                "AccessDeniedException",
+                format!(
+                    "The service's own access key is not authorized to perform: kms:{operation}"
+                ),
+            )),
+        }
+    }
+}
+
+/// What the call log records about a request, filled in as it is understood.
+#[derive(Debug)]
+struct CallCtx {
+    operation: String,
+    key: Option<String>,
+    caller: String,
+}
+
+/// An AWS error: HTTP status, the cloud's error code and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+struct AwsError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl AwsError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn auth(protocol: Protocol, failure: AuthFailure) -> Self {
+        use AuthFailure as F;
+        let (status, code) = match (protocol, &failure) {
+            (Protocol::Kms, F::SigV4(SigV4Error::Missing)) => (
+                StatusCode::BAD_REQUEST,
+                "MissingAuthenticationTokenException",
+            ),
+            (Protocol::Sts, F::SigV4(SigV4Error::Missing)) => {
+                (StatusCode::FORBIDDEN, "MissingAuthenticationToken")
+            }
+            (Protocol::Kms, F::SigV4(SigV4Error::Incomplete(_))) => {
+                (StatusCode::BAD_REQUEST, "IncompleteSignatureException")
+            }
+            (Protocol::Sts, F::SigV4(SigV4Error::Incomplete(_))) => {
+                (StatusCode::BAD_REQUEST, "IncompleteSignature")
+            }
+            (Protocol::Kms, F::SigV4(SigV4Error::Invalid(_))) => {
+                (StatusCode::BAD_REQUEST, "InvalidSignatureException")
+            }
+            (Protocol::Sts, F::SigV4(SigV4Error::Invalid(_))) => {
+                (StatusCode::FORBIDDEN, "SignatureDoesNotMatch")
+            }
+            (Protocol::Kms, F::UnknownKey) => {
+                (StatusCode::BAD_REQUEST, "UnrecognizedClientException")
+            }
+            (Protocol::Sts, F::UnknownKey) => (StatusCode::FORBIDDEN, "InvalidClientTokenId"),
+            (Protocol::Kms, F::Expired) => (StatusCode::BAD_REQUEST, "ExpiredTokenException"),
+            (Protocol::Sts, F::Expired) => (StatusCode::BAD_REQUEST, "ExpiredToken"),
+        };
+        Self::new(status, code, failure.to_string())
+    }
+
+    /// An injected fault, in the protocol's dialect.
+    fn fault(protocol: Protocol, failure: Failure) -> Self {
+        let unavailable = "The service is temporarily unavailable. Try again later.";
+        match (protocol, failure) {
+            (Protocol::Kms, Failure::Unavailable) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                unavailable,
+            ),
+            (Protocol::Sts, Failure::Unavailable | Failure::Outage) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                unavailable,
+            ),
+            (Protocol::Kms, Failure::Internal) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "KMSInternalException",
+                "An internal error occurred.",
+            ),
+            (Protocol::Sts, Failure::Internal) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                "An internal error occurred.",
+            ),
+            (Protocol::Kms, Failure::AccessDenied) => {
+                Self::bad("AccessDeniedException", "Access denied (injected fault).")
+            }
+            (Protocol::Sts, Failure::AccessDenied) => Self::new(
+                StatusCode::FORBIDDEN,
+                "AccessDenied",
+                "Access denied (injected fault).",
+            ),
+            (Protocol::Kms, Failure::Throttled { .. }) => {
+                Self::bad("ThrottlingException", "Rate exceeded")
+            }
+            (Protocol::Sts, Failure::Throttled { .. }) => Self::bad("Throttling", "Rate exceeded"),
+            (Protocol::Kms, Failure::Outage) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "DependencyTimeoutException",
+                "The system timed out while trying to fulfill the request.",
+            ),
+        }
+    }
+
+    fn into_response(self, protocol: Protocol) -> Response {
+        match protocol {
+            Protocol::Kms => kms::error_response(&self),
+            Protocol::Sts => sts::error_response(&self),
+        }
+    }
+}
+
+/// Why a signature or credential was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum AuthFailure {
+    #[error(transparent)]
+    SigV4(#[from] SigV4Error),
+    #[error("The security token included in the request is invalid.")]
+    UnknownKey,
+    #[error("The security token included in the request is expired")]
+    Expired,
+}
+
+async fn handle(State(front): State<Arc<AwsFront>>, request: Request) -> Response {
+    let watch = Stopwatch::start();
+    let (parts, body) = request.into_parts();
+    let protocol = if parts.headers.contains_key("x-amz-target")
+        || media_type(&parts.headers).starts_with("application/x-amz-json")
+    {
+        Protocol::Kms
+    } else {
+        Protocol::Sts
+    };
+    let mut ctx = CallCtx {
+        operation: "Unknown".to_owned(),
+        key: None,
+        caller: "anonymous".to_owned(),
+    };
+    let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => serve(&front, protocol, &parts, &body, &mut ctx).await,
+        Err(_) => Err(AwsError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLargeException",
+            format!("The request body exceeds {MAX_BODY_BYTES} bytes"),
+        )),
+    };
+    let (mut response, outcome) = match result {
+        Ok(response) => (response, "ok"),
+        Err(error) => {
+            let code = error.code;
+            (error.into_response(protocol), code)
+        }
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
+    front.lab.log_call(
+        Provider::Aws,
+        &ctx.operation,
+        ctx.key.as_deref(),
+        &ctx.caller,
+        outcome,
+        watch.elapsed(),
+    );
+    response
+}
+
+async fn serve(
+    front: &AwsFront,
+    protocol: Protocol,
+    parts: &Parts,
+    body: &Bytes,
+    ctx: &mut CallCtx,
+) -> Result<Response, AwsError> {
+    match protocol {
+        Protocol::Kms => {
+            let target = parts
+                .headers
+                .get("x-amz-target")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
+            ctx.operation = target
+                .strip_prefix("TrentService.")
+                .unwrap_or("Unknown")
+                .to_owned();
+            if media_type(&parts.headers) != "application/x-amz-json-1.1" {
+                return Err(AwsError::bad(
+                    "SerializationException",
+                    "KMS requests must have content-type application/x-amz-json-1.1",
+                ));
+            }
+            let principal = authenticate(front, Protocol::Kms, parts, body, ctx)?;
+            let operation = kms::Operation::from_target(&target)?;
+            let reply = kms::dispatch(front, principal, operation, body, ctx).await?;
+            Ok(kms::json_response(&reply))
+        }
+        Protocol::Sts => {
+            if media_type(&parts.headers) != "application/x-www-form-urlencoded" {
+                return Err(AwsError::bad(
+                    "InvalidParameterValue",
+                    "STS requests must be form-encoded (application/x-www-form-urlencoded); \
+                     KMS requests need an x-amz-target header",
+                ));
+            }
+            let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+            if let Some(action) = form.get("Action") {
+                ctx.operation.clone_from(action);
+            }
+            let principal = authenticate(front, Protocol::Sts, parts, body, ctx)?;
+            match form.get("Action").map(String::as_str) {
+                Some("AssumeRole") => sts::assume_role(front, principal, &form, ctx).await,
+                Some(other) => Err(AwsError::bad(
+                    "InvalidAction",
+                    format!("Could not find operation {other} for version 2011-06-15"),
+                )),
+                None => Err(AwsError::bad("MissingAction", "Missing Action")),
+            }
+        }
+    }
+}
+
+/// The content type without parameters, lowercase (`application/x-amz-json-1.1`).
+fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Verifies the signature and finds who signed.
+fn authenticate(
+    front: &AwsFront,
+    protocol: Protocol,
+    parts: &Parts,
+    body: &[u8],
+    ctx: &mut CallCtx,
+) -> Result<Principal, AwsError> {
+    let fail = |failure: AuthFailure| AwsError::auth(protocol, failure);
+    let auth = Authorization::from_headers(&parts.headers).map_err(|e| fail(e.into()))?;
+    ctx.caller.clone_from(&auth.access_key_id);
+    let tenant = &front.lab.tenant().aws;
+    let (secret, principal, session) = if auth.access_key_id == tenant.admin_access_key_id {
+        (
+            tenant.admin_secret_access_key.clone(),
+            Principal::Owner,
+            None,
+        )
+    } else if auth.access_key_id == tenant.service_access_key_id {
+        (
+            tenant.service_secret_access_key.clone(),
+            Principal::ServiceKey,
+            None,
+        )
+    } else {
+        let session = front
+            .sessions()
+            .get(&auth.access_key_id)
+            .cloned()
+            .ok_or_else(|| fail(AuthFailure::UnknownKey))?;
+        let token = parts.headers.get("x-amz-security-token");
+        if token.is_none_or(|t| t.as_bytes() != session.token.as_bytes()) {
+            return Err(fail(AuthFailure::UnknownKey));
+        }
+        (session.secret.clone(), Principal::Session, Some(session))
+    };
+    let request = SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body,
+    };
+    let service = match protocol {
+        Protocol::Kms => "kms",
+        Protocol::Sts => "sts",
+    };
+    sigv4::verify(&auth, &request, &secret, service, ekm_clock::wall_time())
+        .map_err(|e| fail(e.into()))?;
+    if let Some(session) = session {
+        let epoch = front.lab.read(|s| s.trust_epoch(Provider::Aws));
+        if session.trust_epoch < epoch || session.expires <= ekm_clock::wall_time() {
+            return Err(fail(AuthFailure::Expired));
+        }
+    }
+    Ok(principal)
+}
+
+/// Applies the fault rules to one request: sleeps any injected latency (a real delay), then
+/// fails with any injected failure.
+async fn inject_faults(
+    lab: &Lab,
+    protocol: Protocol,
+    op: OpKind,
+    key: Option<&str>,
+) -> Result<(), AwsError> {
+    let decision = lab.faults().evaluate(Provider::Aws, op, key, lab.now());
+    if let Some(latency) = decision.latency {
+        tokio::time::sleep(latency).await;
+    }
+    match decision.failure {
+        Some(failure) => Err(AwsError::fault(protocol, failure)),
+        None => Ok(()),
+    }
+}
+
+impl From<LabError> for AwsError {
+    /// KMS's rendering of the lab's errors.
+    fn from(error: LabError) -> Self {
+        let code = match &error {
+            LabError::KeyNotFound(_) => "NotFoundException",
+            LabError::KeyDisabled(_) => "DisabledException",
+            LabError::KeyPendingDeletion { .. }
+            | LabError::KeyDestroyed(_)
+            | LabError::InvalidState { .. } => "KMSInvalidStateException",
+            LabError::AccessDenied { .. } | LabError::NotTrusted(_) => "AccessDeniedException",
+            LabError::InvalidCiphertext(_) => "InvalidCiphertextException",
+            LabError::IncorrectKey { .. } => "IncorrectKeyException",
+            LabError::UnsupportedOperation { .. } => "InvalidKeyUsageException",
+            LabError::AlreadyExists(_) => "AlreadyExistsException",
+            LabError::InvalidRequest(_) => "ValidationException",
+            LabError::Internal(_) => {
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "KMSInternalException",
+                    error.to_string(),
+                );
+            }
+        };
+        Self::bad(code, error.to_string())
+    }
 }
