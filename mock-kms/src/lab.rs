@@ -12,7 +12,7 @@
 //! workload-identity provider), so a client must re-authenticate, and fails to while trust is gone.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use ekm_clock::SharedClock;
@@ -141,7 +141,7 @@ pub struct LabState {
     pub keys: BTreeMap<String, Key>,
     /// AWS aliases (name without `alias/`) → lab key name.
     pub aliases: BTreeMap<String, String>,
-    trust_epochs: BTreeMap<Provider, u64>,
+    pub(crate) trust_epochs: BTreeMap<Provider, u64>,
 }
 
 impl LabState {
@@ -221,6 +221,13 @@ impl LabState {
     }
 }
 
+/// Sees every successful change of the lab state, e.g. to persist it (`--state FILE`).
+pub trait StateObserver: Send + Sync + std::fmt::Debug {
+    /// Called under the state lock after each successful [`Lab::write`]; an error fails the
+    /// request that made the change.
+    fn changed(&self, state: &LabState) -> Result<(), LabError>;
+}
+
 /// The shared lab.
 #[derive(Debug)]
 pub struct Lab {
@@ -230,6 +237,7 @@ pub struct Lab {
     state: Mutex<LabState>,
     calls: CallLog,
     faults: Faults,
+    observer: OnceLock<Box<dyn StateObserver>>,
 }
 
 impl Lab {
@@ -243,7 +251,15 @@ impl Lab {
             state: Mutex::new(LabState::default()),
             calls: CallLog::default(),
             faults: Faults::default(),
+            observer: OnceLock::new(),
         }
+    }
+
+    /// Installs the observer told of every change from now on (at most one per lab).
+    pub fn observe_changes(&self, observer: Box<dyn StateObserver>) -> Result<(), LabError> {
+        self.observer
+            .set(observer)
+            .map_err(|_| LabError::Internal("the lab already has a state observer".into()))
     }
 
     /// Seeds the tenant's demo keys (`aws-demo` with its alias, `gcp-demo`, `azure-demo`).
@@ -357,7 +373,12 @@ impl Lab {
         &self,
         f: impl FnOnce(&mut LabState) -> Result<R, LabError>,
     ) -> Result<R, LabError> {
-        f(&mut self.lock())
+        let mut state = self.lock();
+        let result = f(&mut state)?;
+        if let Some(observer) = self.observer.get() {
+            observer.changed(&state)?;
+        }
+        Ok(result)
     }
 
     /// The control-API view of key `name`.

@@ -12,13 +12,19 @@
 //! - [`faults`]: scripted latency, error rates, throttling and outages.
 //! - [`calls`]: the bounded call log.
 //! - [`error`]: the lab's error type, which each front-end renders in its cloud's dialect.
+//! - [`server`]: binding the listeners and serving; [`config`] (`--config` YAML seed) and
+//!   [`store`] (`--state` file, atomic saves) feed it.
+//! - [`aws`], [`gcp`], [`azure`]: the clouds' wire protocols and auth; [`control`]: the
+//!   control API under `/_mock/v1/`.
 
 pub mod calls;
+pub mod config;
 pub mod error;
 pub mod faults;
 pub mod keys;
 pub mod lab;
 pub mod server;
+pub mod store;
 pub mod tenant;
 pub mod tls;
 

@@ -23,8 +23,10 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::config::LabConfig;
 use crate::error::LabError;
 use crate::lab::Lab;
+use crate::store::{StateFile, StoreError};
 use crate::tenant::Tenant;
 use crate::tls::{LabTls, TlsError};
 use crate::{aws, azure, control, gcp};
@@ -47,6 +49,10 @@ pub struct Options {
     pub seed_demo_keys: bool,
     /// The lab clock (share a `ManualClock` with the engine for simulated time).
     pub clock: SharedClock,
+    /// A `--config` file: its tenant replaces `tenant` and its keys the demo keys.
+    pub config: Option<LabConfig>,
+    /// `--state FILE`: load the lab from it when it exists, and save every change to it.
+    pub state_file: Option<PathBuf>,
 }
 
 impl Options {
@@ -59,6 +65,8 @@ impl Options {
             tenant: Tenant::default(),
             seed_demo_keys: true,
             clock: Arc::new(SystemClock::new()),
+            config: None,
+            state_file: None,
         }
     }
 
@@ -100,6 +108,9 @@ pub enum ServerError {
     /// Seeding the lab failed.
     #[error("could not seed the lab: {0}")]
     Seed(#[from] LabError),
+    /// The state file could not be loaded or written.
+    #[error(transparent)]
+    State(#[from] StoreError),
 }
 
 /// The start line printed on stdout (contract: DESIGN.md §4).
@@ -164,13 +175,32 @@ impl MockKms {
             None => None,
         };
 
+        let tenant = match &options.config {
+            Some(config) => config.tenant.clone(),
+            None => options.tenant,
+        };
         let lab = Arc::new(Lab::new(
             options.clock,
-            options.tenant,
+            tenant,
             format!("https://{https_addr}"),
         ));
-        if options.seed_demo_keys {
-            lab.seed_demo_keys()?;
+        let state_file = options.state_file.map(StateFile::new);
+        let saved = match &state_file {
+            Some(file) => file.load()?,
+            None => None,
+        };
+        match (saved, &options.config) {
+            (Some(saved), _) => lab.write(|state| {
+                *state = saved;
+                Ok(())
+            })?,
+            (None, Some(config)) => config.seed(&lab)?,
+            (None, None) if options.seed_demo_keys => lab.seed_demo_keys()?,
+            (None, None) => {}
+        }
+        if let Some(file) = state_file {
+            lab.read(|state| file.save(state))?;
+            lab.observe_changes(Box::new(file))?;
         }
 
         let http_router = Router::new()

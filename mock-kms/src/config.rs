@@ -1,0 +1,189 @@
+//! `--config FILE`: a YAML file seeding the lab instead of the demo tenant — identities (the
+//! [`Tenant`], any field omitted keeps its demo value), keys and AWS aliases:
+//!
+//! ```yaml
+//! tenant:
+//!   project_id: proj_acme
+//!   aws: { account_id: "444455556666" }
+//! keys:
+//!   - { name: aws-main, provider: aws }
+//!   - { name: azure-ec, provider: azure, spec: EC_P256 }
+//!   - { name: gcp-old, provider: gcp, state: disabled, access: false }
+//! aliases:
+//!   main: aws-main
+//! ```
+//!
+//! Unknown fields are errors; parse errors name the line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::LabError;
+use crate::keys::{KeySpec, Provider};
+use crate::lab::{KeyAction, Lab};
+use crate::tenant::Tenant;
+
+/// Why a config file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or wrongly shaped (the message names line and column).
+    #[error("config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        source: serde_yaml::Error,
+    },
+}
+
+/// A parsed config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabConfig {
+    /// Identities and resource names (demo values for whatever is omitted).
+    #[serde(default)]
+    pub tenant: Tenant,
+    /// Keys to create, in order.
+    #[serde(default)]
+    pub keys: Vec<KeyConfig>,
+    /// AWS aliases (name without `alias/`) → lab key name.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+}
+
+/// A key to create.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// Lab name.
+    pub name: String,
+    /// The cloud.
+    pub provider: Provider,
+    /// Material kind (the provider's default when omitted).
+    pub spec: Option<KeySpec>,
+    /// Lifecycle state (enabled when omitted).
+    #[serde(default)]
+    pub state: InitialState,
+    /// Whether the service's policy / role assignment exists.
+    #[serde(default = "yes")]
+    pub access: bool,
+    /// Whether the service identity is trusted.
+    #[serde(default = "yes")]
+    pub trust: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The state a configured key starts in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitialState {
+    /// Usable.
+    #[default]
+    Enabled,
+    /// Disabled.
+    Disabled,
+    /// Scheduled for deletion (the lab's deletion window from start).
+    PendingDeletion,
+    /// Destroyed.
+    Destroyed,
+}
+
+impl LabConfig {
+    /// Parses YAML text.
+    pub fn parse(text: &str) -> Result<Self, serde_yaml::Error> {
+        serde_yaml::from_str(text)
+    }
+
+    /// Reads and parses a config file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Creates the configured keys and aliases in `lab`.
+    pub fn seed(&self, lab: &Lab) -> Result<(), LabError> {
+        for key in &self.keys {
+            let in_context =
+                |e: LabError| LabError::InvalidRequest(format!("key `{}`: {e}", key.name));
+            let spec = match key.spec {
+                Some(spec) => {
+                    KeySpec::parse_for(key.provider, spec.as_str()).map_err(in_context)?
+                }
+                None => KeySpec::default_for(key.provider),
+            };
+            lab.create_key(&key.name, key.provider, spec)
+                .map_err(in_context)?;
+            let state_action = match key.state {
+                InitialState::Enabled => None,
+                InitialState::Disabled => Some(KeyAction::Disable),
+                InitialState::PendingDeletion => Some(KeyAction::ScheduleDeletion),
+                InitialState::Destroyed => Some(KeyAction::Destroy),
+            };
+            let actions = [
+                state_action,
+                (!key.access).then_some(KeyAction::RevokeAccess),
+                (!key.trust).then_some(KeyAction::RevokeTrust),
+            ];
+            for action in actions.into_iter().flatten() {
+                lab.apply(&key.name, action).map_err(in_context)?;
+            }
+        }
+        for (alias, target) in &self.aliases {
+            lab.set_alias(alias, target)
+                .map_err(|e| LabError::InvalidRequest(format!("alias `{alias}`: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keys_and_keeps_demo_defaults() {
+        let config = LabConfig::parse(
+            "tenant:\n  project_id: proj_x\nkeys:\n  - { name: a, provider: aws }\n  - { name: e, provider: azure, spec: EC_P256, state: disabled, access: false }\naliases:\n  main: a\n",
+        )
+        .unwrap();
+        assert_eq!(config.tenant.project_id, "proj_x");
+        assert_eq!(config.tenant.aws, Tenant::default().aws);
+        assert_eq!(config.keys[1].spec, Some(KeySpec::EcP256));
+        assert!(!config.keys[1].access && config.keys[1].trust);
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let error = LabConfig::parse("keys:\n  - { name: a, provider: aws, colour: red }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 2"), "{error}");
+        let error = LabConfig::parse("keys:\n  - name: a\n    provider: ibm\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 3") && error.contains("column"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! `mock-kms`: the EKM Lab mock KMS as a process (contract: DESIGN.md §4).
+//!
+//! Prints one JSON line with the bound addresses on stdout
+//! (`{"http":"127.0.0.1:P","https":"127.0.0.1:Q","ca_cert":"PATH"}`), then serves until Ctrl-C or
+//! SIGTERM. Logs go to stderr, filtered by `RUST_LOG` (default `info`).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use ekm_mock_kms::config::LabConfig;
+use ekm_mock_kms::server::{MockKms, Options};
+
+/// A local AWS KMS / Google Cloud KMS / Azure Key Vault for rehearsing key management.
+#[derive(Debug, Parser)]
+#[command(name = "mock-kms", version)]
+struct Cli {
+    /// Plain-HTTP listener: AWS KMS + STS, GCP KMS + STS, the control API (port 0 = any free).
+    #[arg(long, default_value = "127.0.0.1:4599")]
+    http: SocketAddr,
+    /// HTTPS listener: Azure Key Vault + Entra ID (port 0 = any free).
+    #[arg(long, default_value = "127.0.0.1:4600")]
+    https: SocketAddr,
+    /// Where to write the HTTPS listener's CA certificate (PEM) [default: a file in the temp
+    /// directory, removed at exit].
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+    /// YAML file seeding tenants, identities, keys and aliases instead of the demo tenant.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Persist the key store to this file (loaded at start when it exists).
+    #[arg(long)]
+    state: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+
+    let default_ca = cli.ca_cert.is_none();
+    let ca_cert = cli.ca_cert.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ekm-mock-kms-ca-{}.pem", std::process::id()))
+    });
+    let config = cli
+        .config
+        .as_deref()
+        .map(LabConfig::from_file)
+        .transpose()?;
+    let options = Options {
+        http: cli.http,
+        https: cli.https,
+        ca_cert: Some(ca_cert.clone()),
+        config,
+        state_file: cli.state,
+        ..Options::ephemeral()
+    };
+    let mock = MockKms::start(options).await?;
+    let line = serde_json::to_string(mock.start_line())?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{line}").context("writing the start line")?;
+        stdout.flush().context("writing the start line")?;
+    }
+    tracing::info!(http = %mock.http_addr(), https = %mock.https_addr(), "mock KMS serving");
+
+    shutdown_signal().await?;
+    tracing::info!("shutting down");
+    mock.shutdown().await;
+    if default_ca {
+        let _ = std::fs::remove_file(&ca_cert);
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or (on Unix) SIGTERM.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(())
+}

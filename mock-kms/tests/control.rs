@@ -1,0 +1,337 @@
+//! The control API (DESIGN.md §4) over real HTTP: keys, actions, aliases, faults, call log and
+//! clock, with their error answers.
+
+mod common;
+
+use common::TestLab;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn keys_are_listed_created_and_refused_by_contract() {
+    let lab = TestLab::start().await;
+    let (status, keys) = lab.control("GET", "/_mock/v1/keys", None).await;
+    assert_eq!(status, 200);
+    let names: Vec<_> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [json!("aws-demo"), json!("azure-demo"), json!("gcp-demo")]
+    );
+    let aws = &keys[0];
+    for field in [
+        "name",
+        "provider",
+        "id",
+        "spec",
+        "state",
+        "access",
+        "trust",
+        "versions",
+        "primary_version",
+    ] {
+        assert!(aws.get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(aws["state"], "enabled");
+
+    let (status, created) = lab
+        .control(
+            "POST",
+            "/_mock/v1/keys",
+            Some(json!({"name": "gcp-2", "provider": "gcp", "spec": "SYMMETRIC_DEFAULT"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created["id"],
+        "projects/demo-project-12345/locations/us-east1/keyRings/ekm-ring/cryptoKeys/gcp-2"
+    );
+    assert!(created["access"] == true && created["trust"] == true);
+    let (status, _) = lab
+        .control(
+            "POST",
+            "/_mock/v1/keys",
+            Some(json!({"name": "gcp-2", "provider": "gcp", "spec": "SYMMETRIC_DEFAULT"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    for bad in [
+        json!({"name": "x", "provider": "ibm", "spec": "SYMMETRIC_DEFAULT"}),
+        json!({"name": "x", "provider": "aws", "spec": "RSA_2048"}),
+        json!({"name": "x"}),
+        json!({"name": "x", "provider": "aws", "colour": "red"}),
+        json!(["not", "an", "object"]),
+    ] {
+        let (status, body) = lab
+            .control("POST", "/_mock/v1/keys", Some(bad.clone()))
+            .await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    let (status, key) = lab.control("GET", "/_mock/v1/keys/gcp-2", None).await;
+    assert_eq!((status, key["name"].clone()), (200, json!("gcp-2")));
+    assert_eq!(lab.control("GET", "/_mock/v1/keys/nope", None).await.0, 404);
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn actions_answer_the_key_and_repeat_idempotently() {
+    let lab = TestLab::start().await;
+    let rotated = lab.action("aws-demo", "rotate").await;
+    assert_eq!(rotated["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(rotated["primary_version"], rotated["versions"][1]);
+    assert_eq!(lab.action("aws-demo", "disable").await["state"], "disabled");
+    assert_eq!(lab.action("aws-demo", "disable").await["state"], "disabled");
+    assert_eq!(lab.action("aws-demo", "enable").await["state"], "enabled");
+    assert_eq!(
+        lab.action("gcp-demo", "revoke-access").await["access"],
+        false
+    );
+    assert_eq!(
+        lab.action("gcp-demo", "restore-access").await["access"],
+        true
+    );
+    assert_eq!(lab.action("gcp-demo", "revoke-trust").await["trust"], false);
+    assert_eq!(lab.action("gcp-demo", "restore-trust").await["trust"], true);
+    let pending = lab.action("azure-demo", "schedule-deletion").await;
+    assert_eq!(pending["state"], "pending-deletion");
+    assert_eq!(pending["deletion_date"], "2026-01-08T00:00:00Z");
+
+    let (status, body) = lab
+        .control("POST", "/_mock/v1/keys/aws-demo/explode", None)
+        .await;
+    assert_eq!(status, 400);
+    let message = body["error"].as_str().unwrap();
+    for action in [
+        "rotate",
+        "disable",
+        "enable",
+        "schedule-deletion",
+        "destroy",
+        "revoke-access",
+        "restore-access",
+        "revoke-trust",
+        "restore-trust",
+    ] {
+        assert!(message.contains(action), "{message}");
+    }
+    assert_eq!(
+        lab.control("POST", "/_mock/v1/keys/nope/rotate", None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        lab.control("POST", "/_mock/v1/keys/azure-demo/enable", None)
+            .await
+            .0,
+        409
+    );
+
+    // Pending deletion becomes destroyed on the lab clock.
+    let (status, clock) = lab
+        .control(
+            "POST",
+            "/_mock/v1/clock/advance",
+            Some(json!({"seconds": 7 * 24 * 3600})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(clock["now"], "2026-01-08T00:00:00Z");
+    assert_eq!(
+        lab.control("GET", "/_mock/v1/keys/azure-demo", None)
+            .await
+            .1["state"],
+        "destroyed"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn aliases_faults_calls_and_clock() {
+    let lab = TestLab::start().await;
+    lab.control(
+        "POST",
+        "/_mock/v1/keys",
+        Some(json!({"name": "aws-2", "provider": "aws"})),
+    )
+    .await;
+    let (status, body) = lab
+        .control(
+            "PUT",
+            "/_mock/v1/aliases/ekm-demo",
+            Some(json!({"target": "aws-2"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"alias": "ekm-demo", "target": "aws-2"}))
+    );
+    assert_eq!(
+        lab.control("GET", "/_mock/v1/aliases", None).await.1,
+        json!({"ekm-demo": "aws-2"})
+    );
+    assert_eq!(
+        lab.control(
+            "PUT",
+            "/_mock/v1/aliases/ekm-demo",
+            Some(json!({"target": "nope"}))
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        lab.control(
+            "PUT",
+            "/_mock/v1/aliases/ekm-demo",
+            Some(json!({"target": "gcp-demo"}))
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        lab.control(
+            "PUT",
+            "/_mock/v1/aliases/ekm-demo",
+            Some(json!({"to": "aws-2"}))
+        )
+        .await
+        .0,
+        400
+    );
+
+    let rules = json!([
+        {"provider": "aws", "operation": "encrypt", "key": "aws-demo", "latency_ms": 5},
+        {"provider": "gcp", "throttle": {"limit": 2, "per_seconds": 10}},
+        {"provider": "azure", "operation": "*", "error": "unavailable", "probability": 0.5},
+    ]);
+    let (status, set) = lab
+        .control("PUT", "/_mock/v1/faults", Some(rules.clone()))
+        .await;
+    assert_eq!((status, set.clone()), (200, rules.clone()));
+    assert_eq!(lab.control("GET", "/_mock/v1/faults", None).await.1, rules);
+    for bad in [
+        json!([{"provider": "aws"}]),
+        json!([{"provider": "aws", "error": "boom"}]),
+        json!([{"provider": "aws", "outage": true, "probability": 2}]),
+        json!({"provider": "aws", "outage": true}),
+    ] {
+        let (status, body) = lab
+            .control("PUT", "/_mock/v1/faults", Some(bad.clone()))
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    assert_eq!(
+        lab.control(
+            "PUT",
+            "/_mock/v1/faults",
+            Some(json!([{"provider": "aws", "key": "nope", "outage": true}]))
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        lab.control("DELETE", "/_mock/v1/faults", None).await,
+        (200, json!([]))
+    );
+    assert_eq!(
+        lab.control("GET", "/_mock/v1/faults", None).await.1,
+        json!([])
+    );
+
+    let (status, page) = lab.control("GET", "/_mock/v1/calls", None).await;
+    assert_eq!(
+        (status, page.clone()),
+        (200, json!({"calls": [], "next": 0}))
+    );
+    assert_eq!(
+        lab.control("GET", "/_mock/v1/calls?since=abc", None)
+            .await
+            .0,
+        400
+    );
+
+    let (status, clock) = lab.control("GET", "/_mock/v1/clock", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(clock["now"], "2026-01-01T00:00:00Z");
+    assert!(clock["offset_seconds"].as_i64().unwrap() < 0, "{clock}");
+    for bad in [
+        json!({"seconds": -1}),
+        json!({"seconds": "soon"}),
+        json!({}),
+        json!({"seconds": 1, "x": 2}),
+    ] {
+        assert_eq!(
+            lab.control("POST", "/_mock/v1/clock/advance", Some(bad.clone()))
+                .await
+                .0,
+            400,
+            "{bad}"
+        );
+    }
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn errors_are_json_never_422_or_plain_text() {
+    let lab = TestLab::start().await;
+    let http = reqwest::Client::new();
+    let url = lab.url();
+    let cases: Vec<(&str, &str, Option<&str>, &str, u16)> = vec![
+        (
+            "POST",
+            "/_mock/v1/keys",
+            Some("application/json"),
+            "{not json",
+            400,
+        ),
+        ("POST", "/_mock/v1/keys", Some("application/json"), "", 400),
+        (
+            "POST",
+            "/_mock/v1/keys",
+            Some("text/plain"),
+            r#"{"name":"a","provider":"aws"}"#,
+            400,
+        ),
+        (
+            "PUT",
+            "/_mock/v1/faults",
+            Some("application/json"),
+            r#"[{"provider": 7}]"#,
+            400,
+        ),
+        (
+            "POST",
+            "/_mock/v1/clock/advance",
+            Some("application/json"),
+            "[]",
+            400,
+        ),
+        ("GET", "/_mock/v1/nothing/here", None, "", 404),
+        ("DELETE", "/_mock/v1/keys", None, "", 405),
+        ("GET", "/_mock/v1/keys/aws-demo/rotate", None, "", 405),
+    ];
+    for (method, path, content_type, body, expected) in cases {
+        let mut request = http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{url}{path}"),
+            )
+            .body(body.to_owned());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let json: Value = response.json().await.expect("error body is JSON");
+        assert_eq!(status, expected, "{method} {path} {body}");
+        assert!(json["error"].is_string(), "{method} {path}: {json}");
+    }
+    lab.shutdown().await;
+}
