@@ -104,6 +104,20 @@ pub struct AzureTenant {
     pub vault_name: String,
     /// Vault key name of the demo key.
     pub demo_key: String,
+    /// Certificates registered for the applications, for client-assertion sign-in (empty by
+    /// default: the demo tenant signs in with client secrets).
+    pub client_certificates: Vec<AppCertificate>,
+}
+
+/// A certificate registered for an Entra application: a client assertion signed by its key and
+/// naming it by thumbprint (`x5t` / `x5t#S256`) authenticates as `app_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppCertificate {
+    /// The application (client) id.
+    pub app_id: String,
+    /// The certificate, PEM.
+    pub certificate_pem: String,
 }
 
 impl Default for Tenant {
@@ -178,6 +192,7 @@ impl Default for AzureTenant {
             admin_client_secret: "ekm-lab-customer-admin".into(),
             vault_name: "ekm-demo".into(),
             demo_key: "ekm-key".into(),
+            client_certificates: Vec::new(),
         }
     }
 }

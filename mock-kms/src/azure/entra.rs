@@ -1,0 +1,591 @@
+//! Entra ID (Azure AD) for the lab tenant: the v2.0 token endpoint with the client-credentials
+//! grant, the OpenID configuration and instance discovery documents MSAL (Python) reads, and the
+//! store of issued bearer tokens.
+//!
+//! # Client authentication
+//! - `client_secret`: compared with the application's secret from the tenant configuration.
+//! - `client_assertion` with `client_assertion_type =
+//!   urn:ietf:params:oauth:client-assertion-type:jwt-bearer`: a JWT signed `RS256` or `PS256` by
+//!   the key of a certificate registered for the application
+//!   ([`AzureTenant::client_certificates`](crate::tenant::AzureTenant::client_certificates)),
+//!   named in its header by thumbprint — `x5t` (SHA-1) or `x5t#S256` (SHA-256), base64url or
+//!   base64. Its claims must hold `iss` = `sub` = the application id, an `aud` that is an
+//!   `https` URL ending in `/{tenant}/oauth2/v2.0/token`, an `exp` in the future and an `nbf`
+//!   (when present) not more than 5 minutes ahead, both on wall-clock time.
+//!
+//! The scope must include `https://vault.azure.net/.default` (other scopes are ignored).
+//! Errors are Entra's: `{"error","error_description":"AADSTSnnn: …","error_codes":[nnn],…}`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use ekm_clock::Stopwatch;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{AzureState, VAULT_RESOURCE};
+use crate::faults::{Failure, OpKind};
+use crate::keys::Provider;
+use crate::lab::{Caller, Lab};
+use crate::tenant::AzureTenant;
+
+/// Lifetime of an access token (`expires_in`), as Entra's.
+pub const TOKEN_LIFETIME_SECONDS: i64 = 3599;
+
+/// Most tokens remembered at once; the one closest to expiry makes room for a new one.
+const MAX_TOKENS: usize = 100_000;
+
+/// Tolerated clock skew for assertion `nbf` / `exp`.
+const ASSERTION_SKEW: time::Duration = time::Duration::minutes(5);
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// An access token the endpoint issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    /// The application it was issued to.
+    pub app_id: String,
+    /// What that application may do.
+    pub caller: Caller,
+    /// The Azure trust epoch at issue: a later epoch revokes service tokens.
+    pub epoch: u64,
+    /// Wall-clock expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Issued tokens by their opaque value.
+#[derive(Default)]
+pub struct TokenStore {
+    tokens: Mutex<HashMap<String, IssuedToken>>,
+}
+
+impl fmt::Debug for TokenStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.lock().len();
+        f.debug_struct("TokenStore")
+            .field("tokens", &count)
+            .finish()
+    }
+}
+
+impl TokenStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, IssuedToken>> {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Issues a fresh random token.
+    fn issue(&self, token: IssuedToken) -> Option<String> {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).ok()?;
+        let value = super::crypto::BASE64URL.encode(bytes);
+        let now = ekm_clock::wall_time();
+        let mut tokens = self.lock();
+        tokens.retain(|_, t| t.expires_at > now);
+        if tokens.len() >= MAX_TOKENS
+            && let Some(oldest) = tokens
+                .iter()
+                .min_by_key(|(_, t)| t.expires_at)
+                .map(|(k, _)| k.clone())
+        {
+            tokens.remove(&oldest);
+        }
+        tokens.insert(value.clone(), token);
+        Some(value)
+    }
+
+    /// The token `value`, if it was issued and has not expired (wall clock).
+    pub fn lookup(&self, value: &str) -> Option<IssuedToken> {
+        let tokens = self.lock();
+        tokens
+            .get(value)
+            .filter(|t| t.expires_at > ekm_clock::wall_time())
+            .cloned()
+    }
+}
+
+/// An Entra error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EntraError {
+    status: StatusCode,
+    error: &'static str,
+    code: u32,
+    description: String,
+    retry_after: Option<u64>,
+}
+
+impl EntraError {
+    fn new(status: StatusCode, error: &'static str, code: u32, description: String) -> Self {
+        Self {
+            status,
+            error,
+            code,
+            description,
+            retry_after: None,
+        }
+    }
+
+    fn invalid_request(code: u32, description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            code,
+            description.into(),
+        )
+    }
+
+    fn missing(parameter: &str) -> Self {
+        Self::invalid_request(
+            900144,
+            format!("The request body must contain the following parameter: '{parameter}'."),
+        )
+    }
+
+    fn unknown_tenant(error: &'static str, tenant: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            error,
+            90002,
+            format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID \
+                 and are signing into the correct cloud."
+            ),
+        )
+    }
+
+    fn no_service_principal(app_id: &str, tenant: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{app_id}' was not found in the directory \
+                 '{tenant}'. This can happen if the application has not been installed by the \
+                 administrator of the tenant or consented to by any user in the tenant."
+            ),
+        )
+    }
+
+    fn invalid_client(code: u32, description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            code,
+            description.into(),
+        )
+    }
+
+    fn from_failure(failure: Failure) -> Self {
+        let transient = "A transient error has occurred. Please try again.".to_owned();
+        match failure {
+            Failure::Unavailable | Failure::Outage => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                90033,
+                transient,
+            ),
+            Failure::Internal => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                90033,
+                transient,
+            ),
+            Failure::AccessDenied => Self::new(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                7000112,
+                "Application is disabled.".to_owned(),
+            ),
+            Failure::Throttled { retry_after } => {
+                let mut error = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "temporarily_unavailable",
+                    90033,
+                    "Too many requests. Please retry later.".to_owned(),
+                );
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                error.retry_after = Some(seconds.max(1));
+                error
+            }
+        }
+    }
+
+    fn into_response(self, lab: &Lab) -> Response {
+        let timestamp = lab
+            .now()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let trace_id = uuid::Uuid::new_v4().to_string();
+        let correlation_id = uuid::Uuid::new_v4().to_string();
+        let body = json!({
+            "error": self.error,
+            "error_description": format!(
+                "AADSTS{}: {} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}",
+                self.code, self.description
+            ),
+            "error_codes": [self.code],
+            "timestamp": timestamp,
+            "trace_id": trace_id,
+            "correlation_id": correlation_id,
+            "error_uri": format!("{}/error?code={}", lab.vault_url(), self.code),
+        });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// The first path segment: the tenant of `/{tenant}/...`.
+fn tenant_of(uri: &Uri) -> &str {
+    uri.path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`.
+pub(super) async fn token(
+    State(state): State<Arc<AzureState>>,
+    method: Method,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let watch = Stopwatch::start();
+    let lab = &state.lab;
+    let form = body
+        .map(|bytes| {
+            let mut form: HashMap<String, String> = HashMap::new();
+            for (name, value) in form_urlencoded::parse(&bytes) {
+                form.entry(name.into_owned())
+                    .or_insert_with(|| value.into_owned());
+            }
+            form
+        })
+        .unwrap_or_default();
+    let client_id = form
+        .get("client_id")
+        .cloned()
+        .unwrap_or_else(|| "anonymous".to_owned());
+    let result = issue_token(&state, &method, tenant_of(&uri), &form).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(error) => error.error,
+    };
+    lab.log_call(
+        Provider::Azure,
+        "token",
+        None,
+        &client_id,
+        outcome,
+        watch.elapsed(),
+    );
+    match result {
+        Ok(access_token) => axum::Json(json!({
+            "token_type": "Bearer",
+            "expires_in": TOKEN_LIFETIME_SECONDS,
+            "ext_expires_in": TOKEN_LIFETIME_SECONDS,
+            "access_token": access_token,
+        }))
+        .into_response(),
+        Err(error) => error.into_response(lab),
+    }
+}
+
+async fn issue_token(
+    state: &AzureState,
+    method: &Method,
+    tenant: &str,
+    form: &HashMap<String, String>,
+) -> Result<String, EntraError> {
+    let lab = &state.lab;
+    let azure = &lab.tenant().azure;
+    if tenant != azure.tenant_id {
+        return Err(EntraError::unknown_tenant("invalid_request", tenant));
+    }
+    if method != Method::POST {
+        return Err(EntraError::invalid_request(
+            900561,
+            "The endpoint only accepts POST requests.",
+        ));
+    }
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| EntraError::missing("grant_type"))?;
+    if grant_type != "client_credentials" {
+        return Err(EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            format!("The app requested an unsupported grant type '{grant_type}'."),
+        ));
+    }
+    let client_id = form
+        .get("client_id")
+        .ok_or_else(|| EntraError::missing("client_id"))?;
+    let scope = form
+        .get("scope")
+        .ok_or_else(|| EntraError::missing("scope"))?;
+    let vault_scope = format!("{VAULT_RESOURCE}/.default");
+    if !scope.split(' ').any(|s| s == vault_scope) {
+        return Err(EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope \
+                 {scope} is not valid."
+            ),
+        ));
+    }
+
+    let decision = lab
+        .faults()
+        .evaluate(Provider::Azure, OpKind::Auth, None, lab.now());
+    if let Some(latency) = decision.latency {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(failure) = decision.failure {
+        return Err(EntraError::from_failure(failure));
+    }
+
+    let (caller, secret) = if *client_id == azure.service_app_id {
+        (Caller::Service, &azure.service_client_secret)
+    } else if *client_id == azure.admin_app_id {
+        (Caller::Owner, &azure.admin_client_secret)
+    } else {
+        return Err(EntraError::no_service_principal(client_id, tenant));
+    };
+    let epoch = lab.read(|s| {
+        let trusted = caller == Caller::Owner || s.service_trusted(Provider::Azure);
+        trusted.then(|| s.trust_epoch(Provider::Azure))
+    });
+    let Some(epoch) = epoch else {
+        return Err(EntraError::no_service_principal(client_id, tenant));
+    };
+
+    if let Some(given) = form.get("client_secret") {
+        if given != secret {
+            return Err(EntraError::invalid_client(
+                7000215,
+                format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request \
+                     is the client secret value, not the client secret ID, for a secret added to \
+                     app '{client_id}'."
+                ),
+            ));
+        }
+    } else if let Some(assertion) = form.get("client_assertion") {
+        if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+            return Err(EntraError::invalid_request(
+                700025,
+                format!("client_assertion_type must be '{JWT_BEARER}'."),
+            ));
+        }
+        verify_assertion(assertion, client_id, azure, ekm_clock::wall_time())
+            .map_err(|reason| EntraError::invalid_client(700027, reason))?;
+    } else {
+        return Err(EntraError::invalid_client(
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or \
+             'client_secret'.",
+        ));
+    }
+
+    let issued = IssuedToken {
+        app_id: client_id.clone(),
+        caller,
+        epoch,
+        expires_at: ekm_clock::wall_time() + time::Duration::seconds(TOKEN_LIFETIME_SECONDS),
+    };
+    state.tokens.issue(issued).ok_or_else(|| {
+        EntraError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            90033,
+            "Could not generate a token.".to_owned(),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct AssertionHeader {
+    alg: String,
+    x5t: Option<String>,
+    #[serde(rename = "x5t#S256")]
+    x5t_s256: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    aud: String,
+    exp: i64,
+    nbf: Option<i64>,
+}
+
+/// Decodes a thumbprint written in base64url or standard base64, padded or not.
+fn decode_thumbprint(value: &str) -> Option<Vec<u8>> {
+    super::crypto::BASE64URL.decode(value).ok().or_else(|| {
+        base64::engine::general_purpose::STANDARD_NO_PAD_INDIFFERENT
+            .decode(value)
+            .ok()
+    })
+}
+
+/// Checks a client assertion JWT for `app_id` (rules in the module documentation).
+fn verify_assertion(
+    jwt: &str,
+    app_id: &str,
+    azure: &AzureTenant,
+    now: OffsetDateTime,
+) -> Result<(), String> {
+    let malformed = || "The client assertion is not a well-formed JWT.".to_owned();
+    let mut parts = jwt.split('.');
+    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed());
+    };
+    let decode = |part: &str| {
+        super::crypto::BASE64URL
+            .decode(part)
+            .map_err(|_| malformed())
+    };
+    let header: AssertionHeader =
+        serde_json::from_slice(&decode(header_b64)?).map_err(|_| malformed())?;
+    let claims: AssertionClaims =
+        serde_json::from_slice(&decode(claims_b64)?).map_err(|_| malformed())?;
+    let signature = decode(signature_b64)?;
+
+    let algorithm = match header.alg.as_str() {
+        "RS256" => webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
+        "PS256" => webpki::aws_lc_rs::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+        other => {
+            return Err(format!(
+                "The client assertion algorithm '{other}' is not supported."
+            ));
+        }
+    };
+    let sha1 = header.x5t.as_deref().and_then(decode_thumbprint);
+    let sha256 = header.x5t_s256.as_deref().and_then(decode_thumbprint);
+    let not_registered = || {
+        format!(
+            "The certificate with identifier used to sign the client assertion is not \
+             registered on application '{app_id}'."
+        )
+    };
+    let certificate = azure
+        .client_certificates
+        .iter()
+        .filter(|c| c.app_id == app_id)
+        .filter_map(|c| CertificateDer::from_pem_slice(c.certificate_pem.as_bytes()).ok())
+        .find(|der| {
+            let matches = |digest: &'static aws_lc_rs::digest::Algorithm,
+                           wanted: &Option<Vec<u8>>| {
+                wanted
+                    .as_deref()
+                    .is_some_and(|w| aws_lc_rs::digest::digest(digest, der).as_ref() == w)
+            };
+            matches(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &sha1)
+                || matches(&aws_lc_rs::digest::SHA256, &sha256)
+        })
+        .ok_or_else(not_registered)?;
+    let end_entity = webpki::EndEntityCert::try_from(&certificate).map_err(|_| not_registered())?;
+    let signed = &jwt[..header_b64.len() + 1 + claims_b64.len()];
+    end_entity
+        .verify_signature(algorithm, signed.as_bytes(), &signature)
+        .map_err(|_| "Client assertion failed signature validation.".to_owned())?;
+
+    if claims.iss != app_id || claims.sub != app_id {
+        return Err(format!(
+            "The client assertion's iss and sub must be the application id '{app_id}'."
+        ));
+    }
+    let token_path = format!("/{}/oauth2/v2.0/token", azure.tenant_id);
+    if !(claims.aud.starts_with("https://") && claims.aud.ends_with(&token_path)) {
+        return Err(format!(
+            "The audience '{}' is invalid: it must be this tenant's token endpoint.",
+            claims.aud
+        ));
+    }
+    let at = |seconds: i64| OffsetDateTime::from_unix_timestamp(seconds).map_err(|_| malformed());
+    if at(claims.exp)? + ASSERTION_SKEW <= now {
+        return Err("The client assertion is expired.".to_owned());
+    }
+    if let Some(nbf) = claims.nbf
+        && at(nbf)? > now + ASSERTION_SKEW
+    {
+        return Err("The client assertion is not yet valid.".to_owned());
+    }
+    Ok(())
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration` (and without `v2.0`).
+pub(super) async fn openid_configuration(
+    State(state): State<Arc<AzureState>>,
+    uri: Uri,
+) -> Response {
+    let lab = &state.lab;
+    let tenant = tenant_of(&uri);
+    if tenant != lab.tenant().azure.tenant_id {
+        return EntraError::unknown_tenant("invalid_tenant", tenant).into_response(lab);
+    }
+    let base = format!("{}/{tenant}", lab.vault_url());
+    axum::Json(json!({
+        "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("{base}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),
+        "end_session_endpoint": format!("{base}/oauth2/v2.0/logout"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "oid"],
+        "tenant_region_scope": null,
+        "cloud_instance_name": "microsoftonline.com",
+    }))
+    .into_response()
+}
+
+/// `GET /common/discovery/instance`: MSAL's instance discovery, naming this host as its own
+/// cloud and pointing at the tenant's OpenID configuration.
+pub(super) async fn instance_discovery(State(state): State<Arc<AzureState>>) -> Response {
+    let lab = &state.lab;
+    let host = lab.vault_url().trim_start_matches("https://").to_owned();
+    axum::Json(json!({
+        "tenant_discovery_endpoint": format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            lab.vault_url(),
+            lab.tenant().azure.tenant_id
+        ),
+        "api-version": "1.1",
+        "metadata": [{
+            "preferred_network": host,
+            "preferred_cache": host,
+            "aliases": [host],
+        }],
+    }))
+    .into_response()
+}

@@ -1,0 +1,771 @@
+//! The Key Vault keys API under `/keys` (any `api-version`).
+//!
+//! | request | who | answer |
+//! | --- | --- | --- |
+//! | `GET /keys/{name}[/[{version}]]` | owner, service with access | KeyBundle with the public JWK |
+//! | `POST /keys/{name}/[{version}]/encrypt\|decrypt\|wrapkey\|unwrapkey` (also `/keys/{name}/encrypt`) | owner, service with access | `{"kid","value"}` |
+//! | `POST /keys/{name}/create` `{"kty","key_size","crv"}` | owner | KeyBundle (an existing key gets a new version) |
+//! | `POST /keys/{name}/rotate` | owner | KeyBundle of the new version |
+//! | `PATCH /keys/{name}[/{version}]` `{"attributes":{"enabled"}}` | owner | KeyBundle |
+//!
+//! Each request is authenticated first (no or a bad token: 401 with the bearer challenge), then
+//! its key is resolved by vault name (404 `KeyNotFound`), then the fault rules are asked, then
+//! the caller is authorized and the key's state checked. An empty version means the primary one
+//! (for decryption too: clients send the versioned `kid` they were given). Operation names in
+//! the path are case-insensitive (`wrapKey` = `wrapkey`).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use ekm_clock::Stopwatch;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::crypto::{Algorithm, BASE64URL, CryptoError, ParsedKey};
+use super::entra::IssuedToken;
+use super::{AzureState, KvError, VAULT_RESOURCE};
+use crate::error::LabError;
+use crate::faults::OpKind;
+use crate::keys::{Key, KeySpec, KeyState, KeyVersion, Provider};
+use crate::lab::{Caller, KeyAction, KeyUse};
+
+const READ_ACTION: &str = "Microsoft.KeyVault/vaults/keys/read";
+const ENCRYPT_ACTION: &str = "Microsoft.KeyVault/vaults/keys/encrypt/action";
+const DECRYPT_ACTION: &str = "Microsoft.KeyVault/vaults/keys/decrypt/action";
+const WRAP_ACTION: &str = "Microsoft.KeyVault/vaults/keys/wrap/action";
+const UNWRAP_ACTION: &str = "Microsoft.KeyVault/vaults/keys/unwrap/action";
+const CREATE_ACTION: &str = "Microsoft.KeyVault/vaults/keys/create/action";
+const ROTATE_ACTION: &str = "Microsoft.KeyVault/vaults/keys/rotate/action";
+const WRITE_ACTION: &str = "Microsoft.KeyVault/vaults/keys/write";
+
+/// A cryptographic operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CryptoOp {
+    Encrypt,
+    Decrypt,
+    WrapKey,
+    UnwrapKey,
+}
+
+impl CryptoOp {
+    fn parse(segment: &str) -> Option<Self> {
+        match segment.to_ascii_lowercase().as_str() {
+            "encrypt" => Some(Self::Encrypt),
+            "decrypt" => Some(Self::Decrypt),
+            "wrapkey" => Some(Self::WrapKey),
+            "unwrapkey" => Some(Self::UnwrapKey),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Encrypt => "encrypt",
+            Self::Decrypt => "decrypt",
+            Self::WrapKey => "wrapkey",
+            Self::UnwrapKey => "unwrapkey",
+        }
+    }
+
+    fn encrypts(self) -> bool {
+        matches!(self, Self::Encrypt | Self::WrapKey)
+    }
+
+    fn action(self) -> &'static str {
+        match self {
+            Self::Encrypt => ENCRYPT_ACTION,
+            Self::Decrypt => DECRYPT_ACTION,
+            Self::WrapKey => WRAP_ACTION,
+            Self::UnwrapKey => UNWRAP_ACTION,
+        }
+    }
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    Get { version: String },
+    Crypto { op: CryptoOp, version: String },
+    Create,
+    Rotate,
+    Update { version: String },
+}
+
+impl Op {
+    fn name(&self) -> &'static str {
+        match self {
+            Op::Get { .. } => "get",
+            Op::Crypto { op, .. } => op.name(),
+            Op::Create => "create",
+            Op::Rotate => "rotate",
+            Op::Update { .. } => "update",
+        }
+    }
+
+    fn fault_kind(&self) -> OpKind {
+        match self {
+            Op::Crypto { op, .. } if op.encrypts() => OpKind::Encrypt,
+            Op::Crypto { .. } => OpKind::Decrypt,
+            _ => OpKind::Other,
+        }
+    }
+}
+
+/// A parsed request path: the vault key name and the operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Route {
+    name: String,
+    op: Op,
+}
+
+fn parse_route(method: &Method, path: &str) -> Result<Route, KvError> {
+    let rest = path.strip_prefix("/keys").unwrap_or(path);
+    let rest = rest.strip_prefix('/').unwrap_or(rest);
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let segments: Vec<&str> = rest.split('/').collect();
+    let route = |name: &str, op: Op| {
+        Ok(Route {
+            name: name.to_owned(),
+            op,
+        })
+    };
+    let not_allowed = || {
+        Err(KvError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("The method {method} is not allowed on {path}."),
+        ))
+    };
+    match segments.as_slice() {
+        [""] => not_allowed(),
+        [name] | [name, ""] => match *method {
+            Method::GET => route(
+                name,
+                Op::Get {
+                    version: String::new(),
+                },
+            ),
+            Method::PATCH => route(
+                name,
+                Op::Update {
+                    version: String::new(),
+                },
+            ),
+            _ => not_allowed(),
+        },
+        [name, second] => match *method {
+            Method::GET => route(
+                name,
+                Op::Get {
+                    version: (*second).to_owned(),
+                },
+            ),
+            Method::PATCH => route(
+                name,
+                Op::Update {
+                    version: (*second).to_owned(),
+                },
+            ),
+            Method::POST => match second.to_ascii_lowercase().as_str() {
+                "create" => route(name, Op::Create),
+                "rotate" => route(name, Op::Rotate),
+                _ => match CryptoOp::parse(second) {
+                    Some(op) => route(
+                        name,
+                        Op::Crypto {
+                            op,
+                            version: String::new(),
+                        },
+                    ),
+                    None => Err(KvError::bad_parameter(format!(
+                        "Unknown key operation '{second}'."
+                    ))),
+                },
+            },
+            _ => not_allowed(),
+        },
+        [name, version, operation] => match (method, CryptoOp::parse(operation)) {
+            (&Method::POST, Some(op)) => route(
+                name,
+                Op::Crypto {
+                    op,
+                    version: (*version).to_owned(),
+                },
+            ),
+            (&Method::POST, None) => Err(KvError::bad_parameter(format!(
+                "Unknown key operation '{operation}'."
+            ))),
+            _ => not_allowed(),
+        },
+        _ => Err(KvError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("The requested path {path} was not found."),
+        )),
+    }
+}
+
+fn challenge(state: &AzureState) -> String {
+    format!(
+        r#"Bearer authorization="{}/{}", resource="{VAULT_RESOURCE}""#,
+        state.lab.vault_url(),
+        state.lab.tenant().azure.tenant_id
+    )
+}
+
+fn unauthorized(state: &AzureState, message: &str) -> KvError {
+    let mut error = KvError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message);
+    error.challenge = Some(challenge(state));
+    error
+}
+
+/// Checks the bearer token: 401 with the challenge unless it is one we issued, unexpired and —
+/// for the service — of the current trust epoch.
+fn authenticate(state: &AzureState, headers: &HeaderMap) -> Result<IssuedToken, KvError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(unauthorized(
+            state,
+            "AKV10000: Request is missing a Bearer or PoP token.",
+        ));
+    };
+    let value = value.to_str().unwrap_or_default();
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => {
+            return Err(unauthorized(
+                state,
+                "AKV10001: Unsupported authorization scheme: use Bearer.",
+            ));
+        }
+    };
+    let Some(issued) = state.tokens.lookup(token) else {
+        return Err(unauthorized(
+            state,
+            "AKV10022: Invalid token: it is unknown or has expired.",
+        ));
+    };
+    if issued.caller == Caller::Service
+        && issued.epoch < state.lab.read(|s| s.trust_epoch(Provider::Azure))
+    {
+        return Err(unauthorized(
+            state,
+            "AKV10032: Invalid issuer: the application's service principal was removed from \
+             the tenant.",
+        ));
+    }
+    Ok(issued)
+}
+
+/// Renders a lab error in Key Vault's words; `operation` names the call.
+fn lab_error(state: &AzureState, error: LabError, name: &str, operation: &str) -> KvError {
+    let text = error.to_string();
+    match error {
+        LabError::KeyNotFound(_)
+        | LabError::KeyPendingDeletion { .. }
+        | LabError::KeyDestroyed(_) => not_found(name),
+        LabError::KeyDisabled(_) => KvError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!("Operation {operation} is not allowed on a disabled key."),
+        )
+        .with_inner("KeyDisabled"),
+        LabError::AccessDenied { action, .. } => KvError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "Caller is not authorized to perform action on resource.\r\nIf role \
+                 assignments, deny assignments or role definitions were changed recently, please \
+                 observe propagation time.\r\nAction: '{action}'\r\nResource: 'keys/{name}'\r\n\
+                 Assignment: (not found)\r\nVault: {}\r\n",
+                state.lab.tenant().azure.vault_name
+            ),
+        )
+        .with_inner("ForbiddenByRbac"),
+        LabError::NotTrusted(_) => unauthorized(
+            state,
+            "AKV10032: Invalid issuer: the application's service principal was removed from \
+             the tenant.",
+        ),
+        LabError::AlreadyExists(_) => KvError::new(StatusCode::CONFLICT, "Conflict", text),
+        LabError::InvalidState { .. } => KvError::new(StatusCode::CONFLICT, "Conflict", text),
+        LabError::InvalidCiphertext(_)
+        | LabError::InvalidRequest(_)
+        | LabError::UnsupportedOperation { .. }
+        | LabError::IncorrectKey { .. } => KvError::bad_parameter(text),
+        LabError::Internal(_) => KvError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            text,
+        ),
+    }
+}
+
+fn crypto_error(error: CryptoError) -> KvError {
+    match error {
+        CryptoError::NotPermitted(operation) => KvError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!("Operation {operation} is not permitted on this key."),
+        )
+        .with_inner("KeyOperationForbidden"),
+        CryptoError::BadInput(message) => KvError::bad_parameter(message),
+        CryptoError::Material(_) => KvError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            error.to_string(),
+        ),
+    }
+}
+
+fn not_found(name: &str) -> KvError {
+    KvError::new(
+        StatusCode::NOT_FOUND,
+        "KeyNotFound",
+        format!(
+            "A key with (name/id) {name} was not found in this key vault. If you recently \
+             deleted this key you may be able to recover it using the correct recovery command."
+        ),
+    )
+}
+
+/// Parses a JSON body; every failure is 400 `BadParameter` (413 when over the size limit).
+fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, KvError> {
+    let bytes = body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            KvError::new(
+                status,
+                "RequestEntityTooLarge",
+                "The request body is too large.",
+            )
+        } else {
+            KvError::bad_parameter("The request body could not be read.")
+        }
+    })?;
+    if bytes.is_empty() {
+        return Err(KvError::bad_parameter("The request body is empty."));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| KvError::bad_parameter(format!("The request body is not valid: {e}.")))
+}
+
+#[derive(Debug, Deserialize)]
+struct OperationBody {
+    alg: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateBody {
+    kty: Option<String>,
+    key_size: Option<u32>,
+    crv: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Attributes {
+    enabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UpdateBody {
+    #[serde(default)]
+    attributes: Attributes,
+}
+
+/// The key spec a create request asks for.
+fn requested_spec(body: &CreateBody) -> Result<KeySpec, KvError> {
+    let kty = body
+        .kty
+        .as_deref()
+        .ok_or_else(|| KvError::bad_parameter("The parameter 'kty' is required."))?;
+    match kty {
+        "RSA" | "RSA-HSM" => match body.key_size {
+            None | Some(2048) => Ok(KeySpec::Rsa2048),
+            Some(3072) => Ok(KeySpec::Rsa3072),
+            Some(4096) => Ok(KeySpec::Rsa4096),
+            Some(other) => Err(KvError::bad_parameter(format!(
+                "Invalid key size {other}: use 2048, 3072 or 4096."
+            ))),
+        },
+        "EC" | "EC-HSM" => match body.crv.as_deref() {
+            None | Some("P-256") => Ok(KeySpec::EcP256),
+            Some(other) => Err(KvError::bad_parameter(format!(
+                "The curve '{other}' is not offered by this lab: use P-256."
+            ))),
+        },
+        other => Err(KvError::bad_parameter(format!(
+            "The key type '{other}' is not offered by this lab: use RSA or EC."
+        ))),
+    }
+}
+
+/// Fails with `KeyNotFound` for a key Key Vault would not show (soft-deleted or purged).
+fn ensure_visible(key: &Key, now: time::OffsetDateTime, name: &str) -> Result<(), KvError> {
+    match key.state_at(now) {
+        KeyState::Enabled | KeyState::Disabled => Ok(()),
+        KeyState::PendingDeletion { .. } | KeyState::Destroyed => Err(not_found(name)),
+    }
+}
+
+/// The version named `version` (empty: the primary one).
+fn pick_version<'k>(key: &'k Key, version: &str, name: &str) -> Result<&'k KeyVersion, KvError> {
+    if version.is_empty() {
+        Ok(key.primary())
+    } else {
+        key.version(version)
+            .ok_or_else(|| not_found(&format!("{name}/{version}")))
+    }
+}
+
+/// Everything a request needs once it is authenticated.
+struct Request<'a> {
+    state: &'a AzureState,
+    token: &'a IssuedToken,
+    name: &'a str,
+}
+
+impl Request<'_> {
+    fn kid(&self, key: &Key, version: &KeyVersion) -> String {
+        format!("{}/{}", self.state.lab.display_id(key), version.id)
+    }
+
+    fn bundle(&self, key: &Key, version: &KeyVersion) -> Result<Value, KvError> {
+        let parsed = self.state.keys.get(version).map_err(crypto_error)?;
+        let now = self.state.lab.now();
+        let created = version.created.unix_timestamp();
+        Ok(json!({
+            "key": parsed.jwk(&self.kid(key, version)),
+            "attributes": {
+                "enabled": key.state_at(now) == KeyState::Enabled,
+                "created": created,
+                "updated": created,
+                "recoveryLevel": "Recoverable+Purgeable",
+                "recoverableDays": 90,
+                "exportable": false,
+            },
+            "tags": {},
+        }))
+    }
+
+    fn lab_error(&self, error: LabError, operation: &str) -> KvError {
+        lab_error(self.state, error, self.name, operation)
+    }
+
+    /// The bundle of `version` of lab key `lab_name`, after `action`'s authorization.
+    fn read_bundle(
+        &self,
+        lab_name: &str,
+        usage: KeyUse,
+        action: &str,
+        version: &str,
+    ) -> Result<Value, KvError> {
+        let lab = &self.state.lab;
+        let now = lab.now();
+        lab.read(|s| {
+            let key = s.key(lab_name).map_err(|e| self.lab_error(e, "get"))?;
+            ensure_visible(key, now, self.name)?;
+            s.authorize(lab_name, self.token.caller, usage, action)
+                .map_err(|e| self.lab_error(e, "get"))?;
+            self.bundle(key, pick_version(key, version, self.name)?)
+        })
+    }
+
+    fn get(&self, lab_name: &str, version: &str) -> Result<Value, KvError> {
+        // The service reads keys under its "Key Vault Crypto User" role: the same access as
+        // encrypting with them.
+        self.read_bundle(lab_name, KeyUse::Encrypt, READ_ACTION, version)
+    }
+
+    fn crypto(
+        &self,
+        lab_name: &str,
+        op: CryptoOp,
+        version: &str,
+        body: Result<Bytes, BytesRejection>,
+    ) -> Result<Value, KvError> {
+        let body: OperationBody = json_body(body)?;
+        let alg = body
+            .alg
+            .ok_or_else(|| KvError::bad_parameter("The parameter 'alg' is required."))?;
+        let alg = Algorithm::parse(&alg).ok_or_else(|| {
+            KvError::bad_parameter(format!(
+                "Invalid algorithm '{alg}': use RSA-OAEP-256, RSA-OAEP or RSA1_5."
+            ))
+        })?;
+        let value = body
+            .value
+            .ok_or_else(|| KvError::bad_parameter("The parameter 'value' is required."))?;
+        let input = BASE64URL
+            .decode(value.trim())
+            .map_err(|_| KvError::bad_parameter("The parameter 'value' is not valid base64url."))?;
+
+        let lab = &self.state.lab;
+        let now = lab.now();
+        let usage = if op.encrypts() {
+            KeyUse::Encrypt
+        } else {
+            KeyUse::Decrypt
+        };
+        let (kid, parsed): (String, ParsedKey) = lab.read(|s| {
+            let key = s.key(lab_name).map_err(|e| self.lab_error(e, op.name()))?;
+            ensure_visible(key, now, self.name)?;
+            s.authorize(lab_name, self.token.caller, usage, op.action())
+                .map_err(|e| self.lab_error(e, op.name()))?;
+            key.ensure_usable(now)
+                .map_err(|e| self.lab_error(e, op.name()))?;
+            let version = pick_version(key, version, self.name)?;
+            let parsed = self.state.keys.get(version).map_err(crypto_error)?;
+            Ok::<_, KvError>((self.kid(key, version), parsed))
+        })?;
+        let output = if op.encrypts() {
+            parsed.encrypt(op.name(), alg, &input)
+        } else {
+            parsed.decrypt(op.name(), alg, &input)
+        }
+        .map_err(crypto_error)?;
+        Ok(json!({ "kid": kid, "value": BASE64URL.encode(output) }))
+    }
+
+    fn create(
+        &self,
+        lab_name: Option<&str>,
+        body: Result<Bytes, BytesRejection>,
+    ) -> Result<Value, KvError> {
+        let body: CreateBody = json_body(body)?;
+        let spec = requested_spec(&body)?;
+        let lab = &self.state.lab;
+        let Some(lab_name) = lab_name else {
+            if self.token.caller != Caller::Owner {
+                return Err(self.lab_error(
+                    LabError::AccessDenied {
+                        key: self.name.to_owned(),
+                        action: CREATE_ACTION.to_owned(),
+                    },
+                    "create",
+                ));
+            }
+            let info = lab
+                .create_key(self.name, Provider::Azure, spec)
+                .map_err(|e| self.lab_error(e, "create"))?;
+            return self.read_bundle(&info.name, KeyUse::Manage, CREATE_ACTION, "");
+        };
+        // Key Vault answers a create of an existing key with a new version of it.
+        lab.read(|s| {
+            let key = s.key(lab_name).map_err(|e| self.lab_error(e, "create"))?;
+            ensure_visible(key, lab.now(), self.name)?;
+            s.authorize(lab_name, self.token.caller, KeyUse::Manage, CREATE_ACTION)
+                .map_err(|e| self.lab_error(e, "create"))?;
+            if key.spec == spec {
+                Ok(())
+            } else {
+                Err(KvError::bad_parameter(format!(
+                    "The key '{}' is a {} key: its type cannot change.",
+                    self.name,
+                    key.spec.as_str()
+                )))
+            }
+        })?;
+        self.apply(lab_name, KeyAction::Rotate, CREATE_ACTION, "")
+    }
+
+    /// Applies a lifecycle action as the owner and answers the bundle of `version`.
+    fn apply(
+        &self,
+        lab_name: &str,
+        action: KeyAction,
+        rbac_action: &str,
+        version: &str,
+    ) -> Result<Value, KvError> {
+        let lab = &self.state.lab;
+        lab.read(|s| {
+            let key = s.key(lab_name).map_err(|e| self.lab_error(e, "update"))?;
+            ensure_visible(key, lab.now(), self.name)?;
+            s.authorize(lab_name, self.token.caller, KeyUse::Manage, rbac_action)
+                .map_err(|e| self.lab_error(e, "update"))?;
+            pick_version(key, version, self.name).map(|_| ())
+        })?;
+        lab.apply(lab_name, action)
+            .map_err(|e| self.lab_error(e, "update"))?;
+        self.read_bundle(lab_name, KeyUse::Manage, rbac_action, version)
+    }
+
+    fn update(
+        &self,
+        lab_name: &str,
+        version: &str,
+        body: Result<Bytes, BytesRejection>,
+    ) -> Result<Value, KvError> {
+        let body: UpdateBody = json_body(body)?;
+        match body.attributes.enabled {
+            Some(true) => self.apply(lab_name, KeyAction::Enable, WRITE_ACTION, version),
+            Some(false) => self.apply(lab_name, KeyAction::Disable, WRITE_ACTION, version),
+            None => self.read_bundle(lab_name, KeyUse::Manage, WRITE_ACTION, version),
+        }
+    }
+}
+
+/// Every `/keys` request.
+pub(super) async fn handle(
+    State(state): State<Arc<AzureState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let watch = Stopwatch::start();
+    let route = parse_route(&method, uri.path());
+    let operation = route.as_ref().map_or("request", |r| r.op.name());
+    let token = match authenticate(&state, &headers) {
+        Ok(token) => token,
+        Err(error) => {
+            state.lab.log_call(
+                Provider::Azure,
+                operation,
+                None,
+                "anonymous",
+                error.log_code(),
+                watch.elapsed(),
+            );
+            return error.into_response();
+        }
+    };
+    let (lab_name, result) = match route {
+        Ok(route) => run(&state, &token, route, body).await,
+        Err(error) => (None, Err(error)),
+    };
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(error) => error.log_code(),
+    };
+    state.lab.log_call(
+        Provider::Azure,
+        operation,
+        lab_name.as_deref(),
+        &token.app_id,
+        outcome,
+        watch.elapsed(),
+    );
+    match result {
+        Ok(value) => axum::Json(value).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Resolves the key, applies the fault rules and performs `route`. Returns the key's lab name
+/// (for the call log) and the answer.
+async fn run(
+    state: &AzureState,
+    token: &IssuedToken,
+    route: Route,
+    body: Result<Bytes, BytesRejection>,
+) -> (Option<String>, Result<Value, KvError>) {
+    let lab = &state.lab;
+    let lab_name = lab.read(|s| {
+        s.key_by_id(Provider::Azure, &route.name)
+            .map(|k| k.name.clone())
+    });
+    if lab_name.is_none() && route.op != Op::Create {
+        return (None, Err(not_found(&route.name)));
+    }
+    let fault_key = lab_name.as_deref().unwrap_or(&route.name);
+    let decision = lab.faults().evaluate(
+        Provider::Azure,
+        route.op.fault_kind(),
+        Some(fault_key),
+        lab.now(),
+    );
+    if let Some(latency) = decision.latency {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(failure) = decision.failure {
+        return (lab_name, Err(KvError::from_failure(failure)));
+    }
+    let request = Request {
+        state,
+        token,
+        name: &route.name,
+    };
+    let result = match (&route.op, lab_name.as_deref()) {
+        (Op::Create, existing) => request.create(existing, body),
+        (_, None) => Err(not_found(&route.name)),
+        (Op::Get { version }, Some(lab_name)) => request.get(lab_name, version),
+        (Op::Crypto { op, version }, Some(lab_name)) => {
+            request.crypto(lab_name, *op, version, body)
+        }
+        (Op::Rotate, Some(lab_name)) => {
+            request.apply(lab_name, KeyAction::Rotate, ROTATE_ACTION, "")
+        }
+        (Op::Update { version }, Some(lab_name)) => request.update(lab_name, version, body),
+    };
+    let lab_name = match (&route.op, &result) {
+        (Op::Create, Ok(_)) => lab.read(|s| {
+            s.key_by_id(Provider::Azure, &route.name)
+                .map(|k| k.name.clone())
+        }),
+        _ => lab_name,
+    };
+    (lab_name, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse_like_key_vault() {
+        let get = |path: &str| parse_route(&Method::GET, path).map(|r| (r.name, r.op));
+        let post = |path: &str| parse_route(&Method::POST, path).map(|r| (r.name, r.op));
+        let primary = || String::new();
+        assert_eq!(
+            get("/keys/k"),
+            Ok(("k".into(), Op::Get { version: primary() }))
+        );
+        assert_eq!(
+            get("/keys/k/"),
+            Ok(("k".into(), Op::Get { version: primary() }))
+        );
+        assert_eq!(
+            get("/keys/k/v1"),
+            Ok((
+                "k".into(),
+                Op::Get {
+                    version: "v1".into()
+                }
+            ))
+        );
+        for path in ["/keys/k//encrypt", "/keys/k/encrypt"] {
+            assert_eq!(
+                post(path),
+                Ok((
+                    "k".into(),
+                    Op::Crypto {
+                        op: CryptoOp::Encrypt,
+                        version: primary()
+                    }
+                ))
+            );
+        }
+        assert_eq!(
+            post("/keys/k/v1/wrapKey"),
+            Ok((
+                "k".into(),
+                Op::Crypto {
+                    op: CryptoOp::WrapKey,
+                    version: "v1".into()
+                }
+            ))
+        );
+        assert_eq!(post("/keys/k/rotate"), Ok(("k".into(), Op::Rotate)));
+        assert!(post("/keys/k/v1/sign").is_err());
+        assert!(post("/keys/k/a/b/c").is_err());
+        assert!(get("/keys").is_err());
+        assert!(parse_route(&Method::DELETE, "/keys/k").is_err());
+    }
+}
