@@ -14,13 +14,12 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
-use zeroize::Zeroizing;
 
 use crate::clock::SharedClock;
 use crate::dek::{DekId, RngError};
 use crate::dek_cache::{DekCache, RetryPolicy};
 use crate::envelope::{
-    self, EncryptionContext, EnvelopeError, EnvelopeHeader, ProjectId, SealParams,
+    self, EncryptionContext, EnvelopeError, EnvelopeHeader, Plaintext, ProjectId, SealParams,
 };
 use crate::events::{EngineEvent, EventBus, EventKind, Operation, Snapshot};
 use crate::provider::{KeyEncryptionKey, KeyReference, KmsError, KmsOp};
@@ -290,7 +289,7 @@ impl Engine {
         &self,
         envelope: &[u8],
         context: &EncryptionContext,
-    ) -> Result<Zeroizing<Vec<u8>>, EngineError> {
+    ) -> Result<Plaintext, EngineError> {
         let opened = self.open_envelope(envelope, context).await;
         self.report(Operation::Open, None, opened)
     }
@@ -318,7 +317,7 @@ impl Engine {
         &self,
         name: &ObjectName,
         context: &EncryptionContext,
-    ) -> Result<Zeroizing<Vec<u8>>, EngineError> {
+    ) -> Result<Plaintext, EngineError> {
         let read = async {
             let name = name.clone();
             let envelope = self.with_store(move |store| store.get(&name)).await?;
@@ -383,7 +382,7 @@ impl Engine {
         &self,
         envelope: &[u8],
         context: &EncryptionContext,
-    ) -> Result<Zeroizing<Vec<u8>>, EngineError> {
+    ) -> Result<Plaintext, EngineError> {
         let parsed = envelope::parse(envelope)?;
         parsed.check_context(context)?;
         let header = parsed.header();

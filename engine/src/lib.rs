@@ -66,7 +66,7 @@ pub mod store;
 pub use dek::{Dek, DekId};
 pub use dek_cache::RetryPolicy;
 pub use engine::{Engine, EngineBuilder, EngineConfig, EngineError};
-pub use envelope::{EncryptionContext, EnvelopeError, ProjectId};
+pub use envelope::{EncryptionContext, EnvelopeError, Plaintext, ProjectId};
 pub use events::{CacheEntryView, CachePath, EngineEvent, EventKind, Snapshot};
 pub use provider::{KeyEncryptionKey, KeyReference, KmsError, KmsOp, WrappedDek};
 pub use store::{FsStore, MemoryStore, ObjectName, ObjectStore, StoreError};
