@@ -7,7 +7,7 @@
 //! # async fn demo() -> Result<(), ekm_mock_kms::server::ServerError> {
 //! use ekm_mock_kms::server::{MockKms, Options};
 //! let mock = MockKms::start(Options::ephemeral()).await?; // port 0, demo tenant
-//! println!("{}", mock.start_line());
+//! println!("{:?}", mock.start_line());
 //! mock.shutdown().await;
 //! # Ok(()) }
 //! ```
