@@ -47,6 +47,8 @@ pub fn router(lab: Arc<Lab>) -> Router {
         .route("/_mock/v1/calls", route(get(calls)))
         .route("/_mock/v1/clock", route(get(clock)))
         .route("/_mock/v1/clock/advance", route(post(advance_clock)))
+        .route("/_mock/v1", any(unknown_route))
+        .route("/_mock/v1/", any(unknown_route))
         .route("/_mock/v1/{*rest}", any(unknown_route))
         .with_state(lab)
 }
