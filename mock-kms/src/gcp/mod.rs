@@ -1,12 +1,406 @@
-//! Placeholder: the gcp front-end (being written).
+//! The Google Cloud front-end (plain-HTTP listener): Cloud KMS REST, GCP STS token exchange,
+//! IAM-credentials impersonation and the lab identity provider (DESIGN.md §4).
+//!
+//! # How a client gets in
+//! 1. The EKM service fetches an ID token for its service account from the lab identity provider
+//!    ([`identity`]): `aud` = the customer's project id (the workload identity provider's
+//!    allowed audience), `sub` = the service account id.
+//! 2. It exchanges that token at `POST /v1/token` ([`sts`]) with `audience` = the workload
+//!    identity provider (`//iam.googleapis.com/projects/NUM/locations/global/
+//!    workloadIdentityPools/POOL/providers/PROVIDER`) and gets an opaque federated access token
+//!    for one hour of wall-clock time. Optionally it trades that for a service-account token at
+//!    `POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken`.
+//! 3. It calls Cloud KMS ([`kms`]) with `Authorization: Bearer TOKEN`.
+//!
+//! # Who is who
+//! - The **federated principal** (and the impersonated service account, which is the same
+//!   identity here) is [`Caller::Service`]: it holds `cloudkms.cryptoKeyVersions.useToEncrypt`
+//!   and `useToDecrypt` on keys whose `access` and `trust` hold, and nothing else — reading key
+//!   metadata is `403 PERMISSION_DENIED`, as with the real roles.
+//! - The **customer administrator** is [`Caller::Owner`] and authenticates with the static
+//!   bearer token [`OWNER_ACCESS_TOKEN`] (GCP has no access-key pair to model it with). It may
+//!   read metadata (`GET` cryptoKey / cryptoKeyVersions) and encrypt or decrypt whatever the
+//!   state of `access` and `trust`. Lifecycle changes go through the control API.
+//!
+//! Revoking trust bumps the GCP trust epoch: every token issued before stops working at once
+//! (`401 UNAUTHENTICATED`), and new exchanges fail while no GCP key trusts the service.
+//!
+//! Every request is logged in the call log (provider `gcp`); KMS errors are
+//! `{"error":{"code","message","status"}}`, STS errors OAuth-style
+//! `{"error","error_description"}`, identity-provider errors `{"error": "..."}`. No input makes
+//! a route answer 5xx except an injected fault.
+//!
+//! # Layout
+//! - [`identity`]: the lab OIDC issuer (ID tokens, JWKS) and subject-token verification.
+//! - [`sts`]: the token exchange, impersonation and the store of issued access tokens.
+//! - [`kms`]: Cloud KMS `:encrypt`, `:decrypt` and the key / version metadata reads.
+
+pub mod identity;
+pub mod kms;
+pub mod sts;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use ekm_clock::Stopwatch;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::lab::Lab;
+use crate::faults::{Failure, OpKind};
+use crate::keys::Provider;
+use crate::lab::{Caller, Lab};
 
-/// The gcp routes.
-pub fn router(_lab: Arc<Lab>) -> Router {
+/// The static bearer token of the customer administrator (the key owner) on the GCP routes.
+pub const OWNER_ACCESS_TOKEN: &str = "ekm-lab-gcp-customer-admin";
+
+/// How the owner appears in the call log.
+pub const OWNER_CALLER: &str = "customer-admin";
+
+/// The state the GCP routes share.
+#[derive(Debug)]
+pub struct Gcp {
+    lab: Arc<Lab>,
+    identity: identity::LazyIdentityKey,
+    tokens: sts::TokenStore,
+}
+
+impl Gcp {
+    fn new(lab: Arc<Lab>) -> Self {
+        Self {
+            lab,
+            identity: identity::LazyIdentityKey::default(),
+            tokens: sts::TokenStore::default(),
+        }
+    }
+
+    /// The federated principal of the service account (`principal://…/subject/SUB`).
+    fn federated_principal(&self, subject: &str) -> String {
+        let gcp = &self.lab.tenant().gcp;
+        format!(
+            "principal://iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}/subject/{subject}",
+            gcp.wif_project_number, gcp.wif_pool
+        )
+    }
+
+    /// Authenticates a request by its bearer token: the owner's static token, or an access
+    /// token issued by STS / impersonation in the current trust epoch and not yet expired
+    /// (wall-clock time).
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        const EXPECTED: &str = "Expected OAuth 2 access token, login cookie or other valid \
+                                authentication credential.";
+        let token = bearer_token(headers).ok_or_else(|| {
+            ApiError::unauthenticated(format!(
+                "Request is missing required authentication credential. {EXPECTED}"
+            ))
+        })?;
+        if token == OWNER_ACCESS_TOKEN {
+            return Ok(Principal {
+                caller: Caller::Owner,
+                name: OWNER_CALLER.to_owned(),
+            });
+        }
+        let epoch = self.lab.read(|state| state.trust_epoch(Provider::Gcp));
+        self.tokens
+            .check(token, epoch, ekm_clock::wall_time())
+            .map(|name| Principal {
+                caller: Caller::Service,
+                name,
+            })
+            .map_err(|why| {
+                ApiError::unauthenticated(format!(
+                    "Request had invalid authentication credentials ({why}). {EXPECTED}"
+                ))
+            })
+    }
+
+    /// Applies the fault rules to one call: sleeps the injected latency and returns the
+    /// injected failure, if any.
+    async fn faults(&self, op: OpKind, key: Option<&str>) -> Option<Failure> {
+        let decision = self
+            .lab
+            .faults()
+            .evaluate(Provider::Gcp, op, key, self.lab.now());
+        if let Some(latency) = decision.latency {
+            tokio::time::sleep(latency).await;
+        }
+        decision.failure
+    }
+
+    /// Logs a finished call and renders its answer.
+    fn finish<T: Serialize, E: WireError>(&self, call: Call, result: Result<T, E>) -> Response {
+        let (outcome, response) = match result {
+            Ok(body) => ("ok".to_owned(), axum::Json(body).into_response()),
+            Err(error) => (error.code().to_owned(), error.into_response()),
+        };
+        self.lab.log_call(
+            Provider::Gcp,
+            call.operation,
+            call.key.as_deref(),
+            &call.caller,
+            &outcome,
+            call.watch.elapsed(),
+        );
+        response
+    }
+}
+
+/// An authenticated caller: its role and how the call log names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Principal {
+    caller: Caller,
+    name: String,
+}
+
+/// One request being answered: what the call log will say about it.
+#[derive(Debug)]
+struct Call {
+    operation: &'static str,
+    key: Option<String>,
+    caller: String,
+    watch: Stopwatch,
+}
+
+impl Call {
+    fn start(operation: &'static str) -> Self {
+        Self {
+            operation,
+            key: None,
+            caller: "anonymous".to_owned(),
+            watch: Stopwatch::start(),
+        }
+    }
+}
+
+/// An error answer that names its outcome for the call log.
+trait WireError: IntoResponse {
+    /// The cloud's error code (`PERMISSION_DENIED`, `invalid_grant`, …).
+    fn code(&self) -> &str;
+}
+
+/// A Google API error: `{"error":{"code":N,"message":"…","status":"…"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ApiError {
+    http: StatusCode,
+    status: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(http: StatusCode, status: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            http,
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// 400 `INVALID_ARGUMENT`.
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message)
+    }
+
+    /// 400 `FAILED_PRECONDITION`.
+    pub fn failed_precondition(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "FAILED_PRECONDITION", message)
+    }
+
+    /// 401 `UNAUTHENTICATED`.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
+    }
+
+    /// 403 `PERMISSION_DENIED`.
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "PERMISSION_DENIED", message)
+    }
+
+    /// 404 `NOT_FOUND`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    }
+
+    /// 500 `INTERNAL`.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", message)
+    }
+
+    /// An injected fault in Google's dialect.
+    pub fn from_failure(failure: Failure) -> Self {
+        match failure {
+            Failure::Throttled { .. } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RESOURCE_EXHAUSTED",
+                "Quota exceeded for quota metric 'Cryptographic requests' of service \
+                 'cloudkms.googleapis.com'.",
+            ),
+            Failure::Unavailable | Failure::Outage => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "The service is currently unavailable.",
+            ),
+            Failure::Internal => Self::internal("Internal error encountered."),
+            Failure::AccessDenied => {
+                Self::permission_denied("Permission denied on the resource (injected fault).")
+            }
+        }
+    }
+
+    /// The HTTP status.
+    pub fn http_status(&self) -> StatusCode {
+        self.http
+    }
+
+    /// The canonical status name (`INVALID_ARGUMENT`, …).
+    pub fn status(&self) -> &'static str {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": {
+                "code": self.http.as_u16(),
+                "message": self.message,
+                "status": self.status,
+            }
+        });
+        (self.http, axum::Json(body)).into_response()
+    }
+}
+
+impl WireError for ApiError {
+    fn code(&self) -> &str {
+        self.status
+    }
+}
+
+/// The bearer token of a request, if it has a well-formed `Authorization: Bearer …` header.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The media type of a request (`application/json`), lowercased, without parameters.
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().unwrap_or("?");
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    Some(essence.to_ascii_lowercase())
+}
+
+/// Why a request body could not be read (too large, broken stream).
+fn body_error(rejection: &BytesRejection) -> String {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "Request payload size exceeds the limit: {} bytes.",
+            crate::server::MAX_BODY_BYTES
+        )
+    } else {
+        format!("Could not read the request body: {}", rejection.body_text())
+    }
+}
+
+/// Reads a JSON request body (an empty body is `{}`, as for Google's REST APIs).
+fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|rejection| ApiError::invalid_argument(body_error(&rejection)))?;
+    if let Some(media) = media_type(headers)
+        && media != "application/json"
+    {
+        return Err(ApiError::invalid_argument(format!(
+            "Unsupported content type `{media}`: send application/json."
+        )));
+    }
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &body
+    };
+    let invalid = |e: serde_json::Error| {
+        ApiError::invalid_argument(format!("Invalid JSON payload received. {e}"))
+    };
+    match serde_json::from_slice(body).map_err(invalid)? {
+        object @ serde_json::Value::Object(_) => serde_json::from_value(object).map_err(invalid),
+        _ => Err(ApiError::invalid_argument(
+            "Invalid JSON payload received. The request body must be a JSON object.",
+        )),
+    }
+}
+
+/// The GCP routes: Cloud KMS, STS, IAM credentials and the lab identity provider.
+pub fn router(lab: Arc<Lab>) -> Router {
+    const KEY: &str =
+        "/v1/projects/{project}/locations/{location}/keyRings/{ring}/cryptoKeys/{key}";
+    let gcp = Arc::new(Gcp::new(lab));
     Router::new()
+        .route("/_mock/v1/identity/gcp-id-token", any(identity::id_token))
+        .route("/_mock/v1/identity/jwks", any(identity::jwks))
+        .route("/v1/token", any(sts::token))
+        .route(
+            "/v1/projects/{project}/serviceAccounts/{account}",
+            any(sts::generate_access_token),
+        )
+        .route(KEY, any(kms::crypto_key))
+        .route(&format!("{KEY}/cryptoKeyVersions"), any(kms::versions))
+        .route(
+            &format!("{KEY}/cryptoKeyVersions/{{version}}"),
+            any(kms::version),
+        )
+        .route("/v1/{*rest}", any(kms::unknown))
+        .with_state(gcp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_parsed_strictly() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer_token(&headers), None);
+        for (value, expected) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer  abc ", Some("abc")),
+            ("Basic abc", None),
+            ("Bearer ", None),
+            ("Bearer", None),
+        ] {
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(bearer_token(&headers), expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn faults_render_in_google_dialect() {
+        let cases = [
+            (
+                Failure::Throttled {
+                    retry_after: std::time::Duration::from_secs(1),
+                },
+                429,
+                "RESOURCE_EXHAUSTED",
+            ),
+            (Failure::Outage, 503, "UNAVAILABLE"),
+            (Failure::Unavailable, 503, "UNAVAILABLE"),
+            (Failure::Internal, 500, "INTERNAL"),
+            (Failure::AccessDenied, 403, "PERMISSION_DENIED"),
+        ];
+        for (failure, code, status) in cases {
+            let error = ApiError::from_failure(failure);
+            assert_eq!(
+                (error.http_status().as_u16(), error.status()),
+                (code, status)
+            );
+        }
+    }
 }

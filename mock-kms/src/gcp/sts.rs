@@ -1,0 +1,477 @@
+//! GCP STS token exchange (`POST /v1/token`), IAM-credentials impersonation
+//! (`POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken`) and the store of the
+//! access tokens they issue.
+//!
+//! The exchange (RFC 8693, as `external_account` credentials send it, form- or JSON-encoded)
+//! checks the request's shape, that `audience` names the tenant's workload identity provider,
+//! that the provider still exists (some GCP key trusts the service,
+//! [`LabState::service_trusted`](crate::lab::LabState::service_trusted)), and the subject JWT
+//! ([`identity`](super::identity)): signature, issuer, `aud` = the allowed audience (the project
+//! id), `sub` = the service account id, expiry. It answers an opaque access token valid for
+//! 3600 s of wall-clock time in the current trust epoch.
+//!
+//! Errors are OAuth-style 400 `{"error","error_description"}`: `invalid_request` (missing or
+//! malformed fields), `unsupported_grant_type`, `invalid_target` (another workload identity
+//! provider), `invalid_grant` (a refused subject token, or trust revoked). Injected throttling,
+//! outages and internal errors answer in Google's API error format (429 / 503 / 500).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{ApiError, Call, Gcp, WireError, body_error, json_body, media_type};
+use crate::faults::{Failure, OpKind};
+use crate::keys::Provider;
+use crate::lab::Caller;
+
+/// `grant_type` of a token exchange.
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The only `requested_token_type` STS issues.
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// Accepted `subject_token_type`s.
+pub const SUBJECT_TOKEN_TYPES: [&str; 2] = [
+    "urn:ietf:params:oauth:token-type:jwt",
+    "urn:ietf:params:oauth:token-type:id_token",
+];
+/// Lifetime of a federated access token (wall-clock time).
+pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Why a bearer token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejection {
+    /// Never issued by this mock.
+    #[error("unknown access token")]
+    Unknown,
+    /// Past its expiry.
+    #[error("the access token has expired")]
+    Expired,
+    /// Issued before trust was revoked.
+    #[error("the access token was revoked")]
+    Revoked,
+}
+
+#[derive(Debug, Clone)]
+struct IssuedToken {
+    principal: String,
+    epoch: u64,
+    expires: OffsetDateTime,
+}
+
+/// Access tokens issued by STS and impersonation: who they stand for, in which trust epoch,
+/// until when (wall time). Expired and revoked tokens are dropped whenever one is issued.
+#[derive(Debug, Default)]
+pub struct TokenStore {
+    tokens: Mutex<HashMap<String, IssuedToken>>,
+}
+
+impl TokenStore {
+    /// Issues a random access token for `principal` in trust epoch `epoch`, valid from `now`
+    /// for `lifetime`; returns it and its expiry.
+    pub fn issue(
+        &self,
+        principal: &str,
+        epoch: u64,
+        now: OffsetDateTime,
+        lifetime: Duration,
+    ) -> Result<(String, OffsetDateTime), ApiError> {
+        let mut secret = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut secret)
+            .map_err(|_| ApiError::internal("The random number generator failed."))?;
+        let token = format!("ya29.ekm-{}", URL_SAFE_NO_PAD.encode(secret));
+        let expires = now + lifetime;
+        let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        tokens.retain(|_, t| t.expires > now && t.epoch == epoch);
+        tokens.insert(
+            token.clone(),
+            IssuedToken {
+                principal: principal.to_owned(),
+                epoch,
+                expires,
+            },
+        );
+        Ok((token, expires))
+    }
+
+    /// The principal of `token` if it is live in trust epoch `epoch` at wall time `now`.
+    pub fn check(
+        &self,
+        token: &str,
+        epoch: u64,
+        now: OffsetDateTime,
+    ) -> Result<String, TokenRejection> {
+        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        let issued = tokens.get(token).ok_or(TokenRejection::Unknown)?;
+        if issued.epoch != epoch {
+            Err(TokenRejection::Revoked)
+        } else if issued.expires <= now {
+            Err(TokenRejection::Expired)
+        } else {
+            Ok(issued.principal.clone())
+        }
+    }
+}
+
+/// An STS error: OAuth-style for refusals, Google's API format for injected faults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StsError {
+    /// `400 {"error","error_description"}`.
+    OAuth {
+        /// The OAuth error code.
+        error: &'static str,
+        /// Why.
+        description: String,
+    },
+    /// An injected fault or an internal failure.
+    Api(ApiError),
+}
+
+impl StsError {
+    fn oauth(error: &'static str, description: impl Into<String>) -> Self {
+        Self::OAuth {
+            error,
+            description: description.into(),
+        }
+    }
+
+    fn invalid_request(description: impl Into<String>) -> Self {
+        Self::oauth("invalid_request", description)
+    }
+
+    fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::oauth("invalid_grant", description)
+    }
+
+    fn from_failure(failure: Failure) -> Self {
+        match failure {
+            Failure::AccessDenied => {
+                Self::invalid_grant("Permission denied by the token exchange (injected fault).")
+            }
+            other => Self::Api(ApiError::from_failure(other)),
+        }
+    }
+}
+
+impl IntoResponse for StsError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::OAuth { error, description } => (
+                StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({
+                    "error": error,
+                    "error_description": description,
+                })),
+            )
+                .into_response(),
+            Self::Api(error) => error.into_response(),
+        }
+    }
+}
+
+impl WireError for StsError {
+    fn code(&self) -> &str {
+        match self {
+            Self::OAuth { error, .. } => error,
+            Self::Api(error) => error.code(),
+        }
+    }
+}
+
+/// The fields of a token-exchange request (others, like `options`, are ignored).
+#[derive(Debug, Default, Deserialize)]
+struct TokenRequest {
+    grant_type: Option<String>,
+    requested_token_type: Option<String>,
+    subject_token: Option<String>,
+    subject_token_type: Option<String>,
+    audience: Option<String>,
+}
+
+/// The exchange's answer.
+#[derive(Debug, Serialize)]
+struct TokenResponse {
+    access_token: String,
+    issued_token_type: &'static str,
+    token_type: &'static str,
+    expires_in: u64,
+}
+
+/// Parses a token request: form-encoded (the SDKs) or JSON (also accepted by Google's STS).
+fn parse_token_request(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<TokenRequest, StsError> {
+    let body = body.map_err(|rejection| StsError::invalid_request(body_error(&rejection)))?;
+    match media_type(headers).as_deref() {
+        Some("application/json") => serde_json::from_slice(&body)
+            .map_err(|e| StsError::invalid_request(format!("Invalid JSON payload: {e}"))),
+        Some("application/x-www-form-urlencoded") | None => serde_urlencoded::from_bytes(&body)
+            .map_err(|e| StsError::invalid_request(format!("Invalid form body: {e}"))),
+        Some(other) => Err(StsError::invalid_request(format!(
+            "Unsupported content type `{other}`: send application/x-www-form-urlencoded."
+        ))),
+    }
+}
+
+fn required(field: Option<String>, name: &str) -> Result<String, StsError> {
+    field
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| StsError::invalid_request(format!("The `{name}` parameter is required.")))
+}
+
+/// `POST /v1/token`: the token exchange.
+pub async fn token(
+    State(gcp): State<Arc<Gcp>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut call = Call::start("token");
+    let result = exchange(&gcp, &mut call, &method, &headers, body).await;
+    gcp.finish(call, result)
+}
+
+async fn exchange(
+    gcp: &Gcp,
+    call: &mut Call,
+    method: &Method,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<TokenResponse, StsError> {
+    if method != Method::POST {
+        return Err(StsError::invalid_request(format!(
+            "The token endpoint takes POST, not {method}."
+        )));
+    }
+    let request = parse_token_request(headers, body)?;
+    let grant_type = required(request.grant_type, "grant_type")?;
+    if grant_type != TOKEN_EXCHANGE_GRANT {
+        return Err(StsError::oauth(
+            "unsupported_grant_type",
+            format!("Unsupported grant type `{grant_type}`; expected {TOKEN_EXCHANGE_GRANT}."),
+        ));
+    }
+    let requested = required(request.requested_token_type, "requested_token_type")?;
+    if requested != ACCESS_TOKEN_TYPE {
+        return Err(StsError::invalid_request(format!(
+            "Unsupported requested_token_type `{requested}`; expected {ACCESS_TOKEN_TYPE}."
+        )));
+    }
+    let subject_token = required(request.subject_token, "subject_token")?;
+    let subject_type = required(request.subject_token_type, "subject_token_type")?;
+    if !SUBJECT_TOKEN_TYPES.contains(&subject_type.as_str()) {
+        return Err(StsError::invalid_request(format!(
+            "Unsupported subject_token_type `{subject_type}`; expected one of {}.",
+            SUBJECT_TOKEN_TYPES.join(", ")
+        )));
+    }
+    let tenant = gcp.lab.tenant();
+    let provider = tenant.gcp.sts_audience();
+    let audience = required(request.audience, "audience")?;
+    if audience != provider {
+        return Err(StsError::oauth(
+            "invalid_target",
+            format!(
+                "The target service indicated by the \"audience\" parameter is invalid: \
+                 `{audience}` is not a workload identity provider of this lab ({provider})."
+            ),
+        ));
+    }
+    if let Some(failure) = gcp.faults(OpKind::Auth, None).await {
+        return Err(StsError::from_failure(failure));
+    }
+    let (trusted, epoch) = gcp.lab.read(|state| {
+        (
+            state.service_trusted(Provider::Gcp),
+            state.trust_epoch(Provider::Gcp),
+        )
+    });
+    if !trusted {
+        return Err(StsError::invalid_grant(format!(
+            "The workload identity pool provider {provider} does not exist or no longer \
+             trusts the service."
+        )));
+    }
+    let key = gcp
+        .identity
+        .get()
+        .map_err(|e| StsError::Api(ApiError::internal(e.to_string())))?;
+    let now = ekm_clock::wall_time();
+    let verified = key
+        .verify(
+            &subject_token,
+            &tenant.project_id,
+            &tenant.gcp.service_account_id,
+            now,
+        )
+        .map_err(|e| StsError::invalid_grant(e.to_string()))?;
+    let principal = gcp.federated_principal(&verified.subject);
+    call.caller.clone_from(&principal);
+    let (access_token, _) = gcp
+        .tokens
+        .issue(&principal, epoch, now, ACCESS_TOKEN_LIFETIME)
+        .map_err(StsError::Api)?;
+    Ok(TokenResponse {
+        access_token,
+        issued_token_type: ACCESS_TOKEN_TYPE,
+        token_type: "Bearer",
+        expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
+    })
+}
+
+/// The body of `generateAccessToken`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenerateAccessTokenRequest {
+    #[serde(default)]
+    scope: Vec<String>,
+    #[serde(default)]
+    lifetime: Option<String>,
+    #[serde(default)]
+    #[serde(rename = "delegates")]
+    _delegates: Vec<String>,
+}
+
+/// Its answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerateAccessTokenResponse {
+    access_token: String,
+    expire_time: String,
+}
+
+/// Parses a protobuf `Duration` in JSON form (`"3600s"`, `"1.5s"`) within (0, 3600] seconds.
+fn parse_lifetime(lifetime: Option<&str>) -> Result<Duration, ApiError> {
+    let Some(text) = lifetime else {
+        return Ok(ACCESS_TOKEN_LIFETIME);
+    };
+    let seconds = text
+        .strip_suffix('s')
+        .and_then(|n| n.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= ACCESS_TOKEN_LIFETIME.as_secs_f64())
+        .ok_or_else(|| {
+            ApiError::invalid_argument(format!(
+                "Invalid lifetime `{text}`: give seconds like \"3600s\", at most 3600."
+            ))
+        })?;
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// `POST /v1/projects/-/serviceAccounts/{EMAIL}:generateAccessToken`: trades a federated token
+/// for a token of the service account (the same principal in this lab).
+pub async fn generate_access_token(
+    State(gcp): State<Arc<Gcp>>,
+    method: Method,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut call = Call::start("generateAccessToken");
+    let result = impersonate(&gcp, &mut call, &method, path, &headers, body).await;
+    gcp.finish(call, result)
+}
+
+async fn impersonate(
+    gcp: &Gcp,
+    call: &mut Call,
+    method: &Method,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<GenerateAccessTokenResponse, ApiError> {
+    let Ok(Path((_project, account))) = path else {
+        return Err(ApiError::not_found("Malformed service account path."));
+    };
+    let account = match account.split_once(':') {
+        Some((account, "generateAccessToken")) if method == Method::POST => account.to_owned(),
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "No method {method} on serviceAccounts/{account}."
+            )));
+        }
+    };
+    let principal = gcp.authenticate(headers)?;
+    call.caller.clone_from(&principal.name);
+    let request: GenerateAccessTokenRequest = json_body(headers, body)?;
+    let sa = &gcp.lab.tenant().gcp;
+    let denied = || {
+        ApiError::permission_denied(format!(
+            "Permission 'iam.serviceAccounts.getAccessToken' denied on resource \
+             'projects/-/serviceAccounts/{account}' (or it may not exist)."
+        ))
+    };
+    if principal.caller != Caller::Service
+        || (account != sa.service_account_email && account != sa.service_account_id)
+    {
+        return Err(denied());
+    }
+    if request.scope.is_empty() {
+        return Err(ApiError::invalid_argument("Scope is required."));
+    }
+    let lifetime = parse_lifetime(request.lifetime.as_deref())?;
+    if let Some(failure) = gcp.faults(OpKind::Auth, None).await {
+        return Err(ApiError::from_failure(failure));
+    }
+    let epoch = gcp.lab.read(|state| state.trust_epoch(Provider::Gcp));
+    let (access_token, expires) = gcp.tokens.issue(
+        &sa.service_account_email,
+        epoch,
+        ekm_clock::wall_time(),
+        lifetime,
+    )?;
+    let expire_time = expires
+        .format(&Rfc3339)
+        .map_err(|e| ApiError::internal(format!("Could not format the expiry: {e}")))?;
+    Ok(GenerateAccessTokenResponse {
+        access_token,
+        expire_time,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> OffsetDateTime {
+        time::macros::datetime!(2026-01-01 00:00 UTC)
+    }
+
+    #[test]
+    fn tokens_expire_and_die_with_their_trust_epoch() {
+        let store = TokenStore::default();
+        let (token, expires) = store.issue("p", 0, t0(), ACCESS_TOKEN_LIFETIME).unwrap();
+        assert_eq!(expires, t0() + ACCESS_TOKEN_LIFETIME);
+        assert_eq!(store.check(&token, 0, t0()).as_deref(), Ok("p"));
+        assert_eq!(
+            store.check(&token, 0, expires),
+            Err(TokenRejection::Expired)
+        );
+        assert_eq!(store.check(&token, 1, t0()), Err(TokenRejection::Revoked));
+        assert_eq!(store.check("ya29.x", 0, t0()), Err(TokenRejection::Unknown));
+        let (other, _) = store.issue("q", 1, t0(), ACCESS_TOKEN_LIFETIME).unwrap();
+        assert_ne!(token, other);
+        assert_eq!(store.check(&token, 0, t0()), Err(TokenRejection::Unknown));
+    }
+
+    #[test]
+    fn lifetimes_follow_protobuf_duration_json() {
+        assert_eq!(parse_lifetime(None), Ok(ACCESS_TOKEN_LIFETIME));
+        assert_eq!(
+            parse_lifetime(Some("1.5s")),
+            Ok(Duration::from_millis(1500))
+        );
+        for bad in ["", "3600", "0s", "-1s", "3601s", "NaNs", "infs", "1e400s"] {
+            assert!(parse_lifetime(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}
