@@ -340,7 +340,16 @@ async fn rotation_keeps_old_ciphertext_readable() {
     let old = encrypt(&service, b"old", b"").await.expect("encrypt v1");
 
     lab.clock.advance(Duration::from_secs(90 * 24 * 3600));
-    lab.apply(KeyAction::Rotate);
+    let rotated: Value = lab
+        .http
+        .post(format!("{}/_mock/v1/keys/gcp-demo/rotate", lab.url()))
+        .send()
+        .await
+        .expect("control API answers")
+        .json()
+        .await
+        .expect("key JSON");
+    assert_eq!(rotated["primary_version"], "2", "{rotated}");
     let new = encrypt(&service, b"new", b"").await.expect("encrypt v2");
     assert_eq!(new.name, format!("{KEY}/cryptoKeyVersions/2"));
 
@@ -895,6 +904,10 @@ async fn broken_requests_get_google_errors_never_500() {
         (
             "POST",
             "{\"audience\":\"a\",\"lifetime_seconds\":999999999}",
+        ),
+        (
+            "POST",
+            "{\"audience\":\"a\",\"lifetime_seconds\":-9223372036854775808}",
         ),
         ("POST", "{\"audience\":\"a\",\"nonsense\":1}"),
         ("DELETE", "{}"),

@@ -324,7 +324,7 @@ fn mint_for(
         .filter(|a| !a.is_empty())
         .ok_or_else(|| IdpError::bad_request("`audience` is required"))?;
     let lifetime = request.lifetime_seconds.unwrap_or(DEFAULT_LIFETIME_SECONDS);
-    if lifetime.abs() > MAX_LIFETIME_SECONDS {
+    if lifetime.unsigned_abs() > MAX_LIFETIME_SECONDS.unsigned_abs() {
         return Err(IdpError::bad_request(format!(
             "`lifetime_seconds` must be within ±{MAX_LIFETIME_SECONDS}"
         )));

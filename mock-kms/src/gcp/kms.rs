@@ -493,8 +493,14 @@ pub async fn version(
         return unknown_call(&gcp, &method, &uri);
     };
     let resource = resource_name(&project, &location, &ring, &key);
-    let mut call = Call::start("getCryptoKeyVersion");
-    let result = match (&method, version.split_once(':')) {
+    let verb = version.split_once(':');
+    let mut call = Call::start(match (&method, verb) {
+        (&Method::GET, None) => "getCryptoKeyVersion",
+        (_, Some((_, "encrypt"))) => "encrypt",
+        (_, Some((_, "decrypt"))) => "decrypt",
+        _ => "unknown",
+    });
+    let result = match (&method, verb) {
         (&Method::GET, None) => {
             let name = format!("{resource}/cryptoKeyVersions/{version}");
             read_metadata(
