@@ -1,0 +1,278 @@
+//! Load benchmark: AWS KMS `Encrypt` requests/s, p50/p99 latency and server RSS with 64
+//! concurrent SigV4-signing clients on loopback, against the release `mock-kms` binary and —
+//! with the same client and load, in the same run — moto's server.
+//!
+//! ```text
+//! bash mock-kms/tests/python/run.sh --co -q          # makes ${CARGO_TARGET_DIR:-target}/pyenv
+//! target/pyenv/bin/pip install 'moto[server]==5.2.5'
+//! cargo bench -p ekm-mock-kms --bench aws_load       # MOTO_SERVER=path overrides the venv's
+//! ```
+//!
+//! `LOAD_SECONDS` (default 5) sets the measured time per server. Without moto the mock alone is
+//! measured.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue};
+use ekm_clock::Stopwatch;
+use ekm_mock_kms::aws::sigv4::{self, Credentials, SignedRequestMut};
+use serde_json::{Value, json};
+
+const CLIENTS: usize = 64;
+const OWNER: Credentials<'static> = Credentials {
+    access_key_id: "AKIAEKMLABCUSTOMER01",
+    secret_access_key: "ekm-lab-customer-secret",
+    session_token: None,
+};
+
+/// One signed KMS JSON request.
+async fn call(http: &reqwest::Client, addr: &str, op: &str, body: &Value) -> (u16, Value) {
+    let body = body.to_string().into_bytes();
+    let mut headers = HeaderMap::new();
+    headers.insert("host", HeaderValue::from_str(addr).expect("address"));
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    headers.insert(
+        "x-amz-target",
+        HeaderValue::from_str(&format!("TrentService.{op}")).expect("target"),
+    );
+    sigv4::sign(
+        &OWNER,
+        "us-east-1",
+        "kms",
+        &mut SignedRequestMut {
+            method: "POST",
+            path: "/",
+            query: None,
+            headers: &mut headers,
+            body: &body,
+        },
+        ekm_clock::wall_time(),
+    );
+    match http
+        .post(format!("http://{addr}/"))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+        Err(_) => (0, Value::Null),
+    }
+}
+
+struct Figures {
+    requests: usize,
+    errors: usize,
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+    rss_kib: u64,
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// 64 clients sending `Encrypt` of 32 bytes under `key_id` for `seconds`.
+async fn load(addr: &str, key_id: &str, pid: u32, seconds: u64) -> Figures {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .expect("client");
+    let body = Arc::new(
+        json!({"KeyId": key_id, "Plaintext": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}),
+    );
+    let run = Stopwatch::start();
+    let deadline = Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let (http, body, addr) = (http.clone(), body.clone(), addr.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            while run.elapsed() < deadline {
+                let watch = Stopwatch::start();
+                let (status, _) = call(&http, &addr, "Encrypt", &body).await;
+                latencies.push(watch.elapsed());
+                if status != 200 {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let sampler = tokio::spawn(async move {
+        let mut peak = 0;
+        while run.elapsed() < deadline {
+            peak = peak.max(rss_kib(pid));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        peak
+    });
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (mut l, e) = task.await.expect("client task");
+        latencies.append(&mut l);
+        errors += e;
+    }
+    let elapsed = run.elapsed();
+    let rss = sampler.await.unwrap_or(0);
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Figures {
+        requests: latencies.len(),
+        errors,
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        rss_kib: rss,
+    }
+}
+
+fn report(name: &str, f: &Figures) {
+    println!(
+        "{name:<10} {:>10.0} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms  RSS {:>7.1} MiB  ({} requests, {} errors)",
+        f.per_second,
+        f.p50.as_secs_f64() * 1e3,
+        f.p99.as_secs_f64() * 1e3,
+        f.rss_kib as f64 / 1024.0,
+        f.requests,
+        f.errors
+    );
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_mock() -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-kms"))
+        .args(["--http", "127.0.0.1:0", "--https", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mock-kms starts");
+    let mut line = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        let _ = BufReader::new(stdout).read_line(&mut line);
+    }
+    let start: Value = serde_json::from_str(&line).expect("start line");
+    let addr = start["http"].as_str().expect("http address").to_owned();
+    (Server(child), addr)
+}
+
+fn moto_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("MOTO_SERVER") {
+        return Some(PathBuf::from(path));
+    }
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| {
+            if t.is_absolute() {
+                t
+            } else {
+                manifest.join("..").join(t)
+            }
+        })
+        .unwrap_or_else(|| manifest.join("../target"));
+    let path = target.join("pyenv/bin/moto_server");
+    path.exists().then_some(path)
+}
+
+async fn start_moto(http: &reqwest::Client) -> Option<(Server, String)> {
+    let path = moto_path()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let child = Command::new(path)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let server = Server(child);
+    let addr = format!("127.0.0.1:{port}");
+    for _ in 0..100 {
+        if http
+            .get(format!("http://{addr}/moto-api/"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return Some((server, addr));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds = std::env::var("LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let http = reqwest::Client::new();
+    println!(
+        "AWS KMS Encrypt, {CLIENTS} concurrent SigV4-signed clients, {seconds} s each, loopback"
+    );
+
+    let (mock, addr) = start_mock();
+    let ours = load(&addr, "alias/ekm-demo", mock.0.id(), seconds).await;
+    drop(mock);
+    report("mock-kms", &ours);
+
+    let Some((moto, moto_addr)) = start_moto(&http).await else {
+        println!("moto_server not found (see the module docs): moto not measured");
+        return;
+    };
+    let (status, created) = call(&http, &moto_addr, "CreateKey", &json!({})).await;
+    let Some(key_id) = created["KeyMetadata"]["KeyId"]
+        .as_str()
+        .filter(|_| status == 200)
+    else {
+        println!("moto CreateKey failed ({status}): {created}");
+        return;
+    };
+    let theirs = load(&moto_addr, key_id, moto.0.id(), seconds).await;
+    drop(moto);
+    report("moto", &theirs);
+    println!(
+        "ratio      {:.1}x moto's requests/s",
+        ours.per_second / theirs.per_second.max(f64::MIN_POSITIVE)
+    );
+}
