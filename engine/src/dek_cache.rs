@@ -14,7 +14,9 @@
 //! timers (DESIGN.md §5).
 //!
 //! **Failures** — revocation-class errors ([`KmsError::is_revocation`]) drop the entry at once and
-//! fail the operation. Transient ones ([`KmsError::is_transient`]) are retried with jittered
+//! fail the operation. On the encrypt path any KMS failure that retrying cannot fix (a revocation,
+//! a refused eDEK after an alias swap, a failed authentication) drops the active DEK, so the next
+//! seal makes a fresh one under whatever the registered key is now — or fails again. Transient ones ([`KmsError::is_transient`]) are retried with jittered
 //! exponential backoff, honouring `retry_after`, within a small real-time budget
 //! ([`RetryPolicy`]); retries only ever happen for an entry that is already expired, so no entry
 //! is served past its TTL while the KMS is down.
@@ -237,7 +239,7 @@ impl DekCache {
             _ => self.create(&slot, current.as_ref(), project, kek).await,
         };
         if let Err(error) = &result
-            && error.is_revocation()
+            && error.kms_error().is_some_and(|e| !e.is_transient())
             && let Some(state) = slot.state().take()
         {
             self.events.emit(|| EventKind::DekEvicted {

@@ -35,12 +35,15 @@
 //!   `SystemClock` with a speed factor, `ManualClock` for tests and scenarios.
 //! - [`envelope`] — the envelope format (DESIGN.md §3): framed AES-256-GCM under an
 //!   HKDF-derived per-message key with key commitment; a total parser with typed errors.
+//! - [`config`] — `ekm.yaml`: the project's EKM registration per cloud (the seed's registration
+//!   parameters), engine timings, the operator's service identity; validated field by field.
 //! - [`dek`] — the DEK type (random, wiped on drop, redacted in `Debug`) and its public id.
 //! - [`provider`] — the seam to a KMS: the [`KeyEncryptionKey`] trait, [`KeyReference`],
 //!   [`KmsError`]; an in-memory KEK for tests behind the `test-support` feature.
 //! - [`dek_cache`] — the encrypt- and decrypt-path DEK caches: rotation, re-validation, expiry
 //!   on lab time, single-flight KMS calls, retries of transient failures.
 //! - [`events`] — the [`EngineEvent`] stream and the cache [`Snapshot`] for UIs.
+//! - [`registration`] — connects the KEK providers an `ekm.yaml` registers ([`registration::Cloud`]).
 //! - [`store`] — where envelopes are kept: the [`ObjectStore`] trait, a filesystem store with
 //!   atomic writes and an in-memory store.
 //! - [`engine`] — the [`Engine`] tying them together: `seal`/`open`, `put`/`get`, per-project
@@ -54,6 +57,7 @@
 
 pub use ekm_clock as clock;
 
+pub mod config;
 mod crypto;
 pub mod dek;
 pub mod dek_cache;
@@ -61,6 +65,7 @@ pub mod engine;
 pub mod envelope;
 pub mod events;
 pub mod provider;
+pub mod registration;
 pub mod store;
 
 pub use dek::{Dek, DekId};

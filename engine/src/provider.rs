@@ -19,6 +19,7 @@ use std::time::Duration;
 use crate::dek::Dek;
 use crate::envelope::EncryptionContext;
 
+pub mod aws;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
 

@@ -1,0 +1,777 @@
+//! `ekm.yaml`: one EKM registration — the customer's project id, the engine's timings and, per
+//! cloud, exactly the parameters the customer hands the operator when registering a KMS (the seed
+//! article's "Information OpenAI needs from you"), plus the operator's own service identity and
+//! optional endpoints for a local mock. Omitted endpoints mean the real cloud.
+//!
+//! ```yaml
+//! project_id: proj_demo
+//! engine: { dek_rotation: 24h, revalidate_after: 1h, cache_capacity: 10000 }
+//! aws:
+//!   role_arn: arn:aws:iam::111122223333:role/ekm-demo
+//!   key_arn: arn:aws:kms:us-east-1:111122223333:alias/ekm-demo
+//! gcp:
+//!   workload_identity_project_number: "123456789012"
+//!   workload_identity_pool_id: ekm-pool
+//!   workload_identity_provider_id: ekm-provider
+//!   kms_project_id: demo-project-12345
+//!   key_ring: ekm-ring
+//!   key_name: ekm-key
+//!   location: us-east1
+//! azure:
+//!   tenant_id: aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee
+//!   vault_uri: https://ekm-demo.vault.azure.net/
+//!   key_name: ekm-key
+//! ```
+//!
+//! [`Config::from_yaml`] checks everything at once and reports every problem, each with its field
+//! path, what is wrong and an example of a right value ([`ConfigError::Invalid`]). YAML syntax
+//! errors and unknown fields carry a line and column. [`Config::demo`] is the built-in default:
+//! the demo tenant of DESIGN.md §6 against a local mock KMS.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::engine::EngineConfig;
+
+/// A whole registration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The customer's project id: the AWS ExternalId and the GCP allowed audience by default.
+    pub project_id: String,
+    /// Engine timings.
+    #[serde(default)]
+    pub engine: EngineSettings,
+    /// The operator's own identity in each cloud (not the customer's).
+    #[serde(default)]
+    pub service: ServiceIdentity,
+    /// The AWS KMS registration, if any.
+    #[serde(default)]
+    pub aws: Option<AwsRegistration>,
+    /// The GCP Cloud KMS registration, if any.
+    #[serde(default)]
+    pub gcp: Option<GcpRegistration>,
+    /// The Azure Key Vault registration, if any.
+    #[serde(default)]
+    pub azure: Option<AzureRegistration>,
+}
+
+/// Engine timings and cache size.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// How long an encrypt-path DEK is used before a new one is made (e.g. `24h`).
+    #[serde(with = "humantime_serde")]
+    pub dek_rotation: Duration,
+    /// How long a cached DEK is trusted before the KMS is asked again (e.g. `1h`).
+    #[serde(with = "humantime_serde")]
+    pub revalidate_after: Duration,
+    /// Most decrypt-path DEKs held in memory.
+    pub cache_capacity: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        let defaults = EngineConfig::default();
+        Self {
+            dek_rotation: defaults.dek_rotation,
+            revalidate_after: defaults.revalidate_after,
+            cache_capacity: defaults.cache_capacity,
+        }
+    }
+}
+
+impl EngineSettings {
+    /// These settings over the engine's defaults for everything else.
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            dek_rotation: self.dek_rotation,
+            revalidate_after: self.revalidate_after,
+            cache_capacity: self.cache_capacity,
+            ..EngineConfig::default()
+        }
+    }
+}
+
+/// The operator's service identity in each cloud: what *it* authenticates as before the
+/// customer's trust lets it in.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceIdentity {
+    /// AWS: long-term credentials of the operator's principal (the role the customer trusts).
+    pub aws: Option<AwsServiceCredentials>,
+    /// GCP: where the service account's OIDC ID token (the STS subject token) comes from.
+    pub gcp: Option<GcpSubjectToken>,
+    /// Azure: the operator's app registration.
+    pub azure: Option<AzureServiceCredentials>,
+}
+
+/// Static AWS credentials of the operator's principal.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsServiceCredentials {
+    /// Access key id (`AKIA…`).
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+}
+
+impl fmt::Debug for AwsServiceCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsServiceCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Where the GCP STS subject token (an OIDC ID token of the operator's service account) comes
+/// from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum GcpSubjectToken {
+    /// Read from a file, refreshed by something else (as `google-cloud-auth` file-sourced
+    /// credentials do).
+    File(PathBuf),
+    /// Minted on demand by the lab identity provider (`POST {url}` with `{"audience"}`).
+    LabIdentityProvider(String),
+}
+
+/// The operator's Azure app registration.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureServiceCredentials {
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: String,
+}
+
+impl fmt::Debug for AzureServiceCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AzureServiceCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// AWS: "IAM Role ARN", "ExternalID", "KMS ARN".
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsRegistration {
+    /// The role the operator assumes (`arn:aws:iam::123456789012:role/role-name`).
+    pub role_arn: String,
+    /// The ExternalId the role's trust policy requires; defaults to the project id.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// The key: a key ARN (`arn:aws:kms:REGION:ACCOUNT:key/UUID`) or an alias ARN
+    /// (`arn:aws:kms:REGION:ACCOUNT:alias/NAME`).
+    pub key_arn: String,
+    /// KMS and STS endpoint (a mock); absent = the real AWS endpoints of the key's region.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+/// GCP: workload identity project number, pool, provider, allowed audience, and the key's
+/// project, key ring, name and location.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcpRegistration {
+    /// Workload identity project number (`123456789`).
+    pub workload_identity_project_number: String,
+    /// Workload identity pool id.
+    pub workload_identity_pool_id: String,
+    /// Workload identity provider id.
+    pub workload_identity_provider_id: String,
+    /// The audience the provider allows; defaults to the project id.
+    #[serde(default)]
+    pub allowed_audience: Option<String>,
+    /// KMS project id (`adjective-noun-12345`).
+    pub kms_project_id: String,
+    /// Key ring name.
+    pub key_ring: String,
+    /// Key name.
+    pub key_name: String,
+    /// Key location (`us-east1`).
+    pub location: String,
+    /// Cloud KMS endpoint (a mock); absent = `https://cloudkms.googleapis.com`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// STS token endpoint (a mock); absent = `https://sts.googleapis.com/v1/token`.
+    #[serde(default)]
+    pub sts_endpoint: Option<String>,
+}
+
+impl GcpRegistration {
+    /// The key's resource name.
+    pub fn crypto_key_name(&self) -> String {
+        format!(
+            "projects/{}/locations/{}/keyRings/{}/cryptoKeys/{}",
+            self.kms_project_id, self.location, self.key_ring, self.key_name
+        )
+    }
+
+    /// The workload identity provider, as STS wants it in `audience`.
+    pub fn sts_audience(&self) -> String {
+        format!(
+            "//iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}/providers/{}",
+            self.workload_identity_project_number,
+            self.workload_identity_pool_id,
+            self.workload_identity_provider_id
+        )
+    }
+}
+
+/// Azure: tenant id, vault URI, key name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureRegistration {
+    /// The customer's Entra tenant id (a GUID).
+    pub tenant_id: String,
+    /// The vault (`https://your-vault-name.vault.azure.net/`).
+    pub vault_uri: String,
+    /// The key's name in the vault (must be an RSA key).
+    pub key_name: String,
+    /// Entra authority host (a mock); absent = `https://login.microsoftonline.com`.
+    #[serde(default)]
+    pub authority_host: Option<String>,
+    /// Extra CA certificate (PEM) to trust for the vault and authority (a mock's CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not YAML, or not of the expected shape (unknown field, wrong type); the message carries
+    /// the line and column.
+    #[error("{origin}: {source}")]
+    Syntax {
+        /// The file (or `<string>`).
+        origin: String,
+        /// serde_yaml's error, with its location.
+        source: serde_yaml::Error,
+    },
+    /// Well-formed but wrong: one problem per entry.
+    #[error("{origin}: {} problem(s):\n{}", problems.len(), render(problems))]
+    Invalid {
+        /// The file (or `<string>`).
+        origin: String,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+/// One problem in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Field path, e.g. `aws.role_arn`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+    /// A right value.
+    pub example: &'static str,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} (example: {})",
+            self.field, self.message, self.example
+        )
+    }
+}
+
+fn render(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Where the local mock KMS listens, for [`Config::demo`].
+#[derive(Debug, Clone)]
+pub struct MockEndpoints {
+    /// Plain-HTTP listener (AWS, GCP, control API).
+    pub http: SocketAddr,
+    /// HTTPS listener (Azure).
+    pub https: SocketAddr,
+    /// The mock's CA certificate (PEM file).
+    pub ca_file: PathBuf,
+}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks YAML text; `origin` names it in errors.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Config = serde_yaml::from_str(text).map_err(|source| ConfigError::Syntax {
+            origin: origin.to_owned(),
+            source,
+        })?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                origin: origin.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// The demo tenant of DESIGN.md §6, registered against a local mock KMS: AWS through the
+    /// `alias/ekm-demo` alias, GCP `ekm-key`, Azure `ekm-key`, with the lab's service identities.
+    pub fn demo(mock: &MockEndpoints) -> Self {
+        let http = format!("http://{}", mock.http);
+        let https = format!("https://{}", mock.https);
+        Self {
+            project_id: "proj_demo".into(),
+            engine: EngineSettings::default(),
+            service: ServiceIdentity {
+                aws: Some(AwsServiceCredentials {
+                    access_key_id: "AKIAEKMLABSERVICE001".into(),
+                    secret_access_key: "ekm-lab-service-secret".into(),
+                }),
+                gcp: Some(GcpSubjectToken::LabIdentityProvider(format!(
+                    "{http}/_mock/v1/identity/gcp-id-token"
+                ))),
+                azure: Some(AzureServiceCredentials {
+                    client_id: "11111111-2222-4333-8444-555555555555".into(),
+                    client_secret: "ekm-lab-azure-secret".into(),
+                }),
+            },
+            aws: Some(AwsRegistration {
+                role_arn: "arn:aws:iam::111122223333:role/ekm-demo".into(),
+                external_id: None,
+                key_arn: "arn:aws:kms:us-east-1:111122223333:alias/ekm-demo".into(),
+                endpoint: Some(http.clone()),
+            }),
+            gcp: Some(GcpRegistration {
+                workload_identity_project_number: "123456789012".into(),
+                workload_identity_pool_id: "ekm-pool".into(),
+                workload_identity_provider_id: "ekm-provider".into(),
+                allowed_audience: None,
+                kms_project_id: "demo-project-12345".into(),
+                key_ring: "ekm-ring".into(),
+                key_name: "ekm-key".into(),
+                location: "us-east1".into(),
+                endpoint: Some(http.clone()),
+                sts_endpoint: Some(format!("{http}/v1/token")),
+            }),
+            azure: Some(AzureRegistration {
+                tenant_id: "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee".into(),
+                vault_uri: format!("{https}/"),
+                key_name: "ekm-key".into(),
+                authority_host: Some(https),
+                ca_file: Some(mock.ca_file.clone()),
+            }),
+        }
+    }
+
+    /// The ExternalId the AWS trust policy must require.
+    pub fn aws_external_id(&self) -> Option<&str> {
+        let aws = self.aws.as_ref()?;
+        Some(aws.external_id.as_deref().unwrap_or(&self.project_id))
+    }
+
+    /// The audience the GCP workload identity provider must allow.
+    pub fn gcp_allowed_audience(&self) -> Option<&str> {
+        let gcp = self.gcp.as_ref()?;
+        Some(gcp.allowed_audience.as_deref().unwrap_or(&self.project_id))
+    }
+
+    /// Every problem with the configuration (empty when it is usable).
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut p = Checker::default();
+        p.check(
+            "project_id",
+            is_identifier(&self.project_id, 64),
+            "must be 1-64 letters, digits, '_' or '-'",
+            "proj_demo",
+        );
+        p.check(
+            "engine.dek_rotation",
+            !self.engine.dek_rotation.is_zero(),
+            "must be longer than zero",
+            "24h",
+        );
+        p.check(
+            "engine.revalidate_after",
+            !self.engine.revalidate_after.is_zero(),
+            "must be longer than zero",
+            "1h",
+        );
+        p.check(
+            "engine.cache_capacity",
+            self.engine.cache_capacity > 0,
+            "must be at least 1",
+            "10000",
+        );
+        if self.aws.is_none() && self.gcp.is_none() && self.azure.is_none() {
+            p.problem(
+                "aws | gcp | azure",
+                "no KMS is registered: give at least one provider",
+                "aws: { role_arn: ..., key_arn: ... }",
+            );
+        }
+        if let Some(aws) = &self.aws {
+            p.check(
+                "aws.role_arn",
+                is_role_arn(&aws.role_arn),
+                &format!("`{}` is not an IAM role ARN", aws.role_arn),
+                "arn:aws:iam::123456789012:role/role-name",
+            );
+            p.check(
+                "aws.key_arn",
+                kms_arn_region(&aws.key_arn).is_some(),
+                &format!("`{}` is not a KMS key or alias ARN", aws.key_arn),
+                "arn:aws:kms:us-east-1:123456789012:key/0b5c1f3e-8d2a-4e7b-9c61-2f4a7d9e1b30",
+            );
+            if let Some(id) = &aws.external_id {
+                p.check(
+                    "aws.external_id",
+                    (2..=1224).contains(&id.len()),
+                    "must be 2-1224 characters",
+                    "proj_demo",
+                );
+            }
+            p.endpoint(
+                "aws.endpoint",
+                aws.endpoint.as_deref(),
+                "http://127.0.0.1:4599",
+            );
+            if self.service.aws.is_none() {
+                p.problem(
+                    "service.aws",
+                    "the operator's AWS credentials are missing",
+                    "service: { aws: { access_key_id: AKIA..., secret_access_key: ... } }",
+                );
+            }
+        }
+        if let Some(gcp) = &self.gcp {
+            p.check(
+                "gcp.workload_identity_project_number",
+                !gcp.workload_identity_project_number.is_empty()
+                    && gcp
+                        .workload_identity_project_number
+                        .bytes()
+                        .all(|b| b.is_ascii_digit()),
+                "must be the project's number, digits only",
+                "123456789",
+            );
+            for (field, value) in [
+                (
+                    "gcp.workload_identity_pool_id",
+                    &gcp.workload_identity_pool_id,
+                ),
+                (
+                    "gcp.workload_identity_provider_id",
+                    &gcp.workload_identity_provider_id,
+                ),
+            ] {
+                p.check(
+                    field,
+                    is_gcp_id(value, 4, 32),
+                    &format!("`{value}` must be 4-32 lowercase letters, digits or '-'"),
+                    "ekm-pool",
+                );
+            }
+            p.check(
+                "gcp.kms_project_id",
+                is_gcp_id(&gcp.kms_project_id, 6, 30),
+                &format!(
+                    "`{}` must be 6-30 lowercase letters, digits or '-'",
+                    gcp.kms_project_id
+                ),
+                "adjective-noun-12345",
+            );
+            for (field, value) in [
+                ("gcp.key_ring", &gcp.key_ring),
+                ("gcp.key_name", &gcp.key_name),
+            ] {
+                p.check(
+                    field,
+                    is_identifier(value, 63),
+                    &format!("`{value}` must be 1-63 letters, digits, '_' or '-'"),
+                    "ekm-key",
+                );
+            }
+            p.check(
+                "gcp.location",
+                is_gcp_id(&gcp.location, 2, 64),
+                &format!("`{}` is not a location", gcp.location),
+                "us-east1",
+            );
+            p.endpoint(
+                "gcp.endpoint",
+                gcp.endpoint.as_deref(),
+                "http://127.0.0.1:4599",
+            );
+            p.endpoint(
+                "gcp.sts_endpoint",
+                gcp.sts_endpoint.as_deref(),
+                "http://127.0.0.1:4599/v1/token",
+            );
+            if self.service.gcp.is_none() {
+                p.problem(
+                    "service.gcp",
+                    "the source of the service account's ID token is missing",
+                    "service: { gcp: { file: /var/run/ekm/gcp-id-token } }",
+                );
+            }
+        }
+        if let Some(azure) = &self.azure {
+            p.check(
+                "azure.tenant_id",
+                is_guid(&azure.tenant_id),
+                &format!("`{}` is not a tenant id (a GUID)", azure.tenant_id),
+                "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+            );
+            p.check(
+                "azure.vault_uri",
+                azure.vault_uri.starts_with("https://") && azure.vault_uri.len() > "https://".len(),
+                &format!("`{}` is not an https:// vault URI", azure.vault_uri),
+                "https://your-vault-name.vault.azure.net/",
+            );
+            p.check(
+                "azure.key_name",
+                !azure.key_name.is_empty()
+                    && azure.key_name.len() <= 127
+                    && azure
+                        .key_name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+                &format!("`{}` must be 1-127 letters, digits or '-'", azure.key_name),
+                "ekm-key",
+            );
+            p.endpoint(
+                "azure.authority_host",
+                azure.authority_host.as_deref(),
+                "https://login.microsoftonline.com",
+            );
+            if self.service.azure.is_none() {
+                p.problem(
+                    "service.azure",
+                    "the operator's app registration is missing",
+                    "service: { azure: { client_id: <GUID>, client_secret: ... } }",
+                );
+            }
+        }
+        p.problems
+    }
+}
+
+#[derive(Default)]
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn problem(&mut self, field: &str, message: &str, example: &'static str) {
+        self.problems.push(Problem {
+            field: field.to_owned(),
+            message: message.to_owned(),
+            example,
+        });
+    }
+
+    fn check(&mut self, field: &str, ok: bool, message: &str, example: &'static str) {
+        if !ok {
+            self.problem(field, message, example);
+        }
+    }
+
+    fn endpoint(&mut self, field: &str, value: Option<&str>, example: &'static str) {
+        if let Some(url) = value {
+            self.check(
+                field,
+                url.starts_with("http://") || url.starts_with("https://"),
+                &format!("`{url}` is not an http:// or https:// URL"),
+                example,
+            );
+        }
+    }
+}
+
+fn is_identifier(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn is_gcp_id(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/NAME`.
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if partition.starts_with("aws")
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty()))
+}
+
+/// The region of `arn:PARTITION:kms:REGION:ACCOUNT:key/ID` or `…:alias/NAME`.
+pub fn kms_arn_region(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "kms", region, account, resource]
+            if partition.starts_with("aws")
+                && !region.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && (resource
+                    .strip_prefix("key/")
+                    .is_some_and(|id| !id.is_empty())
+                    || resource
+                        .strip_prefix("alias/")
+                        .is_some_and(|name| !name.is_empty())) =>
+        {
+            Some(region)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo() -> Config {
+        Config::demo(&MockEndpoints {
+            http: "127.0.0.1:4599".parse().unwrap(),
+            https: "127.0.0.1:4600".parse().unwrap(),
+            ca_file: "/tmp/ca.pem".into(),
+        })
+    }
+
+    #[test]
+    fn the_demo_registration_is_valid() {
+        let config = demo();
+        assert_eq!(config.problems(), []);
+        assert_eq!(config.aws_external_id(), Some("proj_demo"));
+        assert_eq!(config.gcp_allowed_audience(), Some("proj_demo"));
+        assert_eq!(
+            config.gcp.as_ref().unwrap().sts_audience(),
+            "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ekm-pool/providers/ekm-provider"
+        );
+    }
+
+    #[test]
+    fn yaml_with_durations_parses() {
+        let yaml = r#"
+project_id: proj_demo
+engine: { dek_rotation: 1h, revalidate_after: 15m }
+service:
+  aws: { access_key_id: AKIAX, secret_access_key: s }
+aws:
+  role_arn: arn:aws:iam::111122223333:role/ekm-demo
+  key_arn: arn:aws:kms:us-east-1:111122223333:key/abc
+"#;
+        let config = Config::from_yaml(yaml, "ekm.yaml").unwrap();
+        assert_eq!(config.engine.dek_rotation, Duration::from_secs(3600));
+        assert_eq!(config.engine.revalidate_after, Duration::from_secs(900));
+        assert_eq!(config.engine.cache_capacity, 10_000);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_field_and_example() {
+        let yaml = r#"
+project_id: "bad id!"
+service:
+  azure: { client_id: x, client_secret: y }
+aws:
+  role_arn: arn:aws:iam::123:role
+  key_arn: arn:aws:kms:us-east-1:111122223333:key:abc
+azure:
+  tenant_id: not-a-guid
+  vault_uri: http://vault
+  key_name: ekm_key
+"#;
+        let err = Config::from_yaml(yaml, "ekm.yaml").unwrap_err();
+        let ConfigError::Invalid { problems, .. } = &err else {
+            panic!("expected Invalid, got {err}");
+        };
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "project_id",
+                "aws.role_arn",
+                "aws.key_arn",
+                "service.aws",
+                "azure.tenant_id",
+                "azure.vault_uri",
+                "azure.key_name"
+            ]
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("example: arn:aws:iam::123456789012:role/role-name"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_types_name_line_and_column() {
+        let err = Config::from_yaml("project_id: p\nawz: {}\n", "ekm.yaml").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("unknown field `awz`") && text.contains("line 2"),
+            "{text}"
+        );
+        let err = Config::from_yaml("project_id: p\nengine: { revalidate_after: soon }\n", "x")
+            .unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn no_provider_is_a_problem() {
+        let err = Config::from_yaml("project_id: p\n", "ekm.yaml").unwrap_err();
+        assert!(err.to_string().contains("no KMS is registered"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let text = format!("{:?}", demo().service);
+        assert!(!text.contains("ekm-lab-service-secret") && !text.contains("ekm-lab-azure-secret"));
+    }
+}

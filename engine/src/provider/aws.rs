@@ -1,0 +1,360 @@
+//! AWS KMS through the real `aws-sdk-kms`, as an EKM operator calls it: the operator's own
+//! credentials assume the customer's role with `ExternalId` = the project id (aws-config's
+//! `AssumeRoleProvider`), then KMS `Encrypt` / `Decrypt` run under that session with the wrap
+//! context as `EncryptionContext`.
+//!
+//! The registered key may be a key ARN or an alias ARN. Decrypt always names the registered key,
+//! so repointing the alias at another key revokes the data wrapped under the old one (the seed
+//! FAQ's self-service revocation), and switching the registered key does the same.
+//!
+//! SDK retries are off: the engine's own bounded retry policy applies. After an authentication
+//! failure the session is thrown away and a new `AssumeRole` is made before one more attempt, so
+//! a restored trust works at once and a revoked one fails at once (DESIGN.md §4).
+//!
+//! # Error mapping
+//!
+//! | AWS error (`__type`) | [`KmsError`] |
+//! |---|---|
+//! | `AccessDeniedException` | `AccessDenied` |
+//! | `DisabledException` | `KeyDisabled` |
+//! | `NotFoundException` | `KeyNotFound` |
+//! | `KMSInvalidStateException` (pending deletion, destroyed) | `KeyDestroyed` |
+//! | `InvalidCiphertextException`, `IncorrectKeyException` | `InvalidCiphertext` |
+//! | `ThrottlingException`, `LimitExceededException` | `Throttled` |
+//! | `DependencyTimeoutException`, `KMSInternalException`, `KeyUnavailableException`, HTTP 5xx | `Unavailable` |
+//! | `UnrecognizedClientException`, `ExpiredTokenException`, `InvalidSignatureException`, STS `AccessDenied` (credentials could not be obtained) | `Authentication` |
+//! | connection failures, timeouts, unreadable replies | `Transport` |
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_kms::config::http::HttpResponse;
+use aws_sdk_kms::config::{Credentials, Region, SharedCredentialsProvider, SharedHttpClient};
+use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::primitives::Blob;
+use aws_smithy_http_client::tls;
+
+use crate::config::{AwsRegistration, AwsServiceCredentials, kms_arn_region};
+use crate::dek::Dek;
+use crate::envelope::EncryptionContext;
+use crate::provider::{KeyEncryptionKey, KeyReference, KmsError, KmsFuture, WrappedDek};
+
+/// The provider kind stamped into envelopes.
+pub const PROVIDER: &str = "aws";
+
+/// One customer KMS key in AWS, reached by assuming the customer's role.
+#[derive(Debug)]
+pub struct AwsKek {
+    reference: KeyReference,
+    key_arn: String,
+    session: SessionSettings,
+    client: RwLock<aws_sdk_kms::Client>,
+}
+
+/// What it takes to (re-)open a session in the customer's account.
+#[derive(Debug, Clone)]
+struct SessionSettings {
+    base: SdkConfig,
+    role_arn: String,
+    external_id: String,
+}
+
+impl SessionSettings {
+    async fn client(&self) -> aws_sdk_kms::Client {
+        let assume_role = AssumeRoleProvider::builder(self.role_arn.clone())
+            .external_id(self.external_id.clone())
+            .session_name("ekm-lab")
+            .configure(&self.base)
+            .build()
+            .await;
+        let config = aws_sdk_kms::config::Builder::from(&self.base)
+            .credentials_provider(assume_role)
+            .build();
+        aws_sdk_kms::Client::from_conf(config)
+    }
+}
+
+impl AwsKek {
+    /// Connects to the registered key. No call is made yet: the first wrap or unwrap assumes
+    /// the role.
+    pub async fn connect(
+        registration: &AwsRegistration,
+        external_id: &str,
+        service: &AwsServiceCredentials,
+    ) -> Result<Self, KmsError> {
+        let region =
+            kms_arn_region(&registration.key_arn).ok_or_else(|| KmsError::KeyNotFound {
+                message: format!(
+                    "aws: `{}` is not a KMS key or alias ARN",
+                    registration.key_arn
+                ),
+            })?;
+        let credentials = Credentials::new(
+            service.access_key_id.clone(),
+            service.secret_access_key.clone(),
+            None,
+            None,
+            "ekm-service",
+        );
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .http_client(http_client(registration.endpoint.as_deref()))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .build(),
+            );
+        if let Some(endpoint) = &registration.endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let session = SessionSettings {
+            base: loader.load().await,
+            role_arn: registration.role_arn.clone(),
+            external_id: external_id.to_owned(),
+        };
+        let client = session.client().await;
+        Ok(Self {
+            reference: KeyReference::new(PROVIDER, registration.key_arn.clone()),
+            key_arn: registration.key_arn.clone(),
+            session,
+            client: RwLock::new(client),
+        })
+    }
+
+    fn client(&self) -> aws_sdk_kms::Client {
+        self.client
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Drops the session so the next call assumes the role again.
+    async fn renew_session(&self) {
+        let client = self.session.client().await;
+        *self
+            .client
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = client;
+    }
+
+    async fn encrypt_once(
+        &self,
+        dek: &Dek,
+        context: &HashMap<String, String>,
+    ) -> Result<WrappedDek, KmsError> {
+        let reply = self
+            .client()
+            .encrypt()
+            .key_id(&self.key_arn)
+            .plaintext(Blob::new(dek.expose_secret().as_slice()))
+            .set_encryption_context(Some(context.clone()))
+            .send()
+            .await
+            .map_err(|e| self.map_error(e))?;
+        let edek = reply
+            .ciphertext_blob
+            .ok_or_else(|| self.malformed("Encrypt reply has no CiphertextBlob"))?;
+        let key_version = reply
+            .key_id
+            .ok_or_else(|| self.malformed("Encrypt reply has no KeyId"))?;
+        Ok(WrappedDek {
+            edek: edek.into_inner(),
+            key_version,
+        })
+    }
+
+    async fn decrypt_once(
+        &self,
+        edek: &[u8],
+        context: &HashMap<String, String>,
+    ) -> Result<Dek, KmsError> {
+        let reply = self
+            .client()
+            .decrypt()
+            .key_id(&self.key_arn)
+            .ciphertext_blob(Blob::new(edek))
+            .set_encryption_context(Some(context.clone()))
+            .send()
+            .await
+            .map_err(|e| self.map_error(e))?;
+        let plaintext = reply
+            .plaintext
+            .ok_or_else(|| self.malformed("Decrypt reply has no Plaintext"))?;
+        let bytes = zeroize::Zeroizing::new(plaintext.into_inner());
+        Dek::from_bytes(&bytes).map_err(|_| KmsError::InvalidCiphertext {
+            message: format!(
+                "aws key {}: the eDEK decrypted to {} bytes, not a DEK",
+                self.key_arn,
+                bytes.len()
+            ),
+        })
+    }
+
+    fn malformed(&self, what: &str) -> KmsError {
+        KmsError::Transport {
+            message: format!("aws key {}: {what}", self.key_arn),
+        }
+    }
+
+    fn map_error<E>(&self, error: SdkError<E, HttpResponse>) -> KmsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let detail = DisplayErrorContext(&error).to_string();
+        let message = format!("aws key {}: {detail}", self.key_arn);
+        match &error {
+            SdkError::ServiceError(service) => {
+                let status = service.raw().status().as_u16();
+                classify(service.err().code(), status, message)
+            }
+            SdkError::TimeoutError(_) => KmsError::Unavailable { message },
+            // Credentials that cannot be obtained (AssumeRole refused) surface here.
+            _ if is_credentials_failure(&detail) => KmsError::Authentication { message },
+            _ => KmsError::Transport { message },
+        }
+    }
+
+    async fn with_session<T, F, Fut>(&self, attempt: F) -> Result<T, KmsError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, KmsError>>,
+    {
+        match attempt().await {
+            Err(error) if error.is_authentication() => {
+                self.renew_session().await;
+                attempt().await
+            }
+            other => other,
+        }
+    }
+}
+
+fn http_client(endpoint: Option<&str>) -> SharedHttpClient {
+    let builder = aws_smithy_http_client::Builder::new();
+    match endpoint {
+        Some(url) if url.starts_with("http://") => builder.build_http(),
+        _ => builder
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .build_https(),
+    }
+}
+
+fn is_credentials_failure(detail: &str) -> bool {
+    detail.contains("failed to load credentials")
+        || detail.contains("credentials provider")
+        || detail.contains("AccessDenied")
+}
+
+/// Maps an AWS error code (and HTTP status) to the engine's error class.
+fn classify(code: Option<&str>, status: u16, message: String) -> KmsError {
+    match code.unwrap_or_default() {
+        "AccessDeniedException" => KmsError::AccessDenied { message },
+        "DisabledException" => KmsError::KeyDisabled { message },
+        "NotFoundException" => KmsError::KeyNotFound { message },
+        "KMSInvalidStateException" => KmsError::KeyDestroyed { message },
+        "InvalidCiphertextException" | "IncorrectKeyException" => {
+            KmsError::InvalidCiphertext { message }
+        }
+        "ThrottlingException" | "LimitExceededException" => KmsError::Throttled {
+            message,
+            retry_after: None,
+        },
+        "UnrecognizedClientException"
+        | "ExpiredTokenException"
+        | "InvalidSignatureException"
+        | "MissingAuthenticationTokenException" => KmsError::Authentication { message },
+        "DependencyTimeoutException" | "KMSInternalException" | "KeyUnavailableException" => {
+            KmsError::Unavailable { message }
+        }
+        _ if status >= 500 => KmsError::Unavailable { message },
+        _ => KmsError::Transport { message },
+    }
+}
+
+fn context_map(context: &EncryptionContext) -> HashMap<String, String> {
+    context
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+impl KeyEncryptionKey for AwsKek {
+    fn key_reference(&self) -> &KeyReference {
+        &self.reference
+    }
+
+    fn wrap<'a>(
+        &'a self,
+        dek: &'a Dek,
+        context: &'a EncryptionContext,
+    ) -> KmsFuture<'a, WrappedDek> {
+        Box::pin(async move {
+            let context = context_map(context);
+            self.with_session(|| self.encrypt_once(dek, &context)).await
+        })
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        edek: &'a [u8],
+        _key_version: &'a str,
+        context: &'a EncryptionContext,
+    ) -> KmsFuture<'a, Dek> {
+        Box::pin(async move {
+            let context = context_map(context);
+            self.with_session(|| self.decrypt_once(edek, &context))
+                .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_map_to_their_class() {
+        let class = |code, status| classify(Some(code), status, String::new());
+        assert!(matches!(
+            class("AccessDeniedException", 400),
+            KmsError::AccessDenied { .. }
+        ));
+        assert!(matches!(
+            class("DisabledException", 400),
+            KmsError::KeyDisabled { .. }
+        ));
+        assert!(matches!(
+            class("KMSInvalidStateException", 400),
+            KmsError::KeyDestroyed { .. }
+        ));
+        assert!(matches!(
+            class("IncorrectKeyException", 400),
+            KmsError::InvalidCiphertext { .. }
+        ));
+        assert!(matches!(
+            class("ThrottlingException", 400),
+            KmsError::Throttled { .. }
+        ));
+        assert!(matches!(
+            class("ExpiredTokenException", 400),
+            KmsError::Authentication { .. }
+        ));
+        assert!(matches!(
+            class("DependencyTimeoutException", 500),
+            KmsError::Unavailable { .. }
+        ));
+        assert!(matches!(
+            class("Whatever", 503),
+            KmsError::Unavailable { .. }
+        ));
+        assert!(matches!(class("Whatever", 400), KmsError::Transport { .. }));
+    }
+}

@@ -1,0 +1,123 @@
+//! From an `ekm.yaml` registration to connected KEK providers: one per configured cloud, each
+//! authenticated the way that cloud's EKM integration requires (DESIGN.md §2).
+//!
+//! Connecting makes no KMS call where the cloud needs none up front; problems the configuration
+//! alone cannot reveal (a refused role, a missing key) surface on the first wrap or unwrap as a
+//! typed [`KmsError`](crate::KmsError).
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::provider::aws::AwsKek;
+use crate::provider::{KeyEncryptionKey, KmsError};
+
+/// A cloud KMS the engine can register with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Cloud {
+    /// AWS KMS (AssumeRole with ExternalId).
+    Aws,
+}
+
+impl Cloud {
+    /// Every supported cloud, in display order.
+    pub const ALL: [Cloud; 1] = [Cloud::Aws];
+
+    /// The provider kind written into envelopes (`aws`, `gcp`, `azure`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Aws => crate::provider::aws::PROVIDER,
+        }
+    }
+
+    /// Whether `config` registers a key in this cloud.
+    pub fn is_configured(self, config: &Config) -> bool {
+        match self {
+            Cloud::Aws => config.aws.is_some(),
+        }
+    }
+}
+
+impl fmt::Display for Cloud {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Cloud {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Cloud::ALL
+            .into_iter()
+            .find(|cloud| cloud.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Cloud::ALL.iter().map(|c| c.as_str()).collect();
+                format!(
+                    "unknown provider `{s}`; expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// Why a configured provider could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The configuration registers no key in this cloud.
+    #[error("{0} is not configured: add an `{0}:` section to ekm.yaml")]
+    NotConfigured(Cloud),
+    /// The operator's identity for this cloud is missing from `service:`.
+    #[error("{0}: the operator's service identity is missing (`service.{0}` in ekm.yaml)")]
+    NoServiceIdentity(Cloud),
+    /// The provider refused the registration or could not reach the KMS.
+    #[error("{cloud}: {source}")]
+    Kms {
+        /// The cloud.
+        cloud: Cloud,
+        /// What went wrong.
+        #[source]
+        source: KmsError,
+    },
+}
+
+/// Connects the KEK `config` registers in `cloud`.
+pub async fn connect(
+    config: &Config,
+    cloud: Cloud,
+) -> Result<Arc<dyn KeyEncryptionKey>, SetupError> {
+    let kms = |source| SetupError::Kms { cloud, source };
+    match cloud {
+        Cloud::Aws => {
+            let registration = config
+                .aws
+                .as_ref()
+                .ok_or(SetupError::NotConfigured(cloud))?;
+            let service = config
+                .service
+                .aws
+                .as_ref()
+                .ok_or(SetupError::NoServiceIdentity(cloud))?;
+            let external_id = config.aws_external_id().unwrap_or(&config.project_id);
+            let kek = AwsKek::connect(registration, external_id, service)
+                .await
+                .map_err(kms)?;
+            Ok(Arc::new(kek))
+        }
+    }
+}
+
+/// Connects every cloud `config` registers, in [`Cloud::ALL`] order.
+pub async fn connect_all(
+    config: &Config,
+) -> Result<Vec<(Cloud, Arc<dyn KeyEncryptionKey>)>, SetupError> {
+    let mut keks = Vec::new();
+    for cloud in Cloud::ALL {
+        if cloud.is_configured(config) {
+            keks.push((cloud, connect(config, cloud).await?));
+        }
+    }
+    Ok(keks)
+}
