@@ -18,11 +18,12 @@ use std::time::Duration;
 use ekm_clock::SharedClock;
 use serde::Serialize;
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use crate::calls::{CallLog, NewCall};
 use crate::error::LabError;
 use crate::faults::Faults;
-use crate::keys::{Key, KeySpec, KeyState, Provider};
+use crate::keys::{BlobHeader, Key, KeyMaterial, KeySpec, KeyState, Provider};
 use crate::tenant::Tenant;
 
 /// How long a scheduled deletion waits before the key is destroyed (AWS's minimum window).
@@ -499,6 +500,44 @@ impl Lab {
         })
     }
 
+    /// Decrypts a ciphertext one of the lab's keys made, as the lab itself holding the key
+    /// material: no authorization, no faults and no call-log entry, but the key's lifecycle
+    /// still applies (a disabled or destroyed key decrypts nothing). For audits that must see
+    /// what a wrapped secret is, e.g. the scenario runner proving that no plaintext DEK reaches
+    /// the disk.
+    pub fn owner_decrypt(
+        &self,
+        ciphertext: OwnerCiphertext<'_>,
+    ) -> Result<Zeroizing<Vec<u8>>, LabError> {
+        let now = self.now();
+        let (blob, aad) = match ciphertext {
+            OwnerCiphertext::Aws {
+                blob,
+                encryption_context,
+            } => (blob, crate::aws::kms::context_aad(encryption_context)),
+            OwnerCiphertext::Gcp { ciphertext, aad } => (ciphertext, aad.to_vec()),
+            OwnerCiphertext::Azure {
+                key,
+                version,
+                ciphertext,
+            } => {
+                return self.read(|state| {
+                    let key = state.key(key)?;
+                    key.ensure_usable(now)?;
+                    let version = key.version(version).ok_or_else(|| {
+                        LabError::InvalidCiphertext(format!("key `{}` has no such version", key.name))
+                    })?;
+                    rsa_oaep_256_decrypt(&key.name, &version.material, ciphertext)
+                });
+            }
+        };
+        let (header, _) = BlobHeader::parse(blob)?;
+        self.read(|state| {
+            let (plaintext, _) = state.key(&header.key)?.decrypt_blob(now, blob, &aad)?;
+            Ok(plaintext)
+        })
+    }
+
     /// Points AWS alias `alias` (without `alias/`) at key `target` (self-service revocation).
     pub fn set_alias(&self, alias: &str, target: &str) -> Result<(), LabError> {
         validate_key_name(alias)?;
@@ -514,6 +553,53 @@ impl Lab {
             Ok(())
         })
     }
+}
+
+/// A ciphertext as its cloud made it, for [`Lab::owner_decrypt`].
+#[derive(Debug, Clone, Copy)]
+pub enum OwnerCiphertext<'a> {
+    /// An AWS KMS `CiphertextBlob` made with this `EncryptionContext`.
+    Aws {
+        /// The blob.
+        blob: &'a [u8],
+        /// The encryption context it was made with.
+        encryption_context: &'a BTreeMap<String, String>,
+    },
+    /// A Cloud KMS ciphertext made with this `additionalAuthenticatedData`.
+    Gcp {
+        /// The ciphertext.
+        ciphertext: &'a [u8],
+        /// The additional authenticated data it was made with.
+        aad: &'a [u8],
+    },
+    /// A Key Vault `RSA-OAEP-256` result of version `version` of key `key` (lab names).
+    Azure {
+        /// Lab name of the key.
+        key: &'a str,
+        /// The version id.
+        version: &'a str,
+        /// The ciphertext.
+        ciphertext: &'a [u8],
+    },
+}
+
+fn rsa_oaep_256_decrypt(
+    name: &str,
+    material: &KeyMaterial,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, LabError> {
+    use rsa::pkcs8::DecodePrivateKey as _;
+    let KeyMaterial::Rsa(der) = material else {
+        return Err(LabError::UnsupportedOperation {
+            key: name.to_owned(),
+            reason: "only RSA keys decrypt RSA-OAEP-256 ciphertexts".into(),
+        });
+    };
+    let key = rsa::RsaPrivateKey::from_pkcs8_der(der)
+        .map_err(|_| LabError::Internal(format!("the RSA material of key `{name}` is unusable")))?;
+    key.decrypt(rsa::Oaep::new::<rsa::sha2::Sha256>(), ciphertext)
+        .map(Zeroizing::new)
+        .map_err(|_| LabError::InvalidCiphertext("the ciphertext is invalid".into()))
 }
 
 /// Key and alias names: 1–64 of ASCII letters, digits, `-` and `_` (safe in every cloud's URLs).

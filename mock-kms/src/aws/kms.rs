@@ -168,7 +168,7 @@ fn decode_b64(field: &str, value: &str) -> Result<Vec<u8>, AwsError> {
 }
 
 /// The encryption context as AAD: pairs in key order, each string prefixed by its length.
-fn context_aad(context: &BTreeMap<String, String>) -> Vec<u8> {
+pub(crate) fn context_aad(context: &BTreeMap<String, String>) -> Vec<u8> {
     let mut aad = Vec::new();
     for (name, value) in context {
         for part in [name, value] {
