@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::provider::aws::AwsKek;
+use crate::provider::gcp::GcpKek;
 use crate::provider::{KeyEncryptionKey, KmsError};
 
 /// A cloud KMS the engine can register with.
@@ -18,16 +19,19 @@ use crate::provider::{KeyEncryptionKey, KmsError};
 pub enum Cloud {
     /// AWS KMS (AssumeRole with ExternalId).
     Aws,
+    /// GCP Cloud KMS (workload identity federation, allowed audience = project id).
+    Gcp,
 }
 
 impl Cloud {
     /// Every supported cloud, in display order.
-    pub const ALL: [Cloud; 1] = [Cloud::Aws];
+    pub const ALL: [Cloud; 2] = [Cloud::Aws, Cloud::Gcp];
 
     /// The provider kind written into envelopes (`aws`, `gcp`, `azure`).
     pub fn as_str(self) -> &'static str {
         match self {
             Cloud::Aws => crate::provider::aws::PROVIDER,
+            Cloud::Gcp => crate::provider::gcp::PROVIDER,
         }
     }
 
@@ -35,6 +39,7 @@ impl Cloud {
     pub fn is_configured(self, config: &Config) -> bool {
         match self {
             Cloud::Aws => config.aws.is_some(),
+            Cloud::Gcp => config.gcp.is_some(),
         }
     }
 }
@@ -102,6 +107,19 @@ pub async fn connect(
                 .ok_or(SetupError::NoServiceIdentity(cloud))?;
             let external_id = config.aws_external_id().unwrap_or(&config.project_id);
             let kek = AwsKek::connect(registration, external_id, service)
+                .await
+                .map_err(kms)?;
+            Ok(Arc::new(kek))
+        }
+        Cloud::Gcp => {
+            let registration = config.gcp.as_ref().ok_or(SetupError::NotConfigured(cloud))?;
+            let subject_token = config
+                .service
+                .gcp
+                .as_ref()
+                .ok_or(SetupError::NoServiceIdentity(cloud))?;
+            let audience = config.gcp_allowed_audience().unwrap_or(&config.project_id);
+            let kek = GcpKek::connect(registration, audience, subject_token)
                 .await
                 .map_err(kms)?;
             Ok(Arc::new(kek))
