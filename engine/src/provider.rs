@@ -20,6 +20,7 @@ use crate::dek::Dek;
 use crate::envelope::EncryptionContext;
 
 pub mod aws;
+pub mod azure;
 pub mod gcp;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::provider::aws::AwsKek;
+use crate::provider::azure::{AzureKek, ConnectError};
 use crate::provider::gcp::GcpKek;
 use crate::provider::{KeyEncryptionKey, KmsError};
 
@@ -21,17 +22,20 @@ pub enum Cloud {
     Aws,
     /// GCP Cloud KMS (workload identity federation, allowed audience = project id).
     Gcp,
+    /// Azure Key Vault (the operator's app in the customer's tenant; RSA keys only).
+    Azure,
 }
 
 impl Cloud {
     /// Every supported cloud, in display order.
-    pub const ALL: [Cloud; 2] = [Cloud::Aws, Cloud::Gcp];
+    pub const ALL: [Cloud; 3] = [Cloud::Aws, Cloud::Gcp, Cloud::Azure];
 
     /// The provider kind written into envelopes (`aws`, `gcp`, `azure`).
     pub fn as_str(self) -> &'static str {
         match self {
             Cloud::Aws => crate::provider::aws::PROVIDER,
             Cloud::Gcp => crate::provider::gcp::PROVIDER,
+            Cloud::Azure => crate::provider::azure::PROVIDER,
         }
     }
 
@@ -40,6 +44,7 @@ impl Cloud {
         match self {
             Cloud::Aws => config.aws.is_some(),
             Cloud::Gcp => config.gcp.is_some(),
+            Cloud::Azure => config.azure.is_some(),
         }
     }
 }
@@ -86,6 +91,15 @@ pub enum SetupError {
         #[source]
         source: KmsError,
     },
+    /// The registration names something the provider cannot use (an Azure key that is not
+    /// RSA, an unreadable CA file).
+    #[error("{cloud}: {message}")]
+    Unusable {
+        /// The cloud.
+        cloud: Cloud,
+        /// What is wrong, with the fix where there is one.
+        message: String,
+    },
 }
 
 /// Connects the KEK `config` registers in `cloud`.
@@ -112,7 +126,10 @@ pub async fn connect(
             Ok(Arc::new(kek))
         }
         Cloud::Gcp => {
-            let registration = config.gcp.as_ref().ok_or(SetupError::NotConfigured(cloud))?;
+            let registration = config
+                .gcp
+                .as_ref()
+                .ok_or(SetupError::NotConfigured(cloud))?;
             let subject_token = config
                 .service
                 .gcp
@@ -122,6 +139,28 @@ pub async fn connect(
             let kek = GcpKek::connect(registration, audience, subject_token)
                 .await
                 .map_err(kms)?;
+            Ok(Arc::new(kek))
+        }
+        Cloud::Azure => {
+            let registration = config
+                .azure
+                .as_ref()
+                .ok_or(SetupError::NotConfigured(cloud))?;
+            let service = config
+                .service
+                .azure
+                .as_ref()
+                .ok_or(SetupError::NoServiceIdentity(cloud))?;
+            let kek =
+                AzureKek::connect(registration, service)
+                    .await
+                    .map_err(|error| match error {
+                        ConnectError::Kms(source) => kms(source),
+                        other => SetupError::Unusable {
+                            cloud,
+                            message: other.to_string(),
+                        },
+                    })?;
             Ok(Arc::new(kek))
         }
     }
