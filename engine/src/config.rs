@@ -104,7 +104,9 @@ impl EngineSettings {
 pub struct ServiceIdentity {
     /// AWS: long-term credentials of the operator's principal (the role the customer trusts).
     pub aws: Option<AwsServiceCredentials>,
-    /// GCP: where the service account's OIDC ID token (the STS subject token) comes from.
+    /// GCP: where the service account's OIDC ID token (the STS subject token) comes from
+    /// (`{ file: PATH }` or `{ lab_identity_provider: URL }`).
+    #[serde(with = "serde_yaml::with::singleton_map")]
     pub gcp: Option<GcpSubjectToken>,
     /// Azure: the operator's app registration.
     pub azure: Option<AzureServiceCredentials>,
@@ -693,6 +695,14 @@ mod tests {
             config.gcp.as_ref().unwrap().sts_audience(),
             "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ekm-pool/providers/ekm-provider"
         );
+    }
+
+    #[test]
+    fn the_example_registration_is_valid() {
+        let config = Config::from_yaml(include_str!("../../ekm.example.yaml"), "ekm.example.yaml")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(config.aws.is_some() && config.gcp.is_some() && config.azure.is_some());
+        assert_eq!(config.engine, EngineSettings::default());
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! From an `ekm.yaml` registration to connected KEK providers: one per configured cloud, each
 //! authenticated the way that cloud's EKM integration requires (DESIGN.md §2).
 //!
-//! Connecting makes no KMS call where the cloud needs none up front; problems the configuration
-//! alone cannot reveal (a refused role, a missing key) surface on the first wrap or unwrap as a
-//! typed [`KmsError`](crate::KmsError).
+//! Connecting checks what can be checked up front (Azure reads the key to refuse a non-RSA one);
+//! problems the configuration alone cannot reveal (a refused role, a missing key) surface on the
+//! first wrap or unwrap as a typed [`KmsError`](crate::KmsError).
 
 use std::fmt;
 use std::sync::Arc;

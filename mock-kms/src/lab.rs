@@ -525,7 +525,10 @@ impl Lab {
                     let key = state.key(key)?;
                     key.ensure_usable(now)?;
                     let version = key.version(version).ok_or_else(|| {
-                        LabError::InvalidCiphertext(format!("key `{}` has no such version", key.name))
+                        LabError::InvalidCiphertext(format!(
+                            "key `{}` has no such version",
+                            key.name
+                        ))
                     })?;
                     rsa_oaep_256_decrypt(&key.name, &version.material, ciphertext)
                 });
