@@ -1,0 +1,240 @@
+//! `ekm scenario …`: the command-line surface the `ekm` binary mounts as a subcommand.
+//!
+//! - `run [FILE|DIR]... [--json] [--junit PATH]` — runs the scenarios in parallel and prints each
+//!   timeline (colour only when stdout is a terminal; a progress bar on stderr when it is a
+//!   terminal), or one JSON report with `--json`; `--junit` also writes JUnit XML.
+//! - `validate [FILE|DIR]...` — checks the files without running them.
+//! - `list [DIR]` — names, providers and stories of the scenarios in a directory.
+//!
+//! Without paths, `./scenarios` is used. Exit codes: 0 all passed (or valid), 1 an expectation
+//! failed (or a run broke), 2 a file is invalid or unreadable — then nothing is run.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::report::{Style, render_json, render_junit, render_timeline};
+use crate::runner::{LoadedScenario, run_all};
+use crate::schema::Scenario;
+use crate::validate::{self, ScenarioError};
+
+/// `ekm scenario` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ScenarioCommand {
+    /// Run scenarios on simulated time and print their timelines.
+    Run {
+        /// Scenario files, or directories of `*.yaml` files (default: ./scenarios).
+        paths: Vec<PathBuf>,
+        /// Print one machine-readable JSON report instead of timelines.
+        #[arg(long)]
+        json: bool,
+        /// Also write a JUnit XML report (one test case per scenario) to PATH.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+    },
+    /// Check scenario files without running them.
+    Validate {
+        /// Scenario files, or directories of `*.yaml` files (default: ./scenarios).
+        paths: Vec<PathBuf>,
+    },
+    /// List the scenarios in a directory.
+    List {
+        /// The directory (default: ./scenarios).
+        dir: Option<PathBuf>,
+    },
+}
+
+/// Exit code: everything passed.
+pub const EXIT_PASSED: u8 = 0;
+/// Exit code: an expectation failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: a file is invalid.
+pub const EXIT_INVALID: u8 = 2;
+
+/// Runs `command`, printing to stdout/stderr, and returns the process exit code.
+pub async fn run(command: ScenarioCommand) -> ExitCode {
+    let code = match command {
+        ScenarioCommand::Run { paths, json, junit } => run_command(&paths, json, junit).await,
+        ScenarioCommand::Validate { paths } => match load_all(&paths) {
+            Ok(loaded) => {
+                for scenario in &loaded {
+                    println!("ok  {}", origin(scenario));
+                }
+                println!("{} scenario(s) valid", loaded.len());
+                EXIT_PASSED
+            }
+            Err(code) => code,
+        },
+        ScenarioCommand::List { dir } => {
+            let paths: Vec<PathBuf> = dir.into_iter().collect();
+            match load_all(&paths) {
+                Ok(loaded) => {
+                    for scenario in &loaded {
+                        print!("{}", describe(scenario));
+                    }
+                    EXIT_PASSED
+                }
+                Err(code) => code,
+            }
+        }
+    };
+    ExitCode::from(code)
+}
+
+async fn run_command(paths: &[PathBuf], json: bool, junit: Option<PathBuf>) -> u8 {
+    let loaded = match load_all(paths) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let progress = (std::io::stderr().is_terminal() && loaded.len() > 1).then(|| {
+        let bar = indicatif::ProgressBar::new(loaded.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} scenarios {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let reports = run_all(loaded, |report| {
+        if let Some(bar) = &progress {
+            bar.set_message(report.name.clone());
+            bar.inc(1);
+        }
+    })
+    .await;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(stdout, "{}", render_json(&reports));
+    } else {
+        let style = Style {
+            color: std::io::stdout().is_terminal(),
+        };
+        for report in &reports {
+            let _ = writeln!(stdout, "{}", render_timeline(report, style));
+        }
+        let passed = reports.iter().filter(|r| r.passed()).count();
+        let _ = writeln!(stdout, "{passed} of {} scenario(s) passed", reports.len());
+    }
+    if let Some(path) = junit {
+        let written = render_junit(&reports)
+            .map_err(|e| e.to_string())
+            .and_then(|xml| std::fs::write(&path, xml).map_err(|e| e.to_string()));
+        if let Err(error) = written {
+            eprintln!(
+                "error: cannot write the JUnit report {}: {error}",
+                path.display()
+            );
+            return EXIT_FAILED;
+        }
+    }
+    if reports.iter().all(|r| r.passed()) {
+        EXIT_PASSED
+    } else {
+        EXIT_FAILED
+    }
+}
+
+fn origin(loaded: &LoadedScenario) -> String {
+    loaded
+        .file
+        .as_ref()
+        .map_or_else(|| loaded.scenario.name.clone(), |f| f.display().to_string())
+}
+
+fn describe(loaded: &LoadedScenario) -> String {
+    let scenario: &Scenario = &loaded.scenario;
+    let providers = scenario_providers(scenario).join(", ");
+    let story = scenario
+        .description
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "{}  [{providers}]  {} step(s)  {}\n    {story}\n",
+        scenario.name,
+        scenario.steps.len(),
+        origin(loaded),
+    )
+}
+
+/// The providers a scenario covers: its `providers:`, else those its objects name.
+fn scenario_providers(scenario: &Scenario) -> Vec<String> {
+    let mut providers: Vec<_> = match &scenario.providers {
+        Some(declared) => declared.clone(),
+        None => scenario.objects.values().map(|o| o.provider).collect(),
+    };
+    providers.sort();
+    providers.dedup();
+    providers.iter().map(ToString::to_string).collect()
+}
+
+/// The scenario files `paths` name: files as given, directories' `*.yaml` / `*.yml` sorted;
+/// `./scenarios` when `paths` is empty.
+pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let default = [PathBuf::from("scenarios")];
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let read_error = |source| ScenarioError::Read {
+                path: path.clone(),
+                source,
+            };
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(read_error)?
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|p| p.is_file() && is_yaml(p))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+/// Loads every scenario `paths` name, printing every problem to stderr; `Err(2)` if any.
+fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, u8> {
+    let files = scenario_files(paths).map_err(|error| {
+        eprintln!("error: {error}");
+        EXIT_INVALID
+    })?;
+    if files.is_empty() {
+        eprintln!("error: no scenario files (*.yaml) found");
+        return Err(EXIT_INVALID);
+    }
+    let mut loaded = Vec::new();
+    let mut invalid = 0;
+    for file in files {
+        match validate::load(&file) {
+            Ok(scenario) => loaded.push(LoadedScenario {
+                file: Some(file),
+                scenario,
+            }),
+            Err(error) => {
+                invalid += 1;
+                eprintln!("error: {error}");
+            }
+        }
+    }
+    if invalid > 0 {
+        eprintln!("{invalid} invalid scenario file(s); nothing was run");
+        return Err(EXIT_INVALID);
+    }
+    Ok(loaded)
+}

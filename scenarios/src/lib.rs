@@ -1,0 +1,115 @@
+//! `ekm-scenarios`: stories of key lifecycle told as YAML timelines, run on simulated time.
+//!
+//! A scenario seeds a lab (the mock KMS with the demo tenant on port 0 and an engine reaching it
+//! through the real AWS, GCP and Azure SDKs, both on one `ManualClock`), then walks a timeline:
+//! at each step the clock jumps to the step's time, one action happens (seal data, rotate or
+//! revoke a key, inject a fault, send traffic), and its expectations are checked along with the
+//! global invariants. Hours of key lifecycle run in milliseconds, the same way every time — for
+//! CI (`ekm scenario run`, JUnit) and for customer demos (`ekm play`, through [`runner::Playback`]).
+//!
+//! # A scenario
+//!
+//! ```yaml
+//! name: rotation-vs-revocation-aws
+//! description: |
+//!   The same contract is sealed under two AWS keys. The customer rotates one and revokes
+//!   the other: rotation keeps the data readable, revocation shreds it within the hour.
+//! engine: { dek_rotation: 24h, revalidate_after: 1h }   # optional; these are the defaults
+//! providers: [aws]                                      # optional; the clouds the story covers
+//! keys:                                                 # extra keys, created at the start
+//!   - { name: aws-second, provider: aws }               # spec: SYMMETRIC_DEFAULT by default
+//! objects:
+//!   contract:        { provider: aws, content: "Contract #42" }
+//!   contract-copy:   { provider: aws, content: "Contract #42" }
+//! invariants:
+//!   revocation_effective_within: 1h     # objects under a revoked key unreadable by then
+//!   no_plaintext_dek_on_disk: true      # objects on a real disk; no DEK in any file
+//! steps:
+//!   - at: 0s
+//!     encrypt: contract                 # sealed by proj_demo/aws (alias ekm-demo → aws-demo)
+//!   - after: 0s
+//!     switch-key: { provider: aws, to: aws-second }
+//!     note: the project now seals under aws-second
+//!   - after: 0s
+//!     encrypt: contract-copy
+//!   - after: 10m
+//!     rotate: aws-demo
+//!     expect: { outcome: ok }           # key and fault actions expect `ok` unless told
+//!   - after: 5m
+//!     disable: aws-second
+//!   - after: 59m
+//!     decrypt: contract-copy
+//!     note: still served from the cache
+//!     expect:
+//!       outcome: ok
+//!       kms_calls: { provider: aws, op: decrypt, exactly: 0 }
+//!   - after: 1m
+//!     read-all:
+//!     expect:
+//!       readable: contract              # no: the old key was switched away — see below
+//!       unreadable: { contract-copy: KeyDisabled }
+//!   - after: 10m
+//!     outage: { provider: aws, for: 20m }      # also latency, error-rate, throttle
+//!   - after: 30m
+//!     traffic: { operations: 1000, over: 1h, provider: aws, reads: 0.5 }
+//!     expect:
+//!       kms_calls: [{ provider: aws, op: encrypt, max: 2 }]
+//!       cache: { provider: aws, active_deks: 1, decrypt_entries: { max: 2 } }
+//! ```
+//!
+//! The vocabulary:
+//! - **time** — each step has `at:` (since the start) or `after:` (since the previous step
+//!   ended; a traffic step ends when its window does). Times never go backwards.
+//! - **data** — `encrypt: OBJ | [OBJ…]` (seal and store, under the object's provider's project
+//!   `proj_demo/<provider>`), `decrypt: OBJ | [OBJ…]`, `read-all:`, and `traffic: {operations,
+//!   over, provider: P | [P…], reads}` (operations spread evenly over the window, round-robin
+//!   over providers; a deterministic `reads` fraction re-opens earlier traffic envelopes).
+//! - **keys** — `rotate`, `disable`, `enable`, `schedule-deletion`, `destroy`, `revoke-access`,
+//!   `restore-access`, `revoke-trust`, `restore-trust` take a key name (`aws-demo`, `gcp-demo`,
+//!   `azure-demo` or a declared key); `alias-swap: {alias: ekm-demo, to: KEY}` repoints the AWS
+//!   alias the AWS project is registered with; `switch-key: {provider, to: KEY}` re-registers a
+//!   project on another key (the seed's "switching the KMS identifier is a revocation").
+//! - **faults** — `latency: {provider, ms}`, `error-rate: {provider, rate, error}` (`error` ∈
+//!   `unavailable`, `internal`, `access-denied`, `throttled`; the rate is deterministic),
+//!   `throttle: {provider, limit, per}` (on lab time), `outage: {provider}`; each with `for:`
+//!   (the window; the runner removes the fault when it ends), optional `op` (`encrypt`,
+//!   `decrypt`, `auth`, `any`; default encrypt+decrypt, an outage everything) and `key`.
+//! - **expect** — `outcome: ok | <ErrorKind>` (`AccessDenied`, `KeyDisabled`, `KeyNotFound`,
+//!   `KeyDestroyed`, `Throttled`, `Unavailable`, `InvalidCiphertext`, `Authentication`,
+//!   `Transport`, `UnknownKey`, `NoProvider`, `Envelope`, `Store`, `Refused`, `Other`);
+//!   `readable: OBJ | [OBJ…]`; `unreadable: OBJ | [OBJ…] | {OBJ: ErrorKind}`; `kms_calls: {provider,
+//!   op: encrypt|decrypt|auth|any, exactly | min | max, window}` (one or a list; counted from the
+//!   mock's call log during the step, or over the last `window` of lab time); `cache: {provider,
+//!   active_deks, decrypt_entries}` (live entries; a number or `{min, max}`).
+//! - **invariants** — `revocation_effective_within: D`: after every revocation (disable,
+//!   schedule-deletion, destroy, revoke-access, revoke-trust, alias-swap, switch-key) not undone
+//!   within D, the runner checks at exactly D later that every object sealed under the revoked
+//!   key is unreadable; `no_plaintext_dek_on_disk: true`: objects live in a temporary directory
+//!   and after every step no file holds any DEK (raw, hex or base64) — the DEKs are recovered by
+//!   the key owner in-process ([`audit`]).
+//!
+//! Errors name the file, line and column and what was expected, e.g.
+//! `scenarios/x.yaml:12:5: steps[3]: unknown action `rotat` — did you mean `rotate`?`
+//! ([`validate`]).
+//!
+//! # Layout
+//!
+//! - [`schema`] — the file format as Rust types (serde, unknown fields refused, suggestions).
+//! - [`time`] — durations (`2h30m`) and how reports print lab time.
+//! - [`validate`] — loading: YAML errors with positions, then the meaning (references, times).
+//! - [`runner`] — the discrete-event runner: [`runner::Playback`] step by step, [`runner::run`],
+//!   [`runner::run_all`] in parallel.
+//! - [`audit`] — the `no_plaintext_dek_on_disk` auditor and which key wrapped an envelope.
+//! - [`report`] — reports: the readable timeline, JSON, JUnit.
+//! - [`cli`] — `ekm scenario run | validate | list` for the `ekm` binary.
+//!
+//! The scenario library lives beside the crate in `scenarios/*.yaml`; `cargo test` runs each file
+//! as its own test case (`tests/library.rs`).
+
+pub mod audit;
+pub mod cli;
+pub mod report;
+pub mod runner;
+pub mod schema;
+pub mod time;
+pub mod validate;
