@@ -9,52 +9,65 @@
 //!
 //! # A scenario
 //!
-//! ```yaml
+//! A whole file (this one is run as a doc test):
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let yaml = r#"
 //! name: rotation-vs-revocation-aws
 //! description: |
-//!   The same contract is sealed under two AWS keys. The customer rotates one and revokes
-//!   the other: rotation keeps the data readable, revocation shreds it within the hour.
+//!   The same contract is sealed in two workspaces on two AWS keys. The customer rotates
+//!   one key and disables the other: rotation keeps the data readable, revocation shreds it
+//!   within the hour.
 //! engine: { dek_rotation: 24h, revalidate_after: 1h }   # optional; these are the defaults
 //! providers: [aws]                                      # optional; the clouds the story covers
 //! keys:                                                 # extra keys, created at the start
 //!   - { name: aws-second, provider: aws }               # spec: SYMMETRIC_DEFAULT by default
 //! objects:
-//!   contract:        { provider: aws, content: "Contract #42" }
-//!   contract-copy:   { provider: aws, content: "Contract #42" }
+//!   contract:      { provider: aws, content: "Contract #42" }   # main workspace, alias/ekm-demo
+//!   contract-copy: { provider: aws, key: aws-second, content: "Contract #42" }
 //! invariants:
 //!   revocation_effective_within: 1h     # objects under a revoked key unreadable by then
 //!   no_plaintext_dek_on_disk: true      # objects on a real disk; no DEK in any file
 //! steps:
 //!   - at: 0s
-//!     encrypt: contract                 # sealed by proj_demo/aws (alias ekm-demo → aws-demo)
+//!     encrypt: [contract, contract-copy]
+//!   - after: 1m
+//!     read-all:
+//!     note: both copies are read once; their DEKs are cached for an hour
+//!     expect: { outcome: ok }
+//!   - at: 10m
+//!     rotate: aws-demo                  # key and fault actions expect `ok` unless told
 //!   - after: 0s
-//!     switch-key: { provider: aws, to: aws-second }
-//!     note: the project now seals under aws-second
-//!   - after: 0s
-//!     encrypt: contract-copy
-//!   - after: 10m
-//!     rotate: aws-demo
-//!     expect: { outcome: ok }           # key and fault actions expect `ok` unless told
-//!   - after: 5m
 //!     disable: aws-second
-//!   - after: 59m
+//!   - at: 1h
 //!     decrypt: contract-copy
-//!     note: still served from the cache
+//!     note: still served from the DEK cache
 //!     expect:
 //!       outcome: ok
 //!       kms_calls: { provider: aws, op: decrypt, exactly: 0 }
-//!   - after: 1m
+//!   - at: 1h2m
 //!     read-all:
 //!     expect:
-//!       readable: contract              # no: the old key was switched away — see below
+//!       readable: contract
 //!       unreadable: { contract-copy: KeyDisabled }
 //!   - after: 10m
 //!     outage: { provider: aws, for: 20m }      # also latency, error-rate, throttle
 //!   - after: 30m
-//!     traffic: { operations: 1000, over: 1h, provider: aws, reads: 0.5 }
+//!     traffic: { operations: 1000, over: 50m, provider: aws, reads: 0.5 }
 //!     expect:
-//!       kms_calls: [{ provider: aws, op: encrypt, max: 2 }]
-//!       cache: { provider: aws, active_deks: 1, decrypt_entries: { max: 2 } }
+//!       outcome: ok
+//!       kms_calls: [{ provider: aws, op: encrypt, max: 1 }]
+//!       cache: { provider: aws, active_deks: 1, decrypt_entries: { min: 1 } }
+//! "#;
+//! let scenario = ekm_scenarios::validate::parse(yaml, "example.yaml")?;
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! let report = runtime.block_on(ekm_scenarios::runner::run(ekm_scenarios::runner::LoadedScenario {
+//!     file: None,
+//!     scenario,
+//! }));
+//! assert!(report.passed(), "{}", report.failure_summary());
+//! # Ok(()) }
 //! ```
 //!
 //! The vocabulary:

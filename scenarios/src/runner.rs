@@ -41,9 +41,9 @@ pub enum RunError {
     /// The lab did not start.
     #[error("lab: {0}")]
     Lab(#[from] LabError),
-    /// A declared key could not be created.
-    #[error("creating key `{name}`: {source}")]
-    CreateKey {
+    /// A declared key could not be created or read.
+    #[error("key `{name}`: {source}")]
+    Key {
         /// The key.
         name: String,
         /// The mock's refusal.
@@ -226,7 +226,7 @@ impl Playback {
                 None => Ok(KeySpec::default_for(provider)),
             };
             spec.and_then(|spec| lab.mock().lab().create_key(&key.name, provider, spec))
-                .map_err(|source| RunError::CreateKey {
+                .map_err(|source| RunError::Key {
                     name: key.name.clone(),
                     source,
                 })?;
@@ -309,10 +309,6 @@ impl Playback {
         }
     }
 
-    fn now_offset(&self) -> Duration {
-        self.elapsed()
-    }
-
     /// Advances the clock to the next step, runs it and checks it; `None` when all have run.
     pub async fn next_step(&mut self) -> Option<StepReport> {
         let step = self.scenario.steps.get(self.next)?.clone();
@@ -323,7 +319,7 @@ impl Playback {
         self.take_calls();
 
         let done = self.act(&step.action).await;
-        self.previous_end = self.now_offset().max(at);
+        self.previous_end = self.elapsed().max(at);
         let kms_calls = self.take_calls();
 
         let mut checks = std::mem::take(&mut self.deferred_checks);
@@ -400,7 +396,7 @@ impl Playback {
     fn expire_faults(&mut self) {
         let now = self.clock.now();
         let before = self.faults.len();
-        let offset = self.now_offset();
+        let offset = self.elapsed();
         let mut ended = Vec::new();
         self.faults.retain(|f| {
             let keep = f.until > now;
@@ -520,7 +516,7 @@ impl Playback {
                     self.revoke(
                         key,
                         RevocationCause::Key(action),
-                        &format!("{} {key}", describe_key_action(action)),
+                        &format!("{} {key}", action.word()),
                     );
                 }
                 if let Some(undone) = action.undoes() {
@@ -615,7 +611,7 @@ impl Playback {
         match self.apply_faults() {
             None => Done::ok(format!(
                 "{label} until {}",
-                clock_offset(self.now_offset() + fault.window.0)
+                clock_offset(self.elapsed() + fault.window.0)
             )),
             Some(error) => {
                 self.faults.pop();
@@ -978,7 +974,7 @@ impl Playback {
                      under {} unreadable",
                     revocation.label,
                     clock_offset(started),
-                    clock_offset(self.now_offset()),
+                    clock_offset(self.elapsed()),
                     objects.len(),
                     revocation.key
                 ),
@@ -987,7 +983,7 @@ impl Playback {
                 } else {
                     format!(
                         "still readable at {}: {}",
-                        clock_offset(self.now_offset()),
+                        clock_offset(self.elapsed()),
                         still_readable.join(", ")
                     )
                 },
@@ -1031,7 +1027,7 @@ async fn register_key_project(
         .mock()
         .lab()
         .key_info(key)
-        .map_err(|source| RunError::CreateKey {
+        .map_err(|source| RunError::Key {
             name: key.to_owned(),
             source,
         })?;
@@ -1054,14 +1050,6 @@ fn traffic_context(envelope: &[u8]) -> EncryptionContext {
 
 fn on_off(on: bool) -> &'static str {
     if on { "on" } else { "off" }
-}
-
-fn describe_key_action(action: KeyActionName) -> &'static str {
-    Action::Key {
-        action,
-        key: String::new(),
-    }
-    .name()
 }
 
 /// A step's action as one line (`rotate aws-demo`, `encrypt a, b`).

@@ -613,6 +613,11 @@ impl KeyActionName {
         }
     }
 
+    /// The action's name as written in a scenario (`schedule-deletion`).
+    pub fn word(self) -> &'static str {
+        ActionName::Key(self).word()
+    }
+
     /// Whether the action takes the key away from the service.
     pub fn revokes(self) -> bool {
         matches!(
