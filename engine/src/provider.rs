@@ -56,6 +56,49 @@ pub trait KeyEncryptionKey: Send + Sync + fmt::Debug {
     ) -> KmsFuture<'a, Dek>;
 }
 
+/// A failed KMS call, and whether new credentials could fix it.
+#[derive(Debug)]
+pub(crate) struct CallFailure {
+    /// What the call reports.
+    pub(crate) error: KmsError,
+    /// The credentials were refused (or could not be obtained): a new session may succeed.
+    pub(crate) renew: bool,
+}
+
+impl From<KmsError> for CallFailure {
+    fn from(error: KmsError) -> Self {
+        let renew = error.is_authentication();
+        Self { error, renew }
+    }
+}
+
+/// Runs a KMS call; when it fails in a way new credentials could fix, runs `renew` (a new
+/// AssumeRole / STS exchange / token) and tries once more.
+///
+/// The cloud SDKs cache credentials until their own expiry, so without this a session revoked by
+/// the customer would keep failing after the trust is restored (DESIGN.md §4); and a trust that
+/// is still revoked fails again at once, in the renewal.
+pub(crate) async fn with_fresh_session<T, E, A, AF, R, RF>(
+    attempt: A,
+    renew: R,
+) -> Result<T, KmsError>
+where
+    E: Into<CallFailure>,
+    A: Fn() -> AF,
+    AF: Future<Output = Result<T, E>>,
+    R: FnOnce() -> RF,
+    RF: Future<Output = Result<(), KmsError>>,
+{
+    match attempt().await.map_err(Into::into) {
+        Ok(value) => Ok(value),
+        Err(failure) if failure.renew => {
+            renew().await?;
+            attempt().await.map_err(|e| e.into().error)
+        }
+        Err(failure) => Err(failure.error),
+    }
+}
+
 /// What a KMS returned for a wrap: the eDEK and the key version that made it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WrappedDek {

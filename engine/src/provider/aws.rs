@@ -40,7 +40,9 @@ use aws_smithy_http_client::tls;
 use crate::config::{AwsRegistration, AwsServiceCredentials, kms_arn_region};
 use crate::dek::Dek;
 use crate::envelope::EncryptionContext;
-use crate::provider::{KeyEncryptionKey, KeyReference, KmsError, KmsFuture, WrappedDek};
+use crate::provider::{
+    KeyEncryptionKey, KeyReference, KmsError, KmsFuture, WrappedDek, with_fresh_session,
+};
 
 /// The provider kind stamped into envelopes.
 pub const PROVIDER: &str = "aws";
@@ -135,12 +137,13 @@ impl AwsKek {
     }
 
     /// Drops the session so the next call assumes the role again.
-    async fn renew_session(&self) {
+    async fn renew_session(&self) -> Result<(), KmsError> {
         let client = self.session.client().await;
         *self
             .client
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = client;
+        Ok(())
     }
 
     async fn encrypt_once(
@@ -219,20 +222,6 @@ impl AwsKek {
             _ => KmsError::Transport { message },
         }
     }
-
-    async fn with_session<T, F, Fut>(&self, attempt: F) -> Result<T, KmsError>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T, KmsError>>,
-    {
-        match attempt().await {
-            Err(error) if error.is_authentication() => {
-                self.renew_session().await;
-                attempt().await
-            }
-            other => other,
-        }
-    }
 }
 
 fn http_client(endpoint: Option<&str>) -> SharedHttpClient {
@@ -298,7 +287,7 @@ impl KeyEncryptionKey for AwsKek {
     ) -> KmsFuture<'a, WrappedDek> {
         Box::pin(async move {
             let context = context_map(context);
-            self.with_session(|| self.encrypt_once(dek, &context)).await
+            with_fresh_session(|| self.encrypt_once(dek, &context), || self.renew_session()).await
         })
     }
 
@@ -310,8 +299,11 @@ impl KeyEncryptionKey for AwsKek {
     ) -> KmsFuture<'a, Dek> {
         Box::pin(async move {
             let context = context_map(context);
-            self.with_session(|| self.decrypt_once(edek, &context))
-                .await
+            with_fresh_session(
+                || self.decrypt_once(edek, &context),
+                || self.renew_session(),
+            )
+            .await
         })
     }
 }

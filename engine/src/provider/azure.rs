@@ -88,7 +88,9 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::config::{AzureRegistration, AzureServiceCredentials};
 use crate::dek::Dek;
 use crate::envelope::EncryptionContext;
-use crate::provider::{KeyEncryptionKey, KeyReference, KmsError, KmsFuture, WrappedDek};
+use crate::provider::{
+    KeyEncryptionKey, KeyReference, KmsError, KmsFuture, WrappedDek, with_fresh_session,
+};
 
 /// The provider kind stamped into envelopes.
 pub const PROVIDER: &str = "azure";
@@ -201,16 +203,18 @@ impl AzureKek {
 
     /// Reads the key and refuses anything but RSA; transient failures are let through.
     async fn check_key_type(&self) -> Result<(), ConnectError> {
-        let read = self
-            .with_session(|| async {
+        let read = with_fresh_session(
+            || async {
                 let client = self.client();
                 let response = client
                     .get_key(&self.key_name, None)
                     .await
                     .map_err(|e| self.map_error(&e))?;
                 response.into_model().map_err(|e| self.map_error(&e))
-            })
-            .await;
+            },
+            || async { self.renew_session() },
+        )
+        .await;
         let key = match read {
             Ok(key) => key,
             Err(error) if error.is_transient() => return Ok(()),
@@ -238,20 +242,6 @@ impl AzureKek {
         let client = self.session.client().map_err(|e| self.map_error(&e))?;
         *self.client.write().unwrap_or_else(PoisonError::into_inner) = client;
         Ok(())
-    }
-
-    async fn with_session<T, F, Fut>(&self, attempt: F) -> Result<T, KmsError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, KmsError>>,
-    {
-        match attempt().await {
-            Err(error) if error.is_authentication() => {
-                self.renew_session()?;
-                attempt().await
-            }
-            other => other,
-        }
     }
 
     async fn encrypt_once(&self, dek: &Dek) -> Result<WrappedDek, KmsError> {
@@ -481,7 +471,9 @@ impl KeyEncryptionKey for AzureKek {
         dek: &'a Dek,
         _context: &'a EncryptionContext,
     ) -> KmsFuture<'a, WrappedDek> {
-        Box::pin(async move { self.with_session(|| self.encrypt_once(dek)).await })
+        Box::pin(async move {
+            with_fresh_session(|| self.encrypt_once(dek), || async { self.renew_session() }).await
+        })
     }
 
     /// RSA-OAEP-256 decrypt with the version `key_version` (the versioned key id the wrap
@@ -494,8 +486,11 @@ impl KeyEncryptionKey for AzureKek {
     ) -> KmsFuture<'a, Dek> {
         Box::pin(async move {
             let version = self.version_of(key_version)?;
-            self.with_session(|| self.decrypt_once(edek, &version))
-                .await
+            with_fresh_session(
+                || self.decrypt_once(edek, &version),
+                || async { self.renew_session() },
+            )
+            .await
         })
     }
 }

@@ -57,7 +57,10 @@ use zeroize::Zeroizing;
 use crate::config::{GcpRegistration, GcpSubjectToken};
 use crate::dek::Dek;
 use crate::envelope::EncryptionContext;
-use crate::provider::{KeyEncryptionKey, KeyReference, KmsError, KmsFuture, WrappedDek};
+use crate::provider::{
+    CallFailure, KeyEncryptionKey, KeyReference, KmsError, KmsFuture, WrappedDek,
+    with_fresh_session,
+};
 
 /// The provider kind stamped into envelopes.
 pub const PROVIDER: &str = "gcp";
@@ -186,29 +189,14 @@ impl GcpKek {
         Ok(())
     }
 
-    async fn with_session<T, F, Fut>(&self, attempt: F) -> Result<T, KmsError>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T, Failed>>,
-    {
-        match attempt().await {
-            Ok(value) => Ok(value),
-            Err(failed) if failed.renew => {
-                self.renew_session().await?;
-                attempt().await.map_err(|failed| failed.error)
-            }
-            Err(failed) => Err(failed.error),
-        }
-    }
-
-    fn failed(&self, error: &GaxError) -> Failed {
-        Failed {
+    fn failed(&self, error: &GaxError) -> CallFailure {
+        CallFailure {
             error: map_error(&self.key_name, error),
             renew: needs_new_credentials(error),
         }
     }
 
-    async fn encrypt_once(&self, dek: &Dek, aad: &[u8]) -> Result<WrappedDek, Failed> {
+    async fn encrypt_once(&self, dek: &Dek, aad: &[u8]) -> Result<WrappedDek, CallFailure> {
         let plaintext = Zeroizing::new(dek.expose_secret().to_vec());
         let plaintext_crc = crc32c::crc32c(&plaintext);
         let reply = self
@@ -239,7 +227,7 @@ impl GcpKek {
         })
     }
 
-    async fn decrypt_once(&self, edek: &[u8], aad: &[u8]) -> Result<Dek, Failed> {
+    async fn decrypt_once(&self, edek: &[u8], aad: &[u8]) -> Result<Dek, CallFailure> {
         let mut reply = self
             .client()
             .decrypt()
@@ -261,22 +249,6 @@ impl GcpKek {
             ),
         })?;
         Ok(dek)
-    }
-}
-
-/// A failed attempt, and whether new credentials could fix it.
-#[derive(Debug)]
-struct Failed {
-    error: KmsError,
-    renew: bool,
-}
-
-impl From<KmsError> for Failed {
-    fn from(error: KmsError) -> Self {
-        Self {
-            error,
-            renew: false,
-        }
     }
 }
 
@@ -460,7 +432,7 @@ impl KeyEncryptionKey for GcpKek {
     ) -> KmsFuture<'a, WrappedDek> {
         Box::pin(async move {
             let aad = encoded_context(&self.key_name, context)?;
-            self.with_session(|| self.encrypt_once(dek, &aad)).await
+            with_fresh_session(|| self.encrypt_once(dek, &aad), || self.renew_session()).await
         })
     }
 
@@ -472,7 +444,7 @@ impl KeyEncryptionKey for GcpKek {
     ) -> KmsFuture<'a, Dek> {
         Box::pin(async move {
             let aad = encoded_context(&self.key_name, context)?;
-            self.with_session(|| self.decrypt_once(edek, &aad)).await
+            with_fresh_session(|| self.decrypt_once(edek, &aad), || self.renew_session()).await
         })
     }
 }
