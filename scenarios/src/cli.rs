@@ -37,7 +37,8 @@ pub enum ScenarioCommand {
         /// Scenario files, or directories of `*.yaml` files (default: ./scenarios).
         paths: Vec<PathBuf>,
     },
-    /// List the scenarios in a directory.
+    /// List the scenarios in a directory: name, providers, steps, file and the story's first
+    /// sentence.
     List {
         /// The directory (default: ./scenarios).
         dir: Option<PathBuf>,
@@ -146,11 +147,15 @@ fn origin(loaded: &LoadedScenario) -> String {
 fn describe(loaded: &LoadedScenario) -> String {
     let scenario: &Scenario = &loaded.scenario;
     let providers = scenario_providers(scenario).join(", ");
-    let story = scenario
+    let text = scenario
         .description
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
+    let story = match text.find(". ") {
+        Some(end) => &text[..=end],
+        None => &text,
+    };
     format!(
         "{}  [{providers}]  {} step(s)  {}\n    {story}\n",
         scenario.name,
