@@ -1,0 +1,252 @@
+//! What the console runs against ([`Backend`]): the embedded lab (mock KMS + engine on one
+//! clock, every pane observable and every action available), or an `ekm.yaml` registration
+//! (the engine only: keys are the customer's, so their state, the KMS's call log and key
+//! actions are out of reach; the call log shows the engine's own KMS calls). [`Backend::refresh`]
+//! reads what the panes show; [`Labels`] names keys and key versions the way the lab does.
+
+use ekm_engine::clock::SharedClock;
+use ekm_engine::config::Config;
+use ekm_engine::registration::{self, Cloud, SetupError};
+use ekm_engine::{Engine, KeyReference, ProjectId};
+use ekm_lab::{EmbeddedLab, LabError, LabOptions};
+use ekm_mock_kms::lab::KeyInfo;
+use std::collections::BTreeMap;
+
+use crate::model::{CacheRow, CallRow, KeyRow, LabInfo, ProjectRow, Refresh};
+use crate::update::tail;
+
+/// Why the console could not start its backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The embedded lab did not start.
+    #[error("embedded lab: {0}")]
+    Lab(#[from] LabError),
+    /// The registration could not be read.
+    #[error(transparent)]
+    Config(#[from] ekm_engine::config::ConfigError),
+    /// A registered provider could not be set up.
+    #[error("registration: {0}")]
+    Setup(#[from] SetupError),
+}
+
+/// The embedded lab or a registration's engine.
+#[derive(Debug)]
+pub struct Backend {
+    engine: Engine,
+    clock: SharedClock,
+    projects: Vec<(Cloud, ProjectId)>,
+    lab: Option<EmbeddedLab>,
+    source: String,
+}
+
+impl Backend {
+    /// Starts the embedded demo lab on `clock`.
+    pub async fn embedded(clock: SharedClock) -> Result<Self, BackendError> {
+        let lab = EmbeddedLab::start(LabOptions::new(clock.clone())).await?;
+        let projects = lab
+            .clouds()
+            .filter_map(|cloud| lab.project(cloud).map(|p| (cloud, p)))
+            .collect();
+        Ok(Self {
+            engine: lab.engine().clone(),
+            clock,
+            projects,
+            lab: Some(lab),
+            source: "embedded mock KMS".into(),
+        })
+    }
+
+    /// An engine for the registration in `config`, on `clock` (`origin` names it).
+    pub async fn registered(
+        config: &Config,
+        origin: &str,
+        clock: SharedClock,
+    ) -> Result<Self, BackendError> {
+        let engine = Engine::builder(clock.clone())
+            .config(config.engine.engine_config())
+            .build();
+        let mut projects = Vec::new();
+        for (cloud, kek) in registration::connect_all(config).await? {
+            let project = ProjectId::from(format!("{}/{cloud}", config.project_id).as_str());
+            engine.register(project.clone(), kek);
+            projects.push((cloud, project));
+        }
+        Ok(Self {
+            engine,
+            clock,
+            projects,
+            lab: None,
+            source: origin.to_owned(),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The lab clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The embedded lab, when there is one.
+    pub fn lab(&self) -> Option<&EmbeddedLab> {
+        self.lab.as_ref()
+    }
+
+    /// The engine's projects, one per registered cloud.
+    pub fn projects(&self) -> &[(Cloud, ProjectId)] {
+        &self.projects
+    }
+
+    /// What the model needs to know once.
+    pub fn info(&self) -> LabInfo {
+        let config = self.engine.config();
+        LabInfo {
+            source: self.source.clone(),
+            key_actions: self.lab.is_some(),
+            dek_rotation: config.dek_rotation,
+            revalidate_after: config.revalidate_after,
+            engine_calls: self.lab.is_none(),
+        }
+    }
+
+    /// The current names of keys and aliases.
+    pub fn labels(&self) -> Labels {
+        match &self.lab {
+            Some(lab) => {
+                let mock = lab.mock().lab();
+                Labels {
+                    keys: mock.list_keys(),
+                    aliases: mock.read(|state| state.aliases.clone()),
+                }
+            }
+            None => Labels::default(),
+        }
+    }
+
+    /// Keys, projects, both DEK caches and the calls logged after `*since` (which moves on).
+    pub fn refresh(&self, since: &mut u64) -> Refresh {
+        let labels = self.labels();
+        let keys = self.lab.as_ref().map(|_| labels.key_rows());
+        let projects = self
+            .projects
+            .iter()
+            .map(|(cloud, project)| {
+                let active = self.engine.active_key(project);
+                let (key, key_name) = active
+                    .as_ref()
+                    .map_or(("—".to_owned(), None), |k| labels.kek(k));
+                ProjectRow {
+                    cloud: *cloud,
+                    project: project.as_str().to_owned(),
+                    key,
+                    key_name,
+                }
+            })
+            .collect();
+        let snapshot = self.engine.snapshot();
+        let cache = snapshot
+            .entries
+            .iter()
+            .map(|e| CacheRow {
+                path: e.path,
+                dek: e.dek.short(),
+                kek: labels.kek(&e.key).0,
+                project: e.project.as_str().to_owned(),
+                created_at: e.created_at,
+                expires_at: e.expires_at,
+                next_rotation: e.next_rotation,
+                uses: e.uses,
+            })
+            .collect();
+        let calls = match &self.lab {
+            Some(lab) => {
+                let page = lab.mock().lab().calls().since(*since);
+                *since = page.next;
+                page.calls
+                    .into_iter()
+                    .map(|c| CallRow {
+                        time: c.time,
+                        provider: c.provider.as_str().to_owned(),
+                        operation: c.operation,
+                        key: c.key,
+                        outcome: c.outcome,
+                        latency_ms: c.latency_ms,
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        Refresh {
+            keys,
+            projects,
+            cache,
+            calls,
+        }
+    }
+}
+
+/// Names for keys and key versions, from the mock's keys and aliases.
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    keys: Vec<KeyInfo>,
+    aliases: BTreeMap<String, String>,
+}
+
+impl Labels {
+    fn key_rows(&self) -> Vec<KeyRow> {
+        self.keys
+            .iter()
+            .map(|k| KeyRow {
+                name: k.name.clone(),
+                provider: k.provider.as_str().to_owned(),
+                state: k.state.to_owned(),
+                versions: k.versions.len(),
+                access: Some(k.access),
+                trust: Some(k.trust),
+                aliases: self
+                    .aliases
+                    .iter()
+                    .filter(|(_, target)| **target == k.name)
+                    .map(|(alias, _)| alias.clone())
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn by_id(&self, id: &str) -> Option<&KeyInfo> {
+        self.keys
+            .iter()
+            .find(|k| id == k.id || id.starts_with(&format!("{}/", k.id)))
+    }
+
+    /// The label of a KEK (`@ekm-demo` for an alias, `gcp-demo`) and the lab name of the key it is.
+    pub fn kek(&self, key: &KeyReference) -> (String, Option<String>) {
+        let id = key.key();
+        if let Some((_, alias)) = id.split_once(":alias/") {
+            return (format!("@{alias}"), self.aliases.get(alias).cloned());
+        }
+        match self.by_id(id) {
+            Some(info) => (info.name.clone(), Some(info.name.clone())),
+            None => (tail(id).to_owned(), None),
+        }
+    }
+
+    /// The label of the key version an envelope names (`gcp-demo v2`). AWS names no version,
+    /// so the key's current primary is shown (right at seal time).
+    pub fn version(&self, hint: &str) -> String {
+        let Some(info) = self.by_id(hint) else {
+            return tail(hint).to_owned();
+        };
+        let version = tail(hint);
+        let index = info
+            .versions
+            .iter()
+            .position(|v| v == version)
+            .map_or(info.versions.len(), |i| i + 1);
+        format!("{} v{index}", info.name)
+    }
+}

@@ -1,0 +1,107 @@
+//! The command line: `ekm` alone opens the console on the embedded lab; options and
+//! subcommands are one clap tree ([`Cli`], [`Command`]) that other parts of the lab add to.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::model::DEFAULT_LOG_CAPACITY;
+use crate::runtime::{Options, Source};
+
+/// EKM Lab: envelope encryption under customer-managed keys, live in a terminal.
+#[derive(Debug, Parser)]
+#[command(name = "ekm", version, about, long_about = None)]
+pub struct Cli {
+    /// A subcommand; without one, the console opens.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Console options.
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+}
+
+/// Options of the console.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConsoleArgs {
+    /// Lab-time speed: 60 runs an hour a minute.
+    #[arg(long, default_value_t = 60.0, value_parser = parse_speed)]
+    pub speed: f64,
+    /// Use the registration in this ekm.yaml instead of the embedded lab. Keys are then the
+    /// customer's: the Keys pane shows the registered keys only, the call log shows the
+    /// engine's own KMS calls, and key and fault actions are off.
+    #[arg(long, value_name = "EKM_YAML")]
+    pub config: Option<PathBuf>,
+    /// How many KMS calls the log keeps.
+    #[arg(long, default_value_t = DEFAULT_LOG_CAPACITY as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_capacity: u64,
+    /// Frames per second.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub fps: u32,
+    /// Do not run the demo workload.
+    #[arg(long)]
+    pub no_workload: bool,
+}
+
+impl ConsoleArgs {
+    /// The runtime options these arguments ask for.
+    pub fn options(&self) -> Options {
+        Options {
+            source: match &self.config {
+                Some(path) => Source::Config(path.clone()),
+                None => Source::Embedded,
+            },
+            speed: self.speed,
+            fps: self.fps,
+            log_capacity: usize::try_from(self.log_capacity).unwrap_or(usize::MAX),
+            workload: !self.no_workload,
+        }
+    }
+}
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    let speed: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if speed.is_finite() && (0.25..=3600.0).contains(&speed) {
+        Ok(speed)
+    } else {
+        Err("speed must be between 0.25 and 3600".into())
+    }
+}
+
+/// `ekm`'s subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the console (the same as no subcommand).
+    Console,
+    /// Seal a file into an envelope through the registration's KMS.
+    Encrypt(crate::commands::CryptArgs),
+    /// Open an envelope made by `ekm encrypt` (same context).
+    Decrypt(crate::commands::CryptArgs),
+    /// Walk the three access conditions (trust, policy, assignment) for every provider.
+    Check(crate::commands::CheckArgs),
+    /// Run, validate or list scenarios (YAML timelines on simulated time).
+    #[command(subcommand)]
+    Scenario(ekm_scenarios::cli::ScenarioCommand),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_arguments_open_the_embedded_console_at_60x() {
+        let cli = Cli::try_parse_from(["ekm"]).unwrap();
+        assert!(cli.command.is_none());
+        let options = cli.console.options();
+        assert!(matches!(options.source, Source::Embedded));
+        assert_eq!(options.speed, 60.0);
+        assert_eq!(options.log_capacity, DEFAULT_LOG_CAPACITY);
+        assert!(Cli::try_parse_from(["ekm", "--speed", "0"]).is_err());
+    }
+}

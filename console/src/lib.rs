@@ -1,0 +1,37 @@
+//! `ekm-console`: the `ekm` binary's terminal UI — a live EKM lab in one screen. Keys in three
+//! clouds, data being sealed, DEKs appearing in the cache and aging out, rotation timers counting
+//! down, every KMS call scrolling past, and a keystroke away from rotating or revoking a key to
+//! watch what happens to the data (DESIGN.md §1, §2).
+//!
+//! The UI follows The Elm Architecture (DESIGN.md §7): a [`Model`](model::Model), the
+//! [`Action`](model::Action)s that change it, a pure [`update`](update::update) returning
+//! [`Effect`](model::Effect)s, and a pure [`view`](view::view) drawing it for a lab time —
+//! so the whole screen is snapshot-tested on ratatui's `TestBackend` with a `ManualClock`.
+//!
+//! # Layout
+//!
+//! - [`cli`] — the clap tree: `ekm` alone opens the console; `--speed`, `--config`, …
+//! - [`commands`] — `ekm encrypt`, `ekm decrypt` and `ekm check`: scripting a registration.
+//! - [`model`] — the state, [`Action`](model::Action) and [`Effect`](model::Effect).
+//! - [`keymap`] — the key table ([`keymap::BINDINGS`]) behind both `map_key` and the help
+//!   overlay; mouse mapping.
+//! - [`update`] — `update(&mut Model, Action) -> Vec<Effect>`.
+//! - [`view`] — `view(&Model, now, &mut Frame)` and the pane layout.
+//! - [`ring`] — bounded buffers: the call log and per-minute counts.
+//! - [`backend`] — what the console runs against: the embedded lab, or an `ekm.yaml`
+//!   registration; reads keys, DEK caches and the call log into the model.
+//! - [`workload`] — the demo workload sealing and re-opening objects.
+//! - [`runtime`] — the `select!` loop over input, ticks, task reports and Ctrl-C; runs effects.
+//! - [`terminal`] — raw mode and the alternate screen, restored on exit and on panic.
+
+pub mod backend;
+pub mod cli;
+pub mod commands;
+pub mod keymap;
+pub mod model;
+pub mod ring;
+pub mod runtime;
+pub mod terminal;
+pub mod update;
+pub mod view;
+pub mod workload;

@@ -1,0 +1,211 @@
+//! `ekm encrypt`, `ekm decrypt` and `ekm check`, run as the real binary against a mock KMS
+//! started by the test (port 0) with a registration file pointing at it.
+
+use std::path::Path;
+use std::process::Output;
+
+use ekm_mock_kms::lab::KeyAction;
+use ekm_mock_kms::server::{MockKms, Options};
+
+/// The example registration (`ekm.example.yaml`) moved to the mock's ports and CA file.
+fn registration(mock: &MockKms, ca: &Path) -> String {
+    include_str!("../../ekm.example.yaml")
+        .replace("127.0.0.1:4599", &mock.http_addr().to_string())
+        .replace("127.0.0.1:4600", &mock.https_addr().to_string())
+        .replace(
+            "ca_file: ekm-lab-ca.pem",
+            &format!("ca_file: {}", ca.display()),
+        )
+}
+
+/// Runs `ekm` (off the runtime: the mock serving it runs on this test's runtime).
+async fn ekm(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ekm"))
+            .args(args)
+            .output()
+            .expect("ekm runs")
+    })
+    .await
+    .expect("the ekm process is awaited")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypt_decrypt_and_check_through_a_registration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let mock = MockKms::start(Options {
+        ca_cert: Some(ca.clone()),
+        ..Options::ephemeral()
+    })
+    .await
+    .unwrap();
+    let config = dir.path().join("ekm.yaml");
+    std::fs::write(&config, registration(&mock, &ca)).unwrap();
+    let config = config.to_str().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    std::fs::write(path("plain.txt"), b"quarterly numbers").unwrap();
+
+    for provider in ["aws", "gcp", "azure"] {
+        let sealed = path(&format!("plain.{provider}.ekm"));
+        let out = ekm(&[
+            "encrypt",
+            "--config",
+            config,
+            "--provider",
+            provider,
+            "--in",
+            &path("plain.txt"),
+            "--out",
+            &sealed,
+            "--context",
+            "doc=q3",
+        ])
+        .await;
+        assert!(out.status.success(), "encrypt {provider}: {}", text(&out));
+        let envelope = std::fs::read(&sealed).unwrap();
+        assert!(
+            !envelope.windows(9).any(|w| w == b"quarterly"),
+            "plaintext in the envelope"
+        );
+
+        let opened = path(&format!("opened.{provider}.txt"));
+        let out = ekm(&[
+            "decrypt",
+            "--config",
+            config,
+            "--in",
+            &sealed,
+            "--out",
+            &opened,
+            "--context",
+            "doc=q3",
+        ])
+        .await;
+        assert!(out.status.success(), "decrypt {provider}: {}", text(&out));
+        assert_eq!(std::fs::read(&opened).unwrap(), b"quarterly numbers");
+
+        let out = ekm(&[
+            "decrypt",
+            "--config",
+            config,
+            "--in",
+            &sealed,
+            "--out",
+            &opened,
+            "--context",
+            "doc=q4",
+        ])
+        .await;
+        assert!(!out.status.success());
+        assert!(
+            text(&out).contains("encryption context does not match"),
+            "{}",
+            text(&out)
+        );
+    }
+
+    let mut tampered = std::fs::read(path("plain.aws.ekm")).unwrap();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    std::fs::write(path("tampered.ekm"), tampered).unwrap();
+    let out = ekm(&[
+        "decrypt",
+        "--config",
+        config,
+        "--in",
+        &path("tampered.ekm"),
+        "--out",
+        &path("x"),
+        "--context",
+        "doc=q3",
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("failed authentication"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !dir.path().join("x").exists(),
+        "no output is written for a refused envelope"
+    );
+
+    let out = ekm(&["check", "--config", config]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(text(&out).matches('✓').count(), 9, "{}", text(&out));
+
+    mock.lab()
+        .apply("gcp-demo", KeyAction::RevokeAccess)
+        .unwrap();
+    mock.lab()
+        .apply("azure-demo", KeyAction::RevokeTrust)
+        .unwrap();
+    let out = ekm(&["check", "--config", config]).await;
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    let section = |cloud: &str| {
+        let start = report
+            .find(&format!("{cloud}\n"))
+            .expect("a section per cloud");
+        report[start..]
+            .lines()
+            .take(4)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(section("aws").matches('✓').count(), 3, "{report}");
+    let gcp = section("gcp");
+    assert!(
+        gcp.contains("✓ 1.") && gcp.contains("✗ 2.") && gcp.contains("not assigned"),
+        "{gcp}"
+    );
+    let azure = section("azure");
+    assert!(azure.contains("✗ 1.") && azure.contains("· 2."), "{azure}");
+
+    let out = ekm(&[
+        "encrypt",
+        "--config",
+        config,
+        "--in",
+        &path("plain.txt"),
+        "--out",
+        &path("y"),
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("choose one with --provider"),
+        "{}",
+        text(&out)
+    );
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_broken_registration_file_is_reported_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ekm.yaml");
+    std::fs::write(
+        &config,
+        "project_id: p\naws:\n  role_arn: nope\n  key_arn: nope\n",
+    )
+    .unwrap();
+    let out = ekm(&["check", "--config", config.to_str().unwrap()]).await;
+    assert!(!out.status.success());
+    let report = text(&out);
+    assert!(
+        report.contains("aws.role_arn") && report.contains("example:"),
+        "{report}"
+    );
+}
