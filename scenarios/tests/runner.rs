@@ -33,7 +33,10 @@ async fn playback_runs_one_step_at_a_time_on_lab_time() {
 
     let first = playback.next_step().await.unwrap();
     assert_eq!((first.index, first.outcome.as_str()), (0, "ok"));
-    assert_eq!(first.kms_calls, 2, "one wrap per cloud: {first:?}");
+    assert!(
+        first.kms_calls >= 2,
+        "a wrap per cloud, plus any sign-in: {first:?}"
+    );
     assert_eq!(playback.lab().engine().snapshot().entries.len(), 2);
     assert_eq!(
         playback.next_step_at(),
