@@ -51,7 +51,7 @@ fn revoke_jump_unreadable_quit_restores_the_terminal() {
     }
     let session = Session(format!("{SESSION_PREFIX}-{}", std::process::id()));
     let script = format!(
-        "{} --speed 60; echo EKM-EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-*icanon'; sleep 60",
+        "{} --speed 60; echo EKM-EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-*icanon'; echo EKM-DONE; sleep 60",
         env!("CARGO_BIN_EXE_ekm")
     );
     let started = tmux(&[
@@ -81,7 +81,7 @@ fn revoke_jump_unreadable_quit_restores_the_terminal() {
     assert!(screen.contains("AccessDeniedException"), "{screen}");
 
     tmux(&["send-keys", "-t", &session.0, "q"]);
-    let after = wait_for(&session.0, "the shell", |s| s.contains("EKM-EXIT="));
+    let after = wait_for(&session.0, "the shell", |s| s.contains("EKM-DONE"));
     assert!(after.contains("EKM-EXIT=0"), "{after}");
     assert!(
         !after.contains("┌ Keys"),
