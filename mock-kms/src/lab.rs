@@ -86,6 +86,36 @@ impl KeyAction {
         ("revoke-trust", KeyAction::RevokeTrust),
         ("restore-trust", KeyAction::RestoreTrust),
     ];
+
+    /// The action's wire name (`schedule-deletion`).
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, action)| *action == self)
+            .map_or("", |(name, _)| name)
+    }
+
+    /// Whether the action takes the key away from the service (a revocation).
+    pub fn revokes(self) -> bool {
+        matches!(
+            self,
+            KeyAction::Disable
+                | KeyAction::ScheduleDeletion
+                | KeyAction::Destroy
+                | KeyAction::RevokeAccess
+                | KeyAction::RevokeTrust
+        )
+    }
+
+    /// The revocation this action undoes, if any.
+    pub fn undoes(self) -> Option<KeyAction> {
+        match self {
+            KeyAction::Enable => Some(KeyAction::Disable),
+            KeyAction::RestoreAccess => Some(KeyAction::RevokeAccess),
+            KeyAction::RestoreTrust => Some(KeyAction::RevokeTrust),
+            _ => None,
+        }
+    }
 }
 
 impl std::str::FromStr for KeyAction {
@@ -704,6 +734,13 @@ mod tests {
                 .to_string()
                 .contains("rotate")
         );
+        for (name, action) in KeyAction::ALL {
+            assert_eq!(action.name(), name);
+            assert_eq!(name.parse::<KeyAction>().unwrap(), action);
+            if let Some(undone) = action.undoes() {
+                assert!(undone.revokes() && !action.revokes());
+            }
+        }
     }
 
     #[test]

@@ -28,8 +28,8 @@ use time::OffsetDateTime;
 use crate::audit::{DiskAudit, wrapping_key};
 use crate::report::{Check, Event, ScenarioReport, StepReport};
 use crate::schema::{
-    Action, CallOp, ErrorKind, Expect, Fault, FaultKind, KeyActionName, Outcome, Provider,
-    Scenario, StepTime, Traffic, Vocabulary, fault_op_word, injected_error_word,
+    Action, CallOp, ErrorKind, Expect, Fault, FaultKind, KeyAction, Outcome, Provider, Scenario,
+    StepTime, Traffic, Vocabulary, fault_op_word, injected_error_word,
 };
 use crate::time::{LabDuration, clock_offset, compact};
 use crate::validate::call_bounds;
@@ -130,7 +130,7 @@ struct Revocation {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RevocationCause {
-    Key(KeyActionName),
+    Key(KeyAction),
     AliasSwap,
     SwitchKey,
 }
@@ -509,14 +509,14 @@ impl Playback {
         }
     }
 
-    fn key_action(&mut self, action: KeyActionName, key: &str) -> Done {
-        match self.lab.mock().lab().apply(key, action.mock()) {
+    fn key_action(&mut self, action: KeyAction, key: &str) -> Done {
+        match self.lab.mock().lab().apply(key, action) {
             Ok(info) => {
                 if action.revokes() {
                     self.revoke(
                         key,
                         RevocationCause::Key(action),
-                        &format!("{} {key}", action.word()),
+                        &format!("{} {key}", action.name()),
                     );
                 }
                 if let Some(undone) = action.undoes() {

@@ -13,6 +13,7 @@ use std::fmt;
 use ekm_engine::config::EngineSettings;
 use ekm_engine::registration::Cloud;
 use ekm_mock_kms::faults::{FaultError, FaultOperation};
+pub use ekm_mock_kms::lab::KeyAction;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -137,7 +138,7 @@ pub enum Action {
     /// A lifecycle action on a key (`rotate`, `disable`, …).
     Key {
         /// Which.
-        action: KeyActionName,
+        action: KeyAction,
         /// Lab name of the key.
         key: String,
     },
@@ -573,74 +574,6 @@ impl<'de> Deserialize<'de> for Outcome {
     }
 }
 
-/// The key lifecycle actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyActionName {
-    /// New primary version.
-    Rotate,
-    /// Disable.
-    Disable,
-    /// Enable again.
-    Enable,
-    /// Schedule deletion (7 days of lab time).
-    ScheduleDeletion,
-    /// Destroy the material now.
-    Destroy,
-    /// Remove the service's policy / role assignment.
-    RevokeAccess,
-    /// Give it back.
-    RestoreAccess,
-    /// Remove the trust in the service identity.
-    RevokeTrust,
-    /// Give it back.
-    RestoreTrust,
-}
-
-impl KeyActionName {
-    /// The mock's action.
-    pub fn mock(self) -> ekm_mock_kms::lab::KeyAction {
-        use ekm_mock_kms::lab::KeyAction as K;
-        match self {
-            Self::Rotate => K::Rotate,
-            Self::Disable => K::Disable,
-            Self::Enable => K::Enable,
-            Self::ScheduleDeletion => K::ScheduleDeletion,
-            Self::Destroy => K::Destroy,
-            Self::RevokeAccess => K::RevokeAccess,
-            Self::RestoreAccess => K::RestoreAccess,
-            Self::RevokeTrust => K::RevokeTrust,
-            Self::RestoreTrust => K::RestoreTrust,
-        }
-    }
-
-    /// The action's name as written in a scenario (`schedule-deletion`).
-    pub fn word(self) -> &'static str {
-        ActionName::Key(self).word()
-    }
-
-    /// Whether the action takes the key away from the service.
-    pub fn revokes(self) -> bool {
-        matches!(
-            self,
-            Self::Disable
-                | Self::ScheduleDeletion
-                | Self::Destroy
-                | Self::RevokeAccess
-                | Self::RevokeTrust
-        )
-    }
-
-    /// The revocation this action undoes, if any.
-    pub fn undoes(self) -> Option<KeyActionName> {
-        match self {
-            Self::Enable => Some(Self::Disable),
-            Self::RestoreAccess => Some(Self::RevokeAccess),
-            Self::RestoreTrust => Some(Self::RevokeTrust),
-            _ => None,
-        }
-    }
-}
-
 /// Every action name, as a step key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ActionName {
@@ -648,7 +581,7 @@ enum ActionName {
     Decrypt,
     ReadAll,
     Traffic,
-    Key(KeyActionName),
+    Key(KeyAction),
     AliasSwap,
     SwitchKey,
     Latency,
@@ -664,27 +597,18 @@ impl Vocabulary for ActionName {
         ("decrypt", ActionName::Decrypt),
         ("read-all", ActionName::ReadAll),
         ("traffic", ActionName::Traffic),
-        ("rotate", ActionName::Key(KeyActionName::Rotate)),
-        ("disable", ActionName::Key(KeyActionName::Disable)),
-        ("enable", ActionName::Key(KeyActionName::Enable)),
+        ("rotate", ActionName::Key(KeyAction::Rotate)),
+        ("disable", ActionName::Key(KeyAction::Disable)),
+        ("enable", ActionName::Key(KeyAction::Enable)),
         (
             "schedule-deletion",
-            ActionName::Key(KeyActionName::ScheduleDeletion),
+            ActionName::Key(KeyAction::ScheduleDeletion),
         ),
-        ("destroy", ActionName::Key(KeyActionName::Destroy)),
-        (
-            "revoke-access",
-            ActionName::Key(KeyActionName::RevokeAccess),
-        ),
-        (
-            "restore-access",
-            ActionName::Key(KeyActionName::RestoreAccess),
-        ),
-        ("revoke-trust", ActionName::Key(KeyActionName::RevokeTrust)),
-        (
-            "restore-trust",
-            ActionName::Key(KeyActionName::RestoreTrust),
-        ),
+        ("destroy", ActionName::Key(KeyAction::Destroy)),
+        ("revoke-access", ActionName::Key(KeyAction::RevokeAccess)),
+        ("restore-access", ActionName::Key(KeyAction::RestoreAccess)),
+        ("revoke-trust", ActionName::Key(KeyAction::RevokeTrust)),
+        ("restore-trust", ActionName::Key(KeyAction::RestoreTrust)),
         ("alias-swap", ActionName::AliasSwap),
         ("switch-key", ActionName::SwitchKey),
         ("latency", ActionName::Latency),
