@@ -30,6 +30,7 @@ fn full_model() -> Model {
             dek_rotation: Duration::from_secs(86_400),
             revalidate_after: Duration::from_secs(3600),
             engine_calls: false,
+            scenario: None,
         })),
     );
     let clouds = ["aws", "gcp", "azure"];

@@ -1,7 +1,8 @@
 //! What the console runs against ([`Backend`]): the embedded lab (mock KMS + engine on one
 //! clock, every pane observable and every action available), or an `ekm.yaml` registration
 //! (the engine only: keys are the customer's, so their state, the KMS's call log and key
-//! actions are out of reach; the call log shows the engine's own KMS calls). [`Backend::refresh`]
+//! actions are out of reach; the call log shows the engine's own KMS calls), or a scenario's
+//! lab in `ekm play` (observable like the embedded lab; the scenario's steps are the actions). [`Backend::refresh`]
 //! reads what the panes show; [`Labels`] names keys and key versions the way the lab does.
 
 use ekm_engine::clock::SharedClock;
@@ -10,9 +11,12 @@ use ekm_engine::registration::{self, Cloud, SetupError};
 use ekm_engine::{Engine, KeyReference, ProjectId};
 use ekm_lab::{EmbeddedLab, LabError, LabOptions};
 use ekm_mock_kms::lab::KeyInfo;
+use ekm_scenarios::runner::{LoadedScenario, Playback, RunError, describe};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::Mutex;
 
-use crate::model::{CacheRow, CallRow, KeyRow, LabInfo, ProjectRow, Refresh};
+use crate::model::{CacheRow, CallRow, KeyRow, LabInfo, ProjectRow, Refresh, ScenarioInfo};
 use crate::update::tail;
 
 /// Why the console could not start its backend.
@@ -28,6 +32,12 @@ pub enum BackendError {
     /// A registered provider could not be set up.
     #[error("registration: {0}")]
     Setup(#[from] SetupError),
+    /// The scenario's lab did not start.
+    #[error("scenario: {0}")]
+    Scenario(#[from] RunError),
+    /// The scenario file is invalid.
+    #[error("{0}")]
+    ScenarioFile(#[from] ekm_scenarios::validate::ScenarioError),
 }
 
 /// The embedded lab or a registration's engine.
@@ -36,8 +46,18 @@ pub struct Backend {
     engine: Engine,
     clock: SharedClock,
     projects: Vec<(Cloud, ProjectId)>,
-    lab: Option<EmbeddedLab>,
+    kind: Kind,
     source: String,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// The console's own embedded lab.
+    Lab(Box<EmbeddedLab>),
+    /// A registration: the engine only.
+    Registration,
+    /// A scenario's lab, owned by its playback (locked while a step runs).
+    Playback(Arc<Mutex<Playback>>),
 }
 
 impl Backend {
@@ -52,9 +72,36 @@ impl Backend {
             engine: lab.engine().clone(),
             clock,
             projects,
-            lab: Some(lab),
+            kind: Kind::Lab(Box::new(lab)),
             source: "embedded mock KMS".into(),
         })
+    }
+
+    /// Starts the scenario `loaded` in its own lab (on its own manual clock), ready to play
+    /// step by step.
+    pub async fn playback(loaded: LoadedScenario) -> Result<Self, BackendError> {
+        let playback = Playback::start_from(loaded).await?;
+        let lab = playback.lab();
+        let projects = lab
+            .clouds()
+            .filter_map(|cloud| lab.project(cloud).map(|p| (cloud, p)))
+            .collect();
+        let source = format!("scenario {}", playback.scenario().name);
+        Ok(Self {
+            engine: lab.engine().clone(),
+            clock: lab.clock().clone(),
+            projects,
+            kind: Kind::Playback(Arc::new(Mutex::new(playback))),
+            source,
+        })
+    }
+
+    /// The scenario playback, in `ekm play`.
+    pub fn scenario(&self) -> Option<&Arc<Mutex<Playback>>> {
+        match &self.kind {
+            Kind::Playback(playback) => Some(playback),
+            _ => None,
+        }
     }
 
     /// An engine for the registration in `config`, on `clock` (`origin` names it).
@@ -76,7 +123,7 @@ impl Backend {
             engine,
             clock,
             projects,
-            lab: None,
+            kind: Kind::Registration,
             source: origin.to_owned(),
         })
     }
@@ -91,9 +138,22 @@ impl Backend {
         &self.clock
     }
 
-    /// The embedded lab, when there is one.
+    /// The console's own embedded lab, when there is one (key actions work on it).
     pub fn lab(&self) -> Option<&EmbeddedLab> {
-        self.lab.as_ref()
+        match &self.kind {
+            Kind::Lab(lab) => Some(lab),
+            _ => None,
+        }
+    }
+
+    /// Calls `f` with the lab whose state the panes show, if it can be read now (a playback's
+    /// lab is busy while a step runs).
+    fn with_lab<R>(&self, f: impl FnOnce(Option<&EmbeddedLab>) -> R) -> Option<R> {
+        match &self.kind {
+            Kind::Lab(lab) => Some(f(Some(lab))),
+            Kind::Registration => Some(f(None)),
+            Kind::Playback(playback) => playback.try_lock().ok().map(|p| f(Some(p.lab()))),
+        }
     }
 
     /// The engine's projects, one per registered cloud.
@@ -106,31 +166,40 @@ impl Backend {
         let config = self.engine.config();
         LabInfo {
             source: self.source.clone(),
-            key_actions: self.lab.is_some(),
+            key_actions: matches!(self.kind, Kind::Lab(_)),
             dek_rotation: config.dek_rotation,
             revalidate_after: config.revalidate_after,
-            engine_calls: self.lab.is_none(),
+            engine_calls: matches!(self.kind, Kind::Registration),
+            scenario: match &self.kind {
+                Kind::Playback(playback) => playback.try_lock().ok().map(|p| ScenarioInfo {
+                    name: p.scenario().name.clone(),
+                    steps: p
+                        .scenario()
+                        .steps
+                        .iter()
+                        .map(|step| describe(&step.action))
+                        .collect(),
+                }),
+                _ => None,
+            },
         }
     }
 
     /// The current names of keys and aliases.
     pub fn labels(&self) -> Labels {
-        match &self.lab {
-            Some(lab) => {
-                let mock = lab.mock().lab();
-                Labels {
-                    keys: mock.list_keys(),
-                    aliases: mock.read(|state| state.aliases.clone()),
-                }
-            }
-            None => Labels::default(),
-        }
+        self.with_lab(|lab| lab.map(Labels::of).unwrap_or_default())
+            .unwrap_or_default()
     }
 
-    /// Keys, projects, both DEK caches and the calls logged after `*since` (which moves on).
-    pub fn refresh(&self, since: &mut u64) -> Refresh {
-        let labels = self.labels();
-        let keys = self.lab.as_ref().map(|_| labels.key_rows());
+    /// Keys, projects, both DEK caches and the calls logged after `*since` (which moves on);
+    /// `None` while a scenario step holds the lab.
+    pub fn refresh(&self, since: &mut u64) -> Option<Refresh> {
+        self.with_lab(|lab| self.refresh_from(lab, since))
+    }
+
+    fn refresh_from(&self, lab: Option<&EmbeddedLab>, since: &mut u64) -> Refresh {
+        let labels = lab.map(Labels::of).unwrap_or_default();
+        let keys = lab.map(|_| labels.key_rows());
         let projects = self
             .projects
             .iter()
@@ -162,7 +231,7 @@ impl Backend {
                 uses: e.uses,
             })
             .collect();
-        let calls = match &self.lab {
+        let calls = match lab {
             Some(lab) => {
                 let page = lab.mock().lab().calls().since(*since);
                 *since = page.next;
@@ -197,6 +266,14 @@ pub struct Labels {
 }
 
 impl Labels {
+    fn of(lab: &EmbeddedLab) -> Self {
+        let mock = lab.mock().lab();
+        Self {
+            keys: mock.list_keys(),
+            aliases: mock.read(|state| state.aliases.clone()),
+        }
+    }
+
     fn key_rows(&self) -> Vec<KeyRow> {
         self.keys
             .iter()

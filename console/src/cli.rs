@@ -72,6 +72,11 @@ fn parse_speed(text: &str) -> Result<f64, String> {
 pub enum Command {
     /// Open the console (the same as no subcommand).
     Console,
+    /// Play a scenario in the console, one step per `n`, each with its expectations.
+    Play {
+        /// The scenario file (`scenarios/*.yaml`).
+        file: PathBuf,
+    },
     /// Seal a file into an envelope through the registration's KMS.
     Encrypt(crate::commands::CryptArgs),
     /// Open an envelope made by `ekm encrypt` (same context).

@@ -121,6 +121,13 @@ pub static BINDINGS: &[Binding] = &[
         "focus keys / call log"
     ),
     bind!(
+        General,
+        MAIN,
+        [ch('n')],
+        Action::NextStep,
+        "next scenario step (ekm play)"
+    ),
+    bind!(
         Key,
         KEYS,
         [ch('k'), (KeyCode::Up, NONE)],

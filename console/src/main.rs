@@ -12,6 +12,15 @@ async fn main() -> ExitCode {
         None | Some(Command::Console) => ekm_console::runtime::run(cli.console.options())
             .await
             .map_err(anyhow::Error::from),
+        Some(Command::Play { file }) => {
+            let options = ekm_console::runtime::Options {
+                source: ekm_console::runtime::Source::Play(file),
+                ..cli.console.options()
+            };
+            ekm_console::runtime::run(options)
+                .await
+                .map_err(anyhow::Error::from)
+        }
         Some(Command::Encrypt(args)) => ekm_console::commands::encrypt(args).await,
         Some(Command::Decrypt(args)) => ekm_console::commands::decrypt(args).await,
         Some(Command::Scenario(command)) => return ekm_scenarios::cli::run(command).await,

@@ -306,6 +306,35 @@ pub struct LabInfo {
     pub revalidate_after: Duration,
     /// Whether the call log shows the engine's own KMS calls (no mock call log to read).
     pub engine_calls: bool,
+    /// The scenario being played (`ekm play`).
+    pub scenario: Option<ScenarioInfo>,
+}
+
+/// A scenario played in the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioInfo {
+    /// Its name.
+    pub name: String,
+    /// Each step's action, as written (`rotate aws-demo`).
+    pub steps: Vec<String>,
+}
+
+/// One played step, as the Scenario pane shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepView {
+    /// `ok` or the error kind.
+    pub outcome: String,
+    /// The step's note.
+    pub note: Option<String>,
+    /// Expectations and invariants: (expected, actual, passed).
+    pub checks: Vec<(String, String, bool)>,
+}
+
+impl StepView {
+    /// Whether every check passed.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|(_, _, passed)| *passed)
+    }
 }
 
 /// The lab clock as the status bar shows it.
@@ -358,6 +387,10 @@ pub enum Action {
     Slower,
     /// Move lab time forward one hour.
     JumpHour,
+    /// Play the scenario's next step (`ekm play`).
+    NextStep,
+    /// A scenario step was played (`None`: there was none left).
+    Stepped(Option<Box<StepView>>),
     /// A frame tick of the runtime.
     Tick,
     /// The lab is up.
@@ -418,6 +451,8 @@ pub enum Effect {
     Advance(Duration),
     /// Open every object of the workload now.
     CheckObjects,
+    /// Play the scenario's next step.
+    PlayStep,
     /// Stop the runtime.
     Quit,
 }
@@ -499,6 +534,10 @@ pub struct Model {
     pub notice: Option<Notice>,
     /// Real time from launch to the first frame with lab data.
     pub first_frame: Option<Duration>,
+    /// Steps played so far, in `ekm play`.
+    pub played: Vec<StepView>,
+    /// Whether a scenario step is running.
+    pub stepping: bool,
 }
 
 impl Model {
@@ -529,6 +568,8 @@ impl Model {
             },
             notice: None,
             first_frame: None,
+            played: Vec::new(),
+            stepping: false,
         }
     }
 

@@ -24,11 +24,12 @@ use tokio::time::MissedTickBehavior;
 
 use crate::backend::{Backend, BackendError};
 use crate::keymap::{map_key, map_mouse};
-use crate::model::{Action, ClockStatus, Effect, Model};
+use crate::model::{Action, ClockStatus, Effect, Model, StepView};
 use crate::terminal;
 use crate::update::{action_label, update};
 use crate::view::{layout, view};
 use crate::workload::Workload;
+use ekm_scenarios::runner::LoadedScenario;
 
 /// What to run against.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub enum Source {
     Embedded,
     /// The registration in this `ekm.yaml`.
     Config(PathBuf),
+    /// Play this scenario file step by step (`ekm play`).
+    Play(PathBuf),
 }
 
 /// How to run the console.
@@ -77,6 +80,14 @@ async fn start(source: Source, clock: SharedClock) -> Result<Backend, BackendErr
         Source::Config(path) => {
             let config = Config::from_file(&path)?;
             Backend::registered(&config, &path.display().to_string(), clock).await
+        }
+        Source::Play(path) => {
+            let scenario = ekm_scenarios::validate::load(&path)?;
+            Backend::playback(LoadedScenario {
+                file: Some(path),
+                scenario,
+            })
+            .await
         }
     }
 }
@@ -123,8 +134,14 @@ pub async fn run(options: Options) -> Result<(), RunError> {
                 starting = None;
                 let action = match started {
                     Ok(Ok(backend)) => {
-                        let lab = launch_tasks(backend, options.workload, &tx);
+                        let workload = options.workload && backend.scenario().is_none();
+                        let lab = launch_tasks(backend, workload, &tx);
                         let info = lab.backend.info();
+                        if info.scenario.is_some() {
+                            // A scenario runs on its own manual clock.
+                            let manual = ClockStatus { speed: None, paused: false };
+                            dispatch(&mut model, Action::Clock(manual), &mut running, &clock, &tx);
+                        }
                         running = Some(lab);
                         Action::Started(Box::new(info))
                     }
@@ -142,8 +159,12 @@ pub async fn run(options: Options) -> Result<(), RunError> {
             break;
         }
         if draw {
-            tui.draw(|frame| view(&model, clock.now(), frame))?;
-            if !first_frame && model.keys.is_some() && !model.objects.is_empty() {
+            let now = running
+                .as_ref()
+                .map_or_else(|| clock.now(), |r| r.backend.clock().now());
+            tui.draw(|frame| view(&model, now, frame))?;
+            let populated = !model.objects.is_empty() || !options.workload;
+            if !first_frame && model.keys.is_some() && populated {
                 first_frame = true;
                 dispatch(
                     &mut model,
@@ -195,10 +216,14 @@ fn perform(
             clock.set_speed(speed);
             queue.push_back(Action::Clock(status(clock)));
         }
-        Effect::Advance(by) => clock.advance(by),
+        Effect::Advance(by) => match running {
+            Some(running) => running.backend.clock().advance(by),
+            None => clock.advance(by),
+        },
         Effect::Refresh => {
-            if let Some(running) = running {
-                let refresh = running.backend.refresh(&mut running.since);
+            if let Some(running) = running
+                && let Some(refresh) = running.backend.refresh(&mut running.since)
+            {
                 queue.push_back(Action::Refreshed(Box::new(refresh)));
             }
         }
@@ -207,6 +232,29 @@ fn perform(
                 // The workload task only ends with the runtime.
                 let _ = workload.send(());
             }
+        }
+        Effect::PlayStep => {
+            let Some(playback) = running.as_ref().and_then(|r| r.backend.scenario().cloned())
+            else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let report = playback.lock().await.next_step().await;
+                let step = report.map(|report| {
+                    Box::new(StepView {
+                        outcome: report.outcome,
+                        note: report.note,
+                        checks: report
+                            .checks
+                            .into_iter()
+                            .map(|c| (c.expected, c.actual, c.passed))
+                            .collect(),
+                    })
+                });
+                // A closed channel means the console is leaving: nobody to tell.
+                let _ = tx.send(Action::Stepped(step));
+            });
         }
         Effect::KeyAction { .. }
         | Effect::SwapAlias { .. }

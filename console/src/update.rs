@@ -125,6 +125,37 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Effect> {
             model.notice = Some(Notice::new("lab time +1 h", false));
             vec![Effect::Advance(JUMP), Effect::CheckObjects, Effect::Refresh]
         }
+        Action::NextStep => {
+            let steps = model
+                .lab
+                .as_ref()
+                .and_then(|lab| lab.scenario.as_ref())
+                .map(|s| s.steps.len());
+            match steps {
+                None => refuse(model, "no scenario: `ekm play FILE` plays one"),
+                Some(_) if model.stepping => Vec::new(),
+                Some(n) if model.played.len() >= n => refuse(model, "the scenario is over"),
+                Some(_) => {
+                    model.stepping = true;
+                    vec![Effect::PlayStep]
+                }
+            }
+        }
+        Action::Stepped(step) => {
+            model.stepping = false;
+            if let Some(step) = step {
+                let passed = step.checks.iter().filter(|c| c.2).count();
+                let text = format!(
+                    "step {}: {} · {passed}/{} checks passed",
+                    model.played.len() + 1,
+                    step.outcome,
+                    step.checks.len()
+                );
+                model.notice = Some(Notice::new(text, !step.passed()));
+                model.played.push(*step);
+            }
+            vec![Effect::Refresh]
+        }
         Action::Tick => {
             if let Some(notice) = &mut model.notice {
                 notice.ticks_left = notice.ticks_left.saturating_sub(1);
@@ -495,6 +526,7 @@ mod tests {
                 dek_rotation: Duration::from_secs(86_400),
                 revalidate_after: Duration::from_secs(3600),
                 engine_calls: false,
+                scenario: None,
             })),
         );
         update(
@@ -659,6 +691,28 @@ mod tests {
         );
         let mut manual = Model::new(10, None);
         assert!(update(&mut manual, Action::Faster).is_empty());
+    }
+
+    #[test]
+    fn scenario_steps_play_one_at_a_time() {
+        let mut model = ready();
+        assert!(update(&mut model, Action::NextStep).is_empty(), "no scenario");
+        if let Some(lab) = &mut model.lab {
+            lab.scenario = Some(crate::model::ScenarioInfo {
+                name: "demo".into(),
+                steps: vec!["rotate aws-demo".into()],
+            });
+        }
+        assert_eq!(update(&mut model, Action::NextStep), [Effect::PlayStep]);
+        assert!(update(&mut model, Action::NextStep).is_empty(), "one at a time");
+        let step = crate::model::StepView {
+            outcome: "ok".into(),
+            note: None,
+            checks: vec![("outcome ok".into(), "ok".into(), true)],
+        };
+        update(&mut model, Action::Stepped(Some(Box::new(step))));
+        assert_eq!(model.played.len(), 1);
+        assert!(update(&mut model, Action::NextStep).is_empty(), "the scenario is over");
     }
 
     #[test]

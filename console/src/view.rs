@@ -16,7 +16,7 @@ use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Sparkline, Table};
 use time::OffsetDateTime;
 
 use crate::keymap::{Section, help_entries};
-use crate::model::{CacheRow, CallRow, Mode, Model, Readability, unix_minute};
+use crate::model::{CacheRow, CallRow, Mode, Model, Readability, ScenarioInfo, unix_minute};
 use crate::update::speed_label;
 
 /// Where each pane is drawn; shared with mouse handling.
@@ -76,7 +76,10 @@ pub fn view(model: &Model, now: OffsetDateTime, frame: &mut Frame) {
     keys_pane(model, frame, areas.keys);
     timers_pane(model, now, frame, areas.timers);
     cache_pane(model, now, frame, areas.cache);
-    objects_pane(model, frame, areas.objects);
+    match model.lab.as_ref().and_then(|lab| lab.scenario.as_ref()) {
+        Some(scenario) => scenario_pane(model, scenario, frame, areas.objects),
+        None => objects_pane(model, frame, areas.objects),
+    }
     log_pane(model, frame, areas.log);
     sparks_pane(model, now, frame, areas.sparks);
     status_bar(model, now, frame, areas.status);
@@ -391,6 +394,67 @@ fn objects_pane(model: &Model, frame: &mut Frame, area: Rect) {
     .header(header(&["object", "key", "readable"]))
     .block(pane(title, false));
     frame.render_widget(table, area);
+}
+
+fn scenario_pane(model: &Model, scenario: &ScenarioInfo, frame: &mut Frame, area: Rect) {
+    let done = model.played.len();
+    let title = format!(
+        " {} {done}/{} · n next ",
+        scenario.name,
+        scenario.steps.len()
+    );
+    let mut lines = Vec::new();
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let line = match model.played.get(i) {
+            Some(played) if played.passed() => Line::styled(
+                format!("✓ {} {step} → {}", i + 1, played.outcome),
+                Style::new().fg(Color::Green),
+            ),
+            Some(played) => Line::styled(
+                format!("✗ {} {step} → {}", i + 1, played.outcome),
+                Style::new().fg(Color::Red).bold(),
+            ),
+            None if i == done => Line::styled(
+                format!("▶ {} {step}", i + 1),
+                Style::new().add_modifier(Modifier::REVERSED),
+            ),
+            None => Line::styled(
+                format!("  {} {step}", i + 1),
+                Style::new().fg(Color::DarkGray),
+            ),
+        };
+        lines.push(line);
+        if i + 1 == done
+            && let Some(played) = model.played.last()
+        {
+            if let Some(note) = &played.note {
+                lines.push(Line::styled(
+                    format!("    {note}"),
+                    Style::new().fg(Color::Cyan),
+                ));
+            }
+            for (expected, actual, passed) in &played.checks {
+                let mark = if *passed { "✓" } else { "✗" };
+                let style = if *passed {
+                    Style::new().fg(Color::Green)
+                } else {
+                    Style::new().fg(Color::Red)
+                };
+                lines.push(Line::styled(
+                    format!("    {mark} expect {expected}: {actual}"),
+                    style,
+                ));
+            }
+        }
+    }
+    let height = usize::from(area.height.saturating_sub(2));
+    let current = lines
+        .iter()
+        .position(|l| l.spans.first().is_some_and(|s| s.content.starts_with('▶')))
+        .unwrap_or(lines.len());
+    let skip = (current + 2).saturating_sub(height);
+    let lines: Vec<Line> = lines.into_iter().skip(skip).collect();
+    frame.render_widget(Paragraph::new(lines).block(pane(title, true)), area);
 }
 
 fn outcome_style(outcome: &str) -> Style {

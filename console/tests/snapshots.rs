@@ -66,7 +66,7 @@ impl Harness {
             for effect in update(&mut self.model, action) {
                 match effect {
                     Effect::Refresh => {
-                        let refresh = self.backend.refresh(&mut self.since);
+                        let refresh = self.backend.refresh(&mut self.since).expect("lab readable");
                         queue.insert(0, Action::Refreshed(Box::new(refresh)));
                     }
                     Effect::Advance(by) => self.clock.advance(by),
