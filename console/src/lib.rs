@@ -18,8 +18,9 @@
 //! - [`update`] — `update(&mut Model, Action) -> Vec<Effect>`.
 //! - [`view`] — `view(&Model, now, &mut Frame)` and the pane layout.
 //! - [`ring`] — bounded buffers: the call log and per-minute counts.
-//! - [`backend`] — what the console runs against: the embedded lab, or an `ekm.yaml`
-//!   registration; reads keys, DEK caches and the call log into the model.
+//! - [`backend`] — what the console runs against: the embedded lab, an `ekm.yaml`
+//!   registration, or a scenario's lab (`ekm play FILE`); reads keys, DEK caches and the call
+//!   log into the model.
 //! - [`workload`] — the demo workload sealing and re-opening objects.
 //! - [`runtime`] — the `select!` loop over input, ticks, task reports and Ctrl-C; runs effects.
 //! - [`terminal`] — raw mode and the alternate screen, restored on exit and on panic.

@@ -696,7 +696,10 @@ mod tests {
     #[test]
     fn scenario_steps_play_one_at_a_time() {
         let mut model = ready();
-        assert!(update(&mut model, Action::NextStep).is_empty(), "no scenario");
+        assert!(
+            update(&mut model, Action::NextStep).is_empty(),
+            "no scenario"
+        );
         if let Some(lab) = &mut model.lab {
             lab.scenario = Some(crate::model::ScenarioInfo {
                 name: "demo".into(),
@@ -704,7 +707,10 @@ mod tests {
             });
         }
         assert_eq!(update(&mut model, Action::NextStep), [Effect::PlayStep]);
-        assert!(update(&mut model, Action::NextStep).is_empty(), "one at a time");
+        assert!(
+            update(&mut model, Action::NextStep).is_empty(),
+            "one at a time"
+        );
         let step = crate::model::StepView {
             outcome: "ok".into(),
             note: None,
@@ -712,7 +718,10 @@ mod tests {
         };
         update(&mut model, Action::Stepped(Some(Box::new(step))));
         assert_eq!(model.played.len(), 1);
-        assert!(update(&mut model, Action::NextStep).is_empty(), "the scenario is over");
+        assert!(
+            update(&mut model, Action::NextStep).is_empty(),
+            "the scenario is over"
+        );
     }
 
     #[test]
