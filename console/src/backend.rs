@@ -6,7 +6,7 @@
 //! reads what the panes show; [`Labels`] names keys and key versions the way the lab does.
 
 use ekm_engine::clock::SharedClock;
-use ekm_engine::config::Config;
+use ekm_engine::config::{Config, EngineSettings};
 use ekm_engine::registration::{self, Cloud, SetupError};
 use ekm_engine::{Engine, KeyReference, ProjectId};
 use ekm_lab::{EmbeddedLab, LabError, LabOptions};
@@ -61,9 +61,16 @@ enum Kind {
 }
 
 impl Backend {
-    /// Starts the embedded demo lab on `clock`.
-    pub async fn embedded(clock: SharedClock) -> Result<Self, BackendError> {
-        let lab = EmbeddedLab::start(LabOptions::new(clock.clone())).await?;
+    /// Starts the embedded demo lab on `clock` with the engine `timings`.
+    pub async fn embedded(
+        clock: SharedClock,
+        timings: EngineSettings,
+    ) -> Result<Self, BackendError> {
+        let lab = EmbeddedLab::start(LabOptions {
+            engine: Some(timings),
+            ..LabOptions::new(clock.clone())
+        })
+        .await?;
         let projects = lab
             .clouds()
             .filter_map(|cloud| lab.project(cloud).map(|p| (cloud, p)))

@@ -2,11 +2,12 @@
 //! subcommands are one clap tree ([`Cli`], [`Command`]) that other parts of the lab add to.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::model::DEFAULT_LOG_CAPACITY;
-use crate::runtime::{Options, Source};
+use crate::runtime::{Options, Source, Timings};
 
 /// EKM Lab: envelope encryption under customer-managed keys, live in a terminal.
 #[derive(Debug, Parser)]
@@ -40,6 +41,14 @@ pub struct ConsoleArgs {
     /// Do not run the demo workload.
     #[arg(long)]
     pub no_workload: bool,
+    /// Encrypt-path DEK rotation period in lab time (default 24h; e.g. `1h` for a quicker
+    /// rotation demo). Overrides the registration's `engine.dek_rotation`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_period)]
+    pub dek_rotation: Option<Duration>,
+    /// How long a cached DEK is used before the KMS is asked again, in lab time (default 1h).
+    /// Overrides the registration's `engine.revalidate_after`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_period)]
+    pub revalidate_after: Option<Duration>,
 }
 
 impl ConsoleArgs {
@@ -54,7 +63,19 @@ impl ConsoleArgs {
             fps: self.fps,
             log_capacity: usize::try_from(self.log_capacity).unwrap_or(usize::MAX),
             workload: !self.no_workload,
+            timings: Timings {
+                dek_rotation: self.dek_rotation,
+                revalidate_after: self.revalidate_after,
+            },
         }
+    }
+}
+
+fn parse_period(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(period) if !period.is_zero() => Ok(period),
+        Ok(_) => Err("must be longer than zero".into()),
+        Err(error) => Err(format!("{error} (e.g. 1h, 30m, 2h30m)")),
     }
 }
 
@@ -108,5 +129,21 @@ mod tests {
         assert_eq!(options.speed, 60.0);
         assert_eq!(options.log_capacity, DEFAULT_LOG_CAPACITY);
         assert!(Cli::try_parse_from(["ekm", "--speed", "0"]).is_err());
+        assert_eq!(options.timings, Timings::default());
+    }
+
+    #[test]
+    fn engine_timings_can_be_shortened_for_demos() {
+        let cli = Cli::try_parse_from(["ekm", "--dek-rotation", "1h", "--revalidate-after", "15m"])
+            .unwrap();
+        let settings = cli.console.options().timings.apply(Default::default());
+        assert_eq!(settings.dek_rotation, Duration::from_secs(3600));
+        assert_eq!(settings.revalidate_after, Duration::from_secs(900));
+        for bad in ["0s", "soon", "-1h"] {
+            assert!(
+                Cli::try_parse_from(["ekm", "--dek-rotation", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ekm_engine::clock::{Clock, SharedClock, Stopwatch, SystemClock};
-use ekm_engine::config::Config;
+use ekm_engine::config::{Config, EngineSettings};
 use ekm_mock_kms::keys::{KeySpec, Provider};
 use futures::StreamExt;
 use ratatui::crossterm::event::{Event, EventStream};
@@ -55,6 +55,26 @@ pub struct Options {
     pub log_capacity: usize,
     /// Whether to run the demo workload.
     pub workload: bool,
+    /// Engine timings given on the command line.
+    pub timings: Timings,
+}
+
+/// Engine timings that override the defaults (or the registration's own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Encrypt-path DEK rotation period.
+    pub dek_rotation: Option<Duration>,
+    /// Cache re-validation period.
+    pub revalidate_after: Option<Duration>,
+}
+
+impl Timings {
+    /// `settings` with these timings applied.
+    pub fn apply(self, mut settings: EngineSettings) -> EngineSettings {
+        settings.dek_rotation = self.dek_rotation.unwrap_or(settings.dek_rotation);
+        settings.revalidate_after = self.revalidate_after.unwrap_or(settings.revalidate_after);
+        settings
+    }
 }
 
 /// Why the console stopped with an error.
@@ -74,11 +94,18 @@ struct Running {
     workload: Option<mpsc::UnboundedSender<()>>,
 }
 
-async fn start(source: Source, clock: SharedClock) -> Result<Backend, BackendError> {
+async fn start(
+    source: Source,
+    timings: Timings,
+    clock: SharedClock,
+) -> Result<Backend, BackendError> {
     match source {
-        Source::Embedded => Backend::embedded(clock).await,
+        Source::Embedded => {
+            Backend::embedded(clock, timings.apply(EngineSettings::default())).await
+        }
         Source::Config(path) => {
-            let config = Config::from_file(&path)?;
+            let mut config = Config::from_file(&path)?;
+            config.engine = timings.apply(config.engine);
             Backend::registered(&config, &path.display().to_string(), clock).await
         }
         Source::Play(path) => {
@@ -96,7 +123,11 @@ async fn start(source: Source, clock: SharedClock) -> Result<Backend, BackendErr
 pub async fn run(options: Options) -> Result<(), RunError> {
     let launch = Stopwatch::start();
     let clock = Arc::new(SystemClock::with_speed(options.speed));
-    let mut starting = Some(tokio::spawn(start(options.source.clone(), clock.clone())));
+    let mut starting = Some(tokio::spawn(start(
+        options.source.clone(),
+        options.timings,
+        clock.clone(),
+    )));
     let (mut tui, _guard) = terminal::init()?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut model = Model::new(options.log_capacity, Some(clock.speed()));

@@ -14,6 +14,7 @@ use ekm_console::view::view;
 use ekm_console::workload::Workload;
 use ekm_engine::EngineEvent;
 use ekm_engine::clock::{Clock, ManualClock};
+use ekm_engine::config::EngineSettings;
 use ekm_engine::events::CachePath;
 use ekm_mock_kms::lab::KeyAction;
 use ratatui::Terminal;
@@ -32,7 +33,11 @@ struct Harness {
 impl Harness {
     async fn start() -> Self {
         let clock = Arc::new(ManualClock::default());
-        let backend = Arc::new(Backend::embedded(clock.clone()).await.expect("lab starts"));
+        let backend = Arc::new(
+            Backend::embedded(clock.clone(), EngineSettings::default())
+                .await
+                .expect("lab starts"),
+        );
         let events = backend.engine().subscribe();
         let mut model = Model::new(1000, Some(60.0));
         update(&mut model, Action::Started(Box::new(backend.info())));
