@@ -31,6 +31,23 @@ async fn ekm(args: &[&str]) -> Output {
     .expect("the ekm process is awaited")
 }
 
+/// `ekm decrypt` of `sealed` into `opened` with the context `doc=<doc>`.
+async fn decrypt(config: &str, sealed: &str, opened: &str, doc: &str) -> Output {
+    let context = format!("doc={doc}");
+    ekm(&[
+        "decrypt",
+        "--config",
+        config,
+        "--in",
+        sealed,
+        "--out",
+        opened,
+        "--context",
+        &context,
+    ])
+    .await
+}
+
 fn text(output: &Output) -> String {
     format!(
         "{}{}",
@@ -79,33 +96,11 @@ async fn encrypt_decrypt_and_check_through_a_registration_file() {
         );
 
         let opened = path(&format!("opened.{provider}.txt"));
-        let out = ekm(&[
-            "decrypt",
-            "--config",
-            config,
-            "--in",
-            &sealed,
-            "--out",
-            &opened,
-            "--context",
-            "doc=q3",
-        ])
-        .await;
+        let out = decrypt(config, &sealed, &opened, "q3").await;
         assert!(out.status.success(), "decrypt {provider}: {}", text(&out));
         assert_eq!(std::fs::read(&opened).unwrap(), b"quarterly numbers");
 
-        let out = ekm(&[
-            "decrypt",
-            "--config",
-            config,
-            "--in",
-            &sealed,
-            "--out",
-            &opened,
-            "--context",
-            "doc=q4",
-        ])
-        .await;
+        let out = decrypt(config, &sealed, &opened, "q4").await;
         assert!(!out.status.success());
         assert!(
             text(&out).contains("encryption context does not match"),
@@ -118,18 +113,7 @@ async fn encrypt_decrypt_and_check_through_a_registration_file() {
     let last = tampered.len() - 1;
     tampered[last] ^= 1;
     std::fs::write(path("tampered.ekm"), tampered).unwrap();
-    let out = ekm(&[
-        "decrypt",
-        "--config",
-        config,
-        "--in",
-        &path("tampered.ekm"),
-        "--out",
-        &path("x"),
-        "--context",
-        "doc=q3",
-    ])
-    .await;
+    let out = decrypt(config, &path("tampered.ekm"), &path("x"), "q3").await;
     assert!(!out.status.success());
     assert!(
         text(&out).contains("failed authentication"),

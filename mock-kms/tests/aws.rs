@@ -406,42 +406,20 @@ async fn denials_wrong_external_id_trust_policy_keys_and_states() {
     lab.action("aws-demo", "restore-trust").await;
 
     let service = service_kms(&url).await;
-    lab.action("aws-demo", "disable").await;
-    assert_eq!(
-        code(
-            service
-                .encrypt()
-                .key_id(DEMO_ARN)
-                .plaintext(plain.clone())
-                .send()
-                .await
-        ),
-        "DisabledException"
-    );
-    lab.action("aws-demo", "schedule-deletion").await;
-    assert_eq!(
-        code(
-            service
-                .encrypt()
-                .key_id(DEMO_ARN)
-                .plaintext(plain.clone())
-                .send()
-                .await
-        ),
-        "KMSInvalidStateException"
-    );
-    lab.action("aws-demo", "destroy").await;
-    assert_eq!(
-        code(
-            service
-                .encrypt()
-                .key_id(DEMO_ARN)
-                .plaintext(plain.clone())
-                .send()
-                .await
-        ),
-        "KMSInvalidStateException"
-    );
+    for (action, expected) in [
+        ("disable", "DisabledException"),
+        ("schedule-deletion", "KMSInvalidStateException"),
+        ("destroy", "KMSInvalidStateException"),
+    ] {
+        lab.action("aws-demo", action).await;
+        let refused = service
+            .encrypt()
+            .key_id(DEMO_ARN)
+            .plaintext(plain.clone())
+            .send()
+            .await;
+        assert_eq!(code(refused), expected, "encrypt after {action}");
+    }
     lab.shutdown().await;
 }
 
