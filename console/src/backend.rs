@@ -10,7 +10,7 @@ use ekm_engine::config::{Config, EngineSettings};
 use ekm_engine::registration::{self, Cloud, SetupError};
 use ekm_engine::{Engine, KeyReference, ProjectId};
 use ekm_lab::{EmbeddedLab, LabError, LabOptions};
-use ekm_mock_kms::lab::KeyInfo;
+use ekm_mock_kms::state::KeyInfo;
 use ekm_scenarios::runner::{LoadedScenario, Playback, RunError, describe};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ekm_engine::events::{CachePath, EngineEvent};
 use ekm_engine::registration::Cloud;
 use ekm_mock_kms::faults::FaultRule;
-use ekm_mock_kms::lab::KeyAction;
+use ekm_mock_kms::state::KeyAction;
 use time::OffsetDateTime;
 
 use crate::ring::{MinuteCounts, Ring};

@@ -351,7 +351,7 @@ pub async fn change_lab(backend: &Backend, effect: Effect) -> Result<String, Str
                 let provider: Provider = cloud
                     .as_str()
                     .parse()
-                    .map_err(|e: ekm_mock_kms::error::LabError| e.to_string())?;
+                    .map_err(|e: ekm_mock_kms::error::StateError| e.to_string())?;
                 create(&target, provider)?;
             }
             lab.switch_key(cloud, &target)

@@ -9,7 +9,7 @@ use ekm_engine::events::EventKind;
 use ekm_engine::registration::Cloud;
 use ekm_mock_kms::faults::{FaultError, FaultRule, Throttle};
 use ekm_mock_kms::keys::Provider;
-use ekm_mock_kms::lab::KeyAction;
+use ekm_mock_kms::state::KeyAction;
 
 use crate::model::{
     Action, CallRow, Effect, FaultKind, KeyCommand, KeyRow, Mode, Model, Notice, Refresh,

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::Output;
 
-use ekm_mock_kms::lab::KeyAction;
 use ekm_mock_kms::server::{MockKms, Options};
+use ekm_mock_kms::state::KeyAction;
 
 /// The example registration (`ekm.example.yaml`) moved to the mock's ports and CA file.
 fn registration(mock: &MockKms, ca: &Path) -> String {

@@ -31,8 +31,8 @@ use ekm_engine::clock::SharedClock;
 use ekm_engine::config::{Config, EngineSettings, MockEndpoints};
 use ekm_engine::registration::{self, Cloud, SetupError};
 use ekm_engine::{Engine, EngineError, FsStore, KeyReference, ProjectId, StoreError};
-use ekm_mock_kms::lab::KeyInfo;
 use ekm_mock_kms::server::{MockKms, Options, ServerError};
+use ekm_mock_kms::state::KeyInfo;
 
 /// How to start a lab.
 #[derive(Debug, Clone)]

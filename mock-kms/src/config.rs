@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::LabError;
+use crate::error::StateError;
 use crate::keys::{KeySpec, Provider};
-use crate::lab::{KeyAction, Lab};
+use crate::state::{KeyAction, Kms};
 use crate::tenant::Tenant;
 
 /// Why a config file was refused.
@@ -121,10 +121,10 @@ impl LabConfig {
     }
 
     /// Creates the configured keys and aliases in `lab`.
-    pub fn seed(&self, lab: &Lab) -> Result<(), LabError> {
+    pub fn seed(&self, lab: &Kms) -> Result<(), StateError> {
         for key in &self.keys {
             let in_context =
-                |e: LabError| LabError::InvalidRequest(format!("key `{}`: {e}", key.name));
+                |e: StateError| StateError::InvalidRequest(format!("key `{}`: {e}", key.name));
             let spec = match key.spec {
                 Some(spec) => {
                     KeySpec::parse_for(key.provider, spec.as_str()).map_err(in_context)?
@@ -150,7 +150,7 @@ impl LabConfig {
         }
         for (alias, target) in &self.aliases {
             lab.set_alias(alias, target)
-                .map_err(|e| LabError::InvalidRequest(format!("alias `{alias}`: {e}")))?;
+                .map_err(|e| StateError::InvalidRequest(format!("alias `{alias}`: {e}")))?;
         }
         Ok(())
     }

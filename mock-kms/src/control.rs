@@ -21,19 +21,19 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
-use crate::error::LabError;
+use crate::error::StateError;
 use crate::faults::FaultRule;
 use crate::keys::{KeySpec, Provider};
-use crate::lab::{KeyAction, Lab};
+use crate::state::{KeyAction, Kms};
 
 /// Longest clock jump one request may ask for (100 years).
 const MAX_ADVANCE_SECONDS: f64 = 100.0 * 365.0 * 24.0 * 3600.0;
 
-type Shared = State<Arc<Lab>>;
+type Shared = State<Arc<Kms>>;
 
 /// The control API routes.
-pub fn router(lab: Arc<Lab>) -> Router {
-    let route = |r: MethodRouter<Arc<Lab>>| r.fallback(method_not_allowed);
+pub fn router(lab: Arc<Kms>) -> Router {
+    let route = |r: MethodRouter<Arc<Kms>>| r.fallback(method_not_allowed);
     Router::new()
         .route("/_mock/v1/keys", route(get(list_keys).post(create_key)))
         .route("/_mock/v1/keys/{name}", route(get(get_key)))
@@ -74,12 +74,12 @@ impl ControlError {
     }
 }
 
-impl From<LabError> for ControlError {
-    fn from(error: LabError) -> Self {
+impl From<StateError> for ControlError {
+    fn from(error: StateError) -> Self {
         let status = match &error {
-            LabError::KeyNotFound(_) => StatusCode::NOT_FOUND,
-            LabError::AlreadyExists(_) | LabError::InvalidState { .. } => StatusCode::CONFLICT,
-            LabError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            StateError::KeyNotFound(_) => StatusCode::NOT_FOUND,
+            StateError::AlreadyExists(_) | StateError::InvalidState { .. } => StatusCode::CONFLICT,
+            StateError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
         Self::new(status, error.to_string())
@@ -217,7 +217,7 @@ async fn set_faults(
             .cloned()
     });
     if let Some(key) = unknown {
-        return Err(LabError::KeyNotFound(key).into());
+        return Err(StateError::KeyNotFound(key).into());
     }
     lab.faults().set(rules)?;
     Ok(Json(json!(lab.faults().list())))
@@ -247,11 +247,11 @@ async fn calls(State(lab): Shared, RawQuery(query): RawQuery) -> Result<Json<Val
     Ok(Json(json!(lab.calls().since(since))))
 }
 
-fn clock_json(lab: &Lab) -> Result<Json<Value>, ControlError> {
+fn clock_json(lab: &Kms) -> Result<Json<Value>, ControlError> {
     let now = lab.now();
     let formatted = now
         .format(&Rfc3339)
-        .map_err(|e| LabError::Internal(format!("cannot format the lab time: {e}")))?;
+        .map_err(|e| StateError::Internal(format!("cannot format the lab time: {e}")))?;
     let offset = (now - ekm_clock::wall_time()).whole_seconds();
     Ok(Json(json!({"now": formatted, "offset_seconds": offset})))
 }

@@ -9,7 +9,7 @@ use crate::keys::Provider;
 /// Why the lab refused or failed a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum LabError {
+pub enum StateError {
     /// No key with that name, id or alias.
     #[error("key `{0}` does not exist")]
     KeyNotFound(String),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::error::LabError;
+use crate::error::StateError;
 use crate::keys::Provider;
 
 /// Which operations a rule applies to.
@@ -101,8 +101,8 @@ pub struct FaultRule {
 }
 
 impl FaultRule {
-    fn validate(&self) -> Result<(), LabError> {
-        let invalid = |msg: String| Err(LabError::InvalidRequest(msg));
+    fn validate(&self) -> Result<(), StateError> {
+        let invalid = |msg: String| Err(StateError::InvalidRequest(msg));
         if let Some(p) = self.probability
             && !(0.0..=1.0).contains(&p)
         {
@@ -228,7 +228,7 @@ impl Faults {
     }
 
     /// Replaces all rules (validating each) and resets throttle windows and error rates.
-    pub fn set(&self, rules: Vec<FaultRule>) -> Result<(), LabError> {
+    pub fn set(&self, rules: Vec<FaultRule>) -> Result<(), StateError> {
         for rule in &rules {
             rule.validate()?;
         }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::error::LabError;
+use crate::error::StateError;
 
 /// The cloud a key lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -55,14 +55,14 @@ impl fmt::Display for Provider {
 }
 
 impl std::str::FromStr for Provider {
-    type Err = LabError;
+    type Err = StateError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "aws" => Ok(Provider::Aws),
             "gcp" => Ok(Provider::Gcp),
             "azure" => Ok(Provider::Azure),
-            other => Err(LabError::InvalidRequest(format!(
+            other => Err(StateError::InvalidRequest(format!(
                 "unknown provider `{other}`; expected one of aws, gcp, azure"
             ))),
         }
@@ -102,7 +102,7 @@ impl KeySpec {
     }
 
     /// Parses a spec name, checking it is one the provider offers for this lab.
-    pub fn parse_for(provider: Provider, spec: &str) -> Result<Self, LabError> {
+    pub fn parse_for(provider: Provider, spec: &str) -> Result<Self, StateError> {
         let allowed: &[KeySpec] = match provider {
             Provider::Aws | Provider::Gcp => &[KeySpec::SymmetricDefault],
             Provider::Azure => &[
@@ -118,7 +118,7 @@ impl KeySpec {
             .find(|candidate| candidate.as_str() == spec)
             .ok_or_else(|| {
                 let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
-                LabError::InvalidRequest(format!(
+                StateError::InvalidRequest(format!(
                     "unknown key spec `{spec}` for {provider}; expected one of {}",
                     names.join(", ")
                 ))
@@ -176,9 +176,9 @@ pub enum KeyMaterial {
 
 impl KeyMaterial {
     /// Fresh material for `spec` from the OS RNG.
-    pub fn generate(spec: KeySpec) -> Result<Self, LabError> {
+    pub fn generate(spec: KeySpec) -> Result<Self, StateError> {
         let failed =
-            |what: &str| LabError::Internal(format!("could not generate {what} key material"));
+            |what: &str| StateError::Internal(format!("could not generate {what} key material"));
         match spec {
             KeySpec::SymmetricDefault => {
                 let mut bytes = Zeroizing::new([0u8; 32]);
@@ -262,7 +262,7 @@ impl Key {
         id: String,
         spec: KeySpec,
         now: OffsetDateTime,
-    ) -> Result<Self, LabError> {
+    ) -> Result<Self, StateError> {
         let mut key = Key {
             name: name.to_owned(),
             provider,
@@ -279,7 +279,7 @@ impl Key {
     }
 
     /// Appends a new primary version (rotation). Old versions stay usable for decryption.
-    pub fn add_version(&mut self, now: OffsetDateTime) -> Result<&KeyVersion, LabError> {
+    pub fn add_version(&mut self, now: OffsetDateTime) -> Result<&KeyVersion, StateError> {
         let id = match self.provider {
             Provider::Gcp => (self.versions.len() + 1).to_string(),
             Provider::Aws | Provider::Azure => uuid::Uuid::new_v4().simple().to_string(),
@@ -330,15 +330,15 @@ impl Key {
     }
 
     /// Fails unless the key can perform cryptographic operations at `now`.
-    pub fn ensure_usable(&self, now: OffsetDateTime) -> Result<(), LabError> {
+    pub fn ensure_usable(&self, now: OffsetDateTime) -> Result<(), StateError> {
         match self.state_at(now) {
             KeyState::Enabled => Ok(()),
-            KeyState::Disabled => Err(LabError::KeyDisabled(self.name.clone())),
-            KeyState::PendingDeletion { deletion_date } => Err(LabError::KeyPendingDeletion {
+            KeyState::Disabled => Err(StateError::KeyDisabled(self.name.clone())),
+            KeyState::PendingDeletion { deletion_date } => Err(StateError::KeyPendingDeletion {
                 key: self.name.clone(),
                 deletion_date,
             }),
-            KeyState::Destroyed => Err(LabError::KeyDestroyed(self.name.clone())),
+            KeyState::Destroyed => Err(StateError::KeyDestroyed(self.name.clone())),
         }
     }
 
@@ -348,7 +348,7 @@ impl Key {
         now: OffsetDateTime,
         aad: &[u8],
         plaintext: &[u8],
-    ) -> Result<SealedBlob, LabError> {
+    ) -> Result<SealedBlob, StateError> {
         self.ensure_usable(now)?;
         let version = self.primary();
         let header = BlobHeader {
@@ -357,7 +357,7 @@ impl Key {
         };
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce)
-            .map_err(|_| LabError::Internal("the random number generator failed".into()))?;
+            .map_err(|_| StateError::Internal("the random number generator failed".into()))?;
         let cipher = self.aes_key(version)?;
         let mut blob = header.encode();
         blob.extend_from_slice(&nonce);
@@ -368,7 +368,7 @@ impl Key {
                 Aad::from(blob_aad(&blob, aad)),
                 &mut body,
             )
-            .map_err(|_| LabError::Internal("AES-GCM seal failed".into()))?;
+            .map_err(|_| StateError::Internal("AES-GCM seal failed".into()))?;
         blob.extend_from_slice(&body);
         Ok(SealedBlob {
             ciphertext: blob,
@@ -383,34 +383,34 @@ impl Key {
         now: OffsetDateTime,
         blob: &[u8],
         aad: &[u8],
-    ) -> Result<(Zeroizing<Vec<u8>>, String), LabError> {
+    ) -> Result<(Zeroizing<Vec<u8>>, String), StateError> {
         self.ensure_usable(now)?;
         let (header, header_len) = BlobHeader::parse(blob)?;
         if header.key != self.name {
-            return Err(LabError::IncorrectKey {
+            return Err(StateError::IncorrectKey {
                 requested: self.name.clone(),
                 ciphertext_key: header.key,
             });
         }
         let version = self
             .version(&header.version)
-            .ok_or_else(|| LabError::InvalidCiphertext("unknown key version".into()))?;
+            .ok_or_else(|| StateError::InvalidCiphertext("unknown key version".into()))?;
         let rest = &blob[header_len..];
         if rest.len() < NONCE_LEN + AES_256_GCM.tag_len() {
-            return Err(LabError::InvalidCiphertext(
+            return Err(StateError::InvalidCiphertext(
                 "ciphertext is truncated".into(),
             ));
         }
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| LabError::InvalidCiphertext("bad nonce".into()))?;
+            .map_err(|_| StateError::InvalidCiphertext("bad nonce".into()))?;
         let cipher = self.aes_key(version)?;
         let mut body = Zeroizing::new(sealed.to_vec());
         let aad = blob_aad(&blob[..header_len + NONCE_LEN], aad);
         let len = cipher
             .open_in_place(nonce, Aad::from(aad), body.as_mut_slice())
             .map_err(|_| {
-                LabError::InvalidCiphertext(
+                StateError::InvalidCiphertext(
                     "authentication failed: wrong context/AAD or a tampered ciphertext".into(),
                 )
             })?
@@ -419,12 +419,12 @@ impl Key {
         Ok((body, version.id.clone()))
     }
 
-    fn aes_key(&self, version: &KeyVersion) -> Result<LessSafeKey, LabError> {
+    fn aes_key(&self, version: &KeyVersion) -> Result<LessSafeKey, StateError> {
         match &version.material {
             KeyMaterial::Aes256(bytes) => UnboundKey::new(&AES_256_GCM, bytes.as_ref())
                 .map(LessSafeKey::new)
-                .map_err(|_| LabError::Internal("bad AES key material".into())),
-            KeyMaterial::Rsa(_) | KeyMaterial::EcP256(_) => Err(LabError::UnsupportedOperation {
+                .map_err(|_| StateError::Internal("bad AES key material".into())),
+            KeyMaterial::Rsa(_) | KeyMaterial::EcP256(_) => Err(StateError::UnsupportedOperation {
                 key: self.name.clone(),
                 reason: format!("{} keys do not do symmetric encryption", self.spec.as_str()),
             }),
@@ -467,8 +467,8 @@ impl BlobHeader {
 
     /// Parses the header of a blob; returns it and its length in bytes. Total: any malformed
     /// input is `InvalidCiphertext`.
-    pub fn parse(blob: &[u8]) -> Result<(Self, usize), LabError> {
-        let bad = |why: &str| LabError::InvalidCiphertext(why.to_owned());
+    pub fn parse(blob: &[u8]) -> Result<(Self, usize), StateError> {
+        let bad = |why: &str| StateError::InvalidCiphertext(why.to_owned());
         let rest = blob
             .strip_prefix(BLOB_MAGIC.as_slice())
             .ok_or_else(|| bad("not a ciphertext of this KMS"))?;
@@ -537,7 +537,7 @@ mod tests {
         assert_ne!(key.primary().id, sealed.version);
         assert!(matches!(
             key.decrypt_blob(now(), &sealed.ciphertext, b"other"),
-            Err(LabError::InvalidCiphertext(_))
+            Err(StateError::InvalidCiphertext(_))
         ));
     }
 
@@ -566,7 +566,7 @@ mod tests {
         let blob = a.encrypt_blob(now(), b"", b"data").unwrap().ciphertext;
         assert!(matches!(
             b.decrypt_blob(now(), &blob, b""),
-            Err(LabError::IncorrectKey { .. })
+            Err(StateError::IncorrectKey { .. })
         ));
     }
 
@@ -579,13 +579,13 @@ mod tests {
         };
         assert!(matches!(
             key.ensure_usable(now()),
-            Err(LabError::KeyPendingDeletion { .. })
+            Err(StateError::KeyPendingDeletion { .. })
         ));
         key.settle(date);
         assert_eq!(key.state, KeyState::Destroyed);
         assert!(matches!(
             key.encrypt_blob(date, b"", b"x"),
-            Err(LabError::KeyDestroyed(_))
+            Err(StateError::KeyDestroyed(_))
         ));
     }
 

@@ -4,7 +4,7 @@
 //! revoked, be swapped behind an alias, or be made to fail — all on the lab clock.
 //!
 //! # Layout
-//! - [`lab`]: the shared state (keys, aliases, trust epochs, call log, faults, clock) and the
+//! - [`state`]: the shared state (keys, aliases, trust epochs, call log, faults, clock) and the
 //!   authorization rule all three clouds share.
 //! - [`keys`]: the key model — providers, specs, lifecycle states, versions, material and the
 //!   symmetric ciphertext blobs of AWS and GCP keys.
@@ -22,8 +22,8 @@ pub mod config;
 pub mod error;
 pub mod faults;
 pub mod keys;
-pub mod lab;
 pub mod server;
+pub mod state;
 pub mod store;
 pub mod tenant;
 pub mod tls;

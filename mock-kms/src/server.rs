@@ -24,8 +24,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::LabConfig;
-use crate::error::LabError;
-use crate::lab::Lab;
+use crate::error::StateError;
+use crate::state::Kms;
 use crate::store::{StateFile, StoreError};
 use crate::tenant::Tenant;
 use crate::tls::{LabTls, TlsError};
@@ -107,7 +107,7 @@ pub enum ServerError {
     Tls(#[from] TlsError),
     /// Seeding the lab failed.
     #[error("could not seed the lab: {0}")]
-    Seed(#[from] LabError),
+    Seed(#[from] StateError),
     /// The state file could not be loaded or written.
     #[error(transparent)]
     State(#[from] StoreError),
@@ -127,7 +127,7 @@ pub struct StartLine {
 /// A running mock KMS.
 #[derive(Debug)]
 pub struct MockKms {
-    lab: Arc<Lab>,
+    lab: Arc<Kms>,
     start: StartLine,
     ca_pem: String,
     stop_http: oneshot::Sender<()>,
@@ -179,7 +179,7 @@ impl MockKms {
             Some(config) => config.tenant.clone(),
             None => options.tenant,
         };
-        let lab = Arc::new(Lab::new(
+        let lab = Arc::new(Kms::new(
             options.clock,
             tenant,
             format!("https://{https_addr}"),
@@ -258,7 +258,7 @@ impl MockKms {
     }
 
     /// The shared lab state (keys, faults, call log, clock).
-    pub fn lab(&self) -> &Arc<Lab> {
+    pub fn lab(&self) -> &Arc<Kms> {
         &self.lab
     }
 

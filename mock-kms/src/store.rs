@@ -1,6 +1,6 @@
 //! `--state FILE`: the mock KMS's own key store on disk.
 //!
-//! The whole [`LabState`] — keys with their material (base64), states and deletion dates,
+//! The whole [`KmsState`] — keys with their material (base64), states and deletion dates,
 //! access and trust switches, aliases and trust epochs — is written as JSON after every
 //! successful change ([`StateObserver`]) and read back at start. Writes are atomic: a temporary
 //! file in the same directory is written, fsynced and renamed over the old one, then the
@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::error::LabError;
+use crate::error::StateError;
 use crate::keys::{Key, KeyMaterial, KeySpec, KeyState, KeyVersion, Provider};
-use crate::lab::{LabState, StateObserver};
+use crate::state::{KmsState, StateObserver};
 
 /// Version of the file format.
 const FORMAT: u32 = 1;
@@ -205,7 +205,7 @@ impl StateFile {
     }
 
     /// Reads the saved state; `None` when the file does not exist yet.
-    pub fn load(&self) -> Result<Option<LabState>, StoreError> {
+    pub fn load(&self) -> Result<Option<KmsState>, StoreError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -233,7 +233,7 @@ impl StateFile {
         {
             return Err(self.invalid(format!("alias `{alias}` points at unknown key `{target}`")));
         }
-        Ok(Some(LabState {
+        Ok(Some(KmsState {
             keys,
             aliases: snapshot.aliases,
             trust_epochs: snapshot.trust_epochs,
@@ -241,7 +241,7 @@ impl StateFile {
     }
 
     /// Writes `state` atomically (temp file, fsync, rename, fsync of the directory), mode 0600.
-    pub fn save(&self, state: &LabState) -> Result<(), StoreError> {
+    pub fn save(&self, state: &KmsState) -> Result<(), StoreError> {
         let snapshot = Snapshot {
             format: FORMAT,
             keys: state.keys.values().map(StoredKey::from_key).collect(),
@@ -285,10 +285,10 @@ impl StateFile {
 }
 
 impl StateObserver for StateFile {
-    fn changed(&self, state: &LabState) -> Result<(), LabError> {
+    fn changed(&self, state: &KmsState) -> Result<(), StateError> {
         self.save(state).map_err(|e| {
             tracing::error!(error = %e, "could not persist the lab state");
-            LabError::Internal(e.to_string())
+            StateError::Internal(e.to_string())
         })
     }
 }
@@ -324,7 +324,7 @@ mod tests {
         pending.state = KeyState::PendingDeletion {
             deletion_date: now() + time::Duration::days(7),
         };
-        let mut state = LabState::default();
+        let mut state = KmsState::default();
         state.keys.insert("k".into(), rotated);
         state.keys.insert("p".into(), pending);
         state.aliases.insert("a".into(), "k".into());

@@ -24,8 +24,8 @@ use azure_security_keyvault_keys::models::{
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions, ResourceExt as _};
 use base64::Engine as _;
 use ekm_clock::{Clock, ManualClock};
-use ekm_mock_kms::lab::KeyAction;
 use ekm_mock_kms::server::{MockKms, Options};
+use ekm_mock_kms::state::KeyAction;
 use ekm_mock_kms::tenant::{AppCertificate, Tenant};
 use serde_json::{Value, json};
 
@@ -603,7 +603,7 @@ async fn pending_deletion_and_destroyed_keys_are_not_found() -> TestResult {
         .expect_err("hidden from the owner too");
     assert_eq!(kv_error(&error).1, "KeyNotFound");
 
-    lab.clock.advance(ekm_mock_kms::lab::DELETION_WINDOW);
+    lab.clock.advance(ekm_mock_kms::state::DELETION_WINDOW);
     assert_eq!(lab.mock.lab().key_info(LAB_KEY)?.state, "destroyed");
     let error = decrypt(&client, KEY, &version, alg, &ciphertext)
         .await

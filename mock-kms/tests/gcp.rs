@@ -10,8 +10,8 @@ use axum::http::{Extensions, HeaderMap, HeaderValue, header};
 use ekm_clock::{Clock, ManualClock};
 use ekm_mock_kms::faults::FaultRule;
 use ekm_mock_kms::gcp::OWNER_ACCESS_TOKEN;
-use ekm_mock_kms::lab::KeyAction;
 use ekm_mock_kms::server::{MockKms, Options};
+use ekm_mock_kms::state::KeyAction;
 use google_cloud_auth::credentials::{
     CacheableResource, Credentials, CredentialsProvider, EntityTag, external_account,
 };

@@ -1,6 +1,6 @@
 //! The auditor behind `no_plaintext_dek_on_disk`: the lab owns the KMS, so it can recover every
 //! DEK an envelope carries (the key owner's decryption of the eDEK, in-process through
-//! [`Lab::owner_decrypt`]) and then look for those bytes — raw, hex or base64 — in every file the
+//! [`Kms::owner_decrypt`]) and then look for those bytes — raw, hex or base64 — in every file the
 //! engine's object store wrote. Also: which lab key made an envelope's eDEK, for revocation
 //! bookkeeping.
 
@@ -12,7 +12,7 @@ use ekm_engine::dek_cache::WRAP_CONTEXT_PROJECT;
 use ekm_engine::envelope::{self, EnvelopeError};
 use ekm_engine::{DekId, EncryptionContext};
 use ekm_mock_kms::keys::{BlobHeader, Provider};
-use ekm_mock_kms::lab::{Lab, OwnerCiphertext};
+use ekm_mock_kms::state::{Kms, OwnerCiphertext};
 use zeroize::Zeroizing;
 
 /// The lab key that wrapped an envelope's DEK.
@@ -38,7 +38,7 @@ pub enum AuditError {
     Foreign(String),
     /// The owner could not decrypt the eDEK.
     #[error("the key owner cannot decrypt the eDEK: {0}")]
-    Owner(#[from] ekm_mock_kms::error::LabError),
+    Owner(#[from] ekm_mock_kms::error::StateError),
     /// A store file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
@@ -52,7 +52,7 @@ pub enum AuditError {
 /// Which lab key made `envelope`'s eDEK: AWS and GCP ciphertexts name it in their header; the
 /// Azure provider's version hint is the versioned key id `https://VAULT/keys/NAME/VERSION`,
 /// whose vault key name the lab maps back to its own name.
-pub fn wrapping_key(lab: &Lab, envelope: &[u8]) -> Result<WrappingKey, AuditError> {
+pub fn wrapping_key(lab: &Kms, envelope: &[u8]) -> Result<WrappingKey, AuditError> {
     let parsed = envelope::parse(envelope)?;
     let header = parsed.header();
     let provider = header.provider().to_owned();
@@ -120,7 +120,7 @@ impl DiskAudit {
 
     /// Recovers the DEK of `envelope` as the key owner, once per DEK. Call it while the key is
     /// still usable (right after the seal that made the envelope).
-    pub fn learn(&mut self, lab: &Lab, envelope: &[u8]) -> Result<(), AuditError> {
+    pub fn learn(&mut self, lab: &Kms, envelope: &[u8]) -> Result<(), AuditError> {
         let parsed = envelope::parse(envelope)?;
         let header = parsed.header();
         if self.deks.contains_key(&header.dek_id()) {

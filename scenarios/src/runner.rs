@@ -47,7 +47,7 @@ pub enum RunError {
         /// The key.
         name: String,
         /// The mock's refusal.
-        source: ekm_mock_kms::error::LabError,
+        source: ekm_mock_kms::error::StateError,
     },
     /// The object store directory could not be made.
     #[error("object store directory: {0}")]

@@ -13,7 +13,7 @@ use std::fmt;
 use ekm_engine::config::EngineSettings;
 use ekm_engine::registration::Cloud;
 use ekm_mock_kms::faults::{FaultError, FaultOperation};
-pub use ekm_mock_kms::lab::KeyAction;
+pub use ekm_mock_kms::state::KeyAction;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 

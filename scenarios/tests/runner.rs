@@ -2,7 +2,7 @@
 //! auditor catching a planted DEK, and the reports.
 
 use ekm_engine::ObjectName;
-use ekm_mock_kms::lab::OwnerCiphertext;
+use ekm_mock_kms::state::OwnerCiphertext;
 use ekm_scenarios::report::{Style, render_json, render_junit, render_timeline};
 use ekm_scenarios::runner::{LoadedScenario, Playback, run};
 use ekm_scenarios::validate::parse;

@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{AwsError, AwsFront, CallCtx, Principal, Protocol, inject_faults};
-use crate::error::LabError;
+use crate::error::StateError;
 use crate::faults::OpKind;
 use crate::keys::{BlobHeader, Key, KeySpec, KeyState, Provider};
-use crate::lab::{Caller, KeyAction, KeyUse, LabState};
+use crate::state::{Caller, KeyAction, KeyUse, KmsState};
 use crate::tenant::AwsTenant;
 
 /// Largest plaintext `Encrypt` takes (AWS's limit).
@@ -189,10 +189,10 @@ fn key_uuid(key: &Key) -> &str {
 }
 
 /// Resolves a KeyId (UUID, key ARN, `alias/NAME`, alias ARN) to an AWS key's lab name.
-fn resolve(state: &LabState, tenant: &AwsTenant, key_id: &str) -> Result<String, LabError> {
-    let not_found = || LabError::KeyNotFound(key_id.to_owned());
+fn resolve(state: &KmsState, tenant: &AwsTenant, key_id: &str) -> Result<String, StateError> {
+    let not_found = || StateError::KeyNotFound(key_id.to_owned());
     if key_id.is_empty() {
-        return Err(LabError::InvalidRequest("KeyId must not be empty".into()));
+        return Err(StateError::InvalidRequest("KeyId must not be empty".into()));
     }
     let alias = key_id
         .strip_prefix("alias/")
@@ -322,7 +322,7 @@ impl Kms<'_> {
         name: &str,
         usage: KeyUse,
         action: &str,
-        f: impl FnOnce(&Key, OffsetDateTime) -> Result<R, LabError>,
+        f: impl FnOnce(&Key, OffsetDateTime) -> Result<R, StateError>,
     ) -> Result<R, AwsError> {
         let lab = &self.front.lab;
         let now = lab.now();
@@ -391,7 +391,7 @@ impl Kms<'_> {
                         .is_some_and(|k| k.provider == Provider::Aws)
                 });
                 if !known {
-                    return Err(LabError::InvalidCiphertext(
+                    return Err(StateError::InvalidCiphertext(
                         "the ciphertext was not made by a key of this account".into(),
                     )
                     .into());
@@ -429,7 +429,7 @@ impl Kms<'_> {
         let name = self.key(&req.key_id, OpKind::Encrypt, ctx).await?;
         let mut plaintext = zeroize::Zeroizing::new(vec![0u8; len]);
         aws_lc_rs::rand::fill(plaintext.as_mut_slice())
-            .map_err(|_| LabError::Internal("the random number generator failed".into()))?;
+            .map_err(|_| StateError::Internal("the random number generator failed".into()))?;
         let (blob, arn) = self.seal(
             &name,
             KeyUse::Manage,
@@ -585,7 +585,7 @@ impl Kms<'_> {
                     key.state = KeyState::PendingDeletion { deletion_date };
                     Ok((key.id.clone(), deletion_date))
                 }
-                _ => Err(LabError::InvalidState {
+                _ => Err(StateError::InvalidState {
                     key: name.clone(),
                     state: current.as_str(),
                     reason: "only an enabled or disabled key can be scheduled for deletion".into(),

@@ -4,7 +4,7 @@
 //! Every request is SigV4-verified ([`sigv4`]) and mapped to a caller:
 //! - the customer administrator's access key → [`Caller::Owner`] (full rights on its keys);
 //! - an `ASIA…` session issued by [`sts`] `AssumeRole` → [`Caller::Service`] (kms:Encrypt and
-//!   kms:Decrypt only, with the key's trust and access, per [`LabState::authorize`]). Sessions
+//!   kms:Decrypt only, with the key's trust and access, per [`KmsState::authorize`]). Sessions
 //!   die at once when the AWS trust epoch moves on (revoke-trust), and at their wall-clock expiry;
 //! - the EKM service's own long-term key may only call STS.
 //!
@@ -12,7 +12,7 @@
 //! log with the cloud's error code as outcome; errors are rendered in the protocol's dialect
 //! (`{"__type","message"}` JSON for KMS, `ErrorResponse` XML for STS).
 //!
-//! [`LabState::authorize`]: crate::lab::LabState::authorize
+//! [`KmsState::authorize`]: crate::state::KmsState::authorize
 
 pub mod kms;
 pub mod sigv4;
@@ -31,15 +31,15 @@ use axum::routing::post;
 use ekm_clock::Stopwatch;
 use time::OffsetDateTime;
 
-use crate::error::LabError;
+use crate::error::StateError;
 use crate::faults::{Failure, OpKind};
 use crate::keys::Provider;
-use crate::lab::{Caller, Lab};
 use crate::server::MAX_BODY_BYTES;
+use crate::state::{Caller, Kms};
 use sigv4::{Authorization, SigV4Error, SignedRequest};
 
 /// The AWS routes (`POST /`).
-pub fn router(lab: Arc<Lab>) -> Router {
+pub fn router(lab: Arc<Kms>) -> Router {
     let front = Arc::new(AwsFront {
         lab,
         sessions: Mutex::new(HashMap::new()),
@@ -50,7 +50,7 @@ pub fn router(lab: Arc<Lab>) -> Router {
 /// Shared state of the AWS front-end: the lab and the STS sessions issued so far.
 #[derive(Debug)]
 struct AwsFront {
-    lab: Arc<Lab>,
+    lab: Arc<Kms>,
     sessions: Mutex<HashMap<String, Session>>,
 }
 
@@ -404,7 +404,7 @@ fn authenticate(
 /// Applies the fault rules to one request: sleeps any injected latency (a real delay), then
 /// fails with any injected failure.
 async fn inject_faults(
-    lab: &Lab,
+    lab: &Kms,
     protocol: Protocol,
     op: OpKind,
     key: Option<&str>,
@@ -419,22 +419,22 @@ async fn inject_faults(
     }
 }
 
-impl From<LabError> for AwsError {
+impl From<StateError> for AwsError {
     /// KMS's rendering of the lab's errors.
-    fn from(error: LabError) -> Self {
+    fn from(error: StateError) -> Self {
         let code = match &error {
-            LabError::KeyNotFound(_) => "NotFoundException",
-            LabError::KeyDisabled(_) => "DisabledException",
-            LabError::KeyPendingDeletion { .. }
-            | LabError::KeyDestroyed(_)
-            | LabError::InvalidState { .. } => "KMSInvalidStateException",
-            LabError::AccessDenied { .. } | LabError::NotTrusted(_) => "AccessDeniedException",
-            LabError::InvalidCiphertext(_) => "InvalidCiphertextException",
-            LabError::IncorrectKey { .. } => "IncorrectKeyException",
-            LabError::UnsupportedOperation { .. } => "InvalidKeyUsageException",
-            LabError::AlreadyExists(_) => "AlreadyExistsException",
-            LabError::InvalidRequest(_) => "ValidationException",
-            LabError::Internal(_) => {
+            StateError::KeyNotFound(_) => "NotFoundException",
+            StateError::KeyDisabled(_) => "DisabledException",
+            StateError::KeyPendingDeletion { .. }
+            | StateError::KeyDestroyed(_)
+            | StateError::InvalidState { .. } => "KMSInvalidStateException",
+            StateError::AccessDenied { .. } | StateError::NotTrusted(_) => "AccessDeniedException",
+            StateError::InvalidCiphertext(_) => "InvalidCiphertextException",
+            StateError::IncorrectKey { .. } => "IncorrectKeyException",
+            StateError::UnsupportedOperation { .. } => "InvalidKeyUsageException",
+            StateError::AlreadyExists(_) => "AlreadyExistsException",
+            StateError::InvalidRequest(_) => "ValidationException",
+            StateError::Internal(_) => {
                 return Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "KMSInternalException",

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use time::format_description::well_known::Rfc3339;
 
 use super::{AwsError, AwsFront, CallCtx, Principal, Protocol, Session, inject_faults};
-use crate::error::LabError;
+use crate::error::StateError;
 use crate::faults::OpKind;
 use crate::keys::Provider;
 
@@ -66,10 +66,10 @@ pub(super) fn error_response(error: &AwsError) -> Response {
 }
 
 /// `count` random characters from `alphabet`.
-fn random_string(alphabet: &[u8], count: usize) -> Result<String, LabError> {
+fn random_string(alphabet: &[u8], count: usize) -> Result<String, StateError> {
     let mut bytes = vec![0u8; count];
     aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|_| LabError::Internal("the random number generator failed".into()))?;
+        .map_err(|_| StateError::Internal("the random number generator failed".into()))?;
     Ok(bytes
         .iter()
         .map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]))
@@ -144,7 +144,7 @@ pub(super) async fn assume_role(
     let secret = random_string(SECRET, 40)?;
     let mut token_bytes = [0u8; 96];
     aws_lc_rs::rand::fill(&mut token_bytes)
-        .map_err(|_| LabError::Internal("the random number generator failed".into()))?;
+        .map_err(|_| StateError::Internal("the random number generator failed".into()))?;
     let token = B64.encode(token_bytes);
     let now = ekm_clock::wall_time();
     let expires = (now + time::Duration::seconds(duration))

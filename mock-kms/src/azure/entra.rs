@@ -36,7 +36,7 @@ use time::OffsetDateTime;
 use super::{AzureState, VAULT_RESOURCE};
 use crate::faults::{Failure, OpKind};
 use crate::keys::Provider;
-use crate::lab::{Caller, Lab};
+use crate::state::{Caller, Kms};
 use crate::tenant::AzureTenant;
 
 /// Lifetime of an access token (`expires_in`), as Entra's.
@@ -219,7 +219,7 @@ impl EntraError {
         }
     }
 
-    fn into_response(self, lab: &Lab) -> Response {
+    fn into_response(self, lab: &Kms) -> Response {
         let timestamp = lab
             .now()
             .format(&time::format_description::well_known::Rfc3339)

@@ -30,10 +30,10 @@ use serde_json::{Value, json};
 use super::crypto::{Algorithm, BASE64URL, CryptoError, ParsedKey};
 use super::entra::IssuedToken;
 use super::{AzureState, KvError, VAULT_RESOURCE};
-use crate::error::LabError;
+use crate::error::StateError;
 use crate::faults::OpKind;
 use crate::keys::{Key, KeySpec, KeyState, KeyVersion, Provider};
-use crate::lab::{Caller, KeyAction, KeyUse};
+use crate::state::{Caller, KeyAction, KeyUse};
 
 const READ_ACTION: &str = "Microsoft.KeyVault/vaults/keys/read";
 const ENCRYPT_ACTION: &str = "Microsoft.KeyVault/vaults/keys/encrypt/action";
@@ -263,19 +263,19 @@ fn authenticate(state: &AzureState, headers: &HeaderMap) -> Result<IssuedToken, 
 }
 
 /// Renders a lab error in Key Vault's words; `operation` names the call.
-fn lab_error(state: &AzureState, error: LabError, name: &str, operation: &str) -> KvError {
+fn lab_error(state: &AzureState, error: StateError, name: &str, operation: &str) -> KvError {
     let text = error.to_string();
     match error {
-        LabError::KeyNotFound(_)
-        | LabError::KeyPendingDeletion { .. }
-        | LabError::KeyDestroyed(_) => not_found(name),
-        LabError::KeyDisabled(_) => KvError::new(
+        StateError::KeyNotFound(_)
+        | StateError::KeyPendingDeletion { .. }
+        | StateError::KeyDestroyed(_) => not_found(name),
+        StateError::KeyDisabled(_) => KvError::new(
             StatusCode::FORBIDDEN,
             "Forbidden",
             format!("Operation {operation} is not allowed on a disabled key."),
         )
         .with_inner("KeyDisabled"),
-        LabError::AccessDenied { action, .. } => KvError::new(
+        StateError::AccessDenied { action, .. } => KvError::new(
             StatusCode::FORBIDDEN,
             "Forbidden",
             format!(
@@ -287,18 +287,18 @@ fn lab_error(state: &AzureState, error: LabError, name: &str, operation: &str) -
             ),
         )
         .with_inner("ForbiddenByRbac"),
-        LabError::NotTrusted(_) => unauthorized(
+        StateError::NotTrusted(_) => unauthorized(
             state,
             "AKV10032: Invalid issuer: the application's service principal was removed from \
              the tenant.",
         ),
-        LabError::AlreadyExists(_) => KvError::new(StatusCode::CONFLICT, "Conflict", text),
-        LabError::InvalidState { .. } => KvError::new(StatusCode::CONFLICT, "Conflict", text),
-        LabError::InvalidCiphertext(_)
-        | LabError::InvalidRequest(_)
-        | LabError::UnsupportedOperation { .. }
-        | LabError::IncorrectKey { .. } => KvError::bad_parameter(text),
-        LabError::Internal(_) => KvError::new(
+        StateError::AlreadyExists(_) => KvError::new(StatusCode::CONFLICT, "Conflict", text),
+        StateError::InvalidState { .. } => KvError::new(StatusCode::CONFLICT, "Conflict", text),
+        StateError::InvalidCiphertext(_)
+        | StateError::InvalidRequest(_)
+        | StateError::UnsupportedOperation { .. }
+        | StateError::IncorrectKey { .. } => KvError::bad_parameter(text),
+        StateError::Internal(_) => KvError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",
             text,
@@ -454,7 +454,7 @@ impl Request<'_> {
         }))
     }
 
-    fn lab_error(&self, error: LabError, operation: &str) -> KvError {
+    fn lab_error(&self, error: StateError, operation: &str) -> KvError {
         lab_error(self.state, error, self.name, operation)
     }
 
@@ -544,7 +544,7 @@ impl Request<'_> {
         let Some(lab_name) = lab_name else {
             if self.token.caller != Caller::Owner {
                 return Err(self.lab_error(
-                    LabError::AccessDenied {
+                    StateError::AccessDenied {
                         key: self.name.to_owned(),
                         action: CREATE_ACTION.to_owned(),
                     },

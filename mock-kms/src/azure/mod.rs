@@ -15,8 +15,8 @@
 //! # Who may do what
 //! The vault lives in the tenant's directory: the service application (`service_app_id`) is the
 //! EKM operator's service principal, the administrator application (`admin_app_id`) is the
-//! customer's key owner ([`Caller::Owner`](crate::lab::Caller::Owner): everything). The service
-//! ([`Caller::Service`](crate::lab::Caller::Service)) holds the "Key Vault Crypto User" role on
+//! customer's key owner ([`Caller::Owner`](crate::state::Caller::Owner): everything). The service
+//! ([`Caller::Service`](crate::state::Caller::Service)) holds the "Key Vault Crypto User" role on
 //! each key while the key's `access` is granted: `encrypt` / `wrapkey`
 //! (`Microsoft.KeyVault/vaults/keys/encrypt/action`), `decrypt` / `unwrapkey`
 //! (`.../decrypt/action`) and — as that role does — `GET` of the key (`.../keys/read`), which
@@ -52,7 +52,7 @@ use axum::routing::{any, get};
 use serde_json::json;
 
 use crate::faults::Failure;
-use crate::lab::Lab;
+use crate::state::Kms;
 
 /// The resource (audience) of Key Vault tokens.
 pub const VAULT_RESOURCE: &str = "https://vault.azure.net";
@@ -60,13 +60,13 @@ pub const VAULT_RESOURCE: &str = "https://vault.azure.net";
 /// Shared state of the Azure routes.
 #[derive(Debug)]
 pub struct AzureState {
-    lab: Arc<Lab>,
+    lab: Arc<Kms>,
     tokens: entra::TokenStore,
     keys: crypto::KeyCache,
 }
 
 impl AzureState {
-    fn new(lab: Arc<Lab>) -> Self {
+    fn new(lab: Arc<Kms>) -> Self {
         Self {
             lab,
             tokens: entra::TokenStore::default(),
@@ -76,7 +76,7 @@ impl AzureState {
 }
 
 /// The Azure routes: Key Vault under `/keys`, Entra under `/{tenant}/...`.
-pub fn router(lab: Arc<Lab>) -> Router {
+pub fn router(lab: Arc<Kms>) -> Router {
     let state = Arc::new(AzureState::new(lab));
     Router::new()
         .route("/keys", any(keyvault::handle))

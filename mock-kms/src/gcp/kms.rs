@@ -38,10 +38,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{ApiError, Call, Gcp, Principal, json_body};
-use crate::error::LabError;
+use crate::error::StateError;
 use crate::faults::OpKind;
 use crate::keys::{Key, KeyState, KeyVersion, Provider};
-use crate::lab::{DELETION_WINDOW, KeyUse};
+use crate::state::{DELETION_WINDOW, KeyUse};
 
 /// The permission the service needs to encrypt.
 pub const USE_TO_ENCRYPT: &str = "cloudkms.cryptoKeyVersions.useToEncrypt";
@@ -186,40 +186,42 @@ fn resolve(gcp: &Gcp, resource: &str) -> Result<String, ApiError> {
 }
 
 /// A lab refusal in Google's words.
-fn lab_error(error: LabError, resource: &str, permission: &str) -> ApiError {
+fn lab_error(error: StateError, resource: &str, permission: &str) -> ApiError {
     let not_enabled = |state: &str| {
         ApiError::failed_precondition(format!(
             "{resource} is not enabled, current state is: {state}."
         ))
     };
     match error {
-        LabError::KeyNotFound(_) => ApiError::not_found(format!("CryptoKey {resource} not found.")),
-        LabError::KeyDisabled(_) => not_enabled("DISABLED"),
-        LabError::KeyPendingDeletion { deletion_date, .. } => {
+        StateError::KeyNotFound(_) => {
+            ApiError::not_found(format!("CryptoKey {resource} not found."))
+        }
+        StateError::KeyDisabled(_) => not_enabled("DISABLED"),
+        StateError::KeyPendingDeletion { deletion_date, .. } => {
             let when = deletion_date.format(&Rfc3339).unwrap_or_default();
             ApiError::failed_precondition(format!(
                 "{resource} is scheduled for destruction at {when}, current state is: \
                  DESTROY_SCHEDULED."
             ))
         }
-        LabError::KeyDestroyed(_) => not_enabled("DESTROYED"),
-        LabError::AccessDenied { .. } => ApiError::permission_denied(format!(
+        StateError::KeyDestroyed(_) => not_enabled("DESTROYED"),
+        StateError::AccessDenied { .. } => ApiError::permission_denied(format!(
             "Permission '{permission}' denied on resource '{resource}' (or it may not exist)."
         )),
-        LabError::NotTrusted(_) => ApiError::permission_denied(format!(
+        StateError::NotTrusted(_) => ApiError::permission_denied(format!(
             "Permission '{permission}' denied on resource '{resource}': the workload identity \
              provider no longer trusts the caller."
         )),
-        LabError::InvalidCiphertext(_) | LabError::IncorrectKey { .. } => {
+        StateError::InvalidCiphertext(_) | StateError::IncorrectKey { .. } => {
             ApiError::invalid_argument("Decryption failed: the ciphertext is invalid.")
         }
-        LabError::UnsupportedOperation { reason, .. } => ApiError::failed_precondition(reason),
-        LabError::AlreadyExists(what) => {
+        StateError::UnsupportedOperation { reason, .. } => ApiError::failed_precondition(reason),
+        StateError::AlreadyExists(what) => {
             ApiError::failed_precondition(format!("{what} already exists."))
         }
-        LabError::InvalidState { reason, .. } => ApiError::failed_precondition(reason),
-        LabError::InvalidRequest(message) => ApiError::invalid_argument(message),
-        LabError::Internal(message) => ApiError::internal(message),
+        StateError::InvalidState { reason, .. } => ApiError::failed_precondition(reason),
+        StateError::InvalidRequest(message) => ApiError::invalid_argument(message),
+        StateError::Internal(message) => ApiError::internal(message),
     }
 }
 
@@ -356,7 +358,7 @@ async fn decrypt(
         .read(|state| {
             let key = state.authorize(&name, principal.caller, KeyUse::Decrypt, USE_TO_DECRYPT)?;
             let (plaintext, version) = key.decrypt_blob(now, &ciphertext.bytes, &aad.bytes)?;
-            Ok::<_, LabError>((plaintext, version == key.primary().id))
+            Ok::<_, StateError>((plaintext, version == key.primary().id))
         })
         .map_err(|e| lab_error(e, resource, USE_TO_DECRYPT))?;
     Ok(DecryptResponse {
@@ -565,18 +567,21 @@ mod tests {
     #[test]
     fn lab_errors_map_to_google_statuses() {
         let cases = [
-            (LabError::KeyNotFound("k".into()), "NOT_FOUND"),
-            (LabError::KeyDisabled("k".into()), "FAILED_PRECONDITION"),
-            (LabError::KeyDestroyed("k".into()), "FAILED_PRECONDITION"),
+            (StateError::KeyNotFound("k".into()), "NOT_FOUND"),
+            (StateError::KeyDisabled("k".into()), "FAILED_PRECONDITION"),
+            (StateError::KeyDestroyed("k".into()), "FAILED_PRECONDITION"),
             (
-                LabError::AccessDenied {
+                StateError::AccessDenied {
                     key: "k".into(),
                     action: "a".into(),
                 },
                 "PERMISSION_DENIED",
             ),
-            (LabError::NotTrusted(Provider::Gcp), "PERMISSION_DENIED"),
-            (LabError::InvalidCiphertext("x".into()), "INVALID_ARGUMENT"),
+            (StateError::NotTrusted(Provider::Gcp), "PERMISSION_DENIED"),
+            (
+                StateError::InvalidCiphertext("x".into()),
+                "INVALID_ARGUMENT",
+            ),
         ];
         for (error, status) in cases {
             assert_eq!(lab_error(error, "r", "p").status(), status);

@@ -53,7 +53,7 @@ use serde::de::DeserializeOwned;
 
 use crate::faults::{Failure, OpKind};
 use crate::keys::Provider;
-use crate::lab::{Caller, Lab};
+use crate::state::{Caller, Kms};
 
 /// The static bearer token of the customer administrator (the key owner) on the GCP routes.
 pub const OWNER_ACCESS_TOKEN: &str = "ekm-lab-gcp-customer-admin";
@@ -64,13 +64,13 @@ pub const OWNER_CALLER: &str = "customer-admin";
 /// The state the GCP routes share.
 #[derive(Debug)]
 pub struct Gcp {
-    lab: Arc<Lab>,
+    lab: Arc<Kms>,
     identity: identity::LazyIdentityKey,
     tokens: sts::TokenStore,
 }
 
 impl Gcp {
-    fn new(lab: Arc<Lab>) -> Self {
+    fn new(lab: Arc<Kms>) -> Self {
         Self {
             lab,
             identity: identity::LazyIdentityKey::default(),
@@ -338,7 +338,7 @@ fn json_body<T: DeserializeOwned>(
 }
 
 /// The GCP routes: Cloud KMS, STS, IAM credentials and the lab identity provider.
-pub fn router(lab: Arc<Lab>) -> Router {
+pub fn router(lab: Arc<Kms>) -> Router {
     const KEY: &str =
         "/v1/projects/{project}/locations/{location}/keyRings/{ring}/cryptoKeys/{key}";
     let gcp = Arc::new(Gcp::new(lab));

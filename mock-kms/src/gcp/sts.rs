@@ -5,7 +5,7 @@
 //! The exchange (RFC 8693, as `external_account` credentials send it, form- or JSON-encoded)
 //! checks the request's shape, that `audience` names the tenant's workload identity provider,
 //! that the provider still exists (some GCP key trusts the service,
-//! [`LabState::service_trusted`](crate::lab::LabState::service_trusted)), and the subject JWT
+//! [`KmsState::service_trusted`](crate::state::KmsState::service_trusted)), and the subject JWT
 //! ([`identity`](super::identity)): signature, issuer, `aud` = the allowed audience (the project
 //! id), `sub` = the service account id, expiry. It answers an opaque access token valid for
 //! 3600 s of wall-clock time in the current trust epoch.
@@ -33,7 +33,7 @@ use time::format_description::well_known::Rfc3339;
 use super::{ApiError, Call, Gcp, WireError, body_error, json_body, media_type};
 use crate::faults::{Failure, OpKind};
 use crate::keys::Provider;
-use crate::lab::Caller;
+use crate::state::Caller;
 
 /// `grant_type` of a token exchange.
 pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";

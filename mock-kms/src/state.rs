@@ -1,10 +1,10 @@
 //! The lab: the one shared state behind every listener — keys, aliases, trust epochs, the call
 //! log, the fault rules and the lab clock.
 //!
-//! Front-ends (`aws`, `gcp`, `azure`, `control`) hold an `Arc<Lab>`. They authenticate the caller
+//! Front-ends (`aws`, `gcp`, `azure`, `control`) hold an `Arc<Kms>`. They authenticate the caller
 //! in their own cloud's way, ask [`Faults`](crate::faults::Faults) what to do, then read or change
-//! keys through [`Lab::read`] / [`Lab::write`] and log the call. Authorization is decided here, the
-//! same way for all three clouds ([`LabState::authorize`]): the key's owner may do anything; the
+//! keys through [`Kms::read`] / [`Kms::write`] and log the call. Authorization is decided here, the
+//! same way for all three clouds ([`KmsState::authorize`]): the key's owner may do anything; the
 //! EKM service identity needs the key's `trust` and `access` and may only encrypt and decrypt.
 //!
 //! Revoking trust bumps the provider's *trust epoch*: every session or token issued to the service
@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::calls::{CallLog, NewCall};
-use crate::error::LabError;
+use crate::error::StateError;
 use crate::faults::Faults;
 use crate::keys::{BlobHeader, Key, KeyMaterial, KeySpec, KeyState, Provider};
 use crate::tenant::Tenant;
@@ -119,7 +119,7 @@ impl KeyAction {
 }
 
 impl std::str::FromStr for KeyAction {
-    type Err = LabError;
+    type Err = StateError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
@@ -128,7 +128,7 @@ impl std::str::FromStr for KeyAction {
             .map(|(_, action)| *action)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::ALL.iter().map(|(name, _)| *name).collect();
-                LabError::InvalidRequest(format!(
+                StateError::InvalidRequest(format!(
                     "unknown action `{s}`; valid actions: {}",
                     names.join(", ")
                 ))
@@ -167,7 +167,7 @@ pub struct KeyInfo {
 
 /// Everything the lab knows, behind one lock.
 #[derive(Debug, Default)]
-pub struct LabState {
+pub struct KmsState {
     /// Keys by lab name.
     pub keys: BTreeMap<String, Key>,
     /// AWS aliases (name without `alias/`) → lab key name.
@@ -175,19 +175,19 @@ pub struct LabState {
     pub(crate) trust_epochs: BTreeMap<Provider, u64>,
 }
 
-impl LabState {
+impl KmsState {
     /// The key named `name`.
-    pub fn key(&self, name: &str) -> Result<&Key, LabError> {
+    pub fn key(&self, name: &str) -> Result<&Key, StateError> {
         self.keys
             .get(name)
-            .ok_or_else(|| LabError::KeyNotFound(name.to_owned()))
+            .ok_or_else(|| StateError::KeyNotFound(name.to_owned()))
     }
 
     /// The key named `name`, mutably.
-    pub fn key_mut(&mut self, name: &str) -> Result<&mut Key, LabError> {
+    pub fn key_mut(&mut self, name: &str) -> Result<&mut Key, StateError> {
         self.keys
             .get_mut(name)
-            .ok_or_else(|| LabError::KeyNotFound(name.to_owned()))
+            .ok_or_else(|| StateError::KeyNotFound(name.to_owned()))
     }
 
     /// The key of `provider` whose cloud id is `id`.
@@ -223,16 +223,16 @@ impl LabState {
         caller: Caller,
         usage: KeyUse,
         action: &str,
-    ) -> Result<&Key, LabError> {
+    ) -> Result<&Key, StateError> {
         let key = self.key(name)?;
         if caller == Caller::Owner {
             return Ok(key);
         }
         if !key.trust {
-            return Err(LabError::NotTrusted(key.provider));
+            return Err(StateError::NotTrusted(key.provider));
         }
         if !key.access || usage == KeyUse::Manage {
-            return Err(LabError::AccessDenied {
+            return Err(StateError::AccessDenied {
                 key: name.to_owned(),
                 action: action.to_owned(),
             });
@@ -254,24 +254,24 @@ impl LabState {
 
 /// Sees every successful change of the lab state, e.g. to persist it (`--state FILE`).
 pub trait StateObserver: Send + Sync + std::fmt::Debug {
-    /// Called under the state lock after each successful [`Lab::write`]; an error fails the
+    /// Called under the state lock after each successful [`Kms::write`]; an error fails the
     /// request that made the change.
-    fn changed(&self, state: &LabState) -> Result<(), LabError>;
+    fn changed(&self, state: &KmsState) -> Result<(), StateError>;
 }
 
 /// The shared lab.
 #[derive(Debug)]
-pub struct Lab {
+pub struct Kms {
     clock: SharedClock,
     tenant: Tenant,
     vault_url: String,
-    state: Mutex<LabState>,
+    state: Mutex<KmsState>,
     calls: CallLog,
     faults: Faults,
     observer: OnceLock<Box<dyn StateObserver>>,
 }
 
-impl Lab {
+impl Kms {
     /// An empty lab (no keys) for `tenant`; `vault_url` is the Azure vault's base URL
     /// (`https://127.0.0.1:PORT`), which Azure key ids are rendered under.
     pub fn new(clock: SharedClock, tenant: Tenant, vault_url: String) -> Self {
@@ -279,7 +279,7 @@ impl Lab {
             clock,
             tenant,
             vault_url: vault_url.trim_end_matches('/').to_owned(),
-            state: Mutex::new(LabState::default()),
+            state: Mutex::new(KmsState::default()),
             calls: CallLog::default(),
             faults: Faults::default(),
             observer: OnceLock::new(),
@@ -287,14 +287,14 @@ impl Lab {
     }
 
     /// Installs the observer told of every change from now on (at most one per lab).
-    pub fn observe_changes(&self, observer: Box<dyn StateObserver>) -> Result<(), LabError> {
+    pub fn observe_changes(&self, observer: Box<dyn StateObserver>) -> Result<(), StateError> {
         self.observer
             .set(observer)
-            .map_err(|_| LabError::Internal("the lab already has a state observer".into()))
+            .map_err(|_| StateError::Internal("the lab already has a state observer".into()))
     }
 
     /// Seeds the tenant's demo keys (`aws-demo` with its alias, `gcp-demo`, `azure-demo`).
-    pub fn seed_demo_keys(&self) -> Result<(), LabError> {
+    pub fn seed_demo_keys(&self) -> Result<(), StateError> {
         let now = self.now();
         let aws = &self.tenant.aws;
         let demo = [
@@ -324,7 +324,7 @@ impl Lab {
         self.write(|state| {
             for key in keys {
                 if state.keys.contains_key(&key.name) {
-                    return Err(LabError::AlreadyExists(key.name));
+                    return Err(StateError::AlreadyExists(key.name));
                 }
                 state.keys.insert(key.name.clone(), key);
             }
@@ -386,7 +386,7 @@ impl Lab {
         &self.faults
     }
 
-    fn lock(&self) -> MutexGuard<'_, LabState> {
+    fn lock(&self) -> MutexGuard<'_, KmsState> {
         // Every change under the lock is applied whole or not at all, so the state behind a
         // poisoned lock is consistent.
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -395,15 +395,15 @@ impl Lab {
     }
 
     /// Reads the state (scheduled deletions whose date has passed are applied first).
-    pub fn read<R>(&self, f: impl FnOnce(&LabState) -> R) -> R {
+    pub fn read<R>(&self, f: impl FnOnce(&KmsState) -> R) -> R {
         f(&self.lock())
     }
 
     /// Changes the state. `f` must leave the state consistent when it returns an error.
     pub fn write<R>(
         &self,
-        f: impl FnOnce(&mut LabState) -> Result<R, LabError>,
-    ) -> Result<R, LabError> {
+        f: impl FnOnce(&mut KmsState) -> Result<R, StateError>,
+    ) -> Result<R, StateError> {
         let mut state = self.lock();
         let result = f(&mut state)?;
         if let Some(observer) = self.observer.get() {
@@ -413,7 +413,7 @@ impl Lab {
     }
 
     /// The control-API view of key `name`.
-    pub fn key_info(&self, name: &str) -> Result<KeyInfo, LabError> {
+    pub fn key_info(&self, name: &str) -> Result<KeyInfo, StateError> {
         self.read(|state| state.key(name).map(|key| self.info(key)))
     }
 
@@ -457,7 +457,7 @@ impl Lab {
         name: &str,
         provider: Provider,
         spec: KeySpec,
-    ) -> Result<KeyInfo, LabError> {
+    ) -> Result<KeyInfo, StateError> {
         validate_key_name(name)?;
         let id = match provider {
             Provider::Aws => self.tenant.aws.key_arn(&uuid::Uuid::new_v4().to_string()),
@@ -467,10 +467,10 @@ impl Lab {
         let key = Key::generate(name, provider, id, spec, self.now())?;
         self.write(|state| {
             if state.keys.contains_key(name) {
-                return Err(LabError::AlreadyExists(name.to_owned()));
+                return Err(StateError::AlreadyExists(name.to_owned()));
             }
             if state.key_by_id(provider, &key.id).is_some() {
-                return Err(LabError::AlreadyExists(key.id.clone()));
+                return Err(StateError::AlreadyExists(key.id.clone()));
             }
             let info = self.info(&key);
             state.keys.insert(name.to_owned(), key);
@@ -479,13 +479,13 @@ impl Lab {
     }
 
     /// Applies a lifecycle action to key `name`. Repeating an action is not an error.
-    pub fn apply(&self, name: &str, action: KeyAction) -> Result<KeyInfo, LabError> {
+    pub fn apply(&self, name: &str, action: KeyAction) -> Result<KeyInfo, StateError> {
         let now = self.now();
         self.write(|state| {
             let provider = state.key(name)?.provider;
             let key = state.key_mut(name)?;
             let current = key.state_at(now);
-            let refuse = |reason: &str| LabError::InvalidState {
+            let refuse = |reason: &str| StateError::InvalidState {
                 key: name.to_owned(),
                 state: current.as_str(),
                 reason: reason.to_owned(),
@@ -538,7 +538,7 @@ impl Lab {
     pub fn owner_decrypt(
         &self,
         ciphertext: OwnerCiphertext<'_>,
-    ) -> Result<Zeroizing<Vec<u8>>, LabError> {
+    ) -> Result<Zeroizing<Vec<u8>>, StateError> {
         let now = self.now();
         let (blob, aad) = match ciphertext {
             OwnerCiphertext::Aws {
@@ -555,7 +555,7 @@ impl Lab {
                     let key = state.key(key)?;
                     key.ensure_usable(now)?;
                     let version = key.version(version).ok_or_else(|| {
-                        LabError::InvalidCiphertext(format!(
+                        StateError::InvalidCiphertext(format!(
                             "key `{}` has no such version",
                             key.name
                         ))
@@ -572,12 +572,12 @@ impl Lab {
     }
 
     /// Points AWS alias `alias` (without `alias/`) at key `target` (self-service revocation).
-    pub fn set_alias(&self, alias: &str, target: &str) -> Result<(), LabError> {
+    pub fn set_alias(&self, alias: &str, target: &str) -> Result<(), StateError> {
         validate_key_name(alias)?;
         self.write(|state| {
             let key = state.key(target)?;
             if key.provider != Provider::Aws {
-                return Err(LabError::InvalidRequest(format!(
+                return Err(StateError::InvalidRequest(format!(
                     "aliases point at AWS keys; `{target}` is a {} key",
                     key.provider
                 )));
@@ -588,7 +588,7 @@ impl Lab {
     }
 }
 
-/// A ciphertext as its cloud made it, for [`Lab::owner_decrypt`].
+/// A ciphertext as its cloud made it, for [`Kms::owner_decrypt`].
 #[derive(Debug, Clone, Copy)]
 pub enum OwnerCiphertext<'a> {
     /// An AWS KMS `CiphertextBlob` made with this `EncryptionContext`.
@@ -620,23 +620,24 @@ fn rsa_oaep_256_decrypt(
     name: &str,
     material: &KeyMaterial,
     ciphertext: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, LabError> {
+) -> Result<Zeroizing<Vec<u8>>, StateError> {
     use rsa::pkcs8::DecodePrivateKey as _;
     let KeyMaterial::Rsa(der) = material else {
-        return Err(LabError::UnsupportedOperation {
+        return Err(StateError::UnsupportedOperation {
             key: name.to_owned(),
             reason: "only RSA keys decrypt RSA-OAEP-256 ciphertexts".into(),
         });
     };
-    let key = rsa::RsaPrivateKey::from_pkcs8_der(der)
-        .map_err(|_| LabError::Internal(format!("the RSA material of key `{name}` is unusable")))?;
+    let key = rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(|_| {
+        StateError::Internal(format!("the RSA material of key `{name}` is unusable"))
+    })?;
     key.decrypt(rsa::Oaep::new::<rsa::sha2::Sha256>(), ciphertext)
         .map(Zeroizing::new)
-        .map_err(|_| LabError::InvalidCiphertext("the ciphertext is invalid".into()))
+        .map_err(|_| StateError::InvalidCiphertext("the ciphertext is invalid".into()))
 }
 
 /// Key and alias names: 1–64 of ASCII letters, digits, `-` and `_` (safe in every cloud's URLs).
-fn validate_key_name(name: &str) -> Result<(), LabError> {
+fn validate_key_name(name: &str) -> Result<(), StateError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -645,7 +646,7 @@ fn validate_key_name(name: &str) -> Result<(), LabError> {
     if ok {
         Ok(())
     } else {
-        Err(LabError::InvalidRequest(format!(
+        Err(StateError::InvalidRequest(format!(
             "invalid name `{name}`: use 1-64 ASCII letters, digits, '-' or '_'"
         )))
     }
@@ -659,9 +660,9 @@ mod tests {
 
     use super::*;
 
-    fn demo_lab() -> (Arc<ManualClock>, Lab) {
+    fn demo_lab() -> (Arc<ManualClock>, Kms) {
         let clock = Arc::new(ManualClock::default());
-        let lab = Lab::new(
+        let lab = Kms::new(
             clock.clone(),
             Tenant::default(),
             "https://127.0.0.1:4600/".into(),
@@ -719,13 +720,13 @@ mod tests {
         assert_eq!(pending.state, "pending-deletion");
         assert!(matches!(
             lab.apply("aws-demo", KeyAction::Enable),
-            Err(LabError::InvalidState { .. })
+            Err(StateError::InvalidState { .. })
         ));
         clock.advance(DELETION_WINDOW);
         assert_eq!(lab.key_info("aws-demo").unwrap().state, "destroyed");
         assert!(matches!(
             lab.apply("nope", KeyAction::Rotate),
-            Err(LabError::KeyNotFound(_))
+            Err(StateError::KeyNotFound(_))
         ));
         assert!(
             "rotat"
@@ -751,7 +752,7 @@ mod tests {
         lab.read(|s| {
             assert!(matches!(
                 s.authorize("gcp-demo", Caller::Service, KeyUse::Encrypt, "useToEncrypt"),
-                Err(LabError::AccessDenied { .. })
+                Err(StateError::AccessDenied { .. })
             ));
             assert!(
                 s.authorize("gcp-demo", Caller::Owner, KeyUse::Encrypt, "x")
@@ -765,7 +766,7 @@ mod tests {
             assert_eq!(s.trust_epoch(Provider::Gcp), epoch + 1);
             assert!(matches!(
                 s.authorize("gcp-demo", Caller::Service, KeyUse::Decrypt, "useToDecrypt"),
-                Err(LabError::NotTrusted(Provider::Gcp))
+                Err(StateError::NotTrusted(Provider::Gcp))
             ));
         });
     }
@@ -782,7 +783,7 @@ mod tests {
         );
         assert!(matches!(
             lab.create_key("aws-2", Provider::Aws, KeySpec::SymmetricDefault),
-            Err(LabError::AlreadyExists(_))
+            Err(StateError::AlreadyExists(_))
         ));
         assert!(
             lab.create_key("../x", Provider::Gcp, KeySpec::SymmetricDefault)
