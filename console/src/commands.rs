@@ -159,11 +159,11 @@ pub async fn encrypt(args: CryptArgs) -> anyhow::Result<()> {
 /// `ekm decrypt`: opens an envelope made by `ekm encrypt` with the same context.
 pub async fn decrypt(args: CryptArgs) -> anyhow::Result<()> {
     let (config, _lab) = registration(args.config.as_deref()).await?;
-    let (engine, _) =
+    let (engine, project) =
         engine_for(&config, args.provider.or_else(|| first_configured(&config))).await?;
     let envelope = read_input(&args.input)?;
     let plaintext = engine
-        .open(&envelope, &context_of(&args.context))
+        .open(&project, &envelope, &context_of(&args.context))
         .await
         .context("opening")?;
     write_output(&args.output, &plaintext)

@@ -206,20 +206,27 @@ impl Workload {
     }
 
     async fn open(&self, object: &Object) -> WorkloadEvent {
-        let opened = match ObjectName::new(object.name.as_str()) {
-            Ok(name) => {
-                self.backend
-                    .engine()
-                    .get(&name, &Self::context(&object.name))
-                    .await
-            }
-            Err(error) => Err(error.into()),
+        let project = self
+            .backend
+            .projects()
+            .iter()
+            .find(|(c, _)| *c == object.cloud)
+            .map(|(_, p)| p.clone());
+        let opened = match (ObjectName::new(object.name.as_str()), project) {
+            (Ok(name), Some(project)) => self
+                .backend
+                .engine()
+                .get(&name, &project, &Self::context(&object.name))
+                .await
+                .map_err(|error| reason(&error)),
+            (Ok(_), None) => Err("not registered".to_owned()),
+            (Err(error), _) => Err(reason(&error.into())),
         };
         WorkloadEvent::Opened {
             name: object.name.clone(),
             status: match opened {
                 Ok(_) => Readability::Readable,
-                Err(error) => Readability::Unreadable(reason(&error)),
+                Err(why) => Readability::Unreadable(why),
             },
             at: self.backend.clock().now(),
         }

@@ -52,7 +52,7 @@ impl Lab {
             context,
         };
         let sealed = lab.seal(b"warm-up");
-        run(lab.engine.open(&sealed, &lab.context)).expect("warm open");
+        run(lab.engine.open(&lab.project, &sealed, &lab.context)).expect("warm open");
         lab
     }
 
@@ -62,7 +62,7 @@ impl Lab {
 
     fn seal_open(&self, plaintext: &[u8]) -> usize {
         let sealed = self.seal(plaintext);
-        run(self.engine.open(&sealed, &self.context))
+        run(self.engine.open(&self.project, &sealed, &self.context))
             .expect("open")
             .len()
     }
@@ -121,7 +121,12 @@ fn cache_hit(c: &mut Criterion) {
     let empty = lab.seal(b"");
     let mut group = c.benchmark_group("cache_hit");
     group.bench_function("open_empty", |b| {
-        b.iter(|| run(lab.engine.open(black_box(&empty), &lab.context)).expect("open"))
+        b.iter(|| {
+            run(lab
+                .engine
+                .open(&lab.project, black_box(&empty), &lab.context))
+            .expect("open")
+        })
     });
     group.bench_function("seal_empty", |b| b.iter(|| lab.seal(black_box(b""))));
     group.finish();

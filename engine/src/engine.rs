@@ -88,6 +88,14 @@ pub enum EngineError {
         #[source]
         source: KmsError,
     },
+    /// The envelope belongs to another project than the one the caller acts for.
+    #[error("the envelope belongs to project {envelope}, not to {caller}: refused")]
+    WrongProject {
+        /// The project the caller acts for.
+        caller: ProjectId,
+        /// The project the envelope names.
+        envelope: String,
+    },
     /// A cached DEK has this id but a different eDEK, key or project: the envelope is forged.
     #[error("DEK id {dek} is already cached for a different eDEK, key or project")]
     DekConflict {
@@ -284,14 +292,17 @@ impl Engine {
         self.report(Operation::Seal, Some(project), sealed)
     }
 
-    /// Opens `envelope`, which must have been sealed with exactly `context`.
+    /// Opens `envelope` for `project`, the project the caller acts for. The envelope must have
+    /// been sealed for that project with exactly `context`; another project's envelope is refused
+    /// with [`EngineError::WrongProject`] before any KMS call.
     pub async fn open(
         &self,
+        project: &ProjectId,
         envelope: &[u8],
         context: &EncryptionContext,
     ) -> Result<Plaintext, EngineError> {
-        let opened = self.open_envelope(envelope, context).await;
-        self.report(Operation::Open, None, opened)
+        let opened = self.open_envelope(project, envelope, context).await;
+        self.report(Operation::Open, Some(project), opened)
     }
 
     /// Seals `plaintext` for `project` and stores the envelope as `name`.
@@ -312,19 +323,21 @@ impl Engine {
         self.report(Operation::Put, Some(project), stored)
     }
 
-    /// Reads the object `name` and opens it with `context`.
+    /// Reads the object `name` and opens it for `project` with `context` (see
+    /// [`open`](Self::open)).
     pub async fn get(
         &self,
         name: &ObjectName,
+        project: &ProjectId,
         context: &EncryptionContext,
     ) -> Result<Plaintext, EngineError> {
         let read = async {
             let name = name.clone();
             let envelope = self.with_store(move |store| store.get(&name)).await?;
-            self.open_envelope(&envelope, context).await
+            self.open_envelope(project, &envelope, context).await
         }
         .await;
-        self.report(Operation::Get, None, read)
+        self.report(Operation::Get, Some(project), read)
     }
 
     /// A receiver of every [`EngineEvent`] from now on.
@@ -380,12 +393,19 @@ impl Engine {
 
     async fn open_envelope(
         &self,
+        project: &ProjectId,
         envelope: &[u8],
         context: &EncryptionContext,
     ) -> Result<Plaintext, EngineError> {
         let parsed = envelope::parse(envelope)?;
-        parsed.check_context(context)?;
         let header = parsed.header();
+        if header.project() != project.as_str() {
+            return Err(EngineError::WrongProject {
+                caller: project.clone(),
+                envelope: header.project().to_owned(),
+            });
+        }
+        parsed.check_context(context)?;
         let cached = self
             .inner
             .cache

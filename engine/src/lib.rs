@@ -23,7 +23,7 @@
 //!     .build();
 //! let context = EncryptionContext::new().with("object", "notes.txt");
 //! let envelope = engine.seal(&project, &context, b"hello").await?;
-//! assert_eq!(engine.open(&envelope, &context).await?.as_slice(), b"hello");
+//! assert_eq!(engine.open(&project, &envelope, &context).await?.as_slice(), b"hello");
 //! # Ok(())
 //! # }
 //! ```

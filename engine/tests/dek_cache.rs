@@ -160,7 +160,13 @@ async fn a_thousand_concurrent_opens_after_expiry_make_exactly_one_unwrap() {
             let engine = lab.engine.clone();
             let sealed = sealed.clone();
             let context = lab.context.clone();
-            tokio::spawn(async move { engine.open(&sealed, &context).await.map(|p| p.to_vec()) })
+            let project = lab.project.clone();
+            tokio::spawn(async move {
+                engine
+                    .open(&project, &sealed, &context)
+                    .await
+                    .map(|p| p.to_vec())
+            })
         })
         .collect();
     for open in opens {

@@ -6,7 +6,8 @@ mod common;
 use common::{Lab, dek_id};
 use ekm_engine::envelope::{self, DEFAULT_FRAME_LEN, EnvelopeError, SealParams};
 use ekm_engine::{
-    Dek, DekId, EncryptionContext, EngineConfig, EngineError, KeyReference, ProjectId, WrappedDek,
+    Dek, DekId, EncryptionContext, EngineConfig, EngineError, KeyReference, ObjectName, ProjectId,
+    WrappedDek,
 };
 use proptest::prelude::*;
 
@@ -139,11 +140,43 @@ async fn a_wrong_context_is_rejected_before_any_kms_call() {
         lab.context.clone().with("extra", "pair"),
     ] {
         assert!(matches!(
-            lab.engine.open(&sealed, &context).await,
+            lab.engine.open(&lab.project, &sealed, &context).await,
             Err(EngineError::Envelope(EnvelopeError::ContextMismatch))
         ));
     }
     assert_eq!(lab.kek.unwrap_calls(), unwraps);
+}
+
+#[tokio::test]
+async fn another_projects_envelope_is_refused_before_any_kms_call() {
+    let lab = Lab::new();
+    let intruder = ProjectId::from("proj_intruder");
+    lab.engine.register(intruder.clone(), lab.kek.clone());
+    let sealed = lab.seal(b"not yours").await;
+    let unwraps = lab.kek.unwrap_calls();
+    for (result, name) in [
+        (
+            lab.engine.open(&intruder, &sealed, &lab.context).await,
+            "open",
+        ),
+        (
+            async {
+                let object = ObjectName::new("theirs").expect("name");
+                lab.engine.store().put(&object, &sealed).expect("put");
+                lab.engine.get(&object, &intruder, &lab.context).await
+            }
+            .await,
+            "get",
+        ),
+    ] {
+        assert!(
+            matches!(&result, Err(EngineError::WrongProject { caller, envelope })
+                if caller == &intruder && envelope == lab.project.as_str()),
+            "{name}: {result:?}"
+        );
+    }
+    assert_eq!(lab.kek.unwrap_calls(), unwraps, "no KMS call was made");
+    assert_eq!(lab.open(&sealed).await.expect("owner opens"), b"not yours");
 }
 
 struct Sealer {

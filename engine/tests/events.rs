@@ -74,7 +74,7 @@ async fn events_tell_the_dek_story_in_lab_time() {
             },
             EventKind::OperationFailed {
                 op: Operation::Open,
-                project: None,
+                project: Some(lab.project.clone()),
                 error: "envelope: not an EKM envelope (bad magic)".into()
             },
         ]

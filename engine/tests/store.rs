@@ -29,7 +29,7 @@ async fn objects_round_trip_and_the_store_directory_holds_no_dek_bytes() {
                 .expect("put");
             assert_eq!(
                 engine
-                    .get(&name, &lab.context)
+                    .get(&name, &lab.project, &lab.context)
                     .await
                     .expect("get")
                     .as_slice(),
@@ -68,7 +68,7 @@ async fn getting_a_missing_object_is_not_found() {
     let lab = Lab::new();
     let name = ObjectName::new("missing").expect("name");
     assert!(matches!(
-        lab.engine.get(&name, &lab.context).await,
+        lab.engine.get(&name, &lab.project, &lab.context).await,
         Err(EngineError::Store(StoreError::NotFound { .. }))
     ));
 }

@@ -30,7 +30,7 @@ async fn every_demo_cloud_round_trips_and_a_switched_key_revokes_old_data() {
             .unwrap();
         assert_eq!(
             lab.engine()
-                .open(&envelope, &context)
+                .open(&project, &envelope, &context)
                 .await
                 .unwrap()
                 .as_slice(),
@@ -45,17 +45,15 @@ async fn every_demo_cloud_round_trips_and_a_switched_key_revokes_old_data() {
         .create_key("aws-next", Provider::Aws, KeySpec::SymmetricDefault)
         .unwrap();
     let new_key = lab.switch_key(*cloud, "aws-next").await.unwrap();
-    assert_eq!(
-        lab.engine().active_key(&lab.project(*cloud).unwrap()),
-        Some(new_key)
-    );
+    let project = lab.project(*cloud).unwrap();
+    assert_eq!(lab.engine().active_key(&project), Some(new_key));
     assert!(
-        lab.engine().open(old, &context).await.is_ok(),
+        lab.engine().open(&project, old, &context).await.is_ok(),
         "cached DEK still opens"
     );
     clock.advance(lab.config().engine.revalidate_after + Duration::from_secs(1));
     assert!(matches!(
-        lab.engine().open(old, &context).await,
+        lab.engine().open(&project, old, &context).await,
         Err(EngineError::UnknownKey { .. })
     ));
 

@@ -647,8 +647,8 @@ impl Playback {
         }
     }
 
-    /// Seals and stores one object; returns the lab key that wrapped its DEK.
-    async fn encrypt_one(&mut self, name: &str) -> Result<String, (ErrorKind, String)> {
+    /// The project an object is sealed for and opened as.
+    fn object_project(&self, name: &str) -> Result<(Provider, ProjectId), (ErrorKind, String)> {
         let decl = self
             .scenario
             .objects
@@ -665,6 +665,13 @@ impl Playback {
                 format!("{provider} is not registered"),
             )
         })?;
+        Ok((provider, project))
+    }
+
+    /// Seals and stores one object; returns the lab key that wrapped its DEK.
+    async fn encrypt_one(&mut self, name: &str) -> Result<String, (ErrorKind, String)> {
+        let (provider, project) = self.object_project(name)?;
+        let decl = &self.scenario.objects[name];
         let object = ObjectName::new(name).map_err(|e| (ErrorKind::Store, e.to_string()))?;
         let content = decl.content.clone();
         let engine = self.lab.engine();
@@ -696,10 +703,11 @@ impl Playback {
     /// Opens one object: `Ok` or the error kind and message.
     async fn open(&self, name: &str) -> Result<(), (ErrorKind, String)> {
         let object = ObjectName::new(name).map_err(|e| (ErrorKind::Store, e.to_string()))?;
+        let (_, project) = self.object_project(name)?;
         let plaintext = self
             .lab
             .engine()
-            .get(&object, &object_context(name))
+            .get(&object, &project, &object_context(name))
             .await
             .map_err(|e| (error_kind(&e), e.to_string()))?;
         let expected = self
@@ -775,7 +783,11 @@ impl Playback {
                 let pick = ((i as usize).wrapping_mul(7919)) % history.len();
                 let envelope = &history[pick];
                 let context = traffic_context(envelope);
-                self.lab.engine().open(envelope, &context).await.map(|_| ())
+                self.lab
+                    .engine()
+                    .open(&projects[which], envelope, &context)
+                    .await
+                    .map(|_| ())
             } else {
                 seals += 1;
                 let context = EncryptionContext::new().with("traffic", i.to_string());

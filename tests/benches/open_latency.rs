@@ -39,26 +39,26 @@ fn open_latency(c: &mut Criterion) {
     let context = EncryptionContext::new().with("object", "bench");
     let step = lab.config.engine.revalidate_after + Duration::from_secs(1);
     for cloud in Cloud::ALL {
-        let (engine, envelope) = runtime.block_on(async {
+        let (engine, project, envelope) = runtime.block_on(async {
             let (engine, project) = lab.engine(lab.kek(cloud).await);
             let envelope = engine
                 .seal(&project, &context, &[7u8; 1024])
                 .await
                 .expect("seal");
-            (engine, envelope)
+            (engine, project, envelope)
         });
         group.bench_function(format!("cold {cloud}: one KMS unwrap"), |b| {
             b.iter(|| {
                 lab.advance(step);
                 runtime
-                    .block_on(engine.open(&envelope, &context))
+                    .block_on(engine.open(&project, &envelope, &context))
                     .expect("cold open")
             })
         });
         group.bench_function(format!("warm {cloud}: cached DEK"), |b| {
             b.iter(|| {
                 runtime
-                    .block_on(engine.open(&envelope, &context))
+                    .block_on(engine.open(&project, &envelope, &context))
                     .expect("warm open")
             })
         });

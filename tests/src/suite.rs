@@ -109,13 +109,19 @@ async fn seal(engine: &Engine, project: &ProjectId, object: &str) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("seal {object}: {e}"))
 }
 
-async fn assert_opens(engine: &Engine, envelope: &[u8], object: &str) {
-    assert_opens_bytes(engine, envelope, object, object.as_bytes()).await;
+async fn assert_opens(engine: &Engine, project: &ProjectId, envelope: &[u8], object: &str) {
+    assert_opens_bytes(engine, project, envelope, object, object.as_bytes()).await;
 }
 
-async fn assert_opens_bytes(engine: &Engine, envelope: &[u8], object: &str, expected: &[u8]) {
+async fn assert_opens_bytes(
+    engine: &Engine,
+    project: &ProjectId,
+    envelope: &[u8],
+    object: &str,
+    expected: &[u8],
+) {
     let plaintext = engine
-        .open(envelope, &context(object))
+        .open(project, envelope, &context(object))
         .await
         .unwrap_or_else(|e| panic!("open {object}: {e}"));
     assert_eq!(plaintext.as_slice(), expected);
@@ -137,9 +143,11 @@ pub async fn round_trip(case: CloudCase) {
     let lab = Lab::start().await;
     let (engine, project) = lab.engine(lab.kek(case.cloud).await);
     let envelope = seal(&engine, &project, "report.pdf").await;
-    assert_opens(&engine, &envelope, "report.pdf").await;
+    assert_opens(&engine, &project, &envelope, "report.pdf").await;
     assert!(matches!(
-        engine.open(&envelope, &context("other.pdf")).await,
+        engine
+            .open(&project, &envelope, &context("other.pdf"))
+            .await,
         Err(EngineError::Envelope(_))
     ));
     assert_eq!(
@@ -150,8 +158,8 @@ pub async fn round_trip(case: CloudCase) {
 
     let unwraps = lab.count_calls(case.provider, case.unwrap_op, None).await;
     let (cold, _) = lab.engine(lab.kek(case.cloud).await);
-    assert_opens(&cold, &envelope, "report.pdf").await;
-    assert_opens(&cold, &envelope, "report.pdf").await;
+    assert_opens(&cold, &project, &envelope, "report.pdf").await;
+    assert_opens(&cold, &project, &envelope, "report.pdf").await;
     assert_eq!(
         lab.count_calls(case.provider, case.unwrap_op, None).await,
         unwraps + 1,
@@ -179,8 +187,8 @@ pub async fn rotation_keeps_old_data_readable(case: CloudCase) {
     assert_eq!(version(&new), rotated["primary_version"].as_str().unwrap());
 
     let (cold, _) = lab.engine(lab.kek(case.cloud).await);
-    assert_opens(&cold, &old, "before-rotation").await;
-    assert_opens(&cold, &new, "after-rotation").await;
+    assert_opens(&cold, &project, &old, "before-rotation").await;
+    assert_opens(&cold, &project, &new, "after-rotation").await;
 }
 
 /// A revocation takes effect exactly at `revalidate_after`: before it cached DEKs keep data
@@ -194,7 +202,7 @@ pub async fn revocation_takes_effect_at_revalidation(
     let lab = Lab::start().await;
     let (engine, project) = lab.engine(lab.kek(case.cloud).await);
     let envelope = seal(&engine, &project, "contract.txt").await;
-    assert_opens(&engine, &envelope, "contract.txt").await;
+    assert_opens(&engine, &project, &envelope, "contract.txt").await;
 
     let replacement_name = format!("{}-replacement", case.provider);
     match method.control_action() {
@@ -209,11 +217,13 @@ pub async fn revocation_takes_effect_at_revalidation(
     }
 
     lab.advance(revalidate_after(&lab) - Duration::from_secs(1));
-    assert_opens(&engine, &envelope, "contract.txt").await;
+    assert_opens(&engine, &project, &envelope, "contract.txt").await;
     seal(&engine, &project, "still-working.txt").await;
 
     lab.advance(Duration::from_secs(1));
-    let opened = engine.open(&envelope, &context("contract.txt")).await;
+    let opened = engine
+        .open(&project, &envelope, &context("contract.txt"))
+        .await;
     assert_eq!(
         kms_kind(&opened),
         expected,
@@ -229,7 +239,7 @@ pub async fn revocation_takes_effect_at_revalidation(
     if method == Revocation::AliasSwap {
         // The failed DEK is dropped; a fresh one is wrapped by the alias's new key.
         let fresh = resealed.expect("after an alias swap new data is sealed under the new key");
-        assert_opens_bytes(&engine, &fresh, "new.txt", b"new").await;
+        assert_opens_bytes(&engine, &project, &fresh, "new.txt", b"new").await;
     } else {
         assert_eq!(
             kms_kind(&resealed),
@@ -274,7 +284,7 @@ pub async fn switch_key_revokes_old_data(case: CloudCase) {
     let old_reference = old_kek.key_reference().clone();
     let (engine, project) = lab.engine(old_kek);
     let envelope = seal(&engine, &project, "old.txt").await;
-    assert_opens(&engine, &envelope, "old.txt").await;
+    assert_opens(&engine, &project, &envelope, "old.txt").await;
 
     let created = lab
         .create_key(&format!("{}-next", case.provider), case.provider, case.spec)
@@ -290,15 +300,15 @@ pub async fn switch_key_revokes_old_data(case: CloudCase) {
     let parsed = ekm_engine::envelope::parse(&fresh).unwrap();
     assert!(parsed.header().names_key(&new_reference));
     lab.advance(revalidate_after(&lab) - Duration::from_secs(1));
-    assert_opens(&engine, &envelope, "old.txt").await;
+    assert_opens(&engine, &project, &envelope, "old.txt").await;
 
     lab.advance(Duration::from_secs(1));
-    let opened = engine.open(&envelope, &context("old.txt")).await;
+    let opened = engine.open(&project, &envelope, &context("old.txt")).await;
     assert!(
         matches!(opened, Err(EngineError::UnknownKey { .. })),
         "old data after the switch: {opened:?}"
     );
-    assert_opens(&engine, &fresh, "new.txt").await;
+    assert_opens(&engine, &project, &fresh, "new.txt").await;
     new_key_never_opens_old_data(case, &lab, &envelope, &created).await;
 }
 
@@ -308,22 +318,22 @@ pub async fn outage_is_served_from_cache_until_the_ttl(case: CloudCase) {
     let lab = Lab::start().await;
     let (engine, project) = lab.engine(lab.kek(case.cloud).await);
     let envelope = seal(&engine, &project, "ledger").await;
-    assert_opens(&engine, &envelope, "ledger").await;
+    assert_opens(&engine, &project, &envelope, "ledger").await;
 
     lab.set_faults(json!([{ "provider": case.provider, "operation": "*", "outage": true }]))
         .await;
     lab.advance(revalidate_after(&lab) - Duration::from_secs(1));
-    assert_opens(&engine, &envelope, "ledger").await;
+    assert_opens(&engine, &project, &envelope, "ledger").await;
     seal(&engine, &project, "during-outage").await;
 
     lab.advance(Duration::from_secs(1));
-    let opened = engine.open(&envelope, &context("ledger")).await;
+    let opened = engine.open(&project, &envelope, &context("ledger")).await;
     assert_eq!(kms_kind(&opened), "Unavailable", "{opened:?}");
     let sealed = engine.seal(&project, &context("x"), b"x").await;
     assert_eq!(kms_kind(&sealed), "Unavailable", "{sealed:?}");
 
     lab.clear_faults().await;
-    assert_opens(&engine, &envelope, "ledger").await;
+    assert_opens(&engine, &project, &envelope, "ledger").await;
 }
 
 /// A throttled unwrap is retried by the engine and the open succeeds.
@@ -349,11 +359,11 @@ pub async fn throttling_is_retried(case: CloudCase) {
     };
     let cold = Engine::builder(lab.clock.clone())
         .config(config)
-        .provider(project, lab.kek(case.cloud).await)
+        .provider(project.clone(), lab.kek(case.cloud).await)
         .build();
-    assert_opens(&cold, &envelope, "hot-object").await;
+    assert_opens(&cold, &project, &envelope, "hot-object").await;
     lab.advance(revalidate_after(&lab));
-    assert_opens(&cold, &envelope, "hot-object").await;
+    assert_opens(&cold, &project, &envelope, "hot-object").await;
     assert_eq!(
         lab.count_calls(case.provider, case.unwrap_op, Some(case.throttled_outcome))
             .await,
@@ -394,7 +404,7 @@ pub async fn a_day_of_traffic(case: CloudCase) -> DayOfTraffic {
             sealed.push((name, envelope));
         } else {
             let (name, envelope) = &sealed[(i * 7919) % sealed.len()];
-            assert_opens(&engine, envelope, name).await;
+            assert_opens(&engine, &project, envelope, name).await;
         }
         lab.advance(step);
     }

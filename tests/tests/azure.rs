@@ -215,7 +215,10 @@ async fn connect_reports_refusals_and_tolerates_outages() {
         .seal(&project, &context, b"data")
         .await
         .expect("seal");
-    let opened = engine.open(&envelope, &context).await.expect("open");
+    let opened = engine
+        .open(&project, &envelope, &context)
+        .await
+        .expect("open");
     assert_eq!(opened.as_slice(), b"data");
 }
 

@@ -131,9 +131,9 @@ async fn seal(engine: &Engine, project: &ProjectId, object: &str) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("seal {object}: {e}"))
 }
 
-async fn assert_opens(engine: &Engine, envelope: &[u8], object: &str) {
+async fn assert_opens(engine: &Engine, project: &ProjectId, envelope: &[u8], object: &str) {
     let plaintext = engine
-        .open(envelope, &context(object))
+        .open(project, envelope, &context(object))
         .await
         .unwrap_or_else(|e| panic!("open {object}: {e}"));
     assert_eq!(plaintext.as_slice(), object.as_bytes());
@@ -168,7 +168,7 @@ async fn subject_token_from_a_file() {
     let (engine, project) = lab.engine(lab.kek_for(&config, Cloud::Gcp).await);
     let envelope = seal(&engine, &project, "from-file").await;
     let (cold, _) = lab.engine(lab.kek_for(&config, Cloud::Gcp).await);
-    assert_opens(&cold, &envelope, "from-file").await;
+    assert_opens(&cold, &project, &envelope, "from-file").await;
     assert_eq!(
         lab.count_calls("gcp", "gcp-id-token", None).await,
         1,
@@ -204,7 +204,7 @@ async fn one_sts_exchange_serves_many_kms_calls() {
         envelopes.push((seal(&engine, &project, &object).await, object));
         lab.advance(revalidate_after);
         for (envelope, object) in &envelopes {
-            assert_opens(&engine, envelope, object).await;
+            assert_opens(&engine, &project, envelope, object).await;
         }
     }
     assert!(lab.count_calls("gcp", "decrypt", Some("ok")).await >= 5);
@@ -220,11 +220,11 @@ async fn restored_trust_works_at_once() {
 
     lab.key_action("gcp-demo", "revoke-trust").await;
     lab.advance(lab.config.engine.revalidate_after);
-    let opened = engine.open(&envelope, &context("kept")).await;
+    let opened = engine.open(&project, &envelope, &context("kept")).await;
     assert_eq!(kms_kind(&opened), "Authentication", "{opened:?}");
 
     lab.key_action("gcp-demo", "restore-trust").await;
-    assert_opens(&engine, &envelope, "kept").await;
+    assert_opens(&engine, &project, &envelope, "kept").await;
     seal(&engine, &project, "after-restore").await;
 }
 
@@ -322,13 +322,13 @@ async fn crc32c_mismatches_from_a_hostile_endpoint_are_refused() {
     for tamper in [Tamper::PlaintextCrc, Tamper::Plaintext] {
         mode.store(tamper as u8, Ordering::SeqCst);
         let (cold, _) = lab.engine(lab.kek_for(&config, Cloud::Gcp).await);
-        let opened = cold.open(&envelope, &context("honest")).await;
+        let opened = cold.open(&project, &envelope, &context("honest")).await;
         assert_eq!(kms_kind(&opened), "Transport", "{tamper:?}: {opened:?}");
     }
 
     mode.store(Tamper::Nothing as u8, Ordering::SeqCst);
     let (cold, _) = lab.engine(lab.kek_for(&config, Cloud::Gcp).await);
-    assert_opens(&cold, &envelope, "honest").await;
+    assert_opens(&cold, &project, &envelope, "honest").await;
 }
 
 #[tokio::test]

@@ -62,7 +62,7 @@ impl Lab {
 
     pub async fn open(&self, envelope: &[u8]) -> Result<Vec<u8>, ekm_engine::EngineError> {
         self.engine
-            .open(envelope, &self.context)
+            .open(&self.project, envelope, &self.context)
             .await
             .map(|plaintext| plaintext.to_vec())
     }
