@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 use crate::model::{CacheRow, CallRow, KeyRow, LabInfo, ProjectRow, Refresh, ScenarioInfo};
-use crate::update::tail;
+use crate::view::text::tail;
 
 /// Why the console could not start its backend.
 #[derive(Debug, thiserror::Error)]

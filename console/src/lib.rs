@@ -22,12 +22,14 @@
 //!   registration, or a scenario's lab (`ekm play FILE`); reads keys, DEK caches and the call
 //!   log into the model.
 //! - [`workload`] — the demo workload sealing and re-opening objects.
-//! - [`runtime`] — the `select!` loop over input, ticks, task reports and Ctrl-C; runs effects.
+//! - [`driver`] — the effect loop: performs what `update` asks, feeds the results back.
+//! - [`runtime`] — the `select!` loop over input, ticks, task reports and Ctrl-C.
 //! - [`terminal`] — raw mode and the alternate screen, restored on exit and on panic.
 
 pub mod backend;
 pub mod cli;
 pub mod commands;
+pub mod driver;
 pub mod keymap;
 pub mod model;
 pub mod ring;

@@ -4,17 +4,16 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ekm_engine::KmsError;
 use ekm_engine::events::EventKind;
 use ekm_engine::registration::Cloud;
 use ekm_mock_kms::faults::{FaultError, FaultRule, Throttle};
 use ekm_mock_kms::keys::Provider;
-use ekm_mock_kms::state::KeyAction;
 
 use crate::model::{
     Action, CallRow, Effect, FaultKind, KeyCommand, KeyRow, Mode, Model, Notice, Refresh,
     WorkloadEvent, unix_minute,
 };
+use crate::view::text::{action_label, kms_error_label, speed_label, tail};
 
 /// Slowest and fastest speed factors.
 pub const SPEED_RANGE: (f64, f64) = (0.25, 3600.0);
@@ -233,43 +232,9 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Effect> {
     }
 }
 
-/// The last segment of a key id (`ekm-key`, `alias/ekm-demo`), for labels.
-pub fn tail(key: &str) -> &str {
-    let cut = if key.starts_with("arn:") {
-        key.rfind(':')
-    } else {
-        key.rfind('/')
-    };
-    cut.map_or(key, |i| &key[i + 1..])
-}
-
-/// A short name for a KMS error class.
-pub fn kms_error_label(error: &KmsError) -> &'static str {
-    match error {
-        KmsError::AccessDenied { .. } => "access denied",
-        KmsError::KeyDisabled { .. } => "key disabled",
-        KmsError::KeyNotFound { .. } => "key not found",
-        KmsError::KeyDestroyed { .. } => "key destroyed",
-        KmsError::Throttled { .. } => "throttled",
-        KmsError::Unavailable { .. } => "unavailable",
-        KmsError::InvalidCiphertext { .. } => "invalid ciphertext",
-        KmsError::Authentication { .. } => "auth failed",
-        _ => "transport error",
-    }
-}
-
 fn manual_clock(model: &mut Model) -> Vec<Effect> {
     model.notice = Some(Notice::new("manual clock: only jumps move it", true));
     Vec::new()
-}
-
-/// `1×`, `60×`, `0.5×`.
-pub fn speed_label(speed: f64) -> String {
-    if speed.fract() == 0.0 {
-        format!("{speed:.0}×")
-    } else {
-        format!("{speed}×")
-    }
 }
 
 /// The selected key, or why there is none to act on.
@@ -361,14 +326,6 @@ fn fresh_name(keys: &[KeyRow], provider: &str) -> String {
         .map(|n| format!("{provider}-k{n}"))
         .find(|name| keys.iter().all(|k| &k.name != name))
         .unwrap_or_else(|| format!("{provider}-new"))
-}
-
-/// The verb for a lab action.
-pub fn action_label(action: KeyAction) -> &'static str {
-    KeyAction::ALL
-        .iter()
-        .find(|(_, a)| *a == action)
-        .map_or("apply", |(name, _)| name)
 }
 
 fn toggle_fault(model: &mut Model, kind: Option<FaultKind>) -> Vec<Effect> {
@@ -496,6 +453,7 @@ mod tests {
 
     use super::*;
     use crate::model::{CallRow, LabInfo, ObjectRow, ProjectRow, Readability};
+    use ekm_mock_kms::state::KeyAction;
 
     fn keys() -> Vec<KeyRow> {
         ["aws-demo", "gcp-demo", "azure-demo"]

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::backend::Backend;
 use crate::model::{ObjectRow, Readability, WorkloadEvent};
-use crate::update::kms_error_label;
+use crate::view::text::kms_error_label;
 
 /// Objects kept (and re-checked) per cloud; older ones are forgotten.
 pub const OBJECTS_PER_CLOUD: usize = 2;

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ekm_console::backend::Backend;
-use ekm_console::model::{Action, Effect, KeyCommand, Model};
-use ekm_console::runtime::change_lab;
+use ekm_console::driver::Driver;
+use ekm_console::model::{Action, KeyCommand, Model};
 use ekm_console::update::update;
 use ekm_console::view::view;
 use ekm_console::workload::Workload;
@@ -19,15 +19,14 @@ use ekm_engine::events::CachePath;
 use ekm_mock_kms::state::KeyAction;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use tokio::sync::broadcast;
+use tokio::sync::{Mutex, broadcast};
 
 struct Harness {
     clock: Arc<ManualClock>,
-    backend: Arc<Backend>,
-    workload: Workload,
+    driver: Driver,
+    workload: Arc<Mutex<Workload>>,
     events: broadcast::Receiver<EngineEvent>,
     model: Model,
-    since: u64,
 }
 
 impl Harness {
@@ -39,56 +38,33 @@ impl Harness {
                 .expect("lab starts"),
         );
         let events = backend.engine().subscribe();
-        let mut model = Model::new(1000, Some(60.0));
-        update(&mut model, Action::Started(Box::new(backend.info())));
+        let workload = Arc::new(Mutex::new(Workload::new(backend.clone())));
+        let mut driver = Driver::new(None);
+        driver.attach(backend.clone(), Some(workload.clone()));
         let mut harness = Self {
             clock,
-            workload: Workload::new(backend.clone()),
-            backend,
+            driver,
+            workload,
             events,
-            model,
-            since: 0,
+            model: Model::new(1000, Some(60.0)),
         };
-        let seeded = harness.workload.step().await;
-        harness.feed(seeded);
+        harness
+            .dispatch(Action::Started(Box::new(backend.info())))
+            .await;
+        let seeded = harness.workload.lock().await.step().await;
+        for event in seeded {
+            harness.dispatch(Action::Workload(Box::new(event))).await;
+        }
         harness.dispatch(Action::Tick).await;
         harness
     }
 
-    fn feed(&mut self, events: Vec<ekm_console::model::WorkloadEvent>) {
-        for event in events {
-            update(&mut self.model, Action::Workload(Box::new(event)));
-        }
+    /// Applies `action` through the runtime's effect loop, each task awaited in turn, then the
+    /// engine's events.
+    async fn dispatch(&mut self, action: Action) {
+        self.driver.settle(&mut self.model, action).await;
         while let Ok(event) = self.events.try_recv() {
             update(&mut self.model, Action::Engine(Box::new(event)));
-        }
-    }
-
-    /// Applies `action` and runs its effects the way the runtime does, in order.
-    async fn dispatch(&mut self, action: Action) {
-        let mut queue = vec![action];
-        while let Some(action) = queue.pop() {
-            for effect in update(&mut self.model, action) {
-                match effect {
-                    Effect::Refresh => {
-                        let refresh = self.backend.refresh(&mut self.since).expect("lab readable");
-                        queue.insert(0, Action::Refreshed(Box::new(refresh)));
-                    }
-                    Effect::Advance(by) => self.clock.advance(by),
-                    Effect::CheckObjects => {
-                        let events = self.workload.check_now().await;
-                        self.feed(events);
-                    }
-                    Effect::Quit | Effect::SetPaused(_) | Effect::SetSpeed(_) => {}
-                    change => {
-                        let result = change_lab(&self.backend, change).await;
-                        assert!(result.is_ok(), "{result:?}");
-                        let events = self.workload.check_now().await;
-                        self.feed(events);
-                        queue.insert(0, Action::Done(result));
-                    }
-                }
-            }
         }
     }
 

@@ -1,0 +1,276 @@
+//! The effect loop: [`Driver`] performs the [`Effect`]s that [`update`] returns against the
+//! running [`Backend`] and feeds the actions they lead to back through `update`. Cheap effects
+//! (refresh, clock) finish at once; lab changes, workload checks and scenario steps take time
+//! and come back as a [`Task`]. The terminal runtime spawns tasks and hears back on its
+//! channel; [`Driver::settle`] awaits each in turn instead, which makes the same loop
+//! deterministic for the snapshot tests.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use ekm_engine::clock::{Clock, SystemClock};
+use ekm_mock_kms::keys::{KeySpec, Provider};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tokio::sync::Mutex;
+
+use crate::backend::Backend;
+use crate::model::{Action, ClockStatus, Effect, Model, StepView};
+use crate::update::update;
+use crate::view::text::action_label;
+use crate::workload::Workload;
+
+/// An effect still under way: it resolves to the actions it leads to.
+pub type Task = BoxFuture<'static, Vec<Action>>;
+
+/// What performing an effect leaves to do.
+#[must_use]
+pub enum Followup {
+    /// Actions to apply now.
+    Now(Vec<Action>),
+    /// Actions to apply once the task is done.
+    Later(Task),
+}
+
+impl std::fmt::Debug for Followup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Followup::Now(actions) => f.debug_tuple("Now").field(actions).finish(),
+            Followup::Later(_) => f.write_str("Later(..)"),
+        }
+    }
+}
+
+/// The backend once it runs.
+#[derive(Debug)]
+struct Running {
+    backend: Arc<Backend>,
+    since: u64,
+    workload: Option<Arc<Mutex<Workload>>>,
+}
+
+/// Performs effects; see the module docs.
+#[derive(Debug)]
+pub struct Driver {
+    clock: Option<Arc<SystemClock>>,
+    running: Option<Running>,
+}
+
+impl Driver {
+    /// A driver with no backend yet; `clock` is the real-time clock whose speed and pause the
+    /// time keys control (`None`: a manual clock only jumps).
+    pub fn new(clock: Option<Arc<SystemClock>>) -> Self {
+        Self {
+            clock,
+            running: None,
+        }
+    }
+
+    /// Starts driving `backend` (and `workload`, when the demo workload runs).
+    pub fn attach(&mut self, backend: Arc<Backend>, workload: Option<Arc<Mutex<Workload>>>) {
+        self.running = Some(Running {
+            backend,
+            since: 0,
+            workload,
+        });
+    }
+
+    /// The backend, once attached.
+    pub fn backend(&self) -> Option<&Arc<Backend>> {
+        self.running.as_ref().map(|r| &r.backend)
+    }
+
+    /// Applies `action` and everything its effects lead to; tasks go to `spawn`.
+    pub fn dispatch(&mut self, model: &mut Model, action: Action, mut spawn: impl FnMut(Task)) {
+        let mut queue = VecDeque::from([action]);
+        while let Some(action) = queue.pop_front() {
+            for effect in update(model, action) {
+                match self.perform(effect) {
+                    Followup::Now(actions) => queue.extend(actions),
+                    Followup::Later(task) => spawn(task),
+                }
+            }
+        }
+    }
+
+    /// Applies `action` and everything its effects lead to, awaiting each task in turn.
+    pub async fn settle(&mut self, model: &mut Model, action: Action) {
+        let mut queue = VecDeque::from([action]);
+        while let Some(action) = queue.pop_front() {
+            for effect in update(model, action) {
+                match self.perform(effect) {
+                    Followup::Now(actions) => queue.extend(actions),
+                    Followup::Later(task) => queue.extend(task.await),
+                }
+            }
+        }
+    }
+
+    /// Performs one effect.
+    pub fn perform(&mut self, effect: Effect) -> Followup {
+        let status = |clock: &SystemClock| {
+            vec![Action::Clock(ClockStatus {
+                speed: Some(clock.speed()),
+                paused: clock.is_paused(),
+            })]
+        };
+        let none = Followup::Now(Vec::new());
+        match effect {
+            Effect::Quit => none,
+            Effect::SetPaused(paused) => match &self.clock {
+                Some(clock) => {
+                    clock.set_paused(paused);
+                    Followup::Now(status(clock))
+                }
+                None => none,
+            },
+            Effect::SetSpeed(speed) => match &self.clock {
+                Some(clock) => {
+                    clock.set_speed(speed);
+                    Followup::Now(status(clock))
+                }
+                None => none,
+            },
+            Effect::Advance(by) => {
+                match (&self.running, &self.clock) {
+                    (Some(running), _) => running.backend.clock().advance(by),
+                    (None, Some(clock)) => clock.advance(by),
+                    (None, None) => {}
+                }
+                none
+            }
+            Effect::Refresh => {
+                let refresh = self
+                    .running
+                    .as_mut()
+                    .and_then(|r| r.backend.refresh(&mut r.since));
+                Followup::Now(
+                    refresh
+                        .map(|refresh| Action::Refreshed(Box::new(refresh)))
+                        .into_iter()
+                        .collect(),
+                )
+            }
+            Effect::CheckObjects => match self.running.as_ref().and_then(|r| r.workload.clone()) {
+                Some(workload) => Followup::Later(check(workload).boxed()),
+                None => none,
+            },
+            Effect::PlayStep => {
+                let Some(playback) = self.backend().and_then(|b| b.scenario().cloned()) else {
+                    return none;
+                };
+                Followup::Later(
+                    async move {
+                        let report = playback.lock().await.next_step().await;
+                        let step = report.map(|report| {
+                            Box::new(StepView {
+                                outcome: report.outcome,
+                                note: report.note,
+                                checks: report
+                                    .checks
+                                    .into_iter()
+                                    .map(|c| (c.expected, c.actual, c.passed))
+                                    .collect(),
+                            })
+                        });
+                        vec![Action::Stepped(step)]
+                    }
+                    .boxed(),
+                )
+            }
+            change @ (Effect::KeyAction { .. }
+            | Effect::SwapAlias { .. }
+            | Effect::SwitchKey { .. }
+            | Effect::SetFaults(_)) => {
+                let Some(running) = &self.running else {
+                    return none;
+                };
+                let backend = running.backend.clone();
+                let workload = running.workload.clone();
+                Followup::Later(
+                    async move {
+                        let result = change_lab(&backend, change).await;
+                        let changed = result.is_ok();
+                        let mut actions = vec![Action::Done(result)];
+                        if changed && let Some(workload) = workload {
+                            actions.extend(check(workload).await);
+                        }
+                        actions
+                    }
+                    .boxed(),
+                )
+            }
+        }
+    }
+}
+
+/// One new object per cloud, then every object opened (after a key action or a jump).
+async fn check(workload: Arc<Mutex<Workload>>) -> Vec<Action> {
+    let events = workload.lock().await.check_now().await;
+    events
+        .into_iter()
+        .map(|event| Action::Workload(Box::new(event)))
+        .collect()
+}
+
+/// Performs a lab-changing effect (key action, alias swap, key switch, faults); the message
+/// for the status bar, or why it failed.
+pub async fn change_lab(backend: &Backend, effect: Effect) -> Result<String, String> {
+    let lab = backend
+        .lab()
+        .ok_or_else(|| "key actions need the embedded lab".to_owned())?;
+    let mock = lab.mock().lab();
+    let create = |name: &str, provider: Provider| {
+        mock.create_key(name, provider, KeySpec::default_for(provider))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    match effect {
+        Effect::KeyAction { key, action } => {
+            let info = mock.apply(&key, action).map_err(|e| e.to_string())?;
+            Ok(format!(
+                "{} {}: {} v{}",
+                action_label(action),
+                key,
+                info.state,
+                info.versions.len()
+            ))
+        }
+        Effect::SwapAlias {
+            alias,
+            target,
+            create: new,
+        } => {
+            if new {
+                create(&target, Provider::Aws)?;
+            }
+            mock.set_alias(&alias, &target).map_err(|e| e.to_string())?;
+            Ok(format!("alias/{alias} now points at {target}"))
+        }
+        Effect::SwitchKey {
+            cloud,
+            target,
+            create: new,
+        } => {
+            if new {
+                let provider: Provider = cloud
+                    .as_str()
+                    .parse()
+                    .map_err(|e: ekm_mock_kms::error::StateError| e.to_string())?;
+                create(&target, provider)?;
+            }
+            lab.switch_key(cloud, &target)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "{cloud} now seals with {target}; old data readable until its DEKs expire"
+            ))
+        }
+        Effect::SetFaults(rules) => {
+            let count = rules.len();
+            mock.faults().set(rules).map_err(|e| e.to_string())?;
+            Ok(format!("{count} fault rule(s) active"))
+        }
+        other => Err(format!("not a lab change: {other:?}")),
+    }
+}
