@@ -124,6 +124,29 @@ pub struct StartLine {
     pub ca_cert: Option<PathBuf>,
 }
 
+/// What the two listeners serve, without the listeners: [`MockKms::start`] serves exactly these,
+/// and in-process drivers (the fuzz targets, `tower::ServiceExt::oneshot`) call them directly.
+#[derive(Debug, Clone)]
+pub struct Routers {
+    /// The plain-HTTP listener's routes: control API, GCP, AWS.
+    pub http: Router,
+    /// The HTTPS listener's routes: Azure Key Vault and Entra ID.
+    pub https: Router,
+}
+
+impl Routers {
+    /// The routes of a mock serving `kms`.
+    pub fn new(kms: &Arc<Kms>) -> Self {
+        let http = Router::new()
+            .merge(control::router(kms.clone()))
+            .merge(gcp::router(kms.clone()))
+            .merge(aws::router(kms.clone()))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        let https = azure::router(kms.clone()).layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        Self { http, https }
+    }
+}
+
 /// A running mock KMS.
 #[derive(Debug)]
 pub struct MockKms {
@@ -203,12 +226,10 @@ impl MockKms {
             lab.observe_changes(Box::new(file))?;
         }
 
-        let http_router = Router::new()
-            .merge(control::router(lab.clone()))
-            .merge(gcp::router(lab.clone()))
-            .merge(aws::router(lab.clone()))
-            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-        let https_router = azure::router(lab.clone()).layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        let Routers {
+            http: http_router,
+            https: https_router,
+        } = Routers::new(&lab);
 
         let (stop_http, stopped) = oneshot::channel::<()>();
         let http_listener = tokio::net::TcpListener::from_std(http_listener).map_err(|source| {
