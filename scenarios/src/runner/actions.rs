@@ -1,0 +1,223 @@
+//! What a step does: seal and read named objects, change a key, repoint the AWS alias, switch a
+//! project to another key. Faults and traffic have modules of their own.
+
+use ekm_engine::{ObjectName, ProjectId};
+
+use super::outcome::{Done, error_kind};
+use super::timers::RevocationCause;
+use super::wording::key_state;
+use super::{Playback, Sealed, object_context};
+use crate::audit::wrapping_key;
+use crate::report::Check;
+use crate::schema::{Action, ErrorKind, KeyAction, Provider};
+
+impl Playback {
+    pub(super) async fn act(&mut self, action: &Action) -> Done {
+        match action {
+            Action::Encrypt(objects) => self.each_object(ObjectVerb::Seal, objects).await,
+            Action::Decrypt(objects) => self.each_object(ObjectVerb::Read, objects).await,
+            Action::ReadAll => {
+                let all: Vec<String> = self.objects.keys().cloned().collect();
+                if all.is_empty() {
+                    return Done::ok("nothing encrypted yet");
+                }
+                self.each_object(ObjectVerb::Read, &all).await
+            }
+            Action::Traffic(traffic) => self.traffic(traffic).await,
+            Action::Key { action, key } => self.key_action(*action, key),
+            Action::AliasSwap(swap) => {
+                let old = self.alias_target.clone();
+                match self.lab.mock().lab().set_alias(&swap.alias, &swap.to) {
+                    Ok(()) => {
+                        self.alias_target = swap.to.clone();
+                        if !self.registered.contains_key(&Provider::Aws) {
+                            self.revoke(
+                                &old,
+                                RevocationCause::AliasSwap,
+                                &format!("alias-swap away from {old}"),
+                            );
+                            self.undo(&swap.to, RevocationCause::AliasSwap);
+                        }
+                        Done::ok(format!("alias/{} now points at {}", swap.alias, swap.to))
+                    }
+                    Err(e) => Done::failed(ErrorKind::Refused, e.to_string()),
+                }
+            }
+            Action::SwitchKey(switch) => {
+                let old = self.current_key(switch.provider);
+                match self
+                    .lab
+                    .switch_key(switch.provider.cloud(), &switch.to)
+                    .await
+                {
+                    Ok(reference) => {
+                        self.registered.insert(switch.provider, switch.to.clone());
+                        if old != switch.to {
+                            self.revoke(
+                                &old,
+                                RevocationCause::SwitchKey,
+                                &format!("switch-key away from {old}"),
+                            );
+                        }
+                        self.undo(&switch.to, RevocationCause::SwitchKey);
+                        Done::ok(format!(
+                            "{} project now registered on {reference}",
+                            switch.provider
+                        ))
+                    }
+                    Err(e) => Done::failed(ErrorKind::Refused, e.to_string()),
+                }
+            }
+            Action::Fault(fault) => self.add_fault(fault),
+        }
+    }
+
+    fn key_action(&mut self, action: KeyAction, key: &str) -> Done {
+        match self.lab.mock().lab().apply(key, action) {
+            Ok(info) => {
+                if action.revokes() {
+                    self.revoke(
+                        key,
+                        RevocationCause::Key(action),
+                        &format!("{} {key}", action.name()),
+                    );
+                }
+                if let Some(undone) = action.undoes() {
+                    self.undo(key, RevocationCause::Key(undone));
+                }
+                Done::ok(key_state(key, &info))
+            }
+            Err(e) => Done::failed(ErrorKind::Refused, e.to_string()),
+        }
+    }
+
+    /// Seals or reads each object in turn; the first failure is the step's outcome, and the
+    /// detail lists what succeeded and what failed.
+    async fn each_object(&mut self, verb: ObjectVerb, objects: &[String]) -> Done {
+        let (done_word, failed_word) = verb.words();
+        let mut done = Vec::new();
+        let mut failed = Vec::new();
+        let mut first_error = None;
+        for name in objects {
+            let result = match verb {
+                ObjectVerb::Seal => self
+                    .encrypt_one(name)
+                    .await
+                    .map(|key| format!("{name} under {key}")),
+                ObjectVerb::Read => self.open(name).await.map(|()| name.clone()),
+            };
+            match result {
+                Ok(line) => done.push(line),
+                Err((kind, message)) => {
+                    failed.push(format!("{name}: {kind}"));
+                    first_error.get_or_insert((kind, message));
+                }
+            }
+        }
+        let mut parts = Vec::new();
+        if !done.is_empty() {
+            parts.push(format!("{done_word} {}", done.join(", ")));
+        }
+        if !failed.is_empty() {
+            parts.push(format!("{failed_word} {}", failed.join(", ")));
+        }
+        Done::with_first_error(parts.join("; "), first_error)
+    }
+
+    /// The project an object is sealed for and opened as.
+    fn object_project(&self, name: &str) -> Result<(Provider, ProjectId), (ErrorKind, String)> {
+        let decl = self
+            .scenario
+            .objects
+            .get(name)
+            .ok_or_else(|| (ErrorKind::Other, format!("unknown object `{name}`")))?;
+        let provider = decl.provider;
+        let project = match &decl.key {
+            Some(key) => self.extra_projects.get(key).cloned(),
+            None => self.project(provider),
+        }
+        .ok_or_else(|| {
+            (
+                ErrorKind::NoProvider,
+                format!("{provider} is not registered"),
+            )
+        })?;
+        Ok((provider, project))
+    }
+
+    /// Seals and stores one object; returns the lab key that wrapped its DEK.
+    async fn encrypt_one(&mut self, name: &str) -> Result<String, (ErrorKind, String)> {
+        let (provider, project) = self.object_project(name)?;
+        let decl = &self.scenario.objects[name];
+        let object = ObjectName::new(name).map_err(|e| (ErrorKind::Store, e.to_string()))?;
+        let content = decl.content.clone();
+        let engine = self.lab.engine();
+        engine
+            .put(&object, &project, &object_context(name), content.as_bytes())
+            .await
+            .map_err(|e| (error_kind(&e), format!("{name}: {e}")))?;
+        let envelope = engine
+            .store()
+            .get(&object)
+            .map_err(|e| (ErrorKind::Store, format!("{name}: {e}")))?;
+        let lab = self.lab.mock().lab();
+        if let Some(audit) = &mut self.audit
+            && let Err(error) = audit.learn(lab, &envelope)
+        {
+            self.deferred_checks.push(Check {
+                expected: format!("the auditor recovers the DEK of {name}"),
+                actual: error.to_string(),
+                passed: false,
+            });
+        }
+        let key =
+            wrapping_key(lab, &envelope).map_or_else(|_| self.current_key(provider), |k| k.key);
+        self.objects
+            .insert(name.to_owned(), Sealed { key: key.clone() });
+        Ok(key)
+    }
+
+    /// Opens one object: `Ok` or the error kind and message.
+    pub(super) async fn open(&self, name: &str) -> Result<(), (ErrorKind, String)> {
+        let object = ObjectName::new(name).map_err(|e| (ErrorKind::Store, e.to_string()))?;
+        let (_, project) = self.object_project(name)?;
+        let plaintext = self
+            .lab
+            .engine()
+            .get(&object, &project, &object_context(name))
+            .await
+            .map_err(|e| (error_kind(&e), e.to_string()))?;
+        let expected = self
+            .scenario
+            .objects
+            .get(name)
+            .map(|o| o.content.as_bytes());
+        if Some(plaintext.as_slice()) == expected {
+            Ok(())
+        } else {
+            Err((
+                ErrorKind::Envelope,
+                format!("{name} opened to different content"),
+            ))
+        }
+    }
+}
+
+/// What a data step does to each of its objects.
+#[derive(Debug, Clone, Copy)]
+enum ObjectVerb {
+    /// `encrypt:` — seal and store.
+    Seal,
+    /// `decrypt:` / `read-all:` — read back and compare.
+    Read,
+}
+
+impl ObjectVerb {
+    /// How the step's detail names the objects it succeeded and failed on.
+    fn words(self) -> (&'static str, &'static str) {
+        match self {
+            ObjectVerb::Seal => ("sealed", "failed"),
+            ObjectVerb::Read => ("read", "unreadable"),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The lab a scenario starts with: a fresh embedded lab on its own manual clock, the declared
+//! keys, a project of its own for each key objects name with `key:`, and the disk auditor.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ekm_engine::ProjectId;
+use ekm_engine::clock::{Clock, ManualClock, SharedClock, Stopwatch};
+use ekm_lab::{EmbeddedLab, LabError, LabOptions};
+use ekm_mock_kms::keys::KeySpec;
+
+use super::{LoadedScenario, Playback, RunError};
+use crate::audit::DiskAudit;
+use crate::schema::{Provider, Scenario};
+
+impl Playback {
+    /// Starts a fresh lab for `scenario` (mock KMS with the demo tenant on port 0, engine on a
+    /// new `ManualClock`), creates its declared keys and, for `no_plaintext_dek_on_disk`, a
+    /// temporary object-store directory.
+    pub async fn start(scenario: Scenario) -> Result<Self, RunError> {
+        Self::start_from(LoadedScenario {
+            file: None,
+            scenario,
+        })
+        .await
+    }
+
+    /// [`Playback::start`] for a scenario that remembers its file.
+    pub async fn start_from(loaded: LoadedScenario) -> Result<Self, RunError> {
+        let stopwatch = Stopwatch::start();
+        let LoadedScenario { file, scenario } = loaded;
+        let clock = Arc::new(ManualClock::default());
+        let shared: SharedClock = clock.clone();
+        let store_dir = if scenario.invariants.no_plaintext_dek_on_disk {
+            Some(tempfile::tempdir().map_err(RunError::StoreDir)?)
+        } else {
+            None
+        };
+        let lab = EmbeddedLab::start(LabOptions {
+            clock: shared,
+            engine: scenario.engine.clone(),
+            store_dir: store_dir.as_ref().map(|d| d.path().join("objects")),
+        })
+        .await?;
+        for key in &scenario.keys {
+            let provider = key.provider.mock();
+            let spec = match &key.spec {
+                Some(spec) => KeySpec::parse_for(provider, spec),
+                None => Ok(KeySpec::default_for(provider)),
+            };
+            spec.and_then(|spec| lab.mock().lab().create_key(&key.name, provider, spec))
+                .map_err(|source| RunError::Key {
+                    name: key.name.clone(),
+                    source,
+                })?;
+        }
+        let mut extra_projects = BTreeMap::new();
+        for decl in scenario.objects.values() {
+            if let Some(key) = &decl.key
+                && !extra_projects.contains_key(key)
+            {
+                let project = register_key_project(&lab, decl.provider, key).await?;
+                extra_projects.insert(key.clone(), project);
+            }
+        }
+        let audit = store_dir
+            .as_ref()
+            .map(|d| DiskAudit::new(d.path().join("objects")));
+        let call_seq = lab.mock().lab().calls().since(0).next;
+        Ok(Self {
+            start: clock.now(),
+            scenario,
+            file,
+            lab,
+            clock,
+            stopwatch,
+            next: 0,
+            previous_end: Duration::ZERO,
+            objects: BTreeMap::new(),
+            extra_projects,
+            faults: Vec::new(),
+            revocations: Vec::new(),
+            registered: BTreeMap::new(),
+            alias_target: Provider::Aws.demo_key().to_owned(),
+            audit,
+            _store_dir: store_dir,
+            call_seq,
+            events: Vec::new(),
+            deferred_checks: Vec::new(),
+            reports: Vec::new(),
+        })
+    }
+}
+
+/// Registers a project of its own on the mock key `key` (`proj_demo/<key>`).
+pub(super) async fn register_key_project(
+    lab: &EmbeddedLab,
+    provider: Provider,
+    key: &str,
+) -> Result<ProjectId, RunError> {
+    let info = lab
+        .mock()
+        .lab()
+        .key_info(key)
+        .map_err(|source| RunError::Key {
+            name: key.to_owned(),
+            source,
+        })?;
+    let config = ekm_lab::registration_on(lab.config(), provider.cloud(), &info)?;
+    let kek = ekm_engine::registration::connect(&config, provider.cloud())
+        .await
+        .map_err(LabError::from)?;
+    let project = ProjectId::from(format!("{}/{key}", lab.config().project_id).as_str());
+    lab.engine().register(project.clone(), kek);
+    Ok(project)
+}

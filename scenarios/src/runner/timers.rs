@@ -1,0 +1,134 @@
+//! Lab time between steps: the clock advances through every timer that falls due on the way
+//! (fault windows ending, revocation deadlines) at its own time, and the
+//! `revocation_effective_within` invariant is checked at each deadline.
+
+use std::time::Duration;
+
+use ekm_engine::clock::Clock;
+use time::OffsetDateTime;
+
+use super::{Playback, to_time};
+use crate::report::Check;
+use crate::schema::KeyAction;
+use crate::time::clock_offset;
+/// A revocation the `revocation_effective_within` invariant watches.
+#[derive(Debug)]
+pub(super) struct Revocation {
+    pub(super) key: String,
+    pub(super) cause: RevocationCause,
+    pub(super) at: OffsetDateTime,
+    pub(super) label: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RevocationCause {
+    Key(KeyAction),
+    AliasSwap,
+    SwitchKey,
+}
+
+impl Playback {
+    /// Moves the clock to `target`, firing every timer due on the way at its own time.
+    pub(super) async fn advance_to(&mut self, target: OffsetDateTime) {
+        loop {
+            let within = self.within();
+            let next_fault = self.faults.iter().map(|f| f.until).min();
+            let next_deadline =
+                within.and_then(|w| self.revocations.iter().map(|r| r.at + w).min());
+            let due = [next_fault, next_deadline]
+                .into_iter()
+                .flatten()
+                .filter(|t| *t <= target)
+                .min();
+            let Some(due) = due else { break };
+            self.clock.advance_to(due);
+            self.expire_faults();
+            let mut checks = Vec::new();
+            self.check_revocation_deadlines(&mut checks).await;
+            self.deferred_checks.extend(checks);
+        }
+        self.clock.advance_to(target);
+    }
+
+    pub(super) fn within(&self) -> Option<time::Duration> {
+        self.scenario
+            .invariants
+            .revocation_effective_within
+            .map(|w| to_time(w.0))
+    }
+
+    pub(super) fn revoke(&mut self, key: &str, cause: RevocationCause, label: &str) {
+        if self.within().is_none()
+            || self
+                .revocations
+                .iter()
+                .any(|r| r.key == key && r.cause == cause)
+        {
+            return;
+        }
+        self.revocations.push(Revocation {
+            key: key.to_owned(),
+            cause,
+            at: self.clock.now(),
+            label: label.to_owned(),
+        });
+    }
+
+    pub(super) fn undo(&mut self, key: &str, cause: RevocationCause) {
+        self.revocations
+            .retain(|r| !(r.key == key && r.cause == cause));
+    }
+
+    /// For every watched revocation whose deadline has passed: each object sealed under the
+    /// revoked key must be unreadable now. Each revocation is checked once.
+    pub(super) async fn check_revocation_deadlines(&mut self, checks: &mut Vec<Check>) {
+        let Some(within) = self.within() else { return };
+        let now = self.clock.now();
+        let (due, waiting): (Vec<Revocation>, Vec<Revocation>) =
+            std::mem::take(&mut self.revocations)
+                .into_iter()
+                .partition(|r| r.at + within <= now);
+        self.revocations = waiting;
+        for revocation in due {
+            let objects: Vec<String> = self
+                .objects
+                .iter()
+                .filter(|(_, sealed)| sealed.key == revocation.key)
+                .map(|(name, _)| name.clone())
+                .collect();
+            let mut still_readable = Vec::new();
+            for name in &objects {
+                if self.open(name).await.is_ok() {
+                    still_readable.push(name.clone());
+                }
+            }
+            let within = self
+                .scenario
+                .invariants
+                .revocation_effective_within
+                .unwrap_or_default();
+            let started = Duration::try_from(revocation.at - self.start).unwrap_or_default();
+            checks.push(Check {
+                expected: format!(
+                    "invariant: {} at {} effective within {within} (checked at {}): {} object(s) \
+                     under {} unreadable",
+                    revocation.label,
+                    clock_offset(started),
+                    clock_offset(self.elapsed()),
+                    objects.len(),
+                    revocation.key
+                ),
+                actual: if still_readable.is_empty() {
+                    "all unreadable".into()
+                } else {
+                    format!(
+                        "still readable at {}: {}",
+                        clock_offset(self.elapsed()),
+                        still_readable.join(", ")
+                    )
+                },
+                passed: still_readable.is_empty(),
+            });
+        }
+    }
+}
