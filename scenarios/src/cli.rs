@@ -1,8 +1,10 @@
 //! `ekm scenario …`: the command-line surface the `ekm` binary mounts as a subcommand.
 //!
-//! - `run [FILE|DIR]... [--json] [--junit PATH]` — runs the scenarios in parallel and prints each
-//!   timeline (colour only when stdout is a terminal; a progress bar on stderr when it is a
-//!   terminal), or one JSON report with `--json`; `--junit` also writes JUnit XML.
+//! - `run [FILE|DIR]... [--json] [--junit PATH] [--shard I/N [--durations REPORT]]` — runs the
+//!   scenarios in parallel and prints each timeline (colour only when stdout is a terminal; a
+//!   progress bar on stderr when it is a terminal), or one JSON report with `--json`; `--junit`
+//!   also writes JUnit XML; `--shard` runs only part I of N of them ([`crate::shard`]), balanced
+//!   by the wall times of a previous `--json` report when `--durations` names one.
 //! - `validate [FILE|DIR]...` — checks the files without running them.
 //! - `list [DIR]` — names, providers and stories of the scenarios in a directory.
 //!
@@ -16,6 +18,7 @@ use std::process::ExitCode;
 use crate::report::{Style, render_json, render_junit, render_timeline};
 use crate::runner::{LoadedScenario, run_all};
 use crate::schema::Scenario;
+use crate::shard::{Durations, Shard, partition};
 use crate::validate::{self, ScenarioError};
 
 /// `ekm scenario` subcommands.
@@ -31,6 +34,13 @@ pub enum ScenarioCommand {
         /// Also write a JUnit XML report (one test case per scenario) to PATH.
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
+        /// Run only shard I of N (1-based) of the scenarios: a deterministic partition in which
+        /// every scenario belongs to exactly one shard.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<Shard>,
+        /// Balance the shards by the wall times in this previous `--json` report.
+        #[arg(long, value_name = "REPORT", requires = "shard")]
+        durations: Option<PathBuf>,
     },
     /// Check scenario files without running them.
     Validate {
@@ -55,7 +65,16 @@ pub const EXIT_INVALID: u8 = 2;
 /// Runs `command`, printing to stdout/stderr, and returns the process exit code.
 pub async fn run(command: ScenarioCommand) -> ExitCode {
     let code = match command {
-        ScenarioCommand::Run { paths, json, junit } => run_command(&paths, json, junit).await,
+        ScenarioCommand::Run {
+            paths,
+            json,
+            junit,
+            shard,
+            durations,
+        } => {
+            let shard = shard.map(|shard| (shard, durations));
+            run_command(&paths, json, junit, shard).await
+        }
         ScenarioCommand::Validate { paths } => match load_all(&paths) {
             Ok(loaded) => {
                 for scenario in &loaded {
@@ -82,11 +101,22 @@ pub async fn run(command: ScenarioCommand) -> ExitCode {
     ExitCode::from(code)
 }
 
-async fn run_command(paths: &[PathBuf], json: bool, junit: Option<PathBuf>) -> u8 {
-    let loaded = match load_all(paths) {
+async fn run_command(
+    paths: &[PathBuf],
+    json: bool,
+    junit: Option<PathBuf>,
+    shard: Option<(Shard, Option<PathBuf>)>,
+) -> u8 {
+    let mut loaded = match load_all(paths) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    if let Some((shard, durations)) = shard {
+        loaded = match take_shard(loaded, shard, durations.as_deref()) {
+            Ok(part) => part,
+            Err(code) => return code,
+        };
+    }
     let progress = (std::io::stderr().is_terminal() && loaded.len() > 1).then(|| {
         let bar = indicatif::ProgressBar::new(loaded.len() as u64);
         bar.set_style(
@@ -135,6 +165,32 @@ async fn run_command(paths: &[PathBuf], json: bool, junit: Option<PathBuf>) -> u
     } else {
         EXIT_FAILED
     }
+}
+
+/// The scenarios of `shard`, saying on stderr how many of how many.
+fn take_shard(
+    loaded: Vec<LoadedScenario>,
+    shard: Shard,
+    durations: Option<&Path>,
+) -> Result<Vec<LoadedScenario>, u8> {
+    let durations = match durations {
+        Some(path) => Durations::load(path).map_err(|error| {
+            eprintln!("error: {error}");
+            EXIT_INVALID
+        })?,
+        None => Durations::default(),
+    };
+    let names: Vec<&str> = loaded.iter().map(|l| l.scenario.name.as_str()).collect();
+    let mine = partition(&names, shard, &durations);
+    let total = loaded.len();
+    let part: Vec<LoadedScenario> = loaded
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| mine.binary_search(i).is_ok())
+        .map(|(_, l)| l)
+        .collect();
+    eprintln!("shard {shard}: {} of {total} scenario(s)", part.len());
+    Ok(part)
 }
 
 fn origin(loaded: &LoadedScenario) -> String {

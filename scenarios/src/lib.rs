@@ -114,6 +114,7 @@
 //!   [`runner::run_all`] in parallel.
 //! - [`audit`] — the `no_plaintext_dek_on_disk` auditor and which key wrapped an envelope.
 //! - [`report`] — reports: the readable timeline, JSON, JUnit.
+//! - [`shard`] — `--shard I/N`: a deterministic partition of a library over CI jobs.
 //! - [`cli`] — `ekm scenario run | validate | list` for the `ekm` binary.
 //!
 //! The scenario library lives beside the crate in `scenarios/*.yaml`; `cargo test` runs each file
@@ -124,5 +125,6 @@ pub mod cli;
 pub mod report;
 pub mod runner;
 pub mod schema;
+pub mod shard;
 pub mod time;
 pub mod validate;

@@ -34,6 +34,8 @@ async fn exit_codes_follow_the_outcome() {
         paths: vec![failing],
         json: true,
         junit: Some(junit.clone()),
+        shard: None,
+        durations: None,
     };
     assert_eq!(run(run_failing).await, ExitCode::from(1));
     let xml = std::fs::read_to_string(&junit).unwrap();
@@ -43,6 +45,8 @@ async fn exit_codes_follow_the_outcome() {
         paths: vec![dir().join("alias-swap.yaml")],
         json: false,
         junit: None,
+        shard: None,
+        durations: None,
     };
     assert_eq!(run(passing).await, ExitCode::from(0));
 
@@ -50,6 +54,74 @@ async fn exit_codes_follow_the_outcome() {
         paths: vec![dir().join("no-such-file.yaml")],
         json: false,
         junit: None,
+        shard: None,
+        durations: None,
     };
     assert_eq!(run(missing).await, ExitCode::from(2));
+}
+
+/// `--shard I/N` over a directory: each scenario runs in exactly one shard, and the shards'
+/// JUnit files together name every scenario once — with and without recorded durations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_run_every_scenario_exactly_once_and_their_junit_merges() {
+    let temp = tempfile::tempdir().unwrap();
+    let library = temp.path().join("library");
+    std::fs::create_dir(&library).unwrap();
+    let names: Vec<String> = (1..=5).map(|i| format!("story-{i}")).collect();
+    for name in &names {
+        std::fs::write(
+            library.join(format!("{name}.yaml")),
+            format!(
+                "name: {name}\ndescription: reads nothing\nsteps:\n  - at: 0s\n    read-all:\n"
+            ),
+        )
+        .unwrap();
+    }
+    let durations = temp.path().join("previous.json");
+    std::fs::write(
+        &durations,
+        r#"{"passed": true, "scenarios": [{"name": "story-3", "wall": 40.0},
+            {"name": "story-1", "wall": 2.0}]}"#,
+    )
+    .unwrap();
+    for recorded in [None, Some(durations)] {
+        let mut merged = Vec::new();
+        for i in 1..=3 {
+            let junit = temp.path().join(format!("junit-{i}.xml"));
+            let command = ScenarioCommand::Run {
+                paths: vec![library.clone()],
+                json: true,
+                junit: Some(junit.clone()),
+                shard: Some(format!("{i}/3").parse().unwrap()),
+                durations: recorded.clone(),
+            };
+            assert_eq!(run(command).await, ExitCode::from(0));
+            merged.extend(test_case_names(&std::fs::read_to_string(&junit).unwrap()));
+        }
+        merged.sort();
+        assert_eq!(merged, names, "recorded durations: {recorded:?}");
+    }
+
+    let bad_durations = ScenarioCommand::Run {
+        paths: vec![library],
+        json: true,
+        junit: None,
+        shard: Some("1/2".parse().unwrap()),
+        durations: Some(temp.path().join("missing.json")),
+    };
+    assert_eq!(run(bad_durations).await, ExitCode::from(2));
+}
+
+/// The `name` of every `<testcase>` in a JUnit document.
+fn test_case_names(xml: &str) -> Vec<String> {
+    xml.split("<testcase ")
+        .skip(1)
+        .filter_map(|case| {
+            // ` name="`, not the tail of `classname="`.
+            let case = format!(" {case}");
+            let start = case.find(" name=\"")? + " name=\"".len();
+            let end = start + case[start..].find('"')?;
+            Some(case[start..end].to_owned())
+        })
+        .collect()
 }
