@@ -1,6 +1,8 @@
 //! Seal + open through the engine on a warm cache, beside raw AES-256-GCM of the same size in
 //! the same run (aws-lc-rs and RustCrypto `aes-gcm`), plus the fixed per-message cost of a cache
-//! hit. The engine uses aws-lc-rs by default and RustCrypto with `--features rustcrypto`.
+//! hit, and the shared-failure case: N concurrent opens of one expired eDEK during a KMS outage
+//! (time per burst, and KMS calls per open printed once). The engine uses aws-lc-rs by default and
+//! RustCrypto with `--features rustcrypto`.
 //!
 //! All three do the same work per iteration: seal a borrowed plaintext into a new buffer, then
 //! open that into another new buffer, leaving the ciphertext intact.
@@ -16,9 +18,10 @@ use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit, Nonce, Tag};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce as LcNonce, UnboundKey};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ekm_engine::clock::ManualClock;
+use ekm_engine::clock::{Clock, ManualClock};
+use ekm_engine::dek_cache::RetryPolicy;
 use ekm_engine::provider::memory::MemoryKek;
-use ekm_engine::{EncryptionContext, Engine, ProjectId};
+use ekm_engine::{EncryptionContext, Engine, EngineConfig, ProjectId};
 
 /// Drives a future that, on a warm cache, completes without waiting on anything.
 fn run<F: Future>(future: F) -> F::Output {
@@ -132,12 +135,70 @@ fn cache_hit(c: &mut Criterion) {
     group.finish();
 }
 
+/// N concurrent opens of one eDEK whose entry expired while the KMS is down: one shared flight.
+fn shared_failure(c: &mut Criterion) {
+    const OPENS: usize = 100;
+    let clock = Arc::new(ManualClock::default());
+    let kek = Arc::new(MemoryKek::new("outage"));
+    let project = ProjectId::from("proj_bench");
+    let config = EngineConfig {
+        retry: RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_micros(50),
+            max_backoff: Duration::from_micros(100),
+            max_total_backoff: Duration::from_millis(1),
+        },
+        ..EngineConfig::default()
+    };
+    let revalidate_after = config.revalidate_after;
+    let engine = Engine::builder(clock.clone())
+        .config(config)
+        .provider(project.clone(), kek.clone())
+        .build();
+    let context = EncryptionContext::new().with("object", "hot");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let sealed = Arc::new(
+        runtime
+            .block_on(engine.seal(&project, &context, b"hot object"))
+            .expect("seal"),
+    );
+    kek.set_outage(true);
+    let burst = || {
+        clock.advance(revalidate_after);
+        runtime.block_on(async {
+            let opens: Vec<_> = (0..OPENS)
+                .map(|_| {
+                    let (engine, sealed) = (engine.clone(), sealed.clone());
+                    let (project, context) = (project.clone(), context.clone());
+                    tokio::spawn(async move { engine.open(&project, &sealed, &context).await })
+                })
+                .collect();
+            for open in opens {
+                open.await.expect("task").expect_err("outage");
+            }
+        })
+    };
+    let before = kek.unwrap_calls();
+    burst();
+    let per_open = (kek.unwrap_calls() - before) as f64 / OPENS as f64;
+    eprintln!("shared_failure: {per_open:.3} KMS unwraps per open ({OPENS} concurrent opens)");
+    let mut group = c.benchmark_group("shared_failure");
+    group.bench_function(format!("{OPENS}_concurrent_opens_during_outage"), |b| {
+        b.iter(burst)
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = seal_open, cache_hit
+    targets = seal_open, cache_hit, shared_failure
 }
 criterion_main!(benches);

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 use crate::clock::SharedClock;
-use crate::dek::{DekId, RngError};
+use crate::dek::RngError;
 use crate::dek_cache::{DekCache, RetryPolicy};
 use crate::envelope::{
     self, EncryptionContext, EnvelopeError, EnvelopeHeader, Plaintext, ProjectId, SealParams,
@@ -41,6 +41,9 @@ pub struct EngineConfig {
     pub retry: RetryPolicy,
     /// Events buffered per subscriber before the slowest one lags (default 1024).
     pub event_capacity: usize,
+    /// How often (real time) a background task sweeps expired DEKs out of memory (default
+    /// 250 ms); see [`Engine::sweep`].
+    pub sweep_every: Duration,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +55,7 @@ impl Default for EngineConfig {
             frame_len: envelope::DEFAULT_FRAME_LEN,
             retry: RetryPolicy::default(),
             event_capacity: 1024,
+            sweep_every: Duration::from_millis(250),
         }
     }
 }
@@ -95,12 +99,6 @@ pub enum EngineError {
         caller: ProjectId,
         /// The project the envelope names.
         envelope: String,
-    },
-    /// A cached DEK has this id but a different eDEK, key or project: the envelope is forged.
-    #[error("DEK id {dek} is already cached for a different eDEK, key or project")]
-    DekConflict {
-        /// The id.
-        dek: DekId,
     },
     /// The object store failed.
     #[error("store: {0}")]
@@ -174,6 +172,7 @@ impl EngineBuilder {
         for (project, kek) in self.providers {
             engine.register(project, kek);
         }
+        engine.spawn_sweeper();
         engine
     }
 }
@@ -221,6 +220,31 @@ impl Engine {
         }
     }
 
+    /// Sweeps every `sweep_every` while the engine lives, if built inside a tokio runtime.
+    fn spawn_sweeper(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = Arc::downgrade(&self.inner);
+        let every = self.inner.config.sweep_every.max(Duration::from_millis(1));
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match inner.upgrade() {
+                    Some(inner) => inner.cache.sweep(),
+                    None => break,
+                }
+            }
+        });
+    }
+
+    /// Wipes and removes every cached DEK past its expiry on the lab clock now, reporting each
+    /// with [`EventKind::DekExpired`]. A background task does this every
+    /// [`EngineConfig::sweep_every`], and every [`snapshot`](Self::snapshot) does it first.
+    pub fn sweep(&self) {
+        self.inner.cache.sweep();
+    }
+
     fn projects(&self) -> RwLockReadGuard<'_, HashMap<ProjectId, Keyring>> {
         self.inner
             .projects
@@ -251,23 +275,22 @@ impl Engine {
     /// Removes the key `key` from `project`: its active DEK is dropped at once, and envelopes
     /// naming it open only while their DEK stays cached. Returns whether it was registered.
     pub fn unregister(&self, project: &ProjectId, key: &KeyReference) -> bool {
-        let removed = {
-            let mut projects = self.projects_mut();
-            let Some(keyring) = projects.get_mut(project) else {
-                return false;
-            };
-            let before = keyring.keys.len();
-            keyring.keys.retain(|k| k.key_reference() != key);
-            if keyring
-                .active
-                .as_ref()
-                .is_some_and(|k| k.key_reference() == key)
-            {
-                keyring.active = None;
-            }
-            keyring.keys.len() != before
+        let mut projects = self.projects_mut();
+        let Some(keyring) = projects.get_mut(project) else {
+            return false;
         };
+        let before = keyring.keys.len();
+        keyring.keys.retain(|k| k.key_reference() != key);
+        if keyring
+            .active
+            .as_ref()
+            .is_some_and(|k| k.key_reference() == key)
+        {
+            keyring.active = None;
+        }
+        let removed = keyring.keys.len() != before;
         if removed {
+            // Under the keyring lock: a seal that found this key active got its slot before.
             self.inner.cache.remove_active(project, key);
         }
         removed
@@ -372,19 +395,28 @@ impl Engine {
         context: &EncryptionContext,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, EngineError> {
-        let kek = self
-            .projects()
-            .get(project)
-            .and_then(|keyring| keyring.active.clone())
-            .ok_or_else(|| EngineError::NoProvider {
-                project: project.clone(),
-            })?;
-        let active = self.inner.cache.active_dek(project, kek.as_ref()).await?;
+        let (kek, slot) = {
+            let projects = self.projects();
+            let kek = projects
+                .get(project)
+                .and_then(|keyring| keyring.active.clone())
+                .ok_or_else(|| EngineError::NoProvider {
+                    project: project.clone(),
+                })?;
+            let slot = self.inner.cache.slot(project, kek.key_reference());
+            (kek, slot)
+        };
+        let active = self
+            .inner
+            .cache
+            .active_dek(&slot, project, kek.as_ref())
+            .await?;
+        let issued = &active.issued;
         let params = SealParams {
-            key: &active.key,
-            wrapped: &active.wrapped,
-            dek_id: active.dek_id,
-            project: &active.project,
+            key: &issued.key,
+            wrapped: &issued.wrapped,
+            dek_id: issued.dek_id,
+            project: &issued.project,
             context,
             frame_len: self.inner.config.frame_len,
         };
@@ -415,23 +447,14 @@ impl Engine {
     }
 
     /// The registered KEK that owns the key `header` names, for the header's project.
-    fn kek_for(
-        &self,
-        header: &EnvelopeHeader<'_>,
-    ) -> Result<Arc<dyn KeyEncryptionKey>, EngineError> {
-        self.projects()
-            .get(header.project())
-            .and_then(|keyring| {
-                keyring
-                    .keys
-                    .iter()
-                    .find(|kek| header.names_key(kek.key_reference()))
-                    .cloned()
-            })
-            .ok_or_else(|| EngineError::UnknownKey {
-                project: header.project().to_owned(),
-                key: header.key_reference(),
-            })
+    fn kek_for(&self, header: &EnvelopeHeader<'_>) -> Option<Arc<dyn KeyEncryptionKey>> {
+        self.projects().get(header.project()).and_then(|keyring| {
+            keyring
+                .keys
+                .iter()
+                .find(|kek| header.names_key(kek.key_reference()))
+                .cloned()
+        })
     }
 
     async fn with_store<T: Send + 'static>(

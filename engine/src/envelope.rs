@@ -40,7 +40,7 @@ use std::sync::Arc;
 use zeroize::Zeroize;
 
 use crate::crypto::{self, DIGEST_LEN, TAG_LEN};
-use crate::dek::{DEK_ID_LEN, Dek, DekId};
+use crate::dek::{DEK_ID_LEN, Dek, DekId, RngError};
 use crate::provider::{KeyReference, WrappedDek};
 
 /// The first four bytes of every envelope.
@@ -104,6 +104,9 @@ pub enum EnvelopeError {
         /// The limit.
         max: usize,
     },
+    /// No randomness for the message id.
+    #[error(transparent)]
+    Rng(#[from] RngError),
     /// The caller's encryption context differs from the one the envelope was sealed with.
     #[error("encryption context does not match the one the envelope was sealed with")]
     ContextMismatch,
@@ -261,7 +264,7 @@ pub fn seal(
     plaintext: &[u8],
 ) -> Result<Vec<u8>, EnvelopeError> {
     check_frame_len(params.frame_len)?;
-    let message_id = crypto::message_id();
+    let message_id = crypto::message_id()?;
     let keys =
         crypto::derive_message_keys(dek.expose_secret(), &message_id, DATA_INFO, COMMIT_INFO);
     let plaintext_len = plaintext.len() as u64;

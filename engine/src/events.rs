@@ -89,7 +89,21 @@ pub enum EventKind {
         /// Its KEK.
         key: KeyReference,
     },
-    /// An entry was found past its lab-time TTL on use; it will not be served again as is.
+    /// The KMS failed transiently when the active DEK was due for rotation: the current DEK
+    /// keeps sealing (it was validated less than `revalidate_after` ago) and the rotation is
+    /// tried again at `until` at the latest.
+    RotationDeferred {
+        /// The project.
+        project: ProjectId,
+        /// The KEK.
+        key: KeyReference,
+        /// The DEK that keeps sealing.
+        dek: DekId,
+        /// When the rotation is tried again.
+        until: OffsetDateTime,
+    },
+    /// An entry reached its lab-time TTL: its key material was wiped (decrypt entries are
+    /// removed; an active DEK keeps its public part until the next seal re-validates it).
     DekExpired {
         /// Which cache.
         path: CachePath,

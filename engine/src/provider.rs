@@ -236,6 +236,14 @@ pub enum KmsError {
         /// What happened, naming provider and key.
         message: String,
     },
+    /// The KMS refused the request for a reason retrying cannot fix and that is not a
+    /// revocation: a validation error, a key of the wrong usage or spec, a precondition other
+    /// than the key's state, an unexpected 4xx.
+    #[error("request rejected: {message}")]
+    Rejected {
+        /// What happened, naming provider and key.
+        message: String,
+    },
     /// The request did not reach the KMS or its answer was unreadable.
     #[error("transport error: {message}")]
     Transport {

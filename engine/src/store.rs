@@ -17,6 +17,8 @@ use crate::crypto;
 
 /// The file extension of stored envelopes.
 pub const EXTENSION: &str = "ekm";
+/// The name prefix of temporary files (a leading '.' keeps them out of [`ObjectStore::list`]).
+const TEMP_PREFIX: &str = ".tmp-";
 /// The longest object name accepted.
 pub const MAX_NAME_LEN: usize = 128;
 
@@ -123,10 +125,22 @@ pub struct FsStore {
 }
 
 impl FsStore {
-    /// A store in `dir`, created if missing.
+    /// A store in `dir`, created if missing. Temporary files a crash left behind (`.tmp-*`,
+    /// never renamed into place, so never an acknowledged write) are removed. A process that is
+    /// writing into the same directory at that moment sees its `put` fail; share a store
+    /// directory between processes only if they open it before writing.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(|source| io_error(&dir, source))?;
+        let entries = fs::read_dir(&dir).map_err(|source| io_error(&dir, source))?;
+        for entry in entries {
+            let entry = entry.map_err(|source| io_error(&dir, source))?;
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            if is_file && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                let path = entry.path();
+                fs::remove_file(&path).map_err(|source| io_error(&path, source))?;
+            }
+        }
         Ok(Self { dir })
     }
 
@@ -144,7 +158,7 @@ impl FsStore {
             crypto::random_array().map_err(|e| io_error(path, io::Error::other(e)))?;
         let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
         // A leading '.' keeps temporary files out of `list` (no object name starts with '.').
-        let temp = self.dir.join(format!(".tmp-{suffix}"));
+        let temp = self.dir.join(format!("{TEMP_PREFIX}{suffix}"));
         let written = File::create_new(&temp)
             .and_then(|mut file| {
                 file.write_all(envelope)?;
@@ -254,6 +268,22 @@ impl ObjectStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_files_a_crash_left_are_removed_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let name = ObjectName::new("kept").expect("name");
+        FsStore::open(dir.path())
+            .expect("store")
+            .put(&name, b"envelope")
+            .expect("put");
+        let leftover = dir.path().join(".tmp-0123456789abcdef");
+        fs::write(&leftover, b"half a write").expect("crash leftover");
+        let store = FsStore::open(dir.path()).expect("reopen");
+        assert!(!leftover.exists(), "the crash leftover is removed");
+        assert_eq!(store.get(&name).expect("get"), b"envelope");
+        assert_eq!(store.list().expect("list"), vec![name]);
+    }
 
     #[test]
     fn names_that_could_escape_the_directory_are_refused() {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use ekm_engine::dek_cache::WRAP_CONTEXT_PROJECT;
 use ekm_engine::envelope::{self, EnvelopeError};
+use ekm_engine::provider::azure::bound_dek;
 use ekm_engine::{DekId, EncryptionContext};
 use ekm_mock_kms::keys::{BlobHeader, Provider};
 use ekm_mock_kms::state::{Kms, OwnerCiphertext};
@@ -39,6 +40,9 @@ pub enum AuditError {
     /// The owner could not decrypt the eDEK.
     #[error("the key owner cannot decrypt the eDEK: {0}")]
     Owner(#[from] ekm_mock_kms::error::StateError),
+    /// The Azure eDEK's plaintext is not a DEK bound to the envelope's project.
+    #[error("the Azure eDEK does not hold a DEK bound to the envelope's project: {0}")]
+    Unbound(ekm_engine::KmsError),
     /// A store file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
@@ -144,11 +148,14 @@ impl DiskAudit {
             })?,
             _ => {
                 let key = wrapping_key(lab, envelope)?;
-                lab.owner_decrypt(OwnerCiphertext::Azure {
+                let bound = lab.owner_decrypt(OwnerCiphertext::Azure {
                     key: &key.key,
                     version: &key.version,
                     ciphertext: header.edek(),
-                })?
+                })?;
+                let dek = bound_dek::open(&bound, &wrap_context, "azure eDEK")
+                    .map_err(AuditError::Unbound)?;
+                Zeroizing::new(dek.expose_secret().to_vec())
             }
         };
         self.deks.insert(header.dek_id(), dek);

@@ -292,3 +292,48 @@ async fn restored_trust_works_without_reconnecting() {
         .await
         .expect("a new credential after restore-trust");
 }
+
+/// RSA-OAEP has no AAD, so the provider binds the wrap context inside the eDEK: one Azure key
+/// registered for two projects does not let one project unwrap the other's eDEKs, and the
+/// plaintext the vault returns is not a bare DEK.
+#[tokio::test]
+async fn one_key_for_two_projects_does_not_unwrap_across_projects() {
+    let lab = Lab::start().await;
+    let kek = lab.kek(Cloud::Azure).await;
+    let (engine, project) = lab.engine(kek.clone());
+    let context = EncryptionContext::new().with("object", "theirs");
+    let envelope = engine
+        .seal(&project, &context, b"project A's data")
+        .await
+        .expect("seal");
+    let parsed = ekm_engine::envelope::parse(&envelope).expect("parse");
+    let header = parsed.header();
+    let wrap = |project: &str| EncryptionContext::new().with("ekm:project", project);
+    let own = kek
+        .unwrap(header.edek(), header.key_version(), &wrap(project.as_str()))
+        .await
+        .expect("the owning project unwraps");
+    let other = kek
+        .unwrap(header.edek(), header.key_version(), &wrap("proj_other"))
+        .await
+        .expect_err("another project's context is refused");
+    assert!(
+        matches!(&other, KmsError::InvalidCiphertext { message } if message.contains("another wrap context")),
+        "{other:?}"
+    );
+    let dek = own.expose_secret();
+    let plaintext = lab
+        .mock
+        .lab()
+        .owner_decrypt(ekm_mock_kms::state::OwnerCiphertext::Azure {
+            key: "azure-demo",
+            version: header.key_version().rsplit('/').next().expect("version"),
+            ciphertext: header.edek(),
+        })
+        .expect("the key owner decrypts");
+    assert_eq!(
+        plaintext.len(),
+        ekm_engine::provider::azure::bound_dek::BOUND_LEN
+    );
+    assert_eq!(&plaintext[5..37], dek.as_slice(), "DEK ‖ context digest");
+}

@@ -56,6 +56,7 @@ pub fn kms_error_label(error: &KmsError) -> &'static str {
         KmsError::Unavailable { .. } => "unavailable",
         KmsError::InvalidCiphertext { .. } => "invalid ciphertext",
         KmsError::Authentication { .. } => "auth failed",
+        KmsError::Rejected { .. } => "request rejected",
         _ => "transport error",
     }
 }

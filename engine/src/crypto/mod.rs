@@ -50,11 +50,11 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), RngError> {
     rand::rngs::SysRng.try_fill_bytes(buf).map_err(|_| RngError)
 }
 
-/// A message id: 32 bytes from the thread-local CSPRNG (ChaCha, seeded and periodically reseeded
-/// from the OS). Ids are public salts that must never repeat; drawing them in user space avoids a
-/// system call per message. Key material (DEKs) still comes straight from the OS.
-pub(crate) fn message_id() -> [u8; DIGEST_LEN] {
-    rand::random()
+/// A message id: 32 bytes straight from the operating system's random number generator. Ids are
+/// public salts that must never repeat under one DEK (a repeat means a repeated AES-GCM key and
+/// nonce); a user-space generator can repeat its output in a forked child, the OS cannot.
+pub(crate) fn message_id() -> Result<[u8; DIGEST_LEN], RngError> {
+    random_array()
 }
 
 /// `N` random bytes from the operating system.

@@ -12,8 +12,13 @@ use super::{AeadFailure, DIGEST_LEN, KEY_LEN, KeyBytes, MessageKeys, NONCE_LEN, 
 pub(crate) struct AeadKey(Aes256Gcm);
 
 impl AeadKey {
+    /// Borrows `key` as the cipher's key type (no copy left on the stack); the expanded key
+    /// schedule is wiped when the cipher drops (aes-gcm's `zeroize` feature).
     pub(crate) fn new(key: &[u8; KEY_LEN]) -> Self {
-        Self(Aes256Gcm::new(&(*key).into()))
+        match <&aes_gcm::Key<Aes256Gcm>>::try_from(key.as_slice()) {
+            Ok(key) => Self(Aes256Gcm::new(key)),
+            Err(_) => unreachable!("an AES-256 key is {KEY_LEN} bytes"),
+        }
     }
 
     /// Encrypts `in_out` in place and returns the tag.

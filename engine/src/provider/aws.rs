@@ -13,17 +13,23 @@
 //!
 //! # Error mapping
 //!
-//! | AWS error (`__type`) | [`KmsError`] |
-//! |---|---|
-//! | `AccessDeniedException` | `AccessDenied` |
-//! | `DisabledException` | `KeyDisabled` |
-//! | `NotFoundException` | `KeyNotFound` |
-//! | `KMSInvalidStateException` (pending deletion, destroyed) | `KeyDestroyed` |
-//! | `InvalidCiphertextException`, `IncorrectKeyException` | `InvalidCiphertext` |
-//! | `ThrottlingException`, `LimitExceededException` | `Throttled` |
-//! | `DependencyTimeoutException`, `KMSInternalException`, `KeyUnavailableException`, HTTP 5xx | `Unavailable` |
-//! | `UnrecognizedClientException`, `ExpiredTokenException`, `InvalidSignatureException`, STS `AccessDenied` (credentials could not be obtained) | `Authentication` |
-//! | connection failures, timeouts, unreadable replies | `Transport` |
+//! Checked against the KMS API Reference's error list of `Encrypt` and `Decrypt` and the
+//! common errors of KMS and STS. Transient errors are retried by the engine; permanent ones fail
+//! at once; revocations also drop the cached DEK.
+//!
+//! | AWS error (`__type`) | [`KmsError`] | class |
+//! |---|---|---|
+//! | `AccessDeniedException` | `AccessDenied` | revocation |
+//! | `DisabledException` | `KeyDisabled` | revocation |
+//! | `NotFoundException` | `KeyNotFound` | revocation |
+//! | `KMSInvalidStateException` (pending deletion, destroyed) | `KeyDestroyed` | revocation |
+//! | `InvalidCiphertextException`, `IncorrectKeyException` | `InvalidCiphertext` | permanent |
+//! | `ThrottlingException`, `LimitExceededException` | `Throttled` | transient |
+//! | `DependencyTimeoutException`, `KMSInternalException`, `KeyUnavailableException`, HTTP 5xx, a KMS call that timed out | `Unavailable` | transient |
+//! | `UnrecognizedClientException`, `ExpiredTokenException`, `InvalidSignatureException`, `MissingAuthenticationTokenException`, STS refusing `AssumeRole` (`AccessDenied`, `InvalidClientTokenId`, …) | `Authentication` | permanent (one new session is tried first) |
+//! | STS timed out, throttled, unreachable or failing on its side (5xx) while getting credentials | `Unavailable` / `Throttled` / `Transport` | transient |
+//! | `ValidationException`, `InvalidKeyUsageException`, `InvalidGrantTokenException`, `DryRunOperationException`, any other 4xx | `Rejected` | permanent |
+//! | connection failures, unreadable replies | `Transport` | transient |
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -217,8 +223,8 @@ impl AwsKek {
                 classify(service.err().code(), status, message)
             }
             SdkError::TimeoutError(_) => KmsError::Unavailable { message },
-            // Credentials that cannot be obtained (AssumeRole refused) surface here.
-            _ if is_credentials_failure(&detail) => KmsError::Authentication { message },
+            // Credentials that cannot be obtained (AssumeRole refused or STS down) surface here.
+            _ if is_credentials_failure(&detail) => classify_credentials(&detail, message),
             _ => KmsError::Transport { message },
         }
     }
@@ -240,6 +246,32 @@ fn is_credentials_failure(detail: &str) -> bool {
     detail.contains("failed to load credentials")
         || detail.contains("credentials provider")
         || detail.contains("AccessDenied")
+}
+
+/// A failure to get credentials: STS refused them (authentication), or STS timed out, was
+/// unreachable, throttled or failed on its side (transient).
+fn classify_credentials(detail: &str, message: String) -> KmsError {
+    let lower = detail.to_ascii_lowercase();
+    let any = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
+    if any(&["timed out", "timeout"]) {
+        KmsError::Unavailable { message }
+    } else if any(&["throttl", "requestlimitexceeded"]) {
+        KmsError::Throttled {
+            message,
+            retry_after: None,
+        }
+    } else if any(&["serviceunavailable", "internalfailure", "internalerror"]) {
+        KmsError::Unavailable { message }
+    } else if any(&[
+        "connection refused",
+        "connection reset",
+        "io error",
+        "connector error",
+    ]) {
+        KmsError::Transport { message }
+    } else {
+        KmsError::Authentication { message }
+    }
 }
 
 /// Maps an AWS error code (and HTTP status) to the engine's error class.
@@ -264,6 +296,7 @@ fn classify(code: Option<&str>, status: u16, message: String) -> KmsError {
             KmsError::Unavailable { message }
         }
         _ if status >= 500 => KmsError::Unavailable { message },
+        _ if (400..500).contains(&status) => KmsError::Rejected { message },
         _ => KmsError::Transport { message },
     }
 }
@@ -347,6 +380,37 @@ mod tests {
             class("Whatever", 503),
             KmsError::Unavailable { .. }
         ));
-        assert!(matches!(class("Whatever", 400), KmsError::Transport { .. }));
+        for permanent in [
+            "ValidationException",
+            "InvalidKeyUsageException",
+            "InvalidGrantTokenException",
+            "Whatever",
+        ] {
+            let error = class(permanent, 400);
+            assert!(
+                matches!(error, KmsError::Rejected { .. }) && !error.is_transient(),
+                "{permanent}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sts_failures_are_transient_unless_sts_refused() {
+        let class = |detail: &str| classify_credentials(detail, detail.to_owned());
+        let timed_out =
+            class("failed to load credentials: credentials provider timed out after 5s");
+        assert!(timed_out.is_transient(), "{timed_out:?}");
+        let throttled = class(
+            "an error occurred while loading credentials: service error: Throttling: Rate exceeded",
+        );
+        assert!(matches!(throttled, KmsError::Throttled { .. }));
+        let down =
+            class("failed to load credentials: dispatch failure: io error: Connection refused");
+        assert!(matches!(down, KmsError::Transport { .. }));
+        let refused = class(
+            "an error occurred while loading credentials: service error: AccessDenied: not \
+             authorized to perform sts:AssumeRole",
+        );
+        assert!(refused.is_authentication(), "{refused:?}");
     }
 }

@@ -30,19 +30,25 @@
 //!
 //! # Error mapping
 //!
-//! | Cloud KMS status / failure | [`KmsError`] |
-//! |---|---|
-//! | `PERMISSION_DENIED` (role binding removed) | `AccessDenied` |
-//! | `FAILED_PRECONDITION` naming `DESTROYED` or `DESTROY_SCHEDULED` | `KeyDestroyed` |
-//! | any other `FAILED_PRECONDITION` (`DISABLED`: the version is not enabled) | `KeyDisabled` |
-//! | `NOT_FOUND` | `KeyNotFound` |
-//! | `INVALID_ARGUMENT` about a checksum (the request was corrupted on the way) | `Transport` |
-//! | any other `INVALID_ARGUMENT` (foreign or tampered eDEK, another AAD) | `InvalidCiphertext` |
-//! | `RESOURCE_EXHAUSTED` (HTTP 429; `RetryInfo` becomes `retry_after`) | `Throttled` |
-//! | `UNAVAILABLE`, `INTERNAL`, `DEADLINE_EXCEEDED`, `ABORTED`, HTTP 5xx, attempt timeout | `Unavailable` |
-//! | `UNAUTHENTICATED`, STS / subject-token failures the SDK calls permanent | `Authentication` |
-//! | STS / subject-token failures the SDK calls transient (token endpoint down) | `Unavailable` |
-//! | connection failures, unreadable replies, CRC32C mismatches, other statuses | `Transport` |
+//! Checked against Google's canonical error codes (`google.rpc.Code`) and Cloud KMS's key
+//! states. Transient errors are retried by the engine; permanent ones fail at once; revocations
+//! also drop the cached DEK.
+//!
+//! | Cloud KMS status / failure | [`KmsError`] | class |
+//! |---|---|---|
+//! | `PERMISSION_DENIED` (role binding removed) | `AccessDenied` | revocation |
+//! | `FAILED_PRECONDITION` "… is not enabled, current state is: `DESTROYED` / `DESTROY_SCHEDULED`" | `KeyDestroyed` | revocation |
+//! | `FAILED_PRECONDITION` "… is not enabled, current state is: `DISABLED`" | `KeyDisabled` | revocation |
+//! | any other `FAILED_PRECONDITION` (wrong key purpose, a version still being generated or imported, …) | `Rejected` | permanent |
+//! | `NOT_FOUND` | `KeyNotFound` | revocation |
+//! | `INVALID_ARGUMENT` about a checksum (the request was corrupted on the way) | `Transport` | transient |
+//! | any other `INVALID_ARGUMENT` (foreign or tampered eDEK, another AAD) | `InvalidCiphertext` | permanent |
+//! | `OUT_OF_RANGE`, `UNIMPLEMENTED`, `ALREADY_EXISTS` | `Rejected` | permanent |
+//! | `RESOURCE_EXHAUSTED` (HTTP 429; `RetryInfo` becomes `retry_after`) | `Throttled` | transient |
+//! | `UNAVAILABLE`, `INTERNAL`, `DEADLINE_EXCEEDED`, `ABORTED`, HTTP 5xx, attempt timeout | `Unavailable` | transient |
+//! | `UNAUTHENTICATED`, STS / subject-token failures the SDK calls permanent | `Authentication` | permanent (one new session is tried first) |
+//! | STS / subject-token failures the SDK calls transient (token endpoint down) | `Unavailable` | transient |
+//! | connection failures, unreadable replies, CRC32C mismatches, `UNKNOWN`, `CANCELLED` | `Transport` | transient |
 
 use std::sync::RwLock;
 use std::time::Duration;
@@ -52,7 +58,7 @@ use google_cloud_gax::error::Error as GaxError;
 use google_cloud_gax::error::rpc::{Code, Status, StatusDetails};
 use google_cloud_gax::retry_policy::NeverRetry;
 use google_cloud_kms_v1::client::KeyManagementService;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::config::{GcpRegistration, GcpSubjectToken};
 use crate::dek::Dek;
@@ -239,7 +245,7 @@ impl GcpKek {
             .send()
             .await
             .map_err(|e| self.failed(&e))?;
-        let plaintext = Zeroizing::new(Vec::from(std::mem::take(&mut reply.plaintext)));
+        let plaintext = wiped_copy(std::mem::take(&mut reply.plaintext));
         check_plaintext_crc(&self.key_name, &plaintext, reply.plaintext_crc32c)?;
         let dek = Dek::from_bytes(&plaintext).map_err(|_| KmsError::InvalidCiphertext {
             message: format!(
@@ -250,6 +256,16 @@ impl GcpKek {
         })?;
         Ok(dek)
     }
+}
+
+/// A copy of `bytes` wiped on drop; the reply's own buffer is wiped too when this is its only
+/// owner (as it is for a decoded reply field).
+fn wiped_copy(bytes: bytes::Bytes) -> Zeroizing<Vec<u8>> {
+    let copy = Zeroizing::new(bytes.to_vec());
+    if let Ok(mut unique) = bytes.try_into_mut() {
+        unique.as_mut().zeroize();
+    }
+    copy
 }
 
 /// The credentials could not produce a token, or the KMS refused the one they produced.
@@ -386,7 +402,14 @@ fn classify(status: &Status, message: String) -> KmsError {
         {
             KmsError::KeyDestroyed { message }
         }
-        Code::FailedPrecondition => KmsError::KeyDisabled { message },
+        Code::FailedPrecondition
+            if status.message.contains("DISABLED") || status.message.contains("not enabled") =>
+        {
+            KmsError::KeyDisabled { message }
+        }
+        Code::FailedPrecondition | Code::OutOfRange | Code::Unimplemented | Code::AlreadyExists => {
+            KmsError::Rejected { message }
+        }
         Code::NotFound => KmsError::KeyNotFound { message },
         Code::InvalidArgument if status.message.to_ascii_lowercase().contains("checksum") => {
             KmsError::Transport { message }
@@ -505,7 +528,13 @@ mod tests {
             (Code::Internal, "Internal error", "Unavailable"),
             (Code::DeadlineExceeded, "Deadline", "Unavailable"),
             (Code::Unauthenticated, "Bad token", "Authentication"),
-            (Code::AlreadyExists, "Strange", "Transport"),
+            (
+                Code::FailedPrecondition,
+                "The request cannot be fulfilled: the key purpose is not ENCRYPT_DECRYPT.",
+                "Rejected",
+            ),
+            (Code::AlreadyExists, "Strange", "Rejected"),
+            (Code::Unknown, "Strange", "Transport"),
         ];
         for (code, text, expected) in cases {
             let error = class(&status(code, text));

@@ -57,7 +57,7 @@ pub fn error_kind(error: &EngineError) -> ErrorKind {
     match error {
         EngineError::UnknownKey { .. } => ErrorKind::UnknownKey,
         EngineError::NoProvider { .. } => ErrorKind::NoProvider,
-        EngineError::Envelope(_) | EngineError::DekConflict { .. } => ErrorKind::Envelope,
+        EngineError::Envelope(_) | EngineError::WrongProject { .. } => ErrorKind::Envelope,
         EngineError::Store(_) => ErrorKind::Store,
         _ => ErrorKind::Other,
     }

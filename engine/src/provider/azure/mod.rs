@@ -12,16 +12,15 @@
 //! opens after it, and new wraps name the new version. A key-version hint that does not name a
 //! version of the registered key is refused as `InvalidCiphertext` without a call.
 //!
-//! # The wrap context is not bound by the KMS
+//! # The wrap context is bound inside the eDEK
 //!
 //! RSA-OAEP has no additional authenticated data, so unlike AWS (`EncryptionContext`) and GCP
-//! (`additionalAuthenticatedData`) Key Vault cannot bind the wrap context to the eDEK: any caller
-//! with decrypt rights on the key can unwrap it whatever context it claims. The context is
-//! protected instead by the envelope: the header that carries the project, the context and the
-//! eDEK is authenticated (key commitment, and the header digest is in every frame's AAD), so an
-//! eDEK cannot be moved into another envelope, nor a header edited, without the open failing. The
-//! remaining exposure is one Azure key registered for two projects: register one key per project.
-//!
+//! (`additionalAuthenticatedData`) Key Vault cannot bind the wrap context to the eDEK. The
+//! provider binds it inside the wrapped plaintext instead ([`bound_dek`]: DEK ‖ digest of the
+//! context, checked on unwrap), so one Azure key registered for two projects does not let one
+//! project unwrap the other's eDEKs. eDEKs made before the binding existed are refused (see
+//! [`bound_dek`]).
+
 //! # Connecting
 //!
 //! [`AzureKek::connect`] reads the key once (`get_key`; the service principal holds the `get`
@@ -55,19 +54,25 @@
 //!
 //! # Error mapping
 //!
-//! | Key Vault / Entra answer | [`KmsError`] |
-//! |---|---|
-//! | 403 `Forbidden`, innererror `KeyDisabled` | `KeyDisabled` |
-//! | 403 `Forbidden`, innererror `ForbiddenByRbac` (role assignment removed), other 403 | `AccessDenied` |
-//! | 403 innererror `KeyOperationForbidden` (an EC key asked to encrypt) | `AccessDenied`, with the "select RSA, not EC" advice |
-//! | 404 `KeyNotFound` (also a key pending deletion or destroyed: Key Vault hides soft-deleted keys, so destroyed is indistinguishable from missing) | `KeyNotFound` |
-//! | 400 `BadParameter` (corrupt eDEK, another key's eDEK) | `InvalidCiphertext` |
-//! | 429 (`Retry-After` seconds carried as `retry_after`) | `Throttled` |
-//! | 5xx | `Unavailable` |
-//! | 401 (token revoked or rejected) | `Authentication` |
-//! | credential errors: Entra `invalid_client` (AADSTS7000215, wrong secret), `unauthorized_client` (AADSTS700016, no service principal: trust revoked), other 4xx | `Authentication` |
-//! | credential errors caused by Entra 5xx / 429 / an unreachable Entra | `Unavailable` / `Throttled` / `Transport` |
-//! | connection and I/O failures, unreadable or incomplete replies, other statuses | `Transport` |
+//! Checked against the Key Vault REST API's error statuses (400 `BadParameter`, 401, 403
+//! `Forbidden` with its inner codes, 404 `KeyNotFound`, 409 `Conflict`, 429 `Throttled`, 5xx) and
+//! Entra's token errors. Transient errors are retried by the engine; permanent ones fail at once;
+//! revocations also drop the cached DEK.
+//!
+//! | Key Vault / Entra answer | [`KmsError`] | class |
+//! |---|---|---|
+//! | 403 `Forbidden`, innererror `KeyDisabled` | `KeyDisabled` | revocation |
+//! | 403 `Forbidden`, innererror `ForbiddenByRbac` (role assignment removed), other 403 | `AccessDenied` | revocation |
+//! | 403 innererror `KeyOperationForbidden` (an EC key asked to encrypt) | `AccessDenied`, with the "select RSA, not EC" advice | revocation |
+//! | 404 `KeyNotFound` (also a key pending deletion or destroyed: Key Vault hides soft-deleted keys, so destroyed is indistinguishable from missing) | `KeyNotFound` | revocation |
+//! | 400 `BadParameter` (corrupt eDEK, another key's eDEK); an eDEK whose bound wrap context differs or that has none ([`bound_dek`]) | `InvalidCiphertext` | permanent |
+//! | any other 400, 405, 409, 413 and other 4xx | `Rejected` | permanent |
+//! | 408 (request timeout), 5xx | `Unavailable` | transient |
+//! | 429 (`Retry-After` seconds carried as `retry_after`) | `Throttled` | transient |
+//! | 401 (token revoked or rejected) | `Authentication` | permanent (one new session is tried first) |
+//! | credential errors: Entra `invalid_client` (AADSTS7000215, wrong secret), `unauthorized_client` (AADSTS700016, no service principal: trust revoked), other 4xx | `Authentication` | permanent (one new session is tried first) |
+//! | credential errors caused by Entra 5xx / 429 / an unreachable Entra | `Unavailable` / `Throttled` / `Transport` | transient |
+//! | connection and I/O failures, unreadable or incomplete replies, other statuses | `Transport` | transient |
 
 use std::fmt;
 use std::path::Path;
@@ -91,6 +96,8 @@ use crate::envelope::EncryptionContext;
 use crate::provider::{
     KeyEncryptionKey, KeyReference, KmsError, KmsFuture, WrappedDek, with_fresh_session,
 };
+
+pub mod bound_dek;
 
 /// The provider kind stamped into envelopes.
 pub const PROVIDER: &str = "azure";
@@ -244,9 +251,13 @@ impl AzureKek {
         Ok(())
     }
 
-    async fn encrypt_once(&self, dek: &Dek) -> Result<WrappedDek, KmsError> {
-        let parameters =
-            parameters(dek.expose_secret().to_vec()).map_err(|e| self.map_error(&e))?;
+    async fn encrypt_once(
+        &self,
+        dek: &Dek,
+        context: &EncryptionContext,
+    ) -> Result<WrappedDek, KmsError> {
+        let bound = bound_dek::bind(dek, context)?;
+        let parameters = parameters(bound.to_vec()).map_err(|e| self.map_error(&e))?;
         let client = self.client();
         let reply = client
             .encrypt(&self.key_name, parameters, None)
@@ -264,7 +275,12 @@ impl AzureKek {
         })
     }
 
-    async fn decrypt_once(&self, edek: &[u8], version: &str) -> Result<Dek, KmsError> {
+    async fn decrypt_once(
+        &self,
+        edek: &[u8],
+        version: &str,
+        context: &EncryptionContext,
+    ) -> Result<Dek, KmsError> {
         let parameters = parameters(edek.to_vec()).map_err(|e| self.map_error(&e))?;
         let client = self.client();
         let reply = client
@@ -277,13 +293,11 @@ impl AzureKek {
                 .result
                 .ok_or_else(|| self.malformed("decrypt reply has no value"))?,
         );
-        Dek::from_bytes(&plaintext).map_err(|_| KmsError::InvalidCiphertext {
-            message: format!(
-                "azure key {}: the eDEK decrypted to {} bytes, not a DEK",
-                self.reference.key(),
-                plaintext.len()
-            ),
-        })
+        bound_dek::open(
+            &plaintext,
+            context,
+            &format!("azure key {}", self.reference.key()),
+        )
     }
 
     /// The version segment of `kid` if it is a versioned id of the registered key.
@@ -405,7 +419,8 @@ fn classify_response(status: u16, raw: Option<&RawResponse>, message: String) ->
             message,
             retry_after: raw.and_then(retry_after),
         },
-        (500.., _, _) => KmsError::Unavailable { message },
+        (408 | 500.., _, _) => KmsError::Unavailable { message },
+        (400..=499, _, _) => KmsError::Rejected { message },
         _ => KmsError::Transport { message },
     }
 }
@@ -464,15 +479,19 @@ impl KeyEncryptionKey for AzureKek {
         &self.reference
     }
 
-    /// RSA-OAEP-256 encrypt under the key's current version. `context` is not sent: Key Vault
-    /// has no AAD for RSA (module doc).
+    /// RSA-OAEP-256 encrypt, under the key's current version, of `dek` bound to `context`
+    /// (Key Vault has no AAD for RSA: [`bound_dek`]).
     fn wrap<'a>(
         &'a self,
         dek: &'a Dek,
-        _context: &'a EncryptionContext,
+        context: &'a EncryptionContext,
     ) -> KmsFuture<'a, WrappedDek> {
         Box::pin(async move {
-            with_fresh_session(|| self.encrypt_once(dek), || async { self.renew_session() }).await
+            with_fresh_session(
+                || self.encrypt_once(dek, context),
+                || async { self.renew_session() },
+            )
+            .await
         })
     }
 
@@ -482,12 +501,12 @@ impl KeyEncryptionKey for AzureKek {
         &'a self,
         edek: &'a [u8],
         key_version: &'a str,
-        _context: &'a EncryptionContext,
+        context: &'a EncryptionContext,
     ) -> KmsFuture<'a, Dek> {
         Box::pin(async move {
             let version = self.version_of(key_version)?;
             with_fresh_session(
-                || self.decrypt_once(edek, &version),
+                || self.decrypt_once(edek, &version, context),
                 || async { self.renew_session() },
             )
             .await
@@ -579,10 +598,14 @@ mod tests {
             class(&kv(500, "InternalServerError", None)),
             KmsError::Unavailable { .. }
         ));
-        assert!(matches!(
-            class(&kv(400, "Whatever", None)),
-            KmsError::Transport { .. }
-        ));
+        for (status, code) in [(400, "Whatever"), (400, "BadRequest"), (409, "Conflict")] {
+            let error = class(&kv(status, code, None));
+            assert!(
+                matches!(error, KmsError::Rejected { .. }) && !error.is_transient(),
+                "{status} {code}: {error:?}"
+            );
+        }
+        assert!(class(&kv(408, "RequestTimeout", None)).is_transient());
         assert!(matches!(
             class(&http_error(502, "<html>bad gateway</html>", &[])),
             KmsError::Unavailable { .. }

@@ -1,0 +1,265 @@
+//! The decrypt path: eDEK → DEK entries bound to the eDEK, key and project they were unwrapped
+//! from, loaded by one shared KMS flight per entry (see the [parent module](super)).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use moka::notification::RemovalCause;
+use moka::ops::compute::{CompResult, Op};
+use moka::sync::Cache;
+use time::OffsetDateTime;
+use tokio::sync::OnceCell;
+
+use super::{DekCache, age, deadline, kms_failed, wrap_context};
+use crate::crypto::{self, DIGEST_LEN};
+use crate::dek::{Dek, DekId};
+use crate::engine::EngineError;
+use crate::envelope::{EnvelopeHeader, ProjectId};
+use crate::events::{CacheEntryView, CachePath, EventBus, EventKind, EvictionReason};
+use crate::provider::{KeyEncryptionKey, KeyReference, KmsError, KmsOp};
+
+/// Which decrypt entry an envelope may use: its DEK id and a digest of its eDEK, key and project.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct EntryKey {
+    dek: DekId,
+    binding: [u8; DIGEST_LEN],
+}
+
+impl EntryKey {
+    fn of(header: &EnvelopeHeader<'_>) -> Self {
+        let field = |bytes: &[u8]| (bytes.len() as u64).to_be_bytes();
+        let (provider, key) = (header.provider().as_bytes(), header.key().as_bytes());
+        let (project, edek) = (header.project().as_bytes(), header.edek());
+        Self {
+            dek: header.dek_id(),
+            binding: crypto::sha256(&[
+                b"ekm-lab decrypt entry\0",
+                &field(provider),
+                provider,
+                &field(key),
+                key,
+                &field(project),
+                project,
+                &field(edek),
+                edek,
+            ]),
+        }
+    }
+}
+
+/// A decrypt-path entry.
+pub(crate) struct CachedDek {
+    pub(crate) dek: Dek,
+    dek_id: DekId,
+    key: KeyReference,
+    project: ProjectId,
+    fetched_at: OffsetDateTime,
+    uses: AtomicU64,
+}
+
+/// Why a shared load failed; every caller waiting on the flight gets a copy.
+#[derive(Clone)]
+enum LoadFailure {
+    UnknownKey { project: String, key: KeyReference },
+    Kms { key: KeyReference, source: KmsError },
+}
+
+impl From<LoadFailure> for EngineError {
+    fn from(failure: LoadFailure) -> Self {
+        match failure {
+            LoadFailure::UnknownKey { project, key } => Self::UnknownKey { project, key },
+            LoadFailure::Kms { key, source } => kms_failed(KmsOp::Unwrap, &key, source),
+        }
+    }
+}
+
+type Outcome = Result<Arc<CachedDek>, LoadFailure>;
+
+/// The decrypt-path entries and the loads in flight.
+pub(crate) struct DecryptCache {
+    entries: Cache<EntryKey, Arc<CachedDek>>,
+    flights: Mutex<HashMap<EntryKey, Arc<OnceCell<Outcome>>>>,
+}
+
+impl DecryptCache {
+    pub(crate) fn new(capacity: u64, events: EventBus) -> Self {
+        let entries = Cache::builder()
+            .max_capacity(capacity)
+            .eviction_listener(move |_, entry: Arc<CachedDek>, cause| {
+                if cause == RemovalCause::Size {
+                    events.emit(|| EventKind::DekEvicted {
+                        path: CachePath::Decrypt,
+                        dek: entry.dek_id,
+                        key: entry.key.clone(),
+                        reason: EvictionReason::Capacity,
+                    });
+                }
+            })
+            .build();
+        Self {
+            entries,
+            flights: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn flights(&self) -> MutexGuard<'_, HashMap<EntryKey, Arc<OnceCell<Outcome>>>> {
+        self.flights.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl DekCache {
+    fn live_entry(&self, key: &EntryKey) -> Option<Arc<CachedDek>> {
+        let entry = self.decrypt.entries.get(key)?;
+        (self.clock.now() < deadline(entry.fetched_at, self.revalidate_after)).then_some(entry)
+    }
+
+    /// The DEK that opens the envelope with `header`: a live cached entry, or the outcome of the
+    /// one unwrap by the KEK `resolve` finds (called only on a miss), shared by every concurrent
+    /// miss on the same entry.
+    pub(crate) async fn dek_for(
+        &self,
+        header: &EnvelopeHeader<'_>,
+        resolve: impl FnOnce() -> Option<Arc<dyn KeyEncryptionKey>>,
+    ) -> Result<Arc<CachedDek>, EngineError> {
+        let key = EntryKey::of(header);
+        if let Some(entry) = self.live_entry(&key) {
+            return Ok(self.decrypt_hit(entry));
+        }
+        let flight = self.decrypt.flights().entry(key).or_default().clone();
+        let mut led = false;
+        let outcome = flight
+            .get_or_init(|| {
+                led = true;
+                self.load(header, key, resolve)
+            })
+            .await
+            .clone();
+        {
+            let mut flights = self.decrypt.flights();
+            if flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                flights.remove(&key);
+            }
+        }
+        match outcome {
+            Ok(entry) if !led => Ok(self.decrypt_hit(entry)),
+            Ok(entry) => Ok(entry),
+            Err(failure) => Err(failure.into()),
+        }
+    }
+
+    fn decrypt_hit(&self, entry: Arc<CachedDek>) -> Arc<CachedDek> {
+        entry.uses.fetch_add(1, Ordering::Relaxed);
+        self.events.emit(|| EventKind::CacheHit {
+            path: CachePath::Decrypt,
+            dek: entry.dek_id,
+            key: entry.key.clone(),
+        });
+        entry
+    }
+
+    /// The body of one flight: an entry another flight just loaded, or one unwrap.
+    async fn load(
+        &self,
+        header: &EnvelopeHeader<'_>,
+        entry_key: EntryKey,
+        resolve: impl FnOnce() -> Option<Arc<dyn KeyEncryptionKey>>,
+    ) -> Outcome {
+        if let Some(entry) = self.live_entry(&entry_key) {
+            return Ok(self.decrypt_hit(entry));
+        }
+        self.remove_expired(entry_key, self.clock.now());
+        let id = header.dek_id();
+        let key = header.key_reference();
+        self.events.emit(|| EventKind::CacheMiss {
+            path: CachePath::Decrypt,
+            dek: Some(id),
+            key: key.clone(),
+        });
+        let kek = resolve().ok_or_else(|| LoadFailure::UnknownKey {
+            project: header.project().to_owned(),
+            key: key.clone(),
+        })?;
+        let context = wrap_context(header.project());
+        let (dek, started_at) = self
+            .call_kms(&key, KmsOp::Unwrap, || {
+                kek.unwrap(header.edek(), header.key_version(), &context)
+            })
+            .await
+            .map_err(|source| LoadFailure::Kms {
+                key: key.clone(),
+                source,
+            })?;
+        let entry = Arc::new(CachedDek {
+            dek,
+            dek_id: id,
+            key,
+            project: ProjectId::from(header.project()),
+            fetched_at: started_at,
+            uses: AtomicU64::new(1),
+        });
+        self.decrypt.entries.insert(entry_key, entry.clone());
+        Ok(entry)
+    }
+
+    /// Removes the entry at `key` if it is expired at `now`, reporting it.
+    fn remove_expired(&self, key: EntryKey, now: OffsetDateTime) {
+        let revalidate_after = self.revalidate_after;
+        let removed = self
+            .decrypt
+            .entries
+            .entry(key)
+            .and_compute_with(|existing| match existing {
+                Some(entry) if now >= deadline(entry.value().fetched_at, revalidate_after) => {
+                    Op::Remove
+                }
+                _ => Op::Nop,
+            });
+        if let CompResult::Removed(entry) = removed {
+            let entry = entry.into_value();
+            self.events.emit(|| EventKind::DekExpired {
+                path: CachePath::Decrypt,
+                dek: entry.dek_id,
+                key: entry.key.clone(),
+            });
+        }
+    }
+
+    /// Wipes and removes every decrypt entry expired at `now`.
+    pub(super) fn sweep_decrypt(&self, now: OffsetDateTime) {
+        let expired: Vec<EntryKey> = self
+            .decrypt
+            .entries
+            .iter()
+            .filter(|(_, entry)| now >= deadline(entry.fetched_at, self.revalidate_after))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in expired {
+            self.remove_expired(key, now);
+        }
+    }
+
+    /// The live decrypt entries.
+    pub(super) fn decrypt_views(&self, now: OffsetDateTime) -> Vec<CacheEntryView> {
+        self.decrypt
+            .entries
+            .iter()
+            .filter_map(|(_, entry)| {
+                let expires_at = deadline(entry.fetched_at, self.revalidate_after);
+                (now < expires_at).then(|| CacheEntryView {
+                    path: CachePath::Decrypt,
+                    dek: entry.dek_id,
+                    key: entry.key.clone(),
+                    project: entry.project.clone(),
+                    created_at: entry.fetched_at,
+                    fetched_at: entry.fetched_at,
+                    age: age(now, entry.fetched_at),
+                    uses: entry.uses.load(Ordering::Relaxed),
+                    expires_at,
+                    next_rotation: None,
+                    expired: false,
+                })
+            })
+            .collect()
+    }
+}
