@@ -257,12 +257,19 @@ pub struct SealParams<'a> {
     pub frame_len: u32,
 }
 
-/// Seals `plaintext` under `dek` into a new envelope.
+/// Seals `plaintext` under `dek` into a new envelope. Refuses what [`parse`] would refuse, so a
+/// sealed envelope can always be read back.
 pub fn seal(
     dek: &Dek,
     params: &SealParams<'_>,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, EnvelopeError> {
+    check_required(
+        params.key.provider(),
+        params.key.key(),
+        params.project.as_str(),
+        &params.wrapped.edek,
+    )?;
     check_frame_len(params.frame_len)?;
     let message_id = crypto::message_id()?;
     let keys =
@@ -364,20 +371,7 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
     let plaintext_len = u64::from_be_bytes(*r.array("plaintext_len")?);
     let commitment = r.array::<DIGEST_LEN>("commitment")?;
 
-    for (field, value) in [("provider", provider), ("key", key), ("project", project)] {
-        if value.is_empty() {
-            return Err(EnvelopeError::InvalidField {
-                field,
-                reason: "empty",
-            });
-        }
-    }
-    if edek.is_empty() {
-        return Err(EnvelopeError::InvalidField {
-            field: "edek",
-            reason: "empty",
-        });
-    }
+    check_required(provider, key, project, edek)?;
     check_frame_len(frame_len)?;
 
     let (header_bytes, body) = bytes.split_at(r.pos);
@@ -643,6 +637,28 @@ fn put_len16(out: &mut Vec<u8>, field: &'static str, len: usize) -> Result<(), E
     Ok(())
 }
 
+/// The header fields that must not be empty, checked the same way on seal and parse.
+fn check_required(
+    provider: &str,
+    key: &str,
+    project: &str,
+    edek: &[u8],
+) -> Result<(), EnvelopeError> {
+    let empty = [
+        ("provider", provider.is_empty()),
+        ("key", key.is_empty()),
+        ("project", project.is_empty()),
+        ("edek", edek.is_empty()),
+    ];
+    match empty.into_iter().find(|&(_, is_empty)| is_empty) {
+        Some((field, _)) => Err(EnvelopeError::InvalidField {
+            field,
+            reason: "empty",
+        }),
+        None => Ok(()),
+    }
+}
+
 fn put_str16(out: &mut Vec<u8>, field: &'static str, bytes: &[u8]) -> Result<(), EnvelopeError> {
     put_len16(out, field, bytes.len())?;
     out.extend_from_slice(bytes);
@@ -767,6 +783,42 @@ mod tests {
 
         fn open(&self, envelope: &[u8]) -> Result<Plaintext, EnvelopeError> {
             parse(envelope)?.open(&self.dek, &self.context)
+        }
+    }
+
+    /// Found by the `envelope` fuzz target: `seal` wrote envelopes with an empty key reference
+    /// (or project, or eDEK) that `parse` then refused — sealed data that could never be read.
+    #[test]
+    fn seal_refuses_the_empty_fields_parse_refuses() {
+        let fixture = Fixture::new();
+        let empty_key = KeyReference::new("memory", "");
+        let empty_edek = WrappedDek {
+            edek: Vec::new(),
+            key_version: String::new(),
+        };
+        let empty_project = ProjectId::from("");
+        let cases = [
+            ("key", &empty_key, &fixture.wrapped, &fixture.project),
+            ("edek", &fixture.key, &empty_edek, &fixture.project),
+            ("project", &fixture.key, &fixture.wrapped, &empty_project),
+        ];
+        for (field, key, wrapped, project) in cases {
+            let params = SealParams {
+                key,
+                wrapped,
+                dek_id: DekId::from_bytes([7; DEK_ID_LEN]),
+                project,
+                context: &fixture.context,
+                frame_len: DEFAULT_FRAME_LEN,
+            };
+            assert_eq!(
+                seal(&fixture.dek, &params, b"data"),
+                Err(EnvelopeError::InvalidField {
+                    field,
+                    reason: "empty"
+                }),
+                "{field}"
+            );
         }
     }
 
