@@ -32,6 +32,10 @@ pub struct CallRecord {
     pub outcome: String,
     /// Real time spent answering, in milliseconds.
     pub latency_ms: f64,
+    /// For a call a cloud made on its own behalf to a service outside it (the external key
+    /// store hop): which hop (`xks`, `ekm`). Absent for calls clients made to the cloud.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hop: Option<String>,
 }
 
 /// A call to be logged; the log stamps its sequence number.
@@ -51,6 +55,8 @@ pub struct NewCall {
     pub outcome: String,
     /// Real time spent answering, in milliseconds.
     pub latency_ms: f64,
+    /// The hop, for a call to an external key manager (see [`CallRecord::hop`]).
+    pub hop: Option<String>,
 }
 
 /// A page of the log.
@@ -107,6 +113,7 @@ impl CallLog {
             caller: call.caller,
             outcome: call.outcome,
             latency_ms: call.latency_ms,
+            hop: call.hop,
         });
         seq
     }
@@ -146,6 +153,7 @@ mod tests {
             caller: "me".into(),
             outcome: "ok".into(),
             latency_ms: 0.1,
+            hop: None,
         }
     }
 

@@ -72,6 +72,21 @@ impl ControlError {
     fn bad(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
+
+    /// 400 with `message`.
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::bad(message)
+    }
+
+    /// 404 with `message`.
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 409 with `message`.
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
 }
 
 impl From<StateError> for ControlError {

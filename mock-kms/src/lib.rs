@@ -16,6 +16,8 @@
 //!   [`store`] (`--state` file, atomic saves) feed it.
 //! - [`aws`], [`gcp`], [`azure`]: the clouds' wire protocols and auth; [`control`]: the
 //!   control API under `/_mock/v1/`.
+//! - [`xks`]: the external key store hop — an AWS XKS proxy on the https listener and the
+//!   customer's external key manager behind it.
 
 pub mod calls;
 pub mod config;
@@ -32,3 +34,4 @@ pub mod aws;
 pub mod azure;
 pub mod control;
 pub mod gcp;
+pub mod xks;

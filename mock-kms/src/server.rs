@@ -29,7 +29,7 @@ use crate::state::Kms;
 use crate::store::{StateFile, StoreError};
 use crate::tenant::Tenant;
 use crate::tls::{LabTls, TlsError};
-use crate::{aws, azure, control, gcp};
+use crate::{aws, azure, control, gcp, xks};
 
 /// Largest request body any route accepts (AWS KMS caps requests far below this).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -130,7 +130,7 @@ pub struct StartLine {
 pub struct Routers {
     /// The plain-HTTP listener's routes: control API, GCP, AWS.
     pub http: Router,
-    /// The HTTPS listener's routes: Azure Key Vault and Entra ID.
+    /// The HTTPS listener's routes: Azure Key Vault and Entra ID, and the XKS proxy.
     pub https: Router,
 }
 
@@ -141,8 +141,14 @@ impl Routers {
             .merge(control::router(kms.clone()))
             .merge(gcp::router(kms.clone()))
             .merge(aws::router(kms.clone()))
+            .merge(xks::control::router(kms.clone()))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-        let https = azure::router(kms.clone()).layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        let https = azure::router(kms.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                kms.clone(),
+                xks::proxy::intercept,
+            ))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
         Self { http, https }
     }
 }

@@ -25,6 +25,7 @@ use crate::error::StateError;
 use crate::faults::Faults;
 use crate::keys::{BlobHeader, Key, KeyMaterial, KeySpec, KeyState, Provider};
 use crate::tenant::Tenant;
+use crate::xks::Xks;
 
 /// How long a scheduled deletion waits before the key is destroyed (AWS's minimum window).
 pub const DELETION_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -268,6 +269,7 @@ pub struct Kms {
     state: Mutex<KmsState>,
     calls: CallLog,
     faults: Faults,
+    xks: Xks,
     observer: OnceLock<Box<dyn StateObserver>>,
 }
 
@@ -282,6 +284,7 @@ impl Kms {
             state: Mutex::new(KmsState::default()),
             calls: CallLog::default(),
             faults: Faults::default(),
+            xks: Xks::default(),
             observer: OnceLock::new(),
         }
     }
@@ -378,7 +381,36 @@ impl Kms {
             caller: caller.to_owned(),
             outcome: outcome.to_owned(),
             latency_ms: latency.as_secs_f64() * 1000.0,
+            hop: None,
         });
+    }
+
+    /// Logs one answered call of the external key store hop (`hop: "xks"`): `provider` is the
+    /// cloud whose KMS makes the hop, `operation` the hop API's name, `key` the external key id.
+    pub fn log_hop(
+        &self,
+        provider: Provider,
+        operation: &str,
+        key: Option<&str>,
+        caller: &str,
+        outcome: &str,
+        latency: Duration,
+    ) {
+        self.calls.record(NewCall {
+            time: self.now(),
+            provider,
+            operation: operation.to_owned(),
+            key: key.map(str::to_owned),
+            caller: caller.to_owned(),
+            outcome: outcome.to_owned(),
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            hop: Some("xks".to_owned()),
+        });
+    }
+
+    /// The external key store: the lab's XKS proxy, the key manager behind it, the hop's faults.
+    pub fn xks(&self) -> &Xks {
+        &self.xks
     }
 
     /// The fault rules.

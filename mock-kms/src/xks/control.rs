@@ -1,0 +1,138 @@
+//! The control API of the external key store, under `/_mock/v1/xks` on the http listener:
+//!
+//! - `GET /_mock/v1/xks` → `{"uri_path","access_key_ids","fleet","faults","keys"}`;
+//! - `PUT /_mock/v1/xks/endpoint` `{"uri_path"?, "credentials"?: [{"access_key_id",
+//!   "secret_access_key"}]}` — move the proxy or rotate its SigV4 credentials (two live at once);
+//! - `GET|POST /_mock/v1/xks/keys` (`{"id","usage"?}` → 201), `POST
+//!   /_mock/v1/xks/keys/{id}/{enable|disable|delete}` — the customer's own key lifecycle;
+//! - `PUT /_mock/v1/xks/fleet` `{"id"?, "status": "ACTIVE|DEGRADED|UNAVAILABLE"}`;
+//! - `PUT|DELETE /_mock/v1/xks/faults` with [`HopFaults`].
+//!
+//! Errors are the control API's `{"error": "..."}`: 400 for bad input, 404 for an unknown key,
+//! 409 for a duplicate or a change a deleted key forbids.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::XksCredential;
+use super::faults::HopFaults;
+use super::manager::{ExternalKeyAction, HealthStatus};
+use crate::control::{ControlError, JsonBody};
+use crate::lab::Lab;
+
+type Shared = State<Arc<Lab>>;
+
+/// The routes.
+pub fn router(lab: Arc<Lab>) -> Router {
+    Router::new()
+        .route("/_mock/v1/xks", get(view))
+        .route("/_mock/v1/xks/endpoint", put(configure))
+        .route("/_mock/v1/xks/keys", get(list_keys).post(create_key))
+        .route("/_mock/v1/xks/keys/{id}/{action}", post(key_action))
+        .route("/_mock/v1/xks/fleet", put(set_fleet))
+        .route("/_mock/v1/xks/faults", put(set_faults).delete(clear_faults))
+        .with_state(lab)
+}
+
+async fn view(State(lab): Shared) -> Json<Value> {
+    Json(json!(lab.xks().view()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointBody {
+    uri_path: Option<String>,
+    credentials: Option<Vec<XksCredential>>,
+}
+
+async fn configure(
+    State(lab): Shared,
+    JsonBody(body): JsonBody<EndpointBody>,
+) -> Result<Json<Value>, ControlError> {
+    lab.xks()
+        .configure(body.uri_path, body.credentials)
+        .map_err(ControlError::bad_request)?;
+    Ok(Json(json!(lab.xks().view())))
+}
+
+async fn list_keys(State(lab): Shared) -> Json<Value> {
+    Json(json!(lab.xks().manager(|m| m.keys())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKeyBody {
+    id: String,
+    usage: Option<Vec<String>>,
+}
+
+async fn create_key(
+    State(lab): Shared,
+    JsonBody(body): JsonBody<CreateKeyBody>,
+) -> Result<impl IntoResponse, ControlError> {
+    let exists = lab.xks().manager(|m| m.key_info(&body.id).is_ok());
+    if exists {
+        return Err(ControlError::conflict(format!(
+            "external key `{}` already exists",
+            body.id
+        )));
+    }
+    let info = lab
+        .xks()
+        .manager(|m| m.create_key(&body.id, body.usage))
+        .map_err(ControlError::bad_request)?;
+    Ok((StatusCode::CREATED, Json(json!(info))))
+}
+
+async fn key_action(
+    State(lab): Shared,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<Value>, ControlError> {
+    let action: ExternalKeyAction = action.parse().map_err(ControlError::bad_request)?;
+    lab.xks().manager(|m| {
+        m.key_info(&id).map_err(ControlError::not_found)?;
+        m.apply(&id, action)
+            .map(|info| Json(json!(info)))
+            .map_err(ControlError::conflict)
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FleetBody {
+    id: Option<String>,
+    status: HealthStatus,
+}
+
+async fn set_fleet(
+    State(lab): Shared,
+    JsonBody(body): JsonBody<FleetBody>,
+) -> Result<Json<Value>, ControlError> {
+    lab.xks()
+        .manager(|m| m.set_health(body.id.as_deref(), body.status))
+        .map_err(ControlError::not_found)?;
+    Ok(Json(json!(lab.xks().view())))
+}
+
+async fn set_faults(
+    State(lab): Shared,
+    JsonBody(faults): JsonBody<HopFaults>,
+) -> Result<Json<Value>, ControlError> {
+    lab.xks()
+        .set_faults(faults)
+        .map_err(ControlError::bad_request)?;
+    Ok(Json(json!(lab.xks().faults())))
+}
+
+async fn clear_faults(State(lab): Shared) -> Json<Value> {
+    // Default faults always validate.
+    let _ = lab.xks().set_faults(HopFaults::default());
+    Json(json!(lab.xks().faults()))
+}
