@@ -213,6 +213,7 @@ impl MockKms {
             tenant,
             format!("https://{https_addr}"),
         ));
+        lab.xks().hop().trust_ca(&tls.ca_pem);
         let state_file = options.state_file.map(StateFile::new);
         let saved = match &state_file {
             Some(file) => file.load()?,

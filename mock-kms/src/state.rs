@@ -25,7 +25,7 @@ use crate::error::StateError;
 use crate::faults::Faults;
 use crate::keys::{BlobHeader, Key, KeyMaterial, KeySpec, KeyState, Provider};
 use crate::tenant::Tenant;
-use crate::xks::Xks;
+use crate::xks::{HopCall, Xks};
 
 /// How long a scheduled deletion waits before the key is destroyed (AWS's minimum window).
 pub const DELETION_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -385,26 +385,17 @@ impl Kms {
         });
     }
 
-    /// Logs one answered call of the external key store hop (`hop: "xks"`): `provider` is the
-    /// cloud whose KMS makes the hop, `operation` the hop API's name, `key` the external key id.
-    pub fn log_hop(
-        &self,
-        provider: Provider,
-        operation: &str,
-        key: Option<&str>,
-        caller: &str,
-        outcome: &str,
-        latency: Duration,
-    ) {
+    /// Logs one answered call of an external key store hop (see [`HopCall`]).
+    pub fn log_hop(&self, call: HopCall<'_>) {
         self.calls.record(NewCall {
             time: self.now(),
-            provider,
-            operation: operation.to_owned(),
-            key: key.map(str::to_owned),
-            caller: caller.to_owned(),
-            outcome: outcome.to_owned(),
-            latency_ms: latency.as_secs_f64() * 1000.0,
-            hop: Some("xks".to_owned()),
+            provider: call.provider,
+            operation: call.operation.to_owned(),
+            key: call.key.map(str::to_owned),
+            caller: call.caller.to_owned(),
+            outcome: call.outcome.to_owned(),
+            latency_ms: call.latency.as_secs_f64() * 1000.0,
+            hop: Some(call.hop.to_owned()),
         });
     }
 

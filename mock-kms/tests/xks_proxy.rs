@@ -50,7 +50,7 @@ impl Proxy {
         let ca = reqwest::Certificate::from_pem(lab.mock.ca_cert_pem().as_bytes()).unwrap();
         let client = reqwest::Client::builder()
             .add_root_certificate(ca)
-            .timeout(Duration::from_millis(250))
+            .timeout(Duration::from_secs(20))
             .build()
             .unwrap();
         let proxy = Self { lab, client };
@@ -73,8 +73,20 @@ impl Proxy {
         body: &[u8],
         signing: &Signing<'_>,
     ) -> reqwest::Result<(u16, String)> {
+        self.send_with(&self.client, path, body, signing).await
+    }
+
+    /// [`Proxy::send`] with another HTTP client.
+    async fn send_with(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        body: &[u8],
+        signing: &Signing<'_>,
+    ) -> reqwest::Result<(u16, String)> {
         let mut headers = HeaderMap::new();
-        headers.insert("host", HeaderValue::from_str(&self.host()).unwrap());
+        let host = self.host();
+        headers.insert("host", HeaderValue::from_str(&host).unwrap());
         sigv4::sign(
             &Credentials {
                 access_key_id: signing.id,
@@ -93,9 +105,8 @@ impl Proxy {
             ekm_clock::wall_time() + signing.skew,
         );
         headers.insert("content-type", HeaderValue::from_static("application/json"));
-        let response = self
-            .client
-            .post(format!("https://{}{path}", self.host()))
+        let response = client
+            .post(format!("https://{host}{path}"))
             .headers(headers)
             .body(body.to_vec())
             .send()
@@ -694,12 +705,28 @@ async fn hop_faults_and_the_call_log() {
         Some(json!({"unreachable": true})),
     )
     .await;
+    let impatient = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(lab.mock.ca_cert_pem().as_bytes()).unwrap(),
+        )
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
     let path = format!("{DEFAULT_URI_PATH}/keys/key-1/encrypt");
+    let started = ekm_clock::Stopwatch::start();
     let error = proxy
-        .send(&path, body.to_string().as_bytes(), &Signing::default())
+        .send_with(
+            &impatient,
+            &path,
+            body.to_string().as_bytes(),
+            &Signing::default(),
+        )
         .await
         .unwrap_err();
-    assert!(error.is_timeout(), "{error}");
+    assert!(
+        error.is_timeout() && started.elapsed() >= Duration::from_secs(2),
+        "{error}"
+    );
     // Latency: the proxy's own log shows it.
     lab.control(
         "PUT",
@@ -727,7 +754,7 @@ async fn hop_faults_and_the_call_log() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["hop"] == "xks")
+        .filter(|c| c["hop"] == "xks-proxy")
         .collect();
     assert!(hops.len() >= 7, "{log}");
     assert!(hops.iter().any(|c| c["outcome"] == "malformed"));

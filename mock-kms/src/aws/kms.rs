@@ -23,6 +23,9 @@ use crate::keys::{BlobHeader, Key, KeySpec, KeyState, Provider};
 use crate::state::{Caller, KeyAction, KeyUse, KmsState};
 use crate::tenant::AwsTenant;
 
+mod external;
+mod key_store;
+
 /// Largest plaintext `Encrypt` takes (AWS's limit).
 pub const MAX_PLAINTEXT_BYTES: usize = 4096;
 /// Largest ciphertext blob `Decrypt` takes (AWS's limit).
@@ -59,10 +62,22 @@ pub enum Operation {
     CreateAlias,
     /// `UpdateAlias`.
     UpdateAlias,
+    /// `CreateCustomKeyStore`.
+    CreateCustomKeyStore,
+    /// `DescribeCustomKeyStores`.
+    DescribeCustomKeyStores,
+    /// `ConnectCustomKeyStore`.
+    ConnectCustomKeyStore,
+    /// `DisconnectCustomKeyStore`.
+    DisconnectCustomKeyStore,
+    /// `UpdateCustomKeyStore`.
+    UpdateCustomKeyStore,
+    /// `DeleteCustomKeyStore`.
+    DeleteCustomKeyStore,
 }
 
 impl Operation {
-    const ALL: [(&'static str, Operation); 13] = [
+    const ALL: [(&'static str, Operation); 19] = [
         ("Encrypt", Operation::Encrypt),
         ("Decrypt", Operation::Decrypt),
         ("GenerateDataKey", Operation::GenerateDataKey),
@@ -76,6 +91,18 @@ impl Operation {
         ("ListKeyRotations", Operation::ListKeyRotations),
         ("CreateAlias", Operation::CreateAlias),
         ("UpdateAlias", Operation::UpdateAlias),
+        ("CreateCustomKeyStore", Operation::CreateCustomKeyStore),
+        (
+            "DescribeCustomKeyStores",
+            Operation::DescribeCustomKeyStores,
+        ),
+        ("ConnectCustomKeyStore", Operation::ConnectCustomKeyStore),
+        (
+            "DisconnectCustomKeyStore",
+            Operation::DisconnectCustomKeyStore,
+        ),
+        ("UpdateCustomKeyStore", Operation::UpdateCustomKeyStore),
+        ("DeleteCustomKeyStore", Operation::DeleteCustomKeyStore),
     ];
 
     /// Parses an `x-amz-target` value (`TrentService.Encrypt`).
@@ -141,6 +168,12 @@ pub(super) async fn dispatch(
         Operation::ListKeyRotations => kms.list_rotations(parse(body)?, ctx).await,
         Operation::CreateAlias => kms.put_alias(parse(body)?, false, ctx).await,
         Operation::UpdateAlias => kms.put_alias(parse(body)?, true, ctx).await,
+        Operation::CreateCustomKeyStore => kms.create_key_store(parse(body)?, ctx).await,
+        Operation::DescribeCustomKeyStores => kms.describe_key_stores(parse(body)?, ctx).await,
+        Operation::ConnectCustomKeyStore => kms.connect_key_store(parse(body)?, ctx).await,
+        Operation::DisconnectCustomKeyStore => kms.disconnect_key_store(parse(body)?, ctx).await,
+        Operation::UpdateCustomKeyStore => kms.update_key_store(parse(body)?, ctx).await,
+        Operation::DeleteCustomKeyStore => kms.delete_key_store(parse(body)?, ctx).await,
     }
 }
 
@@ -265,6 +298,9 @@ struct CreateKeyRequest {
     key_usage: Option<String>,
     #[serde(default)]
     description: String,
+    origin: Option<String>,
+    custom_key_store_id: Option<String>,
+    xks_key_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -357,13 +393,15 @@ impl Kms<'_> {
             ));
         }
         let name = self.key(&req.key_id, OpKind::Encrypt, ctx).await?;
-        let (blob, arn) = self.seal(
-            &name,
-            KeyUse::Encrypt,
-            "kms:Encrypt",
-            &req.encryption_context,
-            &plaintext,
-        )?;
+        let (blob, arn) = self
+            .seal_any(
+                &name,
+                KeyUse::Encrypt,
+                "Encrypt",
+                &req.encryption_context,
+                &plaintext,
+            )
+            .await?;
         Ok(
             json!({"CiphertextBlob": blob, "KeyId": arn, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}),
         )
@@ -396,9 +434,22 @@ impl Kms<'_> {
                     )
                     .into());
                 }
-                self.enter(header.key, OpKind::Decrypt, ctx).await?
+                self.enter(header.key.clone(), OpKind::Decrypt, ctx).await?
             }
         };
+        if let Some(binding) = self.external(&name) {
+            if header.key != name {
+                let ciphertext_key = header.key;
+                return Err(StateError::IncorrectKey {
+                    requested: name,
+                    ciphertext_key,
+                }
+                .into());
+            }
+            return self
+                .open_external(&name, &binding, &blob, &req.encryption_context)
+                .await;
+        }
         let aad = context_aad(&req.encryption_context);
         self.with_key(&name, KeyUse::Decrypt, "kms:Decrypt", |key, now| {
             let (plaintext, _) = key.decrypt_blob(now, &blob, &aad)?;
@@ -430,13 +481,15 @@ impl Kms<'_> {
         let mut plaintext = zeroize::Zeroizing::new(vec![0u8; len]);
         aws_lc_rs::rand::fill(plaintext.as_mut_slice())
             .map_err(|_| StateError::Internal("the random number generator failed".into()))?;
-        let (blob, arn) = self.seal(
-            &name,
-            KeyUse::Manage,
-            "kms:GenerateDataKey",
-            &req.encryption_context,
-            &plaintext,
-        )?;
+        let (blob, arn) = self
+            .seal_any(
+                &name,
+                KeyUse::Manage,
+                "GenerateDataKey",
+                &req.encryption_context,
+                &plaintext,
+            )
+            .await?;
         Ok(
             json!({"CiphertextBlob": blob, "Plaintext": B64.encode(plaintext.as_slice()), "KeyId": arn}),
         )
@@ -445,9 +498,12 @@ impl Kms<'_> {
     async fn describe_key(&self, req: KeyIdRequest, ctx: &mut CallCtx) -> Result<Value, AwsError> {
         let name = self.key(&req.key_id, OpKind::Other, ctx).await?;
         let tenant = self.tenant();
-        self.with_key(&name, KeyUse::Manage, "kms:DescribeKey", |key, now| {
-            Ok(json!({"KeyMetadata": key_metadata(tenant, key, now)}))
-        })
+        let mut metadata =
+            self.with_key(&name, KeyUse::Manage, "kms:DescribeKey", |key, now| {
+                Ok(key_metadata(tenant, key, now))
+            })?;
+        self.external_metadata(&name, &mut metadata);
+        Ok(json!({"KeyMetadata": metadata}))
     }
 
     fn require_owner(&self, action: &str) -> Result<(), AwsError> {
@@ -527,14 +583,31 @@ impl Kms<'_> {
                 "Description is too long",
             ));
         }
-        let name = format!("aws-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let lab = &self.front.lab;
-        lab.create_key(&name, Provider::Aws, KeySpec::SymmetricDefault)?;
-        ctx.key = Some(name.clone());
+        let name = match req.origin.as_deref() {
+            None | Some("AWS_KMS") => {
+                let name = format!("aws-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+                self.front
+                    .lab
+                    .create_key(&name, Provider::Aws, KeySpec::SymmetricDefault)?;
+                ctx.key = Some(name.clone());
+                name
+            }
+            Some("EXTERNAL_KEY_STORE") => self.create_external_key(&req, ctx).await?,
+            Some(other) => {
+                return Err(AwsError::bad(
+                    "UnsupportedOperationException",
+                    format!(
+                        "this lab makes keys of Origin AWS_KMS or EXTERNAL_KEY_STORE, not {other}"
+                    ),
+                ));
+            }
+        };
         let tenant = self.tenant();
-        self.with_key(&name, KeyUse::Manage, "kms:CreateKey", |key, now| {
-            Ok(json!({"KeyMetadata": key_metadata(tenant, key, now)}))
-        })
+        let mut metadata = self.with_key(&name, KeyUse::Manage, "kms:CreateKey", |key, now| {
+            Ok(key_metadata(tenant, key, now))
+        })?;
+        self.external_metadata(&name, &mut metadata);
+        Ok(json!({"KeyMetadata": metadata}))
     }
 
     async fn lifecycle(

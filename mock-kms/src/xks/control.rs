@@ -6,7 +6,9 @@
 //! - `GET|POST /_mock/v1/xks/keys` (`{"id","usage"?}` → 201), `POST
 //!   /_mock/v1/xks/keys/{id}/{enable|disable|delete}` — the customer's own key lifecycle;
 //! - `PUT /_mock/v1/xks/fleet` `{"id"?, "status": "ACTIVE|DEGRADED|UNAVAILABLE"}`;
-//! - `PUT|DELETE /_mock/v1/xks/faults` with [`HopFaults`].
+//! - `PUT|DELETE /_mock/v1/xks/faults` with [`HopFaults`];
+//! - `PUT /_mock/v1/xks/timeout` `{"timeout_ms"}` — how long the cloud waits for a proxy
+//!   (default the spec's 250 ms).
 //!
 //! Errors are the control API's `{"error": "..."}`: 400 for bad input, 404 for an unknown key,
 //! 409 for a duplicate or a change a deleted key forbids.
@@ -25,12 +27,12 @@ use super::XksCredential;
 use super::faults::HopFaults;
 use super::manager::{ExternalKeyAction, HealthStatus};
 use crate::control::{ControlError, JsonBody};
-use crate::lab::Lab;
+use crate::state::Kms;
 
-type Shared = State<Arc<Lab>>;
+type Shared = State<Arc<Kms>>;
 
 /// The routes.
-pub fn router(lab: Arc<Lab>) -> Router {
+pub fn router(lab: Arc<Kms>) -> Router {
     Router::new()
         .route("/_mock/v1/xks", get(view))
         .route("/_mock/v1/xks/endpoint", put(configure))
@@ -38,6 +40,7 @@ pub fn router(lab: Arc<Lab>) -> Router {
         .route("/_mock/v1/xks/keys/{id}/{action}", post(key_action))
         .route("/_mock/v1/xks/fleet", put(set_fleet))
         .route("/_mock/v1/xks/faults", put(set_faults).delete(clear_faults))
+        .route("/_mock/v1/xks/timeout", put(set_timeout))
         .with_state(lab)
 }
 
@@ -135,4 +138,22 @@ async fn clear_faults(State(lab): Shared) -> Json<Value> {
     // Default faults always validate.
     let _ = lab.xks().set_faults(HopFaults::default());
     Json(json!(lab.xks().faults()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimeoutBody {
+    timeout_ms: u64,
+}
+
+async fn set_timeout(
+    State(lab): Shared,
+    JsonBody(body): JsonBody<TimeoutBody>,
+) -> Result<Json<Value>, ControlError> {
+    let hop = lab.xks().hop();
+    hop.set_timeout(std::time::Duration::from_millis(body.timeout_ms))
+        .map_err(ControlError::bad_request)?;
+    Ok(Json(
+        json!({"timeout_ms": hop.timeout().as_millis() as u64}),
+    ))
 }

@@ -14,6 +14,9 @@
 //!   credentials.
 //! - [`proxy`]: the proxy's HTTP side (routing by URI path, SigV4, validation, errors, call log).
 //! - [`control`]: the control API under `/_mock/v1/xks/`.
+//! - [`stores`]: the cloud's side — AWS KMS external key stores and which KMS key is backed by
+//!   which external key; [`hop`]: KMS calling a proxy (any proxy), with the spec's timeout and
+//!   the KMS messages for each way the hop fails.
 //!
 //! The lab's proxy answers at URI path [`DEFAULT_URI_PATH`] with credential
 //! [`DEFAULT_ACCESS_KEY_ID`] / [`DEFAULT_SECRET_ACCESS_KEY`]; both can be changed at run time.
@@ -22,8 +25,10 @@
 pub mod api;
 pub mod control;
 pub mod faults;
+pub mod hop;
 pub mod manager;
 pub mod proxy;
+pub mod stores;
 
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -32,7 +37,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use faults::{HopAction, HopFaults};
+use hop::HopClient;
 use manager::KeyManager;
+use stores::KeyStores;
 
 /// The lab proxy's default `XksProxyUriPath`.
 pub const DEFAULT_URI_PATH: &str = "/ekm-lab/kms/xks/v1";
@@ -141,12 +148,14 @@ struct FaultState {
 }
 
 /// The external key store side of the lab: the proxy's endpoint, the key manager and the hop's
-/// faults. Held by the [`Lab`](crate::lab::Lab).
+/// faults. Held by the [`Kms`](crate::state::Kms).
 #[derive(Debug, Default)]
 pub struct Xks {
     endpoint: Mutex<Endpoint>,
     manager: Mutex<KeyManager>,
     faults: Mutex<FaultState>,
+    stores: Mutex<KeyStores>,
+    hop: HopClient,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -205,6 +214,16 @@ impl Xks {
         f(&mut lock(&self.manager))
     }
 
+    /// Works on the cloud's external key stores under their lock.
+    pub fn stores<R>(&self, f: impl FnOnce(&mut KeyStores) -> R) -> R {
+        f(&mut lock(&self.stores))
+    }
+
+    /// The client KMS calls proxies with.
+    pub fn hop(&self) -> &HopClient {
+        &self.hop
+    }
+
     /// The hop's fault settings.
     pub fn faults(&self) -> HopFaults {
         lock(&self.faults).faults.clone()
@@ -223,6 +242,27 @@ impl Xks {
         state.served += 1;
         (state.faults.latency(), state.faults.decide(state.served))
     }
+}
+
+/// One call on an external key store hop, for the call log: `hop` is `xks` for the cloud's
+/// side (what KMS saw: latency including the network, timeouts) and `xks-proxy` for the lab
+/// proxy's own log; `provider` is the cloud making the hop.
+#[derive(Debug, Clone, Copy)]
+pub struct HopCall<'a> {
+    /// `xks` or `xks-proxy`.
+    pub hop: &'a str,
+    /// The cloud.
+    pub provider: crate::keys::Provider,
+    /// The hop API (`Encrypt`, `GetHealthStatus`, …).
+    pub operation: &'a str,
+    /// The KMS key's lab name (cloud side) or the external key id (proxy side).
+    pub key: Option<&'a str>,
+    /// The store id (cloud side) or the SigV4 access key id (proxy side).
+    pub caller: &'a str,
+    /// `ok` or what failed.
+    pub outcome: &'a str,
+    /// Real time the call took.
+    pub latency: std::time::Duration,
 }
 
 /// The shape the control API shows the proxy's state in.

@@ -9,7 +9,7 @@
 //! 4. `Content-Type: application/json` and the API's JSON shape — else 400 `ValidationException`;
 //! 5. the hop's faults, then the key manager.
 //!
-//! Every request is logged in the lab's call log as a hop call (`hop: "xks"`, operation =
+//! Every request is logged in the lab's call log as a hop call (`hop: "xks-proxy"`, operation =
 //! the spec's API name, key = the external key id), with its own latency and outcome. Plaintext
 //! is never logged.
 
@@ -34,11 +34,11 @@ use super::api::{
 };
 use super::faults::{HopAction, UNREACHABLE_HOLD};
 use super::manager::{MAX_AAD_BYTES, MAX_DATA_BYTES, MAX_METADATA_BYTES, Sealed};
-use super::{PROXY_MODEL, PROXY_VENDOR, SIGV4_SERVICE};
+use super::{HopCall, PROXY_MODEL, PROXY_VENDOR, SIGV4_SERVICE};
 use crate::aws::sigv4::{self, Authorization, SignedRequest};
 use crate::keys::Provider;
-use crate::lab::Lab;
 use crate::server::MAX_BODY_BYTES;
+use crate::state::Kms;
 
 /// How far a request's `x-amz-date` may be from the proxy's clock (spec Appendix A, Task 4).
 pub const MAX_SKEW: time::Duration = time::Duration::minutes(5);
@@ -136,7 +136,7 @@ fn json(status: StatusCode, body: &impl Serialize) -> Response {
 }
 
 /// The layer: XKS paths go to the proxy, everything else to the routes behind it.
-pub async fn intercept(State(lab): State<Arc<Lab>>, request: Request, next: Next) -> Response {
+pub async fn intercept(State(lab): State<Arc<Kms>>, request: Request, next: Next) -> Response {
     if !request.uri().path().contains("/kms/xks/") {
         return next.run(request).await;
     }
@@ -162,14 +162,15 @@ pub async fn intercept(State(lab): State<Arc<Lab>>, request: Request, next: Next
             (error.into_response(), outcome)
         }
     };
-    lab.log_hop(
-        Provider::Aws,
-        log.operation,
-        log.key.as_deref(),
-        &log.caller,
+    lab.log_hop(HopCall {
+        hop: "xks-proxy",
+        provider: Provider::Aws,
+        operation: log.operation,
+        key: log.key.as_deref(),
+        caller: &log.caller,
         outcome,
-        watch.elapsed(),
-    );
+        latency: watch.elapsed(),
+    });
     response
 }
 
@@ -183,7 +184,7 @@ struct HopLog {
 }
 
 async fn serve(
-    lab: &Lab,
+    lab: &Kms,
     parts: &Parts,
     body: Body,
     log: &mut HopLog,
@@ -380,7 +381,7 @@ fn require_aes_gcm(algorithm: &str) -> Result<(), XksError> {
     }
 }
 
-fn encrypt(lab: &Lab, id: &str, request: EncryptRequest) -> Result<Response, XksError> {
+fn encrypt(lab: &Kms, id: &str, request: EncryptRequest) -> Result<Response, XksError> {
     require(&request.request_metadata, true)?;
     require_aes_gcm(&request.encryption_algorithm)?;
     let cdiv = match request.ciphertext_data_integrity_value_algorithm.as_deref() {
@@ -415,7 +416,7 @@ fn encrypt(lab: &Lab, id: &str, request: EncryptRequest) -> Result<Response, Xks
     ))
 }
 
-fn decrypt(lab: &Lab, id: &str, request: DecryptRequest) -> Result<Response, XksError> {
+fn decrypt(lab: &Kms, id: &str, request: DecryptRequest) -> Result<Response, XksError> {
     require(&request.request_metadata, true)?;
     require_aes_gcm(&request.encryption_algorithm)?;
     let aad = decode_aad(request.additional_authenticated_data.as_ref())?;
@@ -452,7 +453,7 @@ fn decrypt(lab: &Lab, id: &str, request: DecryptRequest) -> Result<Response, Xks
     ))
 }
 
-fn health(lab: &Lab) -> Response {
+fn health(lab: &Kms) -> Response {
     let fleet = lab.xks().manager(|m| m.fleet().to_vec());
     let status = |h| match h {
         super::manager::HealthStatus::Active => "ACTIVE",
