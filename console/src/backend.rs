@@ -13,10 +13,17 @@ use ekm_lab::{EmbeddedLab, LabError, LabOptions};
 use ekm_mock_kms::state::KeyInfo;
 use ekm_scenarios::runner::{LoadedScenario, Playback, RunError, describe};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::Mutex;
 
-use crate::model::{CacheRow, CallRow, KeyRow, LabInfo, ProjectRow, Refresh, ScenarioInfo};
+use ekm_scenarios::report::StepReport;
+use ekm_scenarios::schema::Action;
+
+use crate::model::{
+    CacheRow, CallRow, KeyRow, LabInfo, ProjectRow, Refresh, ScenarioInfo, StepView,
+};
+use crate::pinned;
+use crate::story::Pinned;
 use crate::view::text::tail;
 
 /// Why the console could not start its backend.
@@ -43,11 +50,19 @@ pub enum BackendError {
 /// The embedded lab or a registration's engine.
 #[derive(Debug)]
 pub struct Backend {
+    current: RwLock<Current>,
+    kind: Kind,
+    source: String,
+}
+
+/// The engine the panes show; a restarted story swaps in its fresh lab's.
+#[derive(Debug, Clone)]
+struct Current {
     engine: Engine,
     clock: SharedClock,
     projects: Vec<(Cloud, ProjectId)>,
-    kind: Kind,
-    source: String,
+    /// The mock's call log is read from this sequence number on.
+    since: u64,
 }
 
 #[derive(Debug)]
@@ -56,8 +71,9 @@ enum Kind {
     Lab(Box<EmbeddedLab>),
     /// A registration: the engine only.
     Registration,
-    /// A scenario's lab, owned by its playback (locked while a step runs).
-    Playback(Arc<Mutex<Playback>>),
+    /// A scenario's lab, owned by its playback (locked while a step runs), and the scenario
+    /// to start again from.
+    Playback(Arc<Mutex<Playback>>, Box<LoadedScenario>),
 }
 
 impl Backend {
@@ -76,9 +92,12 @@ impl Backend {
             .filter_map(|cloud| lab.project(cloud).map(|p| (cloud, p)))
             .collect();
         Ok(Self {
-            engine: lab.engine().clone(),
-            clock,
-            projects,
+            current: RwLock::new(Current {
+                engine: lab.engine().clone(),
+                clock,
+                projects,
+                since: 0,
+            }),
             kind: Kind::Lab(Box::new(lab)),
             source: "embedded mock KMS".into(),
         })
@@ -87,28 +106,50 @@ impl Backend {
     /// Starts the scenario `loaded` in its own lab (on its own manual clock), ready to play
     /// step by step.
     pub async fn playback(loaded: LoadedScenario) -> Result<Self, BackendError> {
-        let playback = Playback::start_from(loaded).await?;
-        let lab = playback.lab();
-        let projects = lab
-            .clouds()
-            .filter_map(|cloud| lab.project(cloud).map(|p| (cloud, p)))
-            .collect();
+        let playback = Playback::start_from(loaded.clone()).await?;
+        let current = Current::of(&playback);
         let source = format!("scenario {}", playback.scenario().name);
         Ok(Self {
-            engine: lab.engine().clone(),
-            clock: lab.clock().clone(),
-            projects,
-            kind: Kind::Playback(Arc::new(Mutex::new(playback))),
+            current: RwLock::new(current),
+            kind: Kind::Playback(Arc::new(Mutex::new(playback)), Box::new(loaded)),
             source,
         })
     }
 
-    /// The scenario playback, in `ekm play`.
+    /// The scenario playback, in story mode.
     pub fn scenario(&self) -> Option<&Arc<Mutex<Playback>>> {
         match &self.kind {
-            Kind::Playback(playback) => Some(playback),
+            Kind::Playback(playback, _) => Some(playback),
             _ => None,
         }
+    }
+
+    /// Starts the scenario again in a fresh lab and replays its first `steps` steps; what they
+    /// did.
+    pub async fn restart(&self, steps: usize) -> Result<Vec<StepView>, BackendError> {
+        let Kind::Playback(playback, loaded) = &self.kind else {
+            return Ok(Vec::new());
+        };
+        let mut fresh = Playback::start_from((**loaded).clone()).await?;
+        let mut played = Vec::new();
+        for _ in 0..steps {
+            match fresh.next_step().await {
+                Some(report) => played.push(StepView::from(report)),
+                None => break,
+            }
+        }
+        let current = Current::of(&fresh);
+        let old = std::mem::replace(&mut *playback.lock().await, fresh);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = current;
+        old.finish().await;
+        Ok(played)
+    }
+
+    /// Re-reads the scenario's declared objects (see [`pinned::read`]); `None` outside story
+    /// mode or while a step holds the lab.
+    pub async fn read_pinned(&self) -> Option<Vec<Pinned>> {
+        let playback = self.scenario()?.try_lock().ok()?;
+        Some(pinned::read(&playback).await)
     }
 
     /// An engine for the registration in `config`, on `clock` (`origin` names it).
@@ -127,22 +168,29 @@ impl Backend {
             projects.push((cloud, project));
         }
         Ok(Self {
-            engine,
-            clock,
-            projects,
+            current: RwLock::new(Current {
+                engine,
+                clock,
+                projects,
+                since: 0,
+            }),
             kind: Kind::Registration,
             source: origin.to_owned(),
         })
     }
 
+    fn current(&self) -> std::sync::RwLockReadGuard<'_, Current> {
+        self.current.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The engine.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    pub fn engine(&self) -> Engine {
+        self.current().engine.clone()
     }
 
     /// The lab clock.
-    pub fn clock(&self) -> &SharedClock {
-        &self.clock
+    pub fn clock(&self) -> SharedClock {
+        self.current().clock.clone()
     }
 
     /// The console's own embedded lab, when there is one (key actions work on it).
@@ -159,18 +207,19 @@ impl Backend {
         match &self.kind {
             Kind::Lab(lab) => Some(f(Some(lab))),
             Kind::Registration => Some(f(None)),
-            Kind::Playback(playback) => playback.try_lock().ok().map(|p| f(Some(p.lab()))),
+            Kind::Playback(playback, _) => playback.try_lock().ok().map(|p| f(Some(p.lab()))),
         }
     }
 
     /// The engine's projects, one per registered cloud.
-    pub fn projects(&self) -> &[(Cloud, ProjectId)] {
-        &self.projects
+    pub fn projects(&self) -> Vec<(Cloud, ProjectId)> {
+        self.current().projects.clone()
     }
 
     /// What the model needs to know once.
     pub fn info(&self) -> LabInfo {
-        let config = self.engine.config();
+        let engine = self.engine();
+        let config = engine.config();
         LabInfo {
             source: self.source.clone(),
             key_actions: matches!(self.kind, Kind::Lab(_)),
@@ -178,14 +227,28 @@ impl Backend {
             revalidate_after: config.revalidate_after,
             engine_calls: matches!(self.kind, Kind::Registration),
             scenario: match &self.kind {
-                Kind::Playback(playback) => playback.try_lock().ok().map(|p| ScenarioInfo {
-                    name: p.scenario().name.clone(),
-                    steps: p
-                        .scenario()
-                        .steps
-                        .iter()
-                        .map(|step| describe(&step.action))
-                        .collect(),
+                Kind::Playback(playback, _) => playback.try_lock().ok().map(|p| {
+                    let scenario = p.scenario();
+                    ScenarioInfo {
+                        name: scenario.name.clone(),
+                        description: scenario.description.trim().to_owned(),
+                        steps: scenario.steps.iter().map(|s| describe(&s.action)).collect(),
+                        key_events: scenario
+                            .steps
+                            .iter()
+                            .map(|s| {
+                                !matches!(
+                                    s.action,
+                                    Action::Encrypt(_)
+                                        | Action::Decrypt(_)
+                                        | Action::ReadAll
+                                        | Action::Traffic(_)
+                                )
+                            })
+                            .collect(),
+                        beats: crate::story::beats(scenario),
+                        start: p.lab().clock().now() - p.elapsed(),
+                    }
                 }),
                 _ => None,
             },
@@ -200,18 +263,19 @@ impl Backend {
 
     /// Keys, projects, both DEK caches and the calls logged after `*since` (which moves on);
     /// `None` while a scenario step holds the lab.
-    pub fn refresh(&self, since: &mut u64) -> Option<Refresh> {
-        self.with_lab(|lab| self.refresh_from(lab, since))
+    pub fn refresh(&self) -> Option<Refresh> {
+        self.with_lab(|lab| self.refresh_from(lab))
     }
 
-    fn refresh_from(&self, lab: Option<&EmbeddedLab>, since: &mut u64) -> Refresh {
+    fn refresh_from(&self, lab: Option<&EmbeddedLab>) -> Refresh {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         let labels = lab.map(Labels::of).unwrap_or_default();
         let keys = lab.map(|_| labels.key_rows());
-        let projects = self
+        let projects = current
             .projects
             .iter()
             .map(|(cloud, project)| {
-                let active = self.engine.active_key(project);
+                let active = current.engine.active_key(project);
                 let (key, key_name) = active
                     .as_ref()
                     .map_or(("—".to_owned(), None), |k| labels.kek(k));
@@ -223,7 +287,7 @@ impl Backend {
                 }
             })
             .collect();
-        let snapshot = self.engine.snapshot();
+        let snapshot = current.engine.snapshot();
         let cache = snapshot
             .entries
             .iter()
@@ -240,8 +304,8 @@ impl Backend {
             .collect();
         let calls = match lab {
             Some(lab) => {
-                let page = lab.mock().lab().calls().since(*since);
-                *since = page.next;
+                let page = lab.mock().lab().calls().since(current.since);
+                current.since = page.next;
                 page.calls
                     .into_iter()
                     .map(|c| CallRow {
@@ -261,6 +325,36 @@ impl Backend {
             projects,
             cache,
             calls,
+        }
+    }
+}
+
+impl Current {
+    fn of(playback: &Playback) -> Self {
+        let lab = playback.lab();
+        Self {
+            engine: lab.engine().clone(),
+            clock: lab.clock().clone(),
+            projects: lab
+                .clouds()
+                .filter_map(|cloud| lab.project(cloud).map(|p| (cloud, p)))
+                .collect(),
+            since: lab.mock().lab().calls().since(0).next,
+        }
+    }
+}
+
+impl From<StepReport> for StepView {
+    fn from(report: StepReport) -> Self {
+        Self {
+            at: report.at,
+            outcome: report.outcome,
+            note: report.note,
+            checks: report
+                .checks
+                .into_iter()
+                .map(|c| (c.expected, c.actual, c.passed))
+                .collect(),
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::model::DEFAULT_LOG_CAPACITY;
 use crate::runtime::{Options, Source, Timings};
 
 /// EKM Lab: envelope encryption under customer-managed keys, live in a terminal.
+/// New here? Run `ekm demo`.
 #[derive(Debug, Parser)]
 #[command(name = "ekm", version, about, long_about = None)]
 pub struct Cli {
@@ -91,9 +92,13 @@ fn parse_speed(text: &str) -> Result<f64, String> {
 /// `ekm`'s subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start here: rotation against revocation on three clouds, told beat by beat (n next,
+    /// b back, R restart, space autoplay).
+    Demo,
     /// Open the console (the same as no subcommand).
     Console,
-    /// Play a scenario in the console, one step per `n`, each with its expectations.
+    /// Tell a scenario file as a story, like `ekm demo`: the file is checked first (exit 2 and
+    /// FILE:LINE:COL when it is invalid).
     Play {
         /// The scenario file (`scenarios/*.yaml`).
         file: PathBuf,

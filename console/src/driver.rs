@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use tokio::sync::Mutex;
 
 use crate::backend::Backend;
-use crate::model::{Action, ClockStatus, Effect, Model, StepView};
+use crate::model::{Action, ClockStatus, Effect, Model};
 use crate::update::update;
 use crate::view::text::action_label;
 use crate::workload::Workload;
@@ -45,7 +45,6 @@ impl std::fmt::Debug for Followup {
 #[derive(Debug)]
 struct Running {
     backend: Arc<Backend>,
-    since: u64,
     workload: Option<Arc<Mutex<Workload>>>,
 }
 
@@ -68,11 +67,7 @@ impl Driver {
 
     /// Starts driving `backend` (and `workload`, when the demo workload runs).
     pub fn attach(&mut self, backend: Arc<Backend>, workload: Option<Arc<Mutex<Workload>>>) {
-        self.running = Some(Running {
-            backend,
-            since: 0,
-            workload,
-        });
+        self.running = Some(Running { backend, workload });
     }
 
     /// The backend, once attached.
@@ -140,10 +135,7 @@ impl Driver {
                 none
             }
             Effect::Refresh => {
-                let refresh = self
-                    .running
-                    .as_mut()
-                    .and_then(|r| r.backend.refresh(&mut r.since));
+                let refresh = self.backend().and_then(|backend| backend.refresh());
                 Followup::Now(
                     refresh
                         .map(|refresh| Action::Refreshed(Box::new(refresh)))
@@ -155,29 +147,51 @@ impl Driver {
                 Some(workload) => Followup::Later(check(workload).boxed()),
                 None => none,
             },
-            Effect::PlayStep => {
+            Effect::PlaySteps(count) => {
                 let Some(playback) = self.backend().and_then(|b| b.scenario().cloned()) else {
                     return none;
                 };
                 Followup::Later(
                     async move {
-                        let report = playback.lock().await.next_step().await;
-                        let step = report.map(|report| {
-                            Box::new(StepView {
-                                outcome: report.outcome,
-                                note: report.note,
-                                checks: report
-                                    .checks
-                                    .into_iter()
-                                    .map(|c| (c.expected, c.actual, c.passed))
-                                    .collect(),
-                            })
-                        });
-                        vec![Action::Stepped(step)]
+                        let mut playback = playback.lock().await;
+                        let mut steps = Vec::new();
+                        for _ in 0..count {
+                            let report = playback.next_step().await;
+                            let last = report.is_none();
+                            steps.push(Action::Stepped(report.map(|r| Box::new(r.into()))));
+                            if last {
+                                break;
+                            }
+                        }
+                        steps
                     }
                     .boxed(),
                 )
             }
+            Effect::Restart(steps) => match self.backend().cloned() {
+                Some(backend) => Followup::Later(
+                    async move {
+                        let result = backend.restart(steps).await.map_err(|e| e.to_string());
+                        vec![Action::Restarted(result)]
+                    }
+                    .boxed(),
+                ),
+                None => none,
+            },
+            Effect::ReadPinned => match self.backend().cloned() {
+                Some(backend) => Followup::Later(
+                    async move {
+                        backend
+                            .read_pinned()
+                            .await
+                            .map(Action::Pinned)
+                            .into_iter()
+                            .collect()
+                    }
+                    .boxed(),
+                ),
+                None => none,
+            },
             change @ (Effect::KeyAction { .. }
             | Effect::SwapAlias { .. }
             | Effect::SwitchKey { .. }

@@ -24,12 +24,15 @@ pub enum Section {
     Time,
     /// The KMS call log.
     Log,
+    /// Story mode (`ekm demo`, `ekm play`).
+    Story,
 }
 
 impl Section {
     /// Every section, in display order.
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::General,
+        Section::Story,
         Section::Key,
         Section::Faults,
         Section::Time,
@@ -44,6 +47,7 @@ impl Section {
             Section::Faults => "Faults (selected key)",
             Section::Time => "Lab time",
             Section::Log => "Call log (Tab to focus)",
+            Section::Story => "Story (ekm demo, ekm play)",
         }
     }
 }
@@ -65,6 +69,8 @@ pub struct Binding {
 
 const NONE: KeyModifiers = KeyModifiers::NONE;
 const MAIN: &[Mode] = &[Mode::Keys, Mode::Log];
+const ANY: &[Mode] = &[Mode::Keys, Mode::Log, Mode::Story];
+const STORY: &[Mode] = &[Mode::Story];
 const KEYS: &[Mode] = &[Mode::Keys];
 const LOG: &[Mode] = &[Mode::Log];
 const HELP: &[Mode] = &[Mode::Help];
@@ -93,12 +99,12 @@ macro_rules! bind {
 pub static BINDINGS: &[Binding] = &[
     bind!(
         General,
-        MAIN,
+        ANY,
         [ch('q'), (KeyCode::Char('c'), KeyModifiers::CONTROL)],
         Action::Quit,
         "quit"
     ),
-    bind!(General, MAIN, [ch('?')], Action::ToggleHelp, "help"),
+    bind!(General, ANY, [ch('?')], Action::ToggleHelp, "help"),
     bind!(
         General,
         HELP,
@@ -115,17 +121,38 @@ pub static BINDINGS: &[Binding] = &[
     ),
     bind!(
         General,
-        MAIN,
+        ANY,
         [(KeyCode::Tab, NONE)],
         Action::FocusNext,
-        "focus keys / call log"
+        "focus keys or story / call log"
     ),
     bind!(
-        General,
-        MAIN,
-        [ch('n')],
+        Story,
+        STORY,
+        [ch('n'), (KeyCode::Enter, NONE), (KeyCode::Right, NONE)],
         Action::NextStep,
-        "next scenario step (ekm play)"
+        "play the next beat"
+    ),
+    bind!(
+        Story,
+        STORY,
+        [ch('b'), (KeyCode::Left, NONE)],
+        Action::Back,
+        "back one beat (replayed)"
+    ),
+    bind!(
+        Story,
+        STORY,
+        [ch('R')],
+        Action::Restart,
+        "restart the story"
+    ),
+    bind!(
+        Story,
+        STORY,
+        [ch(' ')],
+        Action::TogglePause,
+        "autoplay on / off"
     ),
     bind!(
         Key,
@@ -321,7 +348,7 @@ pub fn map_key(mode: Mode, key: KeyEvent) -> Option<Action> {
 /// The action a mouse event triggers: a click on a key row selects it, a click in the call
 /// log focuses it, the wheel over the log scrolls it. `areas` is the current layout.
 pub fn map_mouse(model: &Model, areas: &Areas, event: MouseEvent) -> Option<Action> {
-    if model.mode == Mode::Help {
+    if model.mode == Mode::Help || model.story().is_some() {
         return None;
     }
     let at = Position::new(event.column, event.row);

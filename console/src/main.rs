@@ -3,24 +3,45 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ekm_console::cli::{Cli, Command};
+use ekm_console::cli::{Cli, Command, ConsoleArgs};
+use ekm_scenarios::runner::LoadedScenario;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        None | Some(Command::Console) => ekm_console::runtime::run(cli.console.options())
+    let Cli { command, console } = Cli::parse();
+    let result = match command {
+        None | Some(Command::Console) => ekm_console::runtime::run(console.options())
             .await
             .map_err(anyhow::Error::from),
-        Some(Command::Play { file }) => {
-            let options = ekm_console::runtime::Options {
-                source: ekm_console::runtime::Source::Play(file),
-                ..cli.console.options()
-            };
-            ekm_console::runtime::run(options)
-                .await
-                .map_err(anyhow::Error::from)
+        Some(Command::Demo) => {
+            let scenario = ekm_scenarios::validate::parse(
+                ekm_console::story::DEMO_SCENARIO,
+                "rotation-vs-revocation.yaml",
+            );
+            match scenario {
+                Ok(scenario) => {
+                    play(
+                        &console,
+                        LoadedScenario {
+                            file: None,
+                            scenario,
+                        },
+                    )
+                    .await
+                }
+                Err(error) => Err(anyhow::Error::from(error)),
+            }
         }
+        Some(Command::Play { file }) => match ekm_scenarios::validate::load(&file) {
+            Ok(scenario) => {
+                let file = Some(file);
+                play(&console, LoadedScenario { file, scenario }).await
+            }
+            Err(error) => {
+                eprintln!("ekm: {error}");
+                return ExitCode::from(2);
+            }
+        },
         Some(Command::Encrypt(args)) => ekm_console::commands::encrypt(args).await,
         Some(Command::Decrypt(args)) => ekm_console::commands::decrypt(args).await,
         Some(Command::Scenario(command)) => return ekm_scenarios::cli::run(command).await,
@@ -37,4 +58,13 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Tells `loaded` as a story in the console.
+async fn play(console: &ConsoleArgs, loaded: LoadedScenario) -> anyhow::Result<()> {
+    let options = ekm_console::runtime::Options {
+        source: ekm_console::runtime::Source::Play(Box::new(loaded)),
+        ..console.options()
+    };
+    Ok(ekm_console::runtime::run(options).await?)
 }

@@ -31,6 +31,8 @@ pub enum Mode {
     Keys,
     /// The KMS call log has focus: scrolling and filters (global actions still work).
     Log,
+    /// Story mode (`ekm demo`, `ekm play`): beats, back, restart, autoplay.
+    Story,
     /// The help overlay is open.
     Help,
 }
@@ -40,6 +42,7 @@ impl fmt::Display for Mode {
         f.write_str(match self {
             Mode::Keys => "KEYS",
             Mode::Log => "LOG",
+            Mode::Story => "STORY",
             Mode::Help => "HELP",
         })
     }
@@ -315,13 +318,33 @@ pub struct LabInfo {
 pub struct ScenarioInfo {
     /// Its name.
     pub name: String,
+    /// Its description, shown before the first beat.
+    pub description: String,
     /// Each step's action, as written (`rotate aws-demo`).
     pub steps: Vec<String>,
+    /// The steps that change a key, an alias, a registration or a fault (timeline marks).
+    pub key_events: Vec<bool>,
+    /// The script cut into beats.
+    pub beats: Vec<crate::story::Beat>,
+    /// Lab time at the start of the script.
+    pub start: OffsetDateTime,
+}
+
+impl ScenarioInfo {
+    /// Index of the next beat to play after `played` steps (`beats.len()`: the story is over).
+    pub fn next_beat(&self, played: usize) -> usize {
+        self.beats
+            .iter()
+            .position(|beat| beat.end() > played)
+            .unwrap_or(self.beats.len())
+    }
 }
 
 /// One played step, as the Scenario pane shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepView {
+    /// Lab time since the start when it began.
+    pub at: Duration,
     /// `ok` or the error kind.
     pub outcome: String,
     /// The step's note.
@@ -387,10 +410,18 @@ pub enum Action {
     Slower,
     /// Move lab time forward one hour.
     JumpHour,
-    /// Play the scenario's next step (`ekm play`).
+    /// Play the story's next beat.
     NextStep,
+    /// Undo the last beat (the story is replayed up to it).
+    Back,
+    /// Start the story again.
+    Restart,
     /// A scenario step was played (`None`: there was none left).
     Stepped(Option<Box<StepView>>),
+    /// The story was restarted and replayed: these steps ran (or it failed, and why).
+    Restarted(Result<Vec<StepView>, String>),
+    /// The pinned objects were re-read.
+    Pinned(Vec<crate::story::Pinned>),
     /// A frame tick of the runtime.
     Tick,
     /// The lab is up.
@@ -451,8 +482,12 @@ pub enum Effect {
     Advance(Duration),
     /// Open every object of the workload now.
     CheckObjects,
-    /// Play the scenario's next step.
-    PlayStep,
+    /// Play this many of the scenario's next steps.
+    PlaySteps(usize),
+    /// Start the scenario again in a fresh lab and replay this many steps.
+    Restart(usize),
+    /// Re-read the story's pinned objects.
+    ReadPinned,
     /// Stop the runtime.
     Quit,
 }
@@ -536,8 +571,16 @@ pub struct Model {
     pub first_frame: Option<Duration>,
     /// Steps played so far, in `ekm play`.
     pub played: Vec<StepView>,
-    /// Whether a scenario step is running.
+    /// Whether scenario steps are running (or the story is being replayed).
     pub stepping: bool,
+    /// Steps played once the running beat is done.
+    pub beat_end: usize,
+    /// The story's pinned objects, as last read.
+    pub pinned: Vec<crate::story::Pinned>,
+    /// Whether the story plays a beat by itself every few seconds.
+    pub autoplay: bool,
+    /// Ticks since the story started, for its periodic reads and autoplay.
+    pub story_ticks: u64,
 }
 
 impl Model {
@@ -570,7 +613,16 @@ impl Model {
             first_frame: None,
             played: Vec::new(),
             stepping: false,
+            beat_end: 0,
+            pinned: Vec::new(),
+            autoplay: false,
+            story_ticks: 0,
         }
+    }
+
+    /// The scenario told in story mode, if any.
+    pub fn story(&self) -> Option<&ScenarioInfo> {
+        self.lab.as_ref()?.scenario.as_ref()
     }
 
     /// The selected key, if keys are known.

@@ -36,8 +36,8 @@ pub enum Source {
     Embedded,
     /// The registration in this `ekm.yaml`.
     Config(PathBuf),
-    /// Play this scenario file step by step (`ekm play`).
-    Play(PathBuf),
+    /// Tell this (validated) scenario as a story (`ekm demo`, `ekm play`).
+    Play(Box<LoadedScenario>),
 }
 
 /// How to run the console.
@@ -98,14 +98,7 @@ async fn start(
             config.engine = timings.apply(config.engine);
             Backend::registered(&config, &path.display().to_string(), clock).await
         }
-        Source::Play(path) => {
-            let scenario = ekm_scenarios::validate::load(&path)?;
-            Backend::playback(LoadedScenario {
-                file: Some(path),
-                scenario,
-            })
-            .await
-        }
+        Source::Play(loaded) => Backend::playback(*loaded).await,
     }
 }
 

@@ -38,9 +38,14 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::FocusNext => {
+            let home = if model.story().is_some() {
+                Mode::Story
+            } else {
+                Mode::Keys
+            };
             model.mode = match model.mode {
-                Mode::Keys => Mode::Log,
-                Mode::Log | Mode::Help => Mode::Keys,
+                Mode::Keys | Mode::Story => Mode::Log,
+                Mode::Log | Mode::Help => home,
             };
             Vec::new()
         }
@@ -97,6 +102,16 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Effect> {
         Action::Key(command) => key_command(model, command),
         Action::ToggleFault(kind) => toggle_fault(model, Some(kind)),
         Action::ClearFaults => toggle_fault(model, None),
+        Action::TogglePause if model.story().is_some() => {
+            model.autoplay = !model.autoplay;
+            let text = if model.autoplay {
+                "autoplay: a beat every 8 s (space stops)"
+            } else {
+                "autoplay stopped: n plays the next beat"
+            };
+            model.notice = Some(Notice::new(text, false));
+            Vec::new()
+        }
         Action::TogglePause => match model.clock.speed {
             Some(_) => {
                 model.clock.paused = !model.clock.paused;
@@ -120,42 +135,24 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Effect> {
             }
             None => manual_clock(model),
         },
+        Action::JumpHour if model.story().is_some() => {
+            refuse(model, "lab time follows the script: n plays the next beat")
+        }
         Action::JumpHour => {
             model.notice = Some(Notice::new("lab time +1 h", false));
             vec![Effect::Advance(JUMP), Effect::CheckObjects, Effect::Refresh]
         }
-        Action::NextStep => {
-            let steps = model
-                .lab
-                .as_ref()
-                .and_then(|lab| lab.scenario.as_ref())
-                .map(|s| s.steps.len());
-            match steps {
-                None => refuse(model, "no scenario: `ekm play FILE` plays one"),
-                Some(_) if model.stepping => Vec::new(),
-                Some(n) if model.played.len() >= n => refuse(model, "the scenario is over"),
-                Some(_) => {
-                    model.stepping = true;
-                    vec![Effect::PlayStep]
-                }
-            }
-        }
-        Action::Stepped(step) => {
-            model.stepping = false;
-            if let Some(step) = step {
-                let passed = step.checks.iter().filter(|c| c.2).count();
-                let text = format!(
-                    "step {}: {} · {passed}/{} checks passed",
-                    model.played.len() + 1,
-                    step.outcome,
-                    step.checks.len()
-                );
-                model.notice = Some(Notice::new(text, !step.passed()));
-                model.played.push(*step);
-            }
-            vec![Effect::Refresh]
-        }
+        Action::NextStep
+        | Action::Back
+        | Action::Restart
+        | Action::Stepped(_)
+        | Action::Restarted(_)
+        | Action::Pinned(_) => crate::story::update(model, action),
         Action::Tick => {
+            let mut effects = Vec::new();
+            if model.story().is_some() {
+                effects.extend(crate::story::tick(model));
+            }
             if let Some(notice) = &mut model.notice {
                 notice.ticks_left = notice.ticks_left.saturating_sub(1);
                 if notice.ticks_left == 0 {
@@ -163,10 +160,15 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Effect> {
                 }
             }
             if model.lab.is_some() {
-                vec![Effect::Refresh]
-            } else {
-                Vec::new()
+                effects.push(Effect::Refresh);
             }
+            effects
+        }
+        Action::Started(info) if info.scenario.is_some() => {
+            model.lab = Some(*info);
+            model.mode = Mode::Story;
+            model.help_return = Mode::Story;
+            vec![Effect::Refresh, Effect::ReadPinned]
         }
         Action::Started(info) => {
             model.lab = Some(*info);
@@ -652,33 +654,55 @@ mod tests {
     }
 
     #[test]
-    fn scenario_steps_play_one_at_a_time() {
+    fn a_story_plays_one_beat_at_a_time_and_goes_back_by_replaying() {
         let mut model = ready();
         assert!(
             update(&mut model, Action::NextStep).is_empty(),
             "no scenario"
         );
+        let scenario = ekm_scenarios::validate::parse(crate::story::DEMO_SCENARIO, "demo.yaml")
+            .expect("valid");
         if let Some(lab) = &mut model.lab {
             lab.scenario = Some(crate::model::ScenarioInfo {
                 name: "demo".into(),
-                steps: vec!["rotate aws-demo".into()],
+                description: String::new(),
+                steps: Vec::new(),
+                key_events: Vec::new(),
+                beats: crate::story::beats(&scenario),
+                start: datetime!(2026-01-01 00:00 UTC),
             });
         }
-        assert_eq!(update(&mut model, Action::NextStep), [Effect::PlayStep]);
-        assert!(
-            update(&mut model, Action::NextStep).is_empty(),
-            "one at a time"
-        );
-        let step = crate::model::StepView {
+        let step = || crate::model::StepView {
+            at: Duration::ZERO,
             outcome: "ok".into(),
             note: None,
             checks: vec![("outcome ok".into(), "ok".into(), true)],
         };
-        update(&mut model, Action::Stepped(Some(Box::new(step))));
-        assert_eq!(model.played.len(), 1);
-        assert!(
-            update(&mut model, Action::NextStep).is_empty(),
-            "the scenario is over"
+        for (beat, steps) in [(0, 1), (1, 1), (2, 6)] {
+            assert_eq!(
+                update(&mut model, Action::NextStep),
+                [Effect::PlaySteps(steps)],
+                "beat {beat}"
+            );
+            assert!(
+                update(&mut model, Action::NextStep).is_empty(),
+                "one at a time"
+            );
+            for _ in 0..steps {
+                update(&mut model, Action::Stepped(Some(Box::new(step()))));
+            }
+            assert!(!model.stepping);
+        }
+        assert_eq!(model.played.len(), 8);
+        assert_eq!(update(&mut model, Action::Back), [Effect::Restart(2)]);
+        update(&mut model, Action::Restarted(Ok(vec![step(), step()])));
+        assert_eq!(update(&mut model, Action::Restart), [Effect::Restart(0)]);
+        update(&mut model, Action::Restarted(Ok(Vec::new())));
+        assert!(update(&mut model, Action::Back).is_empty(), "at the start");
+        assert_eq!(
+            update(&mut model, Action::JumpHour),
+            Vec::new(),
+            "the clock follows the script"
         );
     }
 

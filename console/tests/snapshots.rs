@@ -105,7 +105,7 @@ impl Harness {
         }
         model.calls = calls;
         let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-        let now = self.clock.now();
+        let now = self.driver.backend().expect("attached").clock().now();
         terminal
             .draw(|frame| view(&model, now, frame))
             .expect("draw");
@@ -180,4 +180,95 @@ async fn after_a_revocation_and_the_ttl_objects_are_unreadable() {
     lab.dispatch(Action::JumpHour).await;
     assert!(unreadable(&lab.model) > 0);
     insta::assert_snapshot!("revoked_after_ttl_100x30", lab.screen(100, 30));
+}
+
+/// The demo told to its end: every beat played through the runtime's effect loop.
+async fn demo_told(beats: usize) -> Harness {
+    let scenario = ekm_scenarios::validate::parse(
+        ekm_console::story::DEMO_SCENARIO,
+        "rotation-vs-revocation.yaml",
+    )
+    .expect("the demo is valid");
+    let backend = Arc::new(
+        Backend::playback(ekm_scenarios::runner::LoadedScenario {
+            file: None,
+            scenario,
+        })
+        .await
+        .expect("the demo starts"),
+    );
+    let events = backend.engine().subscribe();
+    let mut driver = Driver::new(None);
+    driver.attach(backend.clone(), None);
+    let mut harness = Harness {
+        clock: Arc::new(ManualClock::default()),
+        driver,
+        workload: Arc::new(Mutex::new(Workload::new(backend.clone()))),
+        events,
+        model: Model::new(1000, None),
+    };
+    harness
+        .dispatch(Action::Started(Box::new(backend.info())))
+        .await;
+    for _ in 0..beats {
+        harness.dispatch(Action::NextStep).await;
+    }
+    harness
+}
+
+#[tokio::test]
+async fn the_demo_ends_with_rotated_readable_and_revoked_shredded() {
+    use ekm_console::story::{Column, Readable};
+    let lab = demo_told(6).await;
+    let pinned = &lab.model.pinned;
+    assert_eq!(pinned.len(), 7, "{pinned:#?}");
+    for object in pinned {
+        match object.column {
+            Column::Rotated => assert_eq!(object.readable, Readable::Yes, "{object:#?}"),
+            Column::Revoked => assert_eq!(
+                object.readable,
+                Readable::Shredded("key disabled".into()),
+                "{object:#?}"
+            ),
+        }
+    }
+    let aws = pinned
+        .iter()
+        .find(|p| p.name == "aws-rotated")
+        .expect("pinned");
+    assert_eq!(
+        aws.version.as_deref(),
+        Some("v1"),
+        "wrapped before the rotation"
+    );
+    let after = pinned
+        .iter()
+        .find(|p| p.name == "after-rotation")
+        .expect("pinned");
+    assert_eq!(
+        after.version.as_deref(),
+        Some("v2"),
+        "wrapped after the rotation"
+    );
+    assert!(
+        lab.model
+            .played
+            .iter()
+            .all(|s| s.checks.iter().all(|c| c.2))
+    );
+    insta::assert_snapshot!("demo_end_160x45", lab.screen(160, 45));
+    insta::assert_snapshot!("demo_end_80x24", lab.screen(80, 24));
+}
+
+#[tokio::test]
+async fn the_demo_half_an_hour_after_the_revocation_reads_from_cache() {
+    let lab = demo_told(4).await;
+    let cached = lab
+        .model
+        .pinned
+        .iter()
+        .filter(|p| matches!(p.readable, ekm_console::story::Readable::FromCache(_)))
+        .count();
+    assert_eq!(cached, 3, "{:#?}", lab.model.pinned);
+    insta::assert_snapshot!("demo_cached_80x24", lab.screen(80, 24));
 }

@@ -4,11 +4,14 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::keymap::{Section, help_entries};
+use crate::model::{Mode, Model};
 
-pub(super) fn overlay(frame: &mut Frame) {
+/// Draws the help for the mode it was opened from: story keys in story mode, key, fault and
+/// time keys otherwise. Long entries wrap rather than being cut.
+pub(super) fn overlay(model: &Model, frame: &mut Frame) {
     let area = frame.area();
     let width = area.width.saturating_sub(4).min(96);
     let height = area.height.saturating_sub(2).min(24);
@@ -39,13 +42,18 @@ pub(super) fn overlay(frame: &mut Frame) {
                 ]));
             }
         }
-        Paragraph::new(lines)
+        Paragraph::new(lines).wrap(Wrap { trim: false })
     };
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
-    frame.render_widget(column(&[Section::General, Section::Key]), left);
-    frame.render_widget(
-        column(&[Section::Faults, Section::Time, Section::Log]),
-        right,
-    );
+    let (first, second): (&[Section], &[Section]) = if model.help_return == Mode::Story {
+        (&[Section::General, Section::Story], &[Section::Log])
+    } else {
+        (
+            &[Section::General, Section::Key],
+            &[Section::Faults, Section::Time, Section::Log],
+        )
+    };
+    frame.render_widget(column(first), left);
+    frame.render_widget(column(second), right);
 }

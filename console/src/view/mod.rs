@@ -9,7 +9,7 @@
 //! # Layout
 //!
 //! One file per pane — [`keys`], [`timers`], [`cache`], [`objects`], [`scenario`], [`log`],
-//! [`sparks`], [`status`], [`help`] — and [`text`], how lab facts are written on screen
+//! [`sparks`], [`status`], [`help`], the story screen [`story`] — and [`text`], how lab facts are written on screen
 //! (durations, speeds, key ids, error classes), shared with the reducer's notices.
 
 mod cache;
@@ -20,6 +20,7 @@ mod objects;
 mod scenario;
 mod sparks;
 mod status;
+mod story;
 pub mod text;
 mod timers;
 
@@ -85,6 +86,13 @@ pub fn layout(area: Rect) -> Areas {
 
 /// Draws the console for lab time `now`.
 pub fn view(model: &Model, now: OffsetDateTime, frame: &mut Frame) {
+    if let Some(info) = model.story() {
+        story::draw(model, info, now, frame);
+        if model.mode == Mode::Help {
+            help::overlay(model, frame);
+        }
+        return;
+    }
     let areas = layout(frame.area());
     keys::pane(model, frame, areas.keys);
     timers::pane(model, now, frame, areas.timers);
@@ -97,7 +105,7 @@ pub fn view(model: &Model, now: OffsetDateTime, frame: &mut Frame) {
     sparks::pane(model, now, frame, areas.sparks);
     status::bar(model, now, frame, areas.status);
     if model.mode == Mode::Help {
-        help::overlay(frame);
+        help::overlay(model, frame);
     }
 }
 

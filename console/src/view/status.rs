@@ -8,7 +8,7 @@ use ratatui::widgets::Paragraph;
 use time::OffsetDateTime;
 
 use super::text::{TIME_FORMAT, speed_label};
-use crate::model::Model;
+use crate::model::{Mode, Model};
 
 pub(super) fn bar(model: &Model, now: OffsetDateTime, frame: &mut Frame, area: Rect) {
     let speed = match model.clock.speed {
@@ -47,10 +47,18 @@ pub(super) fn bar(model: &Model, now: OffsetDateTime, frame: &mut Frame, area: R
         if let Some(first) = model.first_frame {
             spans.push(Span::raw(format!("up in {:.2} s · ", first.as_secs_f64())));
         }
-        spans.push(Span::styled(
-            "? help  q quit  r rotate  a revoke  J +1h  Tab log",
-            Style::new().fg(Color::DarkGray),
-        ));
+        spans.push(Span::styled(hints(model), Style::new().fg(Color::DarkGray)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The keys that work now: story keys in story mode; key actions only where the lab takes them.
+fn hints(model: &Model) -> &'static str {
+    let key_actions = model.lab.as_ref().is_some_and(|lab| lab.key_actions);
+    match (model.story().is_some(), model.mode, key_actions) {
+        (true, Mode::Log, _) => "? help  q quit  PgUp/PgDn page  g oldest  Esc story",
+        (true, _, _) => "? help  q quit  n next  b back  R restart  space autoplay  Tab log",
+        (false, _, true) => "? help  q quit  r rotate  a revoke  J +1h  Tab log",
+        (false, _, false) => "? help  q quit  J +1h  Tab log",
+    }
 }
