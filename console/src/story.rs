@@ -45,7 +45,7 @@ pub fn beats(scenario: &Scenario) -> Vec<Beat> {
     let mut notes: Vec<Vec<String>> = Vec::new();
     for (i, step) in scenario.steps.iter().enumerate() {
         let same_moment = matches!(step.time, StepTime::After(LabDuration(d)) if d.is_zero());
-        if !(same_moment && !beats.is_empty()) {
+        if !same_moment || beats.is_empty() {
             beats.push(Beat {
                 first: i,
                 actions: Vec::new(),
@@ -251,10 +251,10 @@ pub(crate) fn update(model: &mut Model, action: Action) -> Vec<Effect> {
 pub(crate) fn tick(model: &mut Model) -> Vec<Effect> {
     model.story_ticks += 1;
     let mut effects = Vec::new();
-    if model.story_ticks % READ_EVERY == 0 && !model.stepping {
+    if model.story_ticks.is_multiple_of(READ_EVERY) && !model.stepping {
         effects.push(Effect::ReadPinned);
     }
-    if model.autoplay && !model.stepping && model.story_ticks % AUTOPLAY_EVERY == 0 {
+    if model.autoplay && !model.stepping && model.story_ticks.is_multiple_of(AUTOPLAY_EVERY) {
         let over = model
             .story()
             .is_some_and(|info| info.next_beat(model.played.len()) >= info.beats.len());
