@@ -12,6 +12,11 @@
 //! is the only place allowed to read the operating system's clocks (enforced by clippy's
 //! `disallowed-methods` in `clippy.toml`).
 //!
+//! Lab time never passes [`HORIZON`] (the start of year 9999): the calendar ends a year later, so
+//! every date computed from lab time (a deletion window, a cache TTL, a token lifetime) stays
+//! representable. [`Clock::try_advance`] refuses a jump past it; [`Clock::advance`], a scaled
+//! [`SystemClock`] running on and [`ManualClock::advance_to`] stop at it. Nothing here panics.
+//!
 //! ```
 //! use std::time::Duration;
 //! use ekm_clock::{Clock, ManualClock};
@@ -33,6 +38,52 @@ use std::time::{Duration, Instant, SystemTime};
 
 use time::OffsetDateTime;
 
+/// The latest lab time: 9999-01-01T00:00:00Z, a year before the end of the calendar `time`
+/// represents, so that dates computed from lab time stay representable.
+pub const HORIZON: OffsetDateTime = time::macros::datetime!(9999-01-01 00:00:00 UTC);
+
+/// A clock change that was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClockError {
+    /// The jump would carry lab time past [`HORIZON`].
+    #[error(
+        "advancing the lab clock by {by:?} from {now} would pass its horizon {HORIZON}; \
+         advance by at most {room:?}"
+    )]
+    PastHorizon {
+        /// Lab time when the jump was asked for.
+        now: OffsetDateTime,
+        /// The jump asked for.
+        by: Duration,
+        /// How far the clock can still go.
+        room: Duration,
+    },
+}
+
+/// `at + by`, or why not: past [`HORIZON`] (or beyond what `time` can represent).
+pub fn checked_later(at: OffsetDateTime, by: Duration) -> Result<OffsetDateTime, ClockError> {
+    time::Duration::try_from(by)
+        .ok()
+        .and_then(|by| at.checked_add(by))
+        .filter(|later| *later <= HORIZON)
+        .ok_or(ClockError::PastHorizon {
+            now: at,
+            by,
+            room: room_before_horizon(at),
+        })
+}
+
+/// `at + by`, stopping at [`HORIZON`].
+fn saturating_later(at: OffsetDateTime, by: Duration) -> OffsetDateTime {
+    checked_later(at, by).unwrap_or(HORIZON.max(at))
+}
+
+/// How far lab time can still advance from `at`.
+fn room_before_horizon(at: OffsetDateTime) -> Duration {
+    Duration::try_from(HORIZON - at).unwrap_or_default()
+}
+
 /// A source of lab time.
 ///
 /// Implementations are cheap to share (`Arc<dyn Clock>`) and never go backwards.
@@ -40,8 +91,13 @@ pub trait Clock: Send + Sync + fmt::Debug {
     /// The current lab time (UTC).
     fn now(&self) -> OffsetDateTime;
 
-    /// Moves lab time forward by `by` ("jump +1 h"); the clock keeps running from there.
+    /// Moves lab time forward by `by` ("jump +1 h"), stopping at [`HORIZON`]; the clock keeps
+    /// running from there.
     fn advance(&self, by: Duration);
+
+    /// Moves lab time forward by `by` and returns the new time, or refuses without moving when
+    /// that would pass [`HORIZON`].
+    fn try_advance(&self, by: Duration) -> Result<OffsetDateTime, ClockError>;
 }
 
 /// A shared, dynamically typed clock, as the engine and the mock hold it.
@@ -69,7 +125,10 @@ impl Anchor {
             return self.lab;
         }
         let elapsed = real.saturating_duration_since(self.real).as_secs_f64() * self.speed;
-        self.lab + time::Duration::seconds_f64(elapsed)
+        // A huge speed can make `elapsed` overflow any duration: then lab time is at its end.
+        time::Duration::checked_seconds_f64(elapsed)
+            .and_then(|elapsed| self.lab.checked_add(elapsed))
+            .map_or(HORIZON, |lab| lab.min(HORIZON))
     }
 
     /// Re-anchors at `real` so that later changes apply from this point on.
@@ -151,7 +210,14 @@ impl Clock for SystemClock {
     fn advance(&self, by: Duration) {
         let mut anchor = self.anchor();
         anchor.rebase(Instant::now());
-        anchor.lab += by;
+        anchor.lab = saturating_later(anchor.lab, by);
+    }
+
+    fn try_advance(&self, by: Duration) -> Result<OffsetDateTime, ClockError> {
+        let mut anchor = self.anchor();
+        anchor.rebase(Instant::now());
+        anchor.lab = checked_later(anchor.lab, by)?;
+        Ok(anchor.lab)
     }
 }
 
@@ -173,20 +239,23 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
-    /// A clock standing at `start`.
+    /// A clock standing at `start` (at most [`HORIZON`]).
     pub fn starting_at(start: OffsetDateTime) -> Self {
         Self {
-            now: Mutex::new(start),
+            now: Mutex::new(start.min(HORIZON)),
         }
     }
 
-    /// Moves the clock to `to` if that is later than now; earlier times are ignored, so the clock
-    /// never goes backwards. Returns the resulting time.
+    fn lock(&self) -> MutexGuard<'_, OffsetDateTime> {
+        // A plain value: a panic elsewhere cannot leave it half-written.
+        self.now.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves the clock to `to` (at most [`HORIZON`]) if that is later than now; earlier times are
+    /// ignored, so the clock never goes backwards. Returns the resulting time.
     pub fn advance_to(&self, to: OffsetDateTime) -> OffsetDateTime {
-        let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
-        if to > *now {
-            *now = to;
-        }
+        let mut now = self.lock();
+        *now = (*now).max(to.min(HORIZON));
         *now
     }
 }
@@ -200,12 +269,18 @@ impl Default for ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+        *self.lock()
     }
 
     fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
-        *now += by;
+        let mut now = self.lock();
+        *now = saturating_later(*now, by);
+    }
+
+    fn try_advance(&self, by: Duration) -> Result<OffsetDateTime, ClockError> {
+        let mut now = self.lock();
+        *now = checked_later(*now, by)?;
+        Ok(*now)
     }
 }
 
@@ -262,6 +337,51 @@ mod tests {
         clock.advance(Duration::from_secs(3600));
         assert_eq!(clock.now() - t0, time::Duration::hours(1));
         assert!(clock.is_paused());
+    }
+
+    #[test]
+    fn no_clock_passes_the_horizon_or_panics_trying() {
+        let century = Duration::from_secs(100 * 366 * 24 * 3600);
+        let manual = ManualClock::default();
+        let system = SystemClock::with_speed(1.0);
+        let clocks: [&dyn Clock; 2] = [&manual, &system];
+        for clock in clocks {
+            let mut refused = None;
+            for _ in 0..100 {
+                if let Err(error) = clock.try_advance(century) {
+                    refused = Some(error);
+                    break;
+                }
+            }
+            let Some(ClockError::PastHorizon { room, .. }) = refused else {
+                panic!("8000 years of jumps were all accepted");
+            };
+            assert!(room < century);
+            assert!(clock.now() <= HORIZON);
+            clock.advance(Duration::MAX);
+            assert_eq!(clock.now(), HORIZON);
+            assert!(clock.try_advance(Duration::from_secs(1)).is_err());
+            assert_eq!(clock.try_advance(Duration::ZERO), Ok(HORIZON));
+        }
+        assert_eq!(
+            manual.advance_to(OffsetDateTime::new_utc(
+                time::Date::MAX,
+                time::Time::MIDNIGHT
+            )),
+            HORIZON
+        );
+        assert_eq!(
+            ManualClock::starting_at(time::macros::datetime!(9999-12-31 00:00 UTC)).now(),
+            HORIZON
+        );
+    }
+
+    #[test]
+    fn an_absurd_speed_ends_at_the_horizon_without_panic() {
+        let clock = SystemClock::with_speed(f64::MAX);
+        assert_eq!(clock.now(), HORIZON);
+        clock.set_speed(1.0);
+        assert_eq!(clock.now(), HORIZON);
     }
 
     #[test]

@@ -290,7 +290,6 @@ async fn advance_clock(
             "`seconds` must be between 0 and {MAX_ADVANCE_SECONDS}"
         )));
     }
-    lab.clock()
-        .advance(Duration::from_secs_f64(advance.seconds));
+    lab.advance_clock(Duration::from_secs_f64(advance.seconds))?;
     clock_json(&lab)
 }

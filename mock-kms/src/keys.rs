@@ -164,6 +164,23 @@ impl KeyState {
     }
 }
 
+/// The date a deletion of key `key` scheduled at `now` with a `window` of lab time takes effect;
+/// refused when that date would pass the lab clock's horizon (it would never arrive).
+pub fn deletion_date(
+    key: &str,
+    now: OffsetDateTime,
+    window: std::time::Duration,
+) -> Result<OffsetDateTime, StateError> {
+    ekm_clock::checked_later(now, window).map_err(|_| {
+        StateError::InvalidRequest(format!(
+            "key `{key}` cannot be scheduled for deletion: a window of {} days from {now} ends past \
+             the lab clock's horizon {}",
+            window.as_secs() / 86_400,
+            ekm_clock::HORIZON
+        ))
+    })
+}
+
 /// Secret key material of one version. Zeroized on drop; `Debug` never shows it.
 pub enum KeyMaterial {
     /// 32 bytes of AES-256-GCM key.

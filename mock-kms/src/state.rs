@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use crate::calls::{CallLog, NewCall};
 use crate::error::StateError;
 use crate::faults::Faults;
-use crate::keys::{BlobHeader, Key, KeyMaterial, KeySpec, KeyState, Provider};
+use crate::keys::{BlobHeader, Key, KeyMaterial, KeySpec, KeyState, Provider, deletion_date};
 use crate::tenant::Tenant;
 use crate::xks::{HopCall, Xks};
 
@@ -348,6 +348,13 @@ impl Kms {
         self.clock.now()
     }
 
+    /// Moves lab time forward by `by`; refused (400) past the clock's horizon, year 9999.
+    pub fn advance_clock(&self, by: Duration) -> Result<OffsetDateTime, StateError> {
+        self.clock
+            .try_advance(by)
+            .map_err(|e| StateError::InvalidRequest(e.to_string()))
+    }
+
     /// Who is who.
     pub fn tenant(&self) -> &Tenant {
         &self.tenant
@@ -533,7 +540,7 @@ impl Kms {
                 KeyAction::ScheduleDeletion => match current {
                     KeyState::Enabled | KeyState::Disabled => {
                         key.state = KeyState::PendingDeletion {
-                            deletion_date: now + DELETION_WINDOW,
+                            deletion_date: deletion_date(name, now, DELETION_WINDOW)?,
                         };
                     }
                     KeyState::PendingDeletion { .. } => {}

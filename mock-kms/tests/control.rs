@@ -335,3 +335,70 @@ async fn errors_are_json_never_422_or_plain_text() {
     }
     lab.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_clock_stops_at_its_horizon_and_the_server_keeps_answering() {
+    let lab = TestLab::start().await;
+    let century = json!({"seconds": 100.0 * 365.0 * 24.0 * 3600.0});
+    let mut refusal = None;
+    for _ in 0..100 {
+        let (status, body) = lab
+            .control("POST", "/_mock/v1/clock/advance", Some(century.clone()))
+            .await;
+        if status != 200 {
+            refusal = Some((status, body));
+            break;
+        }
+    }
+    let (status, body) = refusal.expect("8000 years of jumps were all accepted");
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(message.contains("horizon 9999-01-01"), "{message}");
+
+    // Still answering: the clock, the key list, and a real SDK call.
+    let (status, clock) = lab.control("GET", "/_mock/v1/clock", None).await;
+    assert_eq!(status, 200);
+    let now = time::OffsetDateTime::parse(
+        clock["now"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(now.year() >= 9900, "{clock}");
+
+    // Three days before the horizon: a 7-day deletion window would end past it.
+    let room = (ekm_clock::HORIZON - now - time::Duration::days(3)).whole_seconds();
+    let (status, _) = lab
+        .control(
+            "POST",
+            "/_mock/v1/clock/advance",
+            Some(json!({"seconds": room})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = lab
+        .control("POST", "/_mock/v1/keys/gcp-demo/schedule-deletion", None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("horizon"),
+        "{body}"
+    );
+    let owner = common::owner_kms(&lab.url()).await;
+    let scheduled = owner
+        .schedule_key_deletion()
+        .key_id(common::DEMO_ARN)
+        .pending_window_in_days(7)
+        .send()
+        .await;
+    assert_eq!(common::code(scheduled), "ValidationException");
+    let encrypted = owner
+        .encrypt()
+        .key_id(common::DEMO_ARN)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(b"still here"))
+        .send()
+        .await;
+    assert!(encrypted.is_ok(), "{encrypted:?}");
+    let (status, keys) = lab.control("GET", "/_mock/v1/keys", None).await;
+    assert_eq!((status, keys.as_array().map(Vec::len)), (200, Some(3)));
+    lab.shutdown().await;
+}

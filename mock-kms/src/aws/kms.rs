@@ -654,7 +654,8 @@ impl Kms<'_> {
             let current = key.state_at(now);
             match current {
                 KeyState::Enabled | KeyState::Disabled => {
-                    let deletion_date = now + time::Duration::days(days);
+                    let window = std::time::Duration::from_secs(days.unsigned_abs() * 86_400);
+                    let deletion_date = crate::keys::deletion_date(&name, now, window)?;
                     key.state = KeyState::PendingDeletion { deletion_date };
                     Ok((key.id.clone(), deletion_date))
                 }
