@@ -36,7 +36,7 @@ use crate::faults::{Failure, OpKind};
 use crate::keys::Provider;
 use crate::server::MAX_BODY_BYTES;
 use crate::state::{Caller, Kms};
-use sigv4::{Authorization, SigV4Error, SignedRequest};
+use sigv4::{Authorization, Scope, SigV4Error, SignedRequest};
 
 /// The AWS routes (`POST /`).
 pub fn router(lab: Arc<Kms>) -> Router {
@@ -386,11 +386,19 @@ fn authenticate(
         headers: &parts.headers,
         body,
     };
-    let service = match protocol {
-        Protocol::Kms => "kms",
-        Protocol::Sts => "sts",
+    let scope = match protocol {
+        Protocol::Kms => Scope {
+            region: &tenant.region,
+            service: "kms",
+            must_sign: &["Host", "X-Amz-Target"],
+        },
+        Protocol::Sts => Scope {
+            region: &tenant.region,
+            service: "sts",
+            must_sign: &["Host"],
+        },
     };
-    sigv4::verify(&auth, &request, &secret, service, ekm_clock::wall_time())
+    sigv4::verify(&auth, &request, &secret, &scope, ekm_clock::wall_time())
         .map_err(|e| fail(e.into()))?;
     if let Some(session) = session {
         let epoch = front.lab.read(|s| s.trust_epoch(Provider::Aws));

@@ -59,12 +59,18 @@ pub struct Authorization {
 }
 
 impl Authorization {
-    /// Parses the request's `Authorization` header.
+    /// Parses the request's `Authorization` header. Like AWS, refuses a request with two
+    /// `Authorization` headers or a component (`Credential`, `SignedHeaders`, `Signature`) given
+    /// twice: which one counts would be ambiguous.
     pub fn from_headers(headers: &HeaderMap) -> Result<Self, SigV4Error> {
-        let value = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or(SigV4Error::Missing)?;
+        let mut values = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+        let value = values.next().ok_or(SigV4Error::Missing)?;
         let incomplete = |why: &str| SigV4Error::Incomplete(why.to_owned());
+        if values.next().is_some() {
+            return Err(incomplete(
+                "The request has more than one Authorization header; send exactly one.",
+            ));
+        }
         let value = value
             .to_str()
             .map_err(|_| incomplete("Authorization header is not ASCII"))?;
@@ -78,11 +84,16 @@ impl Authorization {
                 .trim()
                 .split_once('=')
                 .ok_or_else(|| incomplete("Authorization header is malformed"))?;
-            match name {
-                "Credential" => credential = Some(value),
-                "SignedHeaders" => signed = Some(value),
-                "Signature" => signature = Some(value),
+            let slot = match name {
+                "Credential" => &mut credential,
+                "SignedHeaders" => &mut signed,
+                "Signature" => &mut signature,
                 _ => return Err(incomplete("Authorization header has an unknown component")),
+            };
+            if slot.replace(value).is_some() {
+                return Err(SigV4Error::Incomplete(format!(
+                    "Authorization header has '{name}' more than once."
+                )));
             }
         }
         let (Some(credential), Some(signed), Some(signature)) = (credential, signed, signature)
@@ -98,12 +109,8 @@ impl Authorization {
             ));
         };
         let signed_headers: Vec<String> = signed.split(';').map(str::to_owned).collect();
-        if signed_headers.iter().any(|h| h.is_empty())
-            || !signed_headers.iter().any(|h| h == "host")
-        {
-            return Err(incomplete(
-                "SignedHeaders must name 'host' and no empty header",
-            ));
+        if signed_headers.iter().any(|h| h.is_empty()) {
+            return Err(incomplete("SignedHeaders must not name an empty header"));
         }
         let signature = hex::decode(signature).map_err(|_| incomplete("Signature must be hex"))?;
         if access_key_id.is_empty() {
@@ -118,6 +125,19 @@ impl Authorization {
             signature,
         })
     }
+}
+
+/// What a signature must be for: the credential scope the endpoint expects and the headers it
+/// requires to be signed.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The endpoint's region (`us-east-1`).
+    pub region: &'a str,
+    /// The signing name of the service (`kms`, `sts`).
+    pub service: &'a str,
+    /// Headers that must be in `SignedHeaders`, as AWS writes them in its error (`Host`,
+    /// `X-Amz-Target`).
+    pub must_sign: &'a [&'a str],
 }
 
 /// The parts of an HTTP request a signature covers.
@@ -135,18 +155,35 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// Checks `auth` against the request, with the caller's `secret`, for `service`, at wall time
+/// Checks `auth` against the request, with the caller's `secret`, for `scope`, at wall time
 /// `now`.
 pub fn verify(
     auth: &Authorization,
     request: &SignedRequest<'_>,
     secret: &str,
-    service: &str,
+    scope: &Scope<'_>,
     now: OffsetDateTime,
 ) -> Result<(), SigV4Error> {
-    if auth.service != service {
+    if let Some(unsigned) = scope.must_sign.iter().find(|name| {
+        !auth
+            .signed_headers
+            .iter()
+            .any(|signed| signed.eq_ignore_ascii_case(name))
+    }) {
         return Err(SigV4Error::Invalid(format!(
-            "Credential should be scoped to correct service: '{service}'."
+            "'{unsigned}' must be a 'SignedHeader' in the AWS Authorization."
+        )));
+    }
+    if auth.region != scope.region {
+        return Err(SigV4Error::Invalid(format!(
+            "Credential should be scoped to a valid region, not '{}'. ",
+            auth.region
+        )));
+    }
+    if auth.service != scope.service {
+        return Err(SigV4Error::Invalid(format!(
+            "Credential should be scoped to correct service: '{}'. ",
+            scope.service
         )));
     }
     let amz_date = request
@@ -390,6 +427,12 @@ mod tests {
         headers
     }
 
+    const KMS: Scope<'static> = Scope {
+        region: "us-east-1",
+        service: "kms",
+        must_sign: &["Host", "X-Amz-Target"],
+    };
+
     fn check(
         headers: &HeaderMap,
         query: Option<&str>,
@@ -404,7 +447,7 @@ mod tests {
             headers,
             body,
         };
-        verify(&auth, &request, secret, "kms", now())
+        verify(&auth, &request, secret, &KMS, now())
     }
 
     #[test]
@@ -445,10 +488,14 @@ mod tests {
         };
         let late = now() + time::Duration::minutes(16);
         assert!(
-            matches!(verify(&auth, &request, "secret", "kms", late), Err(SigV4Error::Invalid(m)) if m.contains("expired"))
+            matches!(verify(&auth, &request, "secret", &KMS, late), Err(SigV4Error::Invalid(m)) if m.contains("expired"))
         );
+        let sts = Scope {
+            service: "sts",
+            ..KMS
+        };
         assert!(matches!(
-            verify(&auth, &request, "secret", "sts", now()),
+            verify(&auth, &request, "secret", &sts, now()),
             Err(SigV4Error::Invalid(_))
         ));
         assert_eq!(
@@ -460,7 +507,9 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request",
             "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=host, Signature=zz",
             "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=00",
-            "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=x, Signature=00",
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=host;;x, Signature=00",
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=host, Signature=00, Signature=11",
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, Credential=e/b/c/d/aws4_request, SignedHeaders=host, Signature=00",
             "Basic abc",
         ] {
             let mut h = HeaderMap::new();
@@ -473,6 +522,81 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn wrong_region_unsigned_target_and_repeated_headers_are_refused() {
+        let headers = signed(None, b"{}");
+        let auth = Authorization::from_headers(&headers).unwrap();
+        let request = SignedRequest {
+            method: "POST",
+            path: "/a b/",
+            query: None,
+            headers: &headers,
+            body: b"{}",
+        };
+        let elsewhere = Scope {
+            region: "eu-west-1",
+            ..KMS
+        };
+        assert_eq!(
+            verify(&auth, &request, "secret", &elsewhere, now()),
+            Err(SigV4Error::Invalid(
+                "Credential should be scoped to a valid region, not 'us-east-1'. ".into()
+            ))
+        );
+
+        // Signed without the target: the operation could be swapped under a valid signature.
+        let mut unsigned_target = headers.clone();
+        unsigned_target.remove("x-amz-target");
+        unsigned_target.remove("authorization");
+        let mut target_less = unsigned_target.clone();
+        sign(
+            &Credentials {
+                access_key_id: "AKIDEXAMPLE",
+                secret_access_key: "secret",
+                session_token: Some("tok"),
+            },
+            "us-east-1",
+            "kms",
+            &mut SignedRequestMut {
+                method: "POST",
+                path: "/a b/",
+                query: None,
+                headers: &mut target_less,
+                body: b"{}",
+            },
+            now(),
+        );
+        target_less.insert(
+            "x-amz-target",
+            HeaderValue::from_static("TrentService.ScheduleKeyDeletion"),
+        );
+        assert_eq!(
+            check(&target_less, None, b"{}", "secret"),
+            Err(SigV4Error::Invalid(
+                "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.".into()
+            ))
+        );
+
+        let mut twice = headers.clone();
+        let auth_value = twice.get("authorization").unwrap().clone();
+        twice.append("authorization", auth_value);
+        assert!(matches!(
+            Authorization::from_headers(&twice),
+            Err(SigV4Error::Incomplete(m)) if m.contains("more than one Authorization")
+        ));
+        let doubled = format!(
+            "{}, Signature={}",
+            headers.get("authorization").unwrap().to_str().unwrap(),
+            "00".repeat(32)
+        );
+        let mut repeated = headers.clone();
+        repeated.insert("authorization", HeaderValue::from_str(&doubled).unwrap());
+        assert!(matches!(
+            Authorization::from_headers(&repeated),
+            Err(SigV4Error::Incomplete(m)) if m.contains("'Signature' more than once")
+        ));
     }
 
     #[test]
