@@ -182,6 +182,7 @@ pub fn deletion_date(
 }
 
 /// Secret key material of one version. Zeroized on drop; `Debug` never shows it.
+#[derive(Clone)]
 pub enum KeyMaterial {
     /// 32 bytes of AES-256-GCM key.
     Aes256(Zeroizing<[u8; 32]>),
@@ -189,6 +190,8 @@ pub enum KeyMaterial {
     Rsa(Zeroizing<Vec<u8>>),
     /// An EC P-256 private key (PKCS#8 DER).
     EcP256(Zeroizing<Vec<u8>>),
+    /// None left: the key was destroyed.
+    Destroyed,
 }
 
 impl KeyMaterial {
@@ -231,13 +234,14 @@ impl fmt::Debug for KeyMaterial {
             KeyMaterial::Aes256(_) => "Aes256",
             KeyMaterial::Rsa(_) => "Rsa",
             KeyMaterial::EcP256(_) => "EcP256",
+            KeyMaterial::Destroyed => return f.write_str("KeyMaterial::Destroyed"),
         };
         write!(f, "KeyMaterial::{kind}([redacted])")
     }
 }
 
 /// One version of a key.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct KeyVersion {
     /// The version's id: `1`, `2`, … for GCP; 32 hex digits for AWS and Azure.
     pub id: String,
@@ -248,7 +252,7 @@ pub struct KeyVersion {
 }
 
 /// A key in the lab.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Key {
     /// Lab-wide short name (`aws-demo`); also the Azure vault key name and GCP cryptoKey id.
     pub name: String,
@@ -291,22 +295,32 @@ impl Key {
             versions: Vec::new(),
             created: now,
         };
-        key.add_version(now)?;
+        key.add_version(now, KeyMaterial::generate(spec)?);
         Ok(key)
     }
 
-    /// Appends a new primary version (rotation). Old versions stay usable for decryption.
-    pub fn add_version(&mut self, now: OffsetDateTime) -> Result<&KeyVersion, StateError> {
+    /// Appends a new primary version with `material` (made for this key's spec, see
+    /// [`KeyMaterial::generate`]). Old versions stay usable for decryption. GCP versions are
+    /// numbered one past the highest so far.
+    pub fn add_version(&mut self, now: OffsetDateTime, material: KeyMaterial) -> &KeyVersion {
         let id = match self.provider {
-            Provider::Gcp => (self.versions.len() + 1).to_string(),
+            Provider::Gcp => {
+                let highest = self
+                    .versions
+                    .iter()
+                    .filter_map(|v| v.id.parse::<u64>().ok())
+                    .max()
+                    .unwrap_or(0);
+                highest.saturating_add(1).to_string()
+            }
             Provider::Aws | Provider::Azure => uuid::Uuid::new_v4().simple().to_string(),
         };
         self.versions.push(KeyVersion {
             id,
             created: now,
-            material: KeyMaterial::generate(self.spec)?,
+            material,
         });
-        Ok(self.primary())
+        self.primary()
     }
 
     /// The primary (newest) version.
@@ -333,16 +347,21 @@ impl Key {
 
     /// Makes a passed deletion date final (and drops the material, as a real KMS does).
     pub fn settle(&mut self, now: OffsetDateTime) {
-        if self.state != self.state_at(now) {
+        if self.needs_settling(now) {
             self.destroy();
         }
+    }
+
+    /// Whether a pending deletion's date has passed at `now` but the material is still here.
+    pub fn needs_settling(&self, now: OffsetDateTime) -> bool {
+        self.state != self.state_at(now)
     }
 
     /// Destroys the key: the state becomes `Destroyed` and all material is dropped (zeroized).
     pub fn destroy(&mut self) {
         self.state = KeyState::Destroyed;
         for version in &mut self.versions {
-            version.material = KeyMaterial::Aes256(Zeroizing::new([0u8; 32]));
+            version.material = KeyMaterial::Destroyed;
         }
     }
 
@@ -445,6 +464,7 @@ impl Key {
                 key: self.name.clone(),
                 reason: format!("{} keys do not do symmetric encryption", self.spec.as_str()),
             }),
+            KeyMaterial::Destroyed => Err(StateError::KeyDestroyed(self.name.clone())),
         }
     }
 }
@@ -547,7 +567,10 @@ mod tests {
     fn blob_round_trip_binds_aad_and_survives_rotation() {
         let mut key = aes_key("k");
         let sealed = key.encrypt_blob(now(), b"ctx", b"secret").unwrap();
-        key.add_version(now()).unwrap();
+        key.add_version(
+            now(),
+            KeyMaterial::generate(KeySpec::SymmetricDefault).unwrap(),
+        );
         let (plain, version) = key.decrypt_blob(now(), &sealed.ciphertext, b"ctx").unwrap();
         assert_eq!(plain.as_slice(), b"secret");
         assert_eq!(version, sealed.version);

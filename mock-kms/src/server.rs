@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use crate::config::LabConfig;
 use crate::error::StateError;
 use crate::state::Kms;
-use crate::store::{StateFile, StoreError};
+use crate::store::{SavedClock, StateFile, StoreError};
 use crate::tenant::Tenant;
 use crate::tls::{LabTls, TlsError};
 use crate::{aws, azure, control, gcp, xks};
@@ -163,6 +163,7 @@ pub struct MockKms {
     http_task: JoinHandle<()>,
     https_handle: axum_server::Handle<SocketAddr>,
     https_task: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
 }
 
 fn bind(addr: SocketAddr) -> Result<StdTcpListener, ServerError> {
@@ -175,6 +176,32 @@ fn bind(addr: SocketAddr) -> Result<StdTcpListener, ServerError> {
         .set_nonblocking(true)
         .map_err(|source| ServerError::Bind { addr, source })?;
     Ok(listener)
+}
+
+/// How often the lab clock is checked for passed deletion dates (real time).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Destroys keys whose deletion date passed on the lab clock, within [`SWEEP_EVERY`] of real
+/// time, even when no request comes to do it.
+async fn sweep_deletions(lab: Arc<Kms>) {
+    let mut ticks = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        ticks.tick().await;
+        lab.settle_deletions();
+    }
+}
+
+/// Moves a clock that is behind the saved one to where the saved one would be now (its offset
+/// from wall time applied again), so lab time never goes back across a restart. A clock
+/// already at or past the saved time (one shared in-process) is left alone.
+fn resume_clock(lab: &Kms, saved: SavedClock) -> Result<(), ServerError> {
+    let now = lab.now();
+    if now < saved.lab_time {
+        let by = std::time::Duration::try_from(saved.resume_at(ekm_clock::wall_time()) - now)
+            .unwrap_or_default();
+        lab.advance_clock(by)?;
+    }
+    Ok(())
 }
 
 fn local_addr(listener: &StdTcpListener, addr: SocketAddr) -> Result<SocketAddr, ServerError> {
@@ -220,18 +247,26 @@ impl MockKms {
             None => None,
         };
         match (saved, &options.config) {
-            (Some(saved), _) => lab.write(|state| {
-                *state = saved;
-                Ok(())
-            })?,
+            (Some(saved), _) => {
+                if let Some(clock) = saved.clock {
+                    resume_clock(&lab, clock)?;
+                }
+                lab.write(|state| {
+                    *state = saved.state;
+                    Ok(())
+                })?;
+            }
             (None, Some(config)) => config.seed(&lab)?,
             (None, None) if options.seed_demo_keys => lab.seed_demo_keys()?,
             (None, None) => {}
         }
         if let Some(file) = state_file {
-            lab.read(|state| file.save(state))?;
+            // Deletion dates passed while the mock was down are applied (and their material
+            // leaves the file) before anything is served.
+            lab.read(|state| file.save(state, lab.now()))?;
             lab.observe_changes(Box::new(file))?;
         }
+        let sweeper = tokio::spawn(sweep_deletions(lab.clone()));
 
         let Routers {
             http: http_router,
@@ -282,6 +317,7 @@ impl MockKms {
             http_task,
             https_handle,
             https_task,
+            sweeper,
         })
     }
 
@@ -322,6 +358,7 @@ impl MockKms {
 
     /// Stops both listeners, letting requests in flight finish.
     pub async fn shutdown(self) {
+        self.sweeper.abort();
         let _ = self.stop_http.send(());
         self.https_handle
             .graceful_shutdown(Some(std::time::Duration::from_secs(5)));

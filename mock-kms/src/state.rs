@@ -167,7 +167,7 @@ pub struct KeyInfo {
 }
 
 /// Everything the lab knows, behind one lock.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct KmsState {
     /// Keys by lab name.
     pub keys: BTreeMap<String, Key>,
@@ -246,18 +246,25 @@ impl KmsState {
         self.aliases.get(alias).map(String::as_str)
     }
 
-    fn settle(&mut self, now: OffsetDateTime) {
+    /// Destroys the keys whose deletion date has passed at `now`.
+    pub fn settle(&mut self, now: OffsetDateTime) {
         for key in self.keys.values_mut() {
             key.settle(now);
         }
     }
+
+    fn needs_settling(&self, now: OffsetDateTime) -> bool {
+        self.keys.values().any(|key| key.needs_settling(now))
+    }
 }
 
-/// Sees every successful change of the lab state, e.g. to persist it (`--state FILE`).
+/// Sees every change of the lab state before it takes effect, e.g. to persist it
+/// (`--state FILE`): persist first, then apply.
 pub trait StateObserver: Send + Sync + std::fmt::Debug {
-    /// Called under the state lock after each successful [`Kms::write`]; an error fails the
-    /// request that made the change.
-    fn changed(&self, state: &KmsState) -> Result<(), StateError>;
+    /// Called under the state lock with the state as it is about to become, at lab time `now`
+    /// (a clock jump is told with the time it jumps to). An error cancels the change, which then
+    /// fails the request that asked for it.
+    fn changed(&self, state: &KmsState, now: OffsetDateTime) -> Result<(), StateError>;
 }
 
 /// The shared lab.
@@ -348,11 +355,19 @@ impl Kms {
         self.clock.now()
     }
 
-    /// Moves lab time forward by `by`; refused (400) past the clock's horizon, year 9999.
+    /// Moves lab time forward by `by`; refused (400) past the clock's horizon, year 9999. The
+    /// new time, and the destruction of keys whose deletion date it passes, are persisted
+    /// before the clock moves.
     pub fn advance_clock(&self, by: Duration) -> Result<OffsetDateTime, StateError> {
-        self.clock
-            .try_advance(by)
-            .map_err(|e| StateError::InvalidRequest(e.to_string()))
+        let past_horizon = |e: ekm_clock::ClockError| StateError::InvalidRequest(e.to_string());
+        let mut state = self.lock();
+        let target = ekm_clock::checked_later(self.clock.now(), by).map_err(past_horizon)?;
+        let mut next = state.clone();
+        next.settle(target);
+        self.persist(&next, target)?;
+        let now = self.clock.try_advance(by).map_err(past_horizon)?;
+        *state = next;
+        Ok(now)
     }
 
     /// Who is who.
@@ -416,12 +431,36 @@ impl Kms {
         &self.faults
     }
 
+    /// Tells the observer (the state file) of `next` at lab time `now`.
+    fn persist(&self, next: &KmsState, now: OffsetDateTime) -> Result<(), StateError> {
+        match self.observer.get() {
+            Some(observer) => observer.changed(next, now),
+            None => Ok(()),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, KmsState> {
         // Every change under the lock is applied whole or not at all, so the state behind a
         // poisoned lock is consistent.
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.settle(self.clock.now());
+        let now = self.clock.now();
+        if state.needs_settling(now) {
+            // A deletion date passed: the material goes from memory now, and from the state
+            // file with it. If saving fails the next successful save carries the destruction
+            // (and a restart applies it again from the saved clock).
+            state.settle(now);
+            if let Err(error) = self.persist(&state, now) {
+                tracing::error!(%error, "could not persist the destruction of a key");
+            }
+        }
         state
+    }
+
+    /// Destroys, and persists the destruction of, the keys whose deletion date has passed on
+    /// the lab clock (the server calls this on a timer, so material does not wait for the next
+    /// request to leave the state file).
+    pub fn settle_deletions(&self) {
+        drop(self.lock());
     }
 
     /// Reads the state (scheduled deletions whose date has passed are applied first).
@@ -429,16 +468,18 @@ impl Kms {
         f(&self.lock())
     }
 
-    /// Changes the state. `f` must leave the state consistent when it returns an error.
+    /// Changes the state, all or nothing: `f` works on a copy, which is persisted (when a state
+    /// file is attached) and only then installed. An error from `f` or from persisting leaves
+    /// the state as it was.
     pub fn write<R>(
         &self,
         f: impl FnOnce(&mut KmsState) -> Result<R, StateError>,
     ) -> Result<R, StateError> {
         let mut state = self.lock();
-        let result = f(&mut state)?;
-        if let Some(observer) = self.observer.get() {
-            observer.changed(&state)?;
-        }
+        let mut next = state.clone();
+        let result = f(&mut next)?;
+        self.persist(&next, self.clock.now())?;
+        *state = next;
         Ok(result)
     }
 
@@ -510,6 +551,14 @@ impl Kms {
 
     /// Applies a lifecycle action to key `name`. Repeating an action is not an error.
     pub fn apply(&self, name: &str, action: KeyAction) -> Result<KeyInfo, StateError> {
+        // New material is made before taking the state lock: an RSA-4096 key takes a while.
+        let mut material = match action {
+            KeyAction::Rotate => {
+                let spec = self.read(|state| state.key(name).map(|key| key.spec))?;
+                Some((spec, KeyMaterial::generate(spec)?))
+            }
+            _ => None,
+        };
         let now = self.now();
         self.write(|state| {
             let provider = state.key(name)?.provider;
@@ -522,9 +571,12 @@ impl Kms {
             };
             match action {
                 KeyAction::Rotate => match current {
-                    KeyState::Enabled | KeyState::Disabled => {
-                        key.add_version(now)?;
-                    }
+                    KeyState::Enabled | KeyState::Disabled => match material.take() {
+                        Some((spec, material)) if spec == key.spec => {
+                            key.add_version(now, material);
+                        }
+                        _ => return Err(refuse("the key was replaced meanwhile; retry")),
+                    },
                     _ => return Err(refuse("only an enabled or disabled key can be rotated")),
                 },
                 KeyAction::Disable | KeyAction::Enable => match current {
@@ -667,7 +719,7 @@ fn rsa_oaep_256_decrypt(
 }
 
 /// Key and alias names: 1–64 of ASCII letters, digits, `-` and `_` (safe in every cloud's URLs).
-fn validate_key_name(name: &str) -> Result<(), StateError> {
+pub(crate) fn validate_key_name(name: &str) -> Result<(), StateError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name

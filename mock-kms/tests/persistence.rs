@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use aws_sdk_kms::primitives::Blob;
 use common::{TestLab, owner_kms, service_kms};
-use ekm_clock::ManualClock;
+use ekm_clock::{Clock as _, ManualClock};
 use ekm_mock_kms::config::LabConfig;
 use ekm_mock_kms::server::Options;
 use serde_json::{Value, json};
@@ -327,4 +327,185 @@ async fn kill_9_during_writes_never_leaves_an_unloadable_state_file() {
         restarted.signal("-TERM");
         assert!(restarted.wait().success());
     }
+}
+
+/// Every encoding of each version's material of key `name` in the state file at `path`
+/// (base64 as stored, base64url, hex), to look for after the key is destroyed.
+fn material_encodings(path: &Path, name: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let key = file["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == name)
+        .unwrap_or_else(|| panic!("no key {name} in {file}"));
+    let mut encodings = Vec::new();
+    for version in key["versions"].as_array().unwrap() {
+        let (_, b64) = version["material"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .next()
+            .unwrap();
+        let bytes = STANDARD.decode(b64.as_str().unwrap()).unwrap();
+        // A 16-byte window is enough to find any copy of the key, whatever surrounds it.
+        let window = &bytes[..16];
+        encodings.extend([
+            STANDARD.encode(&bytes),
+            URL_SAFE_NO_PAD.encode(&bytes),
+            hex::encode(window),
+            hex::encode_upper(window),
+        ]);
+    }
+    encodings
+}
+
+fn assert_no_material(path: &Path, encodings: &[String]) {
+    let text = std::fs::read_to_string(path).unwrap();
+    for encoding in encodings {
+        assert!(
+            !text.contains(encoding.as_str()),
+            "old key material still in the state file"
+        );
+    }
+}
+
+async fn key_state(lab: &TestLab, name: &str) -> Value {
+    lab.control("GET", &format!("/_mock/v1/keys/{name}"), None)
+        .await
+        .1["state"]
+        .clone()
+}
+
+#[tokio::test]
+async fn destroyed_keys_leave_no_material_on_disk_and_stay_destroyed_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let clock = Arc::new(ManualClock::default());
+    let lab = TestLab::start_with(options(&clock, &state), clock.clone()).await;
+    lab.action("aws-demo", "rotate").await;
+    let aws = material_encodings(&state, "aws-demo");
+    let gcp = material_encodings(&state, "gcp-demo");
+    let azure = material_encodings(&state, "azure-demo");
+    assert!(std::fs::read_to_string(&state).unwrap().contains(&aws[0]));
+
+    // `destroy`: the material leaves the file with the answer.
+    lab.action("aws-demo", "destroy").await;
+    assert_no_material(&state, &aws);
+
+    // A deletion date passed by a clock jump of the control API.
+    lab.action("gcp-demo", "schedule-deletion").await;
+    let (status, _) = lab
+        .control(
+            "POST",
+            "/_mock/v1/clock/advance",
+            Some(json!({"seconds": 8 * 24 * 3600})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_no_material(&state, &gcp);
+
+    // A deletion date passed on the in-process clock, with no request at all: the sweeper
+    // destroys it (polled for, up to 10 s of real time).
+    lab.action("azure-demo", "schedule-deletion").await;
+    clock.advance(Duration::from_secs(8 * 24 * 3600));
+    let swept = async {
+        while std::fs::read_to_string(&state)
+            .unwrap()
+            .contains(azure[0].as_str())
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), swept)
+        .await
+        .expect("the passed deletion date reaches the state file");
+    assert_no_material(&state, &azure);
+    let (_, before) = lab.control("GET", "/_mock/v1/clock", None).await;
+    lab.shutdown().await;
+
+    // A fresh clock that starts earlier resumes from the saved one: nothing is pending again.
+    let fresh = Arc::new(ManualClock::default());
+    let lab = TestLab::start_with(options(&fresh, &state), fresh.clone()).await;
+    for name in ["aws-demo", "gcp-demo", "azure-demo"] {
+        assert_eq!(key_state(&lab, name).await, "destroyed", "{name}");
+    }
+    let (_, after) = lab.control("GET", "/_mock/v1/clock", None).await;
+    let time = |clock: &Value| {
+        time::OffsetDateTime::parse(
+            clock["now"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    assert!(time(&after) >= time(&before), "{before} {after}");
+    for encodings in [&aws, &gcp, &azure] {
+        assert_no_material(&state, encodings);
+    }
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_change_that_cannot_be_saved_is_not_made_and_a_retry_makes_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("lab");
+    std::fs::create_dir(&state_dir).unwrap();
+    let state = state_dir.join("state.json");
+    let clock = Arc::new(ManualClock::default());
+    let lab = TestLab::start_with(options(&clock, &state), clock.clone()).await;
+    let before = lab.control("GET", "/_mock/v1/keys", None).await.1;
+    let (_, clock_before) = lab.control("GET", "/_mock/v1/clock", None).await;
+
+    std::fs::remove_dir_all(&state_dir).unwrap();
+    let changes: Vec<(&str, &str, Option<Value>)> = vec![
+        ("POST", "/_mock/v1/keys/aws-demo/rotate", None),
+        ("POST", "/_mock/v1/keys/azure-demo/rotate", None),
+        ("POST", "/_mock/v1/keys/gcp-demo/disable", None),
+        ("POST", "/_mock/v1/keys/gcp-demo/destroy", None),
+        ("POST", "/_mock/v1/keys/aws-demo/revoke-trust", None),
+        (
+            "POST",
+            "/_mock/v1/keys",
+            Some(json!({"name": "aws-2", "provider": "aws"})),
+        ),
+        (
+            "PUT",
+            "/_mock/v1/aliases/ekm-demo",
+            Some(json!({"target": "aws-demo"})),
+        ),
+        (
+            "POST",
+            "/_mock/v1/clock/advance",
+            Some(json!({"seconds": 60})),
+        ),
+    ];
+    for (method, path, body) in &changes {
+        let (status, answer) = lab.control(method, path, body.clone()).await;
+        assert_eq!(status, 500, "{method} {path}: {answer}");
+        let message = answer["error"].as_str().unwrap();
+        assert!(
+            message.contains("not made") && message.contains("state.json"),
+            "{message}"
+        );
+    }
+    // Through a cloud API too: the owner's DisableKey fails and the key stays enabled.
+    let owner = owner_kms(&lab.url()).await;
+    let disabled = owner.disable_key().key_id(common::DEMO_ARN).send().await;
+    assert_eq!(common::code(disabled), "KMSInternalException");
+    assert_eq!(lab.control("GET", "/_mock/v1/keys", None).await.1, before);
+    assert_eq!(
+        lab.control("GET", "/_mock/v1/clock", None).await.1["now"],
+        clock_before["now"]
+    );
+
+    std::fs::create_dir(&state_dir).unwrap();
+    let rotated = lab.action("aws-demo", "rotate").await;
+    assert_eq!(rotated["versions"].as_array().unwrap().len(), 2);
+    lab.shutdown().await;
+    let lab = TestLab::start_with(options(&clock, &state), clock.clone()).await;
+    let after = lab.control("GET", "/_mock/v1/keys/aws-demo", None).await.1;
+    assert_eq!(after["versions"], rotated["versions"]);
+    lab.shutdown().await;
 }

@@ -117,7 +117,7 @@ impl ParsedKey {
                     _ => Err(unusable()),
                 }
             }
-            KeyMaterial::Aes256(_) => Err(unusable()),
+            KeyMaterial::Aes256(_) | KeyMaterial::Destroyed => Err(unusable()),
         }
     }
 
@@ -212,11 +212,16 @@ impl fmt::Debug for KeyCache {
 impl KeyCache {
     /// The parsed key of `version`, parsing it on first use.
     pub fn get(&self, version: &KeyVersion) -> Result<ParsedKey, CryptoError> {
-        if matches!(version.material, KeyMaterial::Aes256(_)) {
-            // Destroyed material (or a symmetric key): never answer from the cache.
+        let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(
+            version.material,
+            KeyMaterial::Aes256(_) | KeyMaterial::Destroyed
+        ) {
+            // Destroyed material (or a symmetric key): never answer from the cache, and drop
+            // the parsed private key it may still hold.
+            parsed.remove(&version.id);
             return Err(CryptoError::Material(version.id.clone()));
         }
-        let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(key) = parsed.get(&version.id) {
             return Ok(key.clone());
         }

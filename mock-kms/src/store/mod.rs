@@ -7,6 +7,17 @@
 //! directory is fsynced, so a crash or `kill -9` at any moment leaves either the old or the new
 //! state, never a file that fails to load. The file holds secret key material: it is created
 //! with mode 0600.
+//!
+//! Persist first, then apply: [`Kms::write`](crate::state::Kms::write) saves the state a change
+//! leads to before installing it, so a change that cannot be saved is not live either (the
+//! request fails with a 500 naming the file). A destroyed key's material leaves the file with
+//! the save that destroys it — by `destroy` or by its deletion date passing on the lab clock —
+//! and the lab clock itself (`clock`: lab time and its offset from wall time) is saved, so after
+//! a restart time has not gone back and a key past its deletion date stays destroyed.
+//!
+//! [`validate`] refuses, at load, a file the lab could not serve from.
+
+mod validate;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -61,6 +72,39 @@ struct Snapshot {
     keys: Vec<StoredKey>,
     aliases: BTreeMap<String, String>,
     trust_epochs: BTreeMap<Provider, u64>,
+    /// Absent in files written before the clock was saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    clock: Option<SavedClock>,
+}
+
+/// The lab clock when the state was saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedClock {
+    /// Lab time of the save.
+    #[serde(with = "time::serde::rfc3339")]
+    pub lab_time: OffsetDateTime,
+    /// Lab time minus wall time at the save, in seconds (the control API's `offset_seconds`).
+    pub offset_seconds: i64,
+}
+
+impl SavedClock {
+    /// The lab time to resume at now: the saved offset from wall time applied again, and never
+    /// earlier than the saved lab time.
+    pub fn resume_at(&self, wall: OffsetDateTime) -> OffsetDateTime {
+        wall.checked_add(time::Duration::seconds(self.offset_seconds))
+            .map_or(self.lab_time, |resumed| resumed.max(self.lab_time))
+            .min(ekm_clock::HORIZON)
+    }
+}
+
+/// What a state file holds: the lab state and the clock it was saved at.
+#[derive(Debug)]
+pub struct Saved {
+    /// Keys, aliases, trust epochs.
+    pub state: KmsState,
+    /// The lab clock at the save (absent in older files).
+    pub clock: Option<SavedClock>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -87,41 +131,63 @@ struct StoredVersion {
     material: StoredMaterial,
 }
 
-/// Key material, base64 (AES key bytes, or PKCS#8 DER).
+/// Key material, base64 (AES key bytes, or PKCS#8 DER); `"destroyed"` when there is none.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 enum StoredMaterial {
-    Aes256(String),
-    Rsa(String),
-    EcP256(String),
+    Aes256(Zeroizing<String>),
+    Rsa(Zeroizing<String>),
+    EcP256(Zeroizing<String>),
+    Destroyed,
 }
 
 impl StoredMaterial {
     fn from_material(material: &KeyMaterial) -> Self {
+        let encode = |bytes: &[u8]| Zeroizing::new(B64.encode(bytes));
         match material {
-            KeyMaterial::Aes256(bytes) => StoredMaterial::Aes256(B64.encode(bytes.as_ref())),
-            KeyMaterial::Rsa(der) => StoredMaterial::Rsa(B64.encode(der.as_slice())),
-            KeyMaterial::EcP256(der) => StoredMaterial::EcP256(B64.encode(der.as_slice())),
+            KeyMaterial::Aes256(bytes) => StoredMaterial::Aes256(encode(bytes.as_ref())),
+            KeyMaterial::Rsa(der) => StoredMaterial::Rsa(encode(der)),
+            KeyMaterial::EcP256(der) => StoredMaterial::EcP256(encode(der)),
+            KeyMaterial::Destroyed => StoredMaterial::Destroyed,
         }
     }
 
+    /// The material's bytes (empty when destroyed).
+    fn decode(&self) -> Result<Zeroizing<Vec<u8>>, base64::DecodeError> {
+        match self {
+            StoredMaterial::Aes256(b64)
+            | StoredMaterial::Rsa(b64)
+            | StoredMaterial::EcP256(b64) => B64.decode(b64.as_bytes()).map(Zeroizing::new),
+            StoredMaterial::Destroyed => Ok(Zeroizing::new(Vec::new())),
+        }
+    }
+
+    /// The kind's name, for errors.
+    fn kind(&self) -> &'static str {
+        match self {
+            StoredMaterial::Aes256(_) => "AES-256",
+            StoredMaterial::Rsa(_) => "RSA",
+            StoredMaterial::EcP256(_) => "EC P-256",
+            StoredMaterial::Destroyed => "destroyed",
+        }
+    }
+
+    /// The material, once [`validate::check`] has accepted it.
     fn into_material(self) -> Result<KeyMaterial, String> {
-        let decode = |b64: &str| {
-            B64.decode(b64)
-                .map(Zeroizing::new)
-                .map_err(|_| "key material is not valid base64".to_owned())
-        };
+        let bytes = self
+            .decode()
+            .map_err(|_| "key material is not valid base64".to_owned())?;
         Ok(match self {
-            StoredMaterial::Aes256(b64) => {
-                let bytes = decode(&b64)?;
+            StoredMaterial::Aes256(_) => {
                 let array: [u8; 32] = bytes
                     .as_slice()
                     .try_into()
                     .map_err(|_| "an AES-256 key must be 32 bytes".to_owned())?;
                 KeyMaterial::Aes256(Zeroizing::new(array))
             }
-            StoredMaterial::Rsa(b64) => KeyMaterial::Rsa(decode(&b64)?),
-            StoredMaterial::EcP256(b64) => KeyMaterial::EcP256(decode(&b64)?),
+            StoredMaterial::Rsa(_) => KeyMaterial::Rsa(bytes),
+            StoredMaterial::EcP256(_) => KeyMaterial::EcP256(bytes),
+            StoredMaterial::Destroyed => KeyMaterial::Destroyed,
         })
     }
 }
@@ -153,6 +219,7 @@ impl StoredKey {
         if self.versions.is_empty() {
             return Err(format!("key `{}` has no versions", self.name));
         }
+        let destroyed = self.state == KeyState::Destroyed;
         let versions = self
             .versions
             .into_iter()
@@ -160,7 +227,11 @@ impl StoredKey {
                 Ok(KeyVersion {
                     id: v.id,
                     created: v.created,
-                    material: v.material.into_material()?,
+                    material: if destroyed {
+                        KeyMaterial::Destroyed
+                    } else {
+                        v.material.into_material()?
+                    },
                 })
             })
             .collect::<Result<Vec<_>, String>>()
@@ -204,8 +275,9 @@ impl StateFile {
         }
     }
 
-    /// Reads the saved state; `None` when the file does not exist yet.
-    pub fn load(&self) -> Result<Option<KmsState>, StoreError> {
+    /// Reads and checks the saved state; `None` when the file does not exist yet. A file the lab
+    /// could not serve from is refused with the field and the reason.
+    pub fn load(&self) -> Result<Option<Saved>, StoreError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -219,34 +291,43 @@ impl StateFile {
                 snapshot.format
             )));
         }
+        validate::check(&snapshot).map_err(|e| self.invalid(e))?;
+        if let Some(clock) = snapshot.clock
+            && clock.lab_time > ekm_clock::HORIZON
+        {
+            return Err(self.invalid(format!(
+                "clock.lab_time: {} is past the lab clock's horizon {}",
+                clock.lab_time,
+                ekm_clock::HORIZON
+            )));
+        }
         let mut keys = BTreeMap::new();
         for stored in snapshot.keys {
             let key = stored.into_key().map_err(|e| self.invalid(e))?;
-            if keys.insert(key.name.clone(), key).is_some() {
-                return Err(self.invalid("a key name appears twice"));
-            }
+            keys.insert(key.name.clone(), key);
         }
-        if let Some((alias, target)) = snapshot
-            .aliases
-            .iter()
-            .find(|(_, target)| !keys.contains_key(*target))
-        {
-            return Err(self.invalid(format!("alias `{alias}` points at unknown key `{target}`")));
-        }
-        Ok(Some(KmsState {
-            keys,
-            aliases: snapshot.aliases,
-            trust_epochs: snapshot.trust_epochs,
+        Ok(Some(Saved {
+            state: KmsState {
+                keys,
+                aliases: snapshot.aliases,
+                trust_epochs: snapshot.trust_epochs,
+            },
+            clock: snapshot.clock,
         }))
     }
 
-    /// Writes `state` atomically (temp file, fsync, rename, fsync of the directory), mode 0600.
-    pub fn save(&self, state: &KmsState) -> Result<(), StoreError> {
+    /// Writes `state`, saved at lab time `now`, atomically (temp file, fsync, rename, fsync of
+    /// the directory), mode 0600.
+    pub fn save(&self, state: &KmsState, now: OffsetDateTime) -> Result<(), StoreError> {
         let snapshot = Snapshot {
             format: FORMAT,
             keys: state.keys.values().map(StoredKey::from_key).collect(),
             aliases: state.aliases.clone(),
             trust_epochs: state.trust_epochs.clone(),
+            clock: Some(SavedClock {
+                lab_time: now,
+                offset_seconds: (now - ekm_clock::wall_time()).whole_seconds(),
+            }),
         };
         let json = Zeroizing::new(
             serde_json::to_vec_pretty(&snapshot).map_err(|e| self.invalid(e.to_string()))?,
@@ -285,10 +366,13 @@ impl StateFile {
 }
 
 impl StateObserver for StateFile {
-    fn changed(&self, state: &KmsState) -> Result<(), StateError> {
-        self.save(state).map_err(|e| {
+    fn changed(&self, state: &KmsState, now: OffsetDateTime) -> Result<(), StateError> {
+        self.save(state, now).map_err(|e| {
             tracing::error!(error = %e, "could not persist the lab state");
-            StateError::Internal(e.to_string())
+            StateError::Internal(format!(
+                "the change was not made because the state could not be saved ({e}); \
+                 fix the state file's directory and retry"
+            ))
         })
     }
 }
@@ -301,26 +385,29 @@ mod tests {
         time::macros::datetime!(2026-01-01 00:00 UTC)
     }
 
+    fn aws_key(name: &str) -> Key {
+        Key::generate(
+            name,
+            Provider::Aws,
+            format!("arn:aws:kms:us-east-1:111122223333:key/{name}"),
+            KeySpec::SymmetricDefault,
+            now(),
+        )
+        .unwrap()
+    }
+
     #[test]
-    fn state_round_trips_with_material_and_mode_0600() {
-        let dir = std::env::temp_dir().join(format!("ekm-store-{}", uuid::Uuid::new_v4()));
-        fs::create_dir_all(&dir).unwrap();
-        let file = StateFile::new(dir.join("state.json"));
+    fn state_round_trips_with_material_clock_and_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("state.json"));
         assert!(file.load().unwrap().is_none());
-        let generate = |name: &str| {
-            Key::generate(
-                name,
-                Provider::Aws,
-                format!("arn:{name}"),
-                KeySpec::SymmetricDefault,
-                now(),
-            )
-            .unwrap()
-        };
-        let mut rotated = generate("k");
+        let mut rotated = aws_key("k");
         let blob = rotated.encrypt_blob(now(), b"ctx", b"secret").unwrap();
-        rotated.add_version(now()).unwrap();
-        let mut pending = generate("p");
+        rotated.add_version(
+            now(),
+            KeyMaterial::generate(KeySpec::SymmetricDefault).unwrap(),
+        );
+        let mut pending = aws_key("p");
         pending.state = KeyState::PendingDeletion {
             deletion_date: now() + time::Duration::days(7),
         };
@@ -329,15 +416,22 @@ mod tests {
         state.keys.insert("p".into(), pending);
         state.aliases.insert("a".into(), "k".into());
         state.trust_epochs.insert(Provider::Aws, 3);
-        file.save(&state).unwrap();
-        file.save(&state).unwrap();
+        file.save(&state, now()).unwrap();
+        file.save(&state, now()).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = fs::metadata(file.path()).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let loaded = file.load().unwrap().unwrap();
+        let Saved {
+            state: loaded,
+            clock,
+        } = file.load().unwrap().unwrap();
+        let clock = clock.unwrap();
+        assert_eq!(clock.lab_time, now());
+        let resumed = clock.resume_at(ekm_clock::wall_time()) - now();
+        assert!(resumed >= time::Duration::ZERO && resumed < time::Duration::minutes(5));
         assert_eq!(loaded.trust_epoch(Provider::Aws), 3);
         assert_eq!(loaded.alias_target("a"), Some("k"));
         let key = loaded.key("k").unwrap();
@@ -347,6 +441,56 @@ mod tests {
         assert_eq!(loaded.key("p").unwrap().state, state.keys["p"].state);
         fs::write(file.path(), "{\"format\":1,").unwrap();
         assert!(matches!(file.load(), Err(StoreError::Invalid { .. })));
-        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_destroyed_key_leaves_no_material_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path().join("state.json"));
+        let mut key = aws_key("k");
+        let KeyMaterial::Aes256(secret) = key.primary().material.clone() else {
+            unreachable!("an AES key")
+        };
+        let mut state = KmsState::default();
+        state.keys.insert("k".into(), key.clone());
+        file.save(&state, now()).unwrap();
+        let encoded = B64.encode(secret.as_ref());
+        assert!(fs::read_to_string(file.path()).unwrap().contains(&encoded));
+        key.destroy();
+        state.keys.insert("k".into(), key);
+        file.save(&state, now()).unwrap();
+        let text = fs::read_to_string(file.path()).unwrap();
+        assert!(
+            !text.contains(&encoded) && text.contains("\"destroyed\""),
+            "{text}"
+        );
+        let loaded = file.load().unwrap().unwrap().state;
+        assert!(matches!(
+            loaded.key("k").unwrap().primary().material,
+            KeyMaterial::Destroyed
+        ));
+    }
+
+    #[test]
+    fn a_saved_clock_resumes_with_its_offset_never_earlier() {
+        let wall = time::macros::datetime!(2026-12-01 00:00 UTC);
+        let ahead = SavedClock {
+            lab_time: time::macros::datetime!(2027-01-01 00:00 UTC),
+            offset_seconds: 31 * 86_400,
+        };
+        let later = wall + time::Duration::hours(5);
+        assert_eq!(
+            ahead.resume_at(later),
+            ahead.lab_time + time::Duration::hours(5)
+        );
+        assert_eq!(
+            ahead.resume_at(wall - time::Duration::days(1)),
+            ahead.lab_time
+        );
+        let far = SavedClock {
+            lab_time: ekm_clock::HORIZON,
+            offset_seconds: i64::MAX,
+        };
+        assert_eq!(far.resume_at(wall), ekm_clock::HORIZON);
     }
 }
