@@ -35,7 +35,7 @@ use super::api::{
 use super::faults::{HopAction, UNREACHABLE_HOLD};
 use super::manager::{MAX_AAD_BYTES, MAX_DATA_BYTES, MAX_METADATA_BYTES, Sealed};
 use super::{HopCall, PROXY_MODEL, PROXY_VENDOR, SIGV4_SERVICE};
-use crate::aws::sigv4::{self, Authorization, SignedRequest};
+use crate::aws::sigv4::{self, Authorization, Scope, SignedRequest};
 use crate::keys::Provider;
 use crate::server::MAX_BODY_BYTES;
 use crate::state::Kms;
@@ -322,14 +322,14 @@ fn authenticate(
         headers: &headers,
         body,
     };
-    sigv4::verify(
-        &auth,
-        &request,
-        &credential.secret_access_key,
-        SIGV4_SERVICE,
-        now,
-    )
-    .map_err(|e| failed(e.to_string()))
+    // The scope's region is the calling KMS's region, which a proxy serving any region accepts.
+    let scope = Scope {
+        region: &auth.region,
+        service: SIGV4_SERVICE,
+        must_sign: &["Host"],
+    };
+    sigv4::verify(&auth, &request, &credential.secret_access_key, &scope, now)
+        .map_err(|e| failed(e.to_string()))
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, XksError> {
