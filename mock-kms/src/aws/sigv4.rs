@@ -433,6 +433,21 @@ mod tests {
         must_sign: &["Host", "X-Amz-Target"],
     };
 
+    /// The test requests: `POST /a b/` with these headers, query and body.
+    fn post<'a>(
+        headers: &'a HeaderMap,
+        query: Option<&'a str>,
+        body: &'a [u8],
+    ) -> SignedRequest<'a> {
+        SignedRequest {
+            method: "POST",
+            path: "/a b/",
+            query,
+            headers,
+            body,
+        }
+    }
+
     fn check(
         headers: &HeaderMap,
         query: Option<&str>,
@@ -440,14 +455,7 @@ mod tests {
         secret: &str,
     ) -> Result<(), SigV4Error> {
         let auth = Authorization::from_headers(headers)?;
-        let request = SignedRequest {
-            method: "POST",
-            path: "/a b/",
-            query,
-            headers,
-            body,
-        };
-        verify(&auth, &request, secret, &KMS, now())
+        verify(&auth, &post(headers, query, body), secret, &KMS, now())
     }
 
     #[test]
@@ -479,13 +487,7 @@ mod tests {
     fn skew_scope_and_malformed_headers_are_refused() {
         let headers = signed(None, b"");
         let auth = Authorization::from_headers(&headers).unwrap();
-        let request = SignedRequest {
-            method: "POST",
-            path: "/a b/",
-            query: None,
-            headers: &headers,
-            body: b"",
-        };
+        let request = post(&headers, None, b"");
         let late = now() + time::Duration::minutes(16);
         assert!(
             matches!(verify(&auth, &request, "secret", &KMS, late), Err(SigV4Error::Invalid(m)) if m.contains("expired"))
@@ -528,13 +530,7 @@ mod tests {
     fn wrong_region_unsigned_target_and_repeated_headers_are_refused() {
         let headers = signed(None, b"{}");
         let auth = Authorization::from_headers(&headers).unwrap();
-        let request = SignedRequest {
-            method: "POST",
-            path: "/a b/",
-            query: None,
-            headers: &headers,
-            body: b"{}",
-        };
+        let request = post(&headers, None, b"{}");
         let elsewhere = Scope {
             region: "eu-west-1",
             ..KMS
