@@ -20,10 +20,13 @@
 //! - [`decision`]: [`Decision`], [`Verdict`] and the evaluation trace.
 //! - [`lint`]: [`Finding`] and [`Severity`], shared by each cloud's lint rules.
 //! - [`aws`]: trust, key and identity policies; AssumeRole and KMS decisions.
+//! - [`gcp`]: workload-identity providers and the STS exchange; IAM policies, roles and the
+//!   Cloud KMS permission decision.
 
 pub mod aws;
 pub mod decision;
 pub mod document;
+pub mod gcp;
 pub mod lint;
 
 pub use decision::{Decision, Step, Verdict};
