@@ -22,8 +22,11 @@
 //! - [`aws`]: trust, key and identity policies; AssumeRole and KMS decisions.
 //! - [`gcp`]: workload-identity providers and the STS exchange; IAM policies, roles and the
 //!   Cloud KMS permission decision.
+//! - [`azure`]: service principals and the Entra sign-in; RBAC and access policies and the
+//!   Key Vault data-action decision.
 
 pub mod aws;
+pub mod azure;
 pub mod decision;
 pub mod document;
 pub mod gcp;

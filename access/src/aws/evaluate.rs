@@ -184,13 +184,35 @@ impl Tally {
     }
 }
 
-fn denial(req: &Request<'_>, tail: String) -> String {
-    format!(
-        "User: {} is not authorized to perform: {} on resource: {} {tail}",
+/// AWS's denial: `User: ARN is not authorized to perform: ACTION on resource: ARN …`, with an
+/// explicit deny in `kind`'s document (when `by` is the denying statement) or because no document
+/// of `kind` allows the action.
+fn deny(tracer: Tracer, req: &Request<'_>, kind: PolicyKind, by: Option<Step>) -> Decision {
+    let head = format!(
+        "User: {} is not authorized to perform: {} on resource: {}",
         req.caller.shown(),
         req.action,
         req.resource
-    )
+    );
+    match by {
+        Some(step) => {
+            let document = match kind {
+                PolicyKind::Trust => "the role trust policy",
+                PolicyKind::Key => "a resource-based policy",
+                PolicyKind::Identity => "an identity-based policy",
+            };
+            let message = format!("{head} with an explicit deny in {document}");
+            tracer.deny(Verdict::ExplicitDeny, Some(step), message)
+        }
+        None => {
+            let message = format!(
+                "{head} because no {} allows the {} action",
+                kind.wording(),
+                req.action
+            );
+            tracer.deny(Verdict::ImplicitDeny, None, message)
+        }
+    }
 }
 
 /// Decides an `sts:AssumeRole` of the role whose ARN is `req.resource` under its trust policy.
@@ -198,22 +220,12 @@ pub fn assume_role(trust: Named<'_>, req: &Request<'_>) -> Decision {
     let mut tracer = Tracer::default();
     let mut tally = Tally::default();
     tally.add(trust, req, &mut tracer);
-    if let Some((_, step)) = tally.deny {
-        let msg = denial(req, "with an explicit deny in the role trust policy".into());
-        return tracer.deny(Verdict::ExplicitDeny, Some(step), msg);
+    if let Some((kind, step)) = tally.deny {
+        return deny(tracer, req, kind, Some(step));
     }
     match tally.allow_caller.or(tally.allow_account) {
         Some(step) => tracer.allow(step),
-        None => {
-            let msg = denial(
-                req,
-                format!(
-                    "because no role trust policy allows the {} action",
-                    req.action
-                ),
-            );
-            tracer.deny(Verdict::ImplicitDeny, None, msg)
-        }
+        None => deny(tracer, req, PolicyKind::Trust, None),
     }
 }
 
@@ -227,42 +239,15 @@ pub fn kms_call(key_policy: Named<'_>, identity: &[Named<'_>], req: &Request<'_>
         tally.add(*doc, req, &mut tracer);
     }
     if let Some((kind, step)) = tally.deny {
-        let article = if kind == PolicyKind::Identity {
-            "an"
-        } else {
-            "a"
-        };
-        let msg = denial(
-            req,
-            format!("with an explicit deny in {article} {}", kind.wording()),
-        );
-        return tracer.deny(Verdict::ExplicitDeny, Some(step), msg);
+        return deny(tracer, req, kind, Some(step));
     }
     if let Some(step) = tally.allow_caller {
         return tracer.allow(step);
     }
     match (tally.allow_account, tally.allow_identity) {
         (Some(_), Some(identity_step)) => tracer.allow(identity_step),
-        (Some(_), None) => {
-            let msg = denial(
-                req,
-                format!(
-                    "because no identity-based policy allows the {} action",
-                    req.action
-                ),
-            );
-            tracer.deny(Verdict::ImplicitDeny, None, msg)
-        }
-        (None, _) => {
-            let msg = denial(
-                req,
-                format!(
-                    "because no resource-based policy allows the {} action",
-                    req.action
-                ),
-            );
-            tracer.deny(Verdict::ImplicitDeny, None, msg)
-        }
+        (Some(_), None) => deny(tracer, req, PolicyKind::Identity, None),
+        (None, _) => deny(tracer, req, PolicyKind::Key, None),
     }
 }
 

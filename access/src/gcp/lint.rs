@@ -5,11 +5,11 @@ use crate::gcp::federation::Provider;
 use crate::gcp::iam::{IamPolicy, Member, USE_TO_DECRYPT, USE_TO_ENCRYPT, predefined_role};
 use crate::lint::{Finding, Findings, Severity};
 
-/// Lints an IAM policy set on `resource` (a project, key ring or crypto key name).
-pub fn lint_policy(resource: &str, policy: &IamPolicy) -> Vec<Finding> {
-    let document = format!("IAM policy on {resource}");
+/// Lints an IAM policy set on `resource` (a project, key ring or crypto key name; `None` when
+/// unknown, as for a file, which skips the level rule).
+pub fn lint_policy(resource: Option<&str>, policy: &IamPolicy) -> Vec<Finding> {
+    let document = format!("IAM policy on {}", resource.unwrap_or("the resource"));
     let mut findings = Findings::new(&document);
-    let on_key = resource.contains("/cryptoKeys/");
     for (i, b) in policy.bindings.iter().enumerate() {
         let part = format!("bindings[{i}] {}", b.role);
         let perms = predefined_role(&b.role).unwrap_or_default();
@@ -26,8 +26,8 @@ pub fn lint_policy(resource: &str, policy: &IamPolicy) -> Vec<Finding> {
             "roles/cloudkms.cryptoOperator" => findings.add(Severity::Warning, &part, "roles/cloudkms.cryptoOperator also grants sign/verify; roles/cloudkms.cryptoKeyEncrypterDecrypter is enough"),
             _ => {}
         }
-        if crypto && !on_key {
-            findings.add(Severity::Warning, &part, format!("grants crypto operations on every key under {resource}; bind the role on the one crypto key"));
+        if let Some(level) = resource.filter(|r| crypto && !r.contains("/cryptoKeys/")) {
+            findings.add(Severity::Warning, &part, format!("grants crypto operations on every key under {level}; bind the role on the one crypto key"));
         }
     }
     findings.done()
@@ -49,7 +49,7 @@ mod tests {
     use serde_json::json;
 
     fn lint(resource: &str, doc: serde_json::Value) -> Vec<Finding> {
-        lint_policy(resource, &IamPolicy::from_value(&doc).unwrap())
+        lint_policy(Some(resource), &IamPolicy::from_value(&doc).unwrap())
     }
 
     #[test]
