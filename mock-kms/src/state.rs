@@ -25,7 +25,7 @@ use crate::error::StateError;
 use crate::faults::Faults;
 use crate::keys::{BlobHeader, Key, KeyMaterial, KeySpec, KeyState, Provider, deletion_date};
 use crate::tenant::Tenant;
-use crate::xks::{HopCall, Xks};
+use crate::xks::{HopCall, Xks, XksState};
 
 /// How long a scheduled deletion waits before the key is destroyed (AWS's minimum window).
 pub const DELETION_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -174,6 +174,8 @@ pub struct KmsState {
     /// AWS aliases (name without `alias/`) → lab key name.
     pub aliases: BTreeMap<String, String>,
     pub(crate) trust_epochs: BTreeMap<Provider, u64>,
+    /// The external key manager's keys, the key stores and the keys they back.
+    pub xks: XksState,
 }
 
 impl KmsState {

@@ -15,9 +15,13 @@
 //! and the lab clock itself (`clock`: lab time and its offset from wall time) is saved, so after
 //! a restart time has not gone back and a key past its deletion date stays destroyed.
 //!
+//! The external key store's state (`xks`: the external key manager's keys, the custom key
+//! stores, which KMS key each external key backs) is saved and checked the same way ([`xks`]).
+//!
 //! [`validate`] refuses, at load, a file the lab could not serve from.
 
 mod validate;
+mod xks;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -75,6 +79,9 @@ struct Snapshot {
     /// Absent in files written before the clock was saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     clock: Option<SavedClock>,
+    /// Absent when there is no external key store state.
+    #[serde(default, skip_serializing_if = "xks::StoredXks::is_empty")]
+    xks: xks::StoredXks,
 }
 
 /// The lab clock when the state was saved.
@@ -301,6 +308,10 @@ impl StateFile {
                 ekm_clock::HORIZON
             )));
         }
+        let xks = snapshot
+            .xks
+            .into_state(&snapshot.keys)
+            .map_err(|e| self.invalid(e))?;
         let mut keys = BTreeMap::new();
         for stored in snapshot.keys {
             let key = stored.into_key().map_err(|e| self.invalid(e))?;
@@ -311,6 +322,7 @@ impl StateFile {
                 keys,
                 aliases: snapshot.aliases,
                 trust_epochs: snapshot.trust_epochs,
+                xks,
             },
             clock: snapshot.clock,
         }))
@@ -328,6 +340,7 @@ impl StateFile {
                 lab_time: now,
                 offset_seconds: (now - ekm_clock::wall_time()).whole_seconds(),
             }),
+            xks: xks::StoredXks::from_state(&state.xks),
         };
         let json = Zeroizing::new(
             serde_json::to_vec_pretty(&snapshot).map_err(|e| self.invalid(e.to_string()))?,

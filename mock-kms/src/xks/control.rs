@@ -45,7 +45,7 @@ pub fn router(lab: Arc<Kms>) -> Router {
 }
 
 async fn view(State(lab): Shared) -> Json<Value> {
-    Json(json!(lab.xks().view()))
+    Json(json!(lab.xks_view()))
 }
 
 #[derive(Deserialize)]
@@ -62,11 +62,11 @@ async fn configure(
     lab.xks()
         .configure(body.uri_path, body.credentials)
         .map_err(ControlError::bad_request)?;
-    Ok(Json(json!(lab.xks().view())))
+    Ok(Json(json!(lab.xks_view())))
 }
 
 async fn list_keys(State(lab): Shared) -> Json<Value> {
-    Json(json!(lab.xks().manager(|m| m.keys())))
+    Json(json!(lab.xks_read(|x| x.manager.keys())))
 }
 
 #[derive(Deserialize)]
@@ -80,17 +80,17 @@ async fn create_key(
     State(lab): Shared,
     JsonBody(body): JsonBody<CreateKeyBody>,
 ) -> Result<impl IntoResponse, ControlError> {
-    let exists = lab.xks().manager(|m| m.key_info(&body.id).is_ok());
-    if exists {
-        return Err(ControlError::conflict(format!(
-            "external key `{}` already exists",
-            body.id
-        )));
-    }
-    let info = lab
-        .xks()
-        .manager(|m| m.create_key(&body.id, body.usage))
-        .map_err(ControlError::bad_request)?;
+    let info = lab.xks_write(|x| {
+        if x.manager.key_info(&body.id).is_ok() {
+            return Err(ControlError::conflict(format!(
+                "external key `{}` already exists",
+                body.id
+            )));
+        }
+        x.manager
+            .create_key(&body.id, body.usage)
+            .map_err(ControlError::bad_request)
+    })?;
     Ok((StatusCode::CREATED, Json(json!(info))))
 }
 
@@ -99,9 +99,10 @@ async fn key_action(
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<Value>, ControlError> {
     let action: ExternalKeyAction = action.parse().map_err(ControlError::bad_request)?;
-    lab.xks().manager(|m| {
-        m.key_info(&id).map_err(ControlError::not_found)?;
-        m.apply(&id, action)
+    lab.xks_write(|x| {
+        x.manager.key_info(&id).map_err(ControlError::not_found)?;
+        x.manager
+            .apply(&id, action)
             .map(|info| Json(json!(info)))
             .map_err(ControlError::conflict)
     })
@@ -119,9 +120,9 @@ async fn set_fleet(
     JsonBody(body): JsonBody<FleetBody>,
 ) -> Result<Json<Value>, ControlError> {
     lab.xks()
-        .manager(|m| m.set_health(body.id.as_deref(), body.status))
+        .set_health(body.id.as_deref(), body.status)
         .map_err(ControlError::not_found)?;
-    Ok(Json(json!(lab.xks().view())))
+    Ok(Json(json!(lab.xks_view())))
 }
 
 async fn set_faults(

@@ -1,7 +1,10 @@
 //! The external key manager behind the lab's XKS proxy: the customer's own HSM fleet, outside
 //! the cloud. It holds AES-256 keys with a lifecycle of their own (enabled, disabled, deleted —
-//! none of which the cloud can see or undo), reports a fleet health, and does the AES-GCM
-//! operations the XKS Proxy API specification (v1.0.3) describes:
+//! none of which the cloud can see or undo) and does the AES-GCM operations the XKS Proxy API
+//! specification (v1.0.3) describes. The keys are part of the lab state (saved to `--state`
+//! with the rest, a deleted key without its material); the fleet's health ([`Fleet`]) is a
+//! run-time condition, like the hop's faults.
+//!
 //!
 //! - the AES-GCM AAD is `u16be(len(aad)) ‖ aad ‖ u8(len(metadata)) ‖ metadata` (spec, Encrypt,
 //!   `ciphertextMetadata`), so metadata moved into the AAD never decrypts;
@@ -108,6 +111,7 @@ pub struct ExternalKeyInfo {
     pub usage: Vec<String>,
 }
 
+#[derive(Clone)]
 struct ExternalKey {
     status: ExternalKeyStatus,
     usage: Vec<String>,
@@ -152,15 +156,33 @@ impl Sealed {
 /// Why the manager refused an operation: the spec's error name and a message.
 pub type Refusal = (ErrorName, String);
 
-/// The external key manager: keys and fleet.
-#[derive(Debug)]
+/// The external key manager's keys.
+#[derive(Debug, Clone, Default)]
 pub struct KeyManager {
     keys: BTreeMap<String, ExternalKey>,
-    fleet: Vec<Hsm>,
 }
 
-impl Default for KeyManager {
-    /// Two healthy HSMs and no keys.
+/// An external key with its material, as the state file holds it.
+#[derive(Debug)]
+pub struct ExternalKeyRecord {
+    /// The `externalKeyId`.
+    pub id: String,
+    /// Its status.
+    pub status: ExternalKeyStatus,
+    /// The spec's `keyUsage` strings.
+    pub usage: Vec<String>,
+    /// The AES-256 key; `None` exactly when the key is deleted.
+    pub material: Option<Zeroizing<[u8; 32]>>,
+}
+
+/// The manager's HSM fleet and its health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fleet {
+    members: Vec<Hsm>,
+}
+
+impl Default for Fleet {
+    /// Two healthy HSMs.
     fn default() -> Self {
         let hsm = |id: &str| Hsm {
             id: id.to_owned(),
@@ -168,8 +190,47 @@ impl Default for KeyManager {
             health: HealthStatus::Active,
         };
         Self {
-            keys: BTreeMap::new(),
-            fleet: vec![hsm("hsm-1"), hsm("hsm-2")],
+            members: vec![hsm("hsm-1"), hsm("hsm-2")],
+        }
+    }
+}
+
+impl Fleet {
+    /// The members.
+    pub fn members(&self) -> &[Hsm] {
+        &self.members
+    }
+
+    /// Sets the health of HSM `id`, or of the whole fleet when `id` is `None`.
+    pub fn set_health(&mut self, id: Option<&str>, health: HealthStatus) -> Result<(), String> {
+        let mut found = false;
+        for hsm in &mut self.members {
+            if id.is_none_or(|id| id == hsm.id) {
+                hsm.health = health;
+                found = true;
+            }
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(format!("no HSM `{}` in the fleet", id.unwrap_or_default()))
+        }
+    }
+
+    /// Whether some HSM can serve traffic; when none can, every key operation is refused with
+    /// `InternalException` (the manager cannot be reached from the proxy).
+    pub fn serving(&self) -> Result<(), Refusal> {
+        if self
+            .members
+            .iter()
+            .any(|hsm| hsm.health != HealthStatus::Unavailable)
+        {
+            Ok(())
+        } else {
+            Err((
+                ErrorName::InternalException,
+                "no HSM in the external key manager's fleet is available".into(),
+            ))
         }
     }
 }
@@ -262,6 +323,51 @@ impl KeyManager {
         self.key_info(id)
     }
 
+    /// Every key with its material, for the state file.
+    pub fn records(&self) -> Vec<ExternalKeyRecord> {
+        self.keys
+            .iter()
+            .map(|(id, key)| ExternalKeyRecord {
+                id: id.clone(),
+                status: key.status,
+                usage: key.usage.clone(),
+                material: key.material.clone(),
+            })
+            .collect()
+    }
+
+    /// The manager holding `records` (from a state file), or the first record that breaks a
+    /// rule, as `records[i].field: why`.
+    pub fn from_records(records: Vec<ExternalKeyRecord>) -> Result<Self, String> {
+        let mut keys = BTreeMap::new();
+        for (index, record) in records.into_iter().enumerate() {
+            let field = format!("external_keys[{index}] ({})", record.id);
+            if !valid_key_id(&record.id) {
+                return Err(format!(
+                    "{field}.id: must be 1-128 characters of A-Z a-z 0-9 . _ -"
+                ));
+            }
+            if record.usage.len() > 10 {
+                return Err(format!("{field}.usage: at most ten keyUsage values"));
+            }
+            let deleted = record.status == ExternalKeyStatus::Deleted;
+            if deleted != record.material.is_none() {
+                return Err(format!(
+                    "{field}.material: a deleted key has no material and any other key has                      its 32 bytes"
+                ));
+            }
+            let key = ExternalKey {
+                status: record.status,
+                usage: record.usage,
+                material: record.material,
+            };
+            if keys.insert(record.id.clone(), key).is_some() {
+                return Err(format!("{field}.id: a key of that id appears earlier"));
+            }
+        }
+        Ok(Self { keys })
+    }
+
     /// The control-API view of key `id`.
     pub fn key_info(&self, id: &str) -> Result<ExternalKeyInfo, String> {
         self.keys
@@ -282,42 +388,8 @@ impl KeyManager {
             .collect()
     }
 
-    /// The fleet.
-    pub fn fleet(&self) -> &[Hsm] {
-        &self.fleet
-    }
-
-    /// Sets the health of HSM `id`, or of the whole fleet when `id` is `None`.
-    pub fn set_health(&mut self, id: Option<&str>, health: HealthStatus) -> Result<(), String> {
-        let mut found = false;
-        for hsm in &mut self.fleet {
-            if id.is_none_or(|id| id == hsm.id) {
-                hsm.health = health;
-                found = true;
-            }
-        }
-        if found {
-            Ok(())
-        } else {
-            Err(format!("no HSM `{}` in the fleet", id.unwrap_or_default()))
-        }
-    }
-
-    /// Whether some HSM can serve traffic.
-    pub fn serving(&self) -> bool {
-        self.fleet
-            .iter()
-            .any(|hsm| hsm.health != HealthStatus::Unavailable)
-    }
-
     /// Finds a usable key for `operation` (`ENCRYPT`, `DECRYPT`), or the spec's refusal.
     fn usable(&self, id: &str, operation: &str) -> Result<LessSafeKey, Refusal> {
-        if !self.serving() {
-            return Err((
-                ErrorName::InternalException,
-                "no HSM in the external key manager's fleet is available".into(),
-            ));
-        }
         let key = self
             .keys
             .get(id)
@@ -353,12 +425,6 @@ impl KeyManager {
 
     /// The spec's GetKeyMetadata: `(keyUsage, keyStatus)` of an existing key.
     pub fn metadata(&self, id: &str) -> Result<(Vec<String>, &'static str), Refusal> {
-        if !self.serving() {
-            return Err((
-                ErrorName::InternalException,
-                "no HSM in the external key manager's fleet is available".into(),
-            ));
-        }
         match self.keys.get(id) {
             Some(key) if key.status != ExternalKeyStatus::Deleted => Ok((
                 key.usage.clone(),
@@ -494,12 +560,18 @@ mod tests {
         assert_eq!(m.metadata("k1").unwrap().1, "DISABLED");
         m.apply("k1", ExternalKeyAction::Enable).unwrap();
         let sealed = m.encrypt("k1", b"", b"x").unwrap();
-        m.set_health(None, HealthStatus::Unavailable).unwrap();
-        assert_eq!(
-            m.encrypt("k1", b"", b"x").unwrap_err().0,
-            ErrorName::InternalException
+        let mut fleet = Fleet::default();
+        fleet.set_health(None, HealthStatus::Unavailable).unwrap();
+        assert_eq!(fleet.serving().unwrap_err().0, ErrorName::InternalException);
+        fleet
+            .set_health(Some("hsm-2"), HealthStatus::Degraded)
+            .unwrap();
+        assert!(fleet.serving().is_ok());
+        assert!(
+            fleet
+                .set_health(Some("hsm-9"), HealthStatus::Active)
+                .is_err()
         );
-        m.set_health(Some("hsm-2"), HealthStatus::Degraded).unwrap();
         assert!(m.decrypt("k1", b"", &sealed).is_ok());
         m.apply("k1", ExternalKeyAction::Delete).unwrap();
         assert_eq!(
@@ -514,6 +586,35 @@ mod tests {
             ErrorName::InvalidKeyUsageException
         );
         assert!(m.create_key("bad/id", None).is_err());
-        assert!(m.set_health(Some("hsm-9"), HealthStatus::Active).is_err());
+    }
+
+    #[test]
+    fn records_round_trip_and_are_checked() {
+        let mut m = manager();
+        m.create_key("k2", None).unwrap();
+        m.apply("k2", ExternalKeyAction::Delete).unwrap();
+        let sealed = m.encrypt("k1", b"a", b"secret").unwrap();
+        let back = KeyManager::from_records(m.records()).unwrap();
+        assert_eq!(
+            back.decrypt("k1", b"a", &sealed).unwrap().as_slice(),
+            b"secret"
+        );
+        assert_eq!(
+            back.key_info("k2").unwrap().status,
+            ExternalKeyStatus::Deleted
+        );
+        let mut records = m.records();
+        records[1].material = Some(Zeroizing::new([0; 32]));
+        let why = KeyManager::from_records(records).unwrap_err();
+        assert!(why.starts_with("external_keys[1] (k2).material"), "{why}");
+        let mut twice = m.records();
+        twice[1].id = "k1".into();
+        twice[1].status = ExternalKeyStatus::Enabled;
+        twice[1].material = Some(Zeroizing::new([0; 32]));
+        assert!(
+            KeyManager::from_records(twice)
+                .unwrap_err()
+                .contains("appears earlier")
+        );
     }
 }

@@ -20,7 +20,11 @@
 //!
 //! The lab's proxy answers at URI path [`DEFAULT_URI_PATH`] with credential
 //! [`DEFAULT_ACCESS_KEY_ID`] / [`DEFAULT_SECRET_ACCESS_KEY`]; both can be changed at run time.
-//! The manager's keys, fleet and faults live in memory only (not in `--state`).
+//!
+//! What the customer and the cloud set up — the manager's keys, the key stores, which KMS key is
+//! backed by which external key — is [`XksState`], part of the lab state: changed through
+//! [`Kms::xks_write`] (persist first, then apply) and saved in `--state` with the rest. The
+//! proxy's endpoint, the fleet's health and the hop's faults are run-time conditions ([`Xks`]).
 
 pub mod api;
 pub mod control;
@@ -38,8 +42,11 @@ use zeroize::Zeroizing;
 
 use faults::{HopAction, HopFaults};
 use hop::HopClient;
-use manager::KeyManager;
+use manager::{Fleet, HealthStatus, KeyManager, Refusal};
 use stores::KeyStores;
+
+use crate::error::StateError;
+use crate::state::Kms;
 
 /// The lab proxy's default `XksProxyUriPath`.
 pub const DEFAULT_URI_PATH: &str = "/ekm-lab/kms/xks/v1";
@@ -147,14 +154,22 @@ struct FaultState {
     served: u64,
 }
 
-/// The external key store side of the lab: the proxy's endpoint, the key manager and the hop's
-/// faults. Held by the [`Kms`](crate::state::Kms).
+/// The external key store's part of the lab state (saved with it).
+#[derive(Debug, Default, Clone)]
+pub struct XksState {
+    /// The external key manager's keys.
+    pub manager: KeyManager,
+    /// The cloud's external key stores and KMS key bindings.
+    pub stores: KeyStores,
+}
+
+/// The external key store's run-time side: the proxy's endpoint, the fleet's health, the hop's
+/// faults and the client the clouds call proxies with. Held by the [`Kms`].
 #[derive(Debug, Default)]
 pub struct Xks {
     endpoint: Mutex<Endpoint>,
-    manager: Mutex<KeyManager>,
+    fleet: Mutex<Fleet>,
     faults: Mutex<FaultState>,
-    stores: Mutex<KeyStores>,
     hop: HopClient,
 }
 
@@ -209,14 +224,19 @@ impl Xks {
         Ok(endpoint.clone())
     }
 
-    /// Works on the key manager under its lock.
-    pub fn manager<R>(&self, f: impl FnOnce(&mut KeyManager) -> R) -> R {
-        f(&mut lock(&self.manager))
+    /// The fleet.
+    pub fn fleet(&self) -> Fleet {
+        lock(&self.fleet).clone()
     }
 
-    /// Works on the cloud's external key stores under their lock.
-    pub fn stores<R>(&self, f: impl FnOnce(&mut KeyStores) -> R) -> R {
-        f(&mut lock(&self.stores))
+    /// Sets the health of HSM `id`, or of the whole fleet when `id` is `None`.
+    pub fn set_health(&self, id: Option<&str>, health: HealthStatus) -> Result<(), String> {
+        lock(&self.fleet).set_health(id, health)
+    }
+
+    /// Whether the fleet can serve a key operation.
+    pub fn serving(&self) -> Result<(), Refusal> {
+        lock(&self.fleet).serving()
     }
 
     /// The client KMS calls proxies with.
@@ -280,11 +300,36 @@ pub struct XksView {
     pub keys: Vec<manager::ExternalKeyInfo>,
 }
 
-impl Xks {
-    /// Everything the control API shows.
-    pub fn view(&self) -> XksView {
-        let endpoint = self.endpoint();
-        let (fleet, keys) = self.manager(|m| (m.fleet().to_vec(), m.keys()));
+impl Kms {
+    /// Reads the external key store's part of the lab state.
+    pub fn xks_read<R>(&self, f: impl FnOnce(&XksState) -> R) -> R {
+        self.read(|state| f(&state.xks))
+    }
+
+    /// Changes the external key store's part of the lab state, all or nothing: persisted first,
+    /// then applied (see [`Kms::write`]). An error of `f` leaves the state as it was.
+    pub fn xks_write<R, E: From<StateError>>(
+        &self,
+        f: impl FnOnce(&mut XksState) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let mut refused = None;
+        let result = self.write(|state| {
+            f(&mut state.xks).map_err(|error| {
+                refused = Some(error);
+                StateError::Internal("refused".into())
+            })
+        });
+        match (result, refused) {
+            (Ok(value), _) => Ok(value),
+            (Err(_), Some(error)) => Err(error),
+            (Err(error), None) => Err(E::from(error)),
+        }
+    }
+
+    /// Everything the control API shows of the external key store.
+    pub fn xks_view(&self) -> XksView {
+        let xks = self.xks();
+        let endpoint = xks.endpoint();
         XksView {
             uri_path: endpoint.uri_path,
             access_key_ids: endpoint
@@ -292,9 +337,9 @@ impl Xks {
                 .into_iter()
                 .map(|c| c.access_key_id)
                 .collect(),
-            fleet,
-            faults: self.faults(),
-            keys,
+            fleet: xks.fleet().members().to_vec(),
+            faults: xks.faults(),
+            keys: self.xks_read(|x| x.manager.keys()),
         }
     }
 }

@@ -255,7 +255,8 @@ async fn serve(
         Api::GetKeyMetadata(id) => {
             let request: MetadataRequest = parse(&body)?;
             require(&request.request_metadata, false)?;
-            let (usage, status) = xks.manager(|m| m.metadata(&id))?;
+            xks.serving()?;
+            let (usage, status) = lab.xks_read(|x| x.manager.metadata(&id))?;
             Ok(json(
                 StatusCode::OK,
                 &KeyMetadataResponse {
@@ -396,7 +397,9 @@ fn encrypt(lab: &Kms, id: &str, request: EncryptRequest) -> Result<Response, Xks
     let aad = decode_aad(request.additional_authenticated_data.as_ref())?;
     let plaintext =
         zeroize::Zeroizing::new(decode("plaintext", &request.plaintext, MAX_DATA_BYTES)?);
-    let sealed = lab.xks().manager(|m| {
+    lab.xks().serving()?;
+    let sealed = lab.xks_read(|x| {
+        let m = &x.manager;
         let sealed = m.encrypt(id, &aad, &plaintext)?;
         // Appendix C: the CDIV first, then prove the output decrypts.
         let value = cdiv.then(|| B64.encode(sealed.cdiv(&aad)));
@@ -444,7 +447,8 @@ fn decrypt(lab: &Kms, id: &str, request: DecryptRequest) -> Result<Response, Xks
         iv,
         tag,
     };
-    let plaintext = lab.xks().manager(|m| m.decrypt(id, &aad, &sealed))?;
+    lab.xks().serving()?;
+    let plaintext = lab.xks_read(|x| x.manager.decrypt(id, &aad, &sealed))?;
     Ok(json(
         StatusCode::OK,
         &DecryptResponse {
@@ -454,7 +458,7 @@ fn decrypt(lab: &Kms, id: &str, request: DecryptRequest) -> Result<Response, Xks
 }
 
 fn health(lab: &Kms) -> Response {
-    let fleet = lab.xks().manager(|m| m.fleet().to_vec());
+    let fleet = lab.xks().fleet().members().to_vec();
     let status = |h| match h {
         super::manager::HealthStatus::Active => "ACTIVE",
         super::manager::HealthStatus::Degraded => "DEGRADED",

@@ -8,13 +8,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::XksCredential;
 
 /// A store's connection state (the KMS API's `ConnectionStateType`, as far as the lab uses it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConnectionState {
     /// Keys work.
@@ -35,6 +35,17 @@ impl ConnectionState {
         }
     }
 }
+
+/// The `ConnectionErrorCode`s the lab sets on a `FAILED` store.
+pub const CONNECTION_ERROR_CODES: [&str; 7] = [
+    "INVALID_CREDENTIALS",
+    "XKS_PROXY_ACCESS_DENIED",
+    "XKS_PROXY_INVALID_CONFIGURATION",
+    "XKS_PROXY_TIMED_OUT",
+    "XKS_PROXY_INVALID_TLS_CONFIGURATION",
+    "XKS_PROXY_NOT_REACHABLE",
+    "XKS_PROXY_INVALID_RESPONSE",
+];
 
 /// One external key store.
 #[derive(Debug, Clone)]
@@ -69,7 +80,7 @@ pub struct Binding {
 }
 
 /// Stores by id, and bindings by the KMS key's lab name.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct KeyStores {
     /// Stores by id.
     pub stores: BTreeMap<String, KeyStore>,

@@ -84,8 +84,7 @@ impl Kms<'_> {
     pub(super) fn external(&self, name: &str) -> Option<Binding> {
         self.front
             .lab
-            .xks()
-            .stores(|s| s.bindings.get(name).cloned())
+            .xks_read(|x| x.stores.bindings.get(name).cloned())
     }
 
     /// One call to the store's proxy, logged as a hop of this KMS (`hop: "xks"`).
@@ -265,7 +264,7 @@ impl Kms<'_> {
         }
         let in_use =
             |s: &crate::xks::stores::KeyStores| s.key_in_use(store_id, xks_key_id).is_some();
-        if self.front.lab.xks().stores(|s| in_use(s)) {
+        if self.front.lab.xks_read(|x| in_use(&x.stores)) {
             return Err(AwsError::bad(
                 "XksKeyAlreadyInUseException",
                 format!(
@@ -301,19 +300,19 @@ impl Kms<'_> {
         self.front
             .lab
             .create_key(&name, Provider::Aws, KeySpec::SymmetricDefault)?;
-        let bound = self.front.lab.xks().stores(|s| {
-            if in_use(s) {
-                return false;
+        let bound = self.front.lab.xks_write(|x| {
+            if in_use(&x.stores) {
+                return Ok(false);
             }
-            s.bindings.insert(
+            x.stores.bindings.insert(
                 name.clone(),
                 Binding {
                     store: store_id.clone(),
                     xks_key_id: xks_key_id.clone(),
                 },
             );
-            true
-        });
+            Ok::<_, AwsError>(true)
+        })?;
         if !bound {
             return Err(AwsError::bad(
                 "XksKeyAlreadyInUseException",

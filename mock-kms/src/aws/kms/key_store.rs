@@ -169,8 +169,7 @@ impl Kms<'_> {
     pub(super) fn store(&self, id: &str) -> Result<KeyStore, AwsError> {
         self.front
             .lab
-            .xks()
-            .stores(|s| s.stores.get(id).cloned())
+            .xks_read(|x| x.stores.stores.get(id).cloned())
             .ok_or_else(|| not_found(id))
     }
 
@@ -241,7 +240,8 @@ impl Kms<'_> {
             .await
             .map_err(setup_error)?;
         let id = store.id.clone();
-        self.front.lab.xks().stores(|s| {
+        self.front.lab.xks_write(|x| {
+            let s = &mut x.stores;
             // Checked again under the lock: another create may have raced the health check.
             if s.stores.values().any(|o| o.name == store.name)
                 || s.uri_in_use(&store.uri_endpoint, &store.uri_path, None)
@@ -258,7 +258,8 @@ impl Kms<'_> {
     }
 
     fn check_unique(&self, store: &KeyStore) -> Result<(), AwsError> {
-        self.front.lab.xks().stores(|s| {
+        self.front.lab.xks_read(|x| {
+            let s = &x.stores;
             if s.stores
                 .values()
                 .any(|o| o.id != store.id && o.name == store.name)
@@ -290,8 +291,9 @@ impl Kms<'_> {
         _ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
         self.admin_call("kms:DescribeCustomKeyStores").await?;
-        let stores: Vec<Value> = self.front.lab.xks().stores(|s| {
-            s.stores
+        let stores: Vec<Value> = self.front.lab.xks_read(|x| {
+            x.stores
+                .stores
                 .values()
                 .filter(|st| {
                     req.custom_key_store_id
@@ -314,13 +316,19 @@ impl Kms<'_> {
         Ok(json!({"CustomKeyStores": stores, "Truncated": false}))
     }
 
-    fn set_state(&self, id: &str, state: ConnectionState, error: Option<&'static str>) {
-        self.front.lab.xks().stores(|s| {
-            if let Some(store) = s.stores.get_mut(id) {
+    fn set_state(
+        &self,
+        id: &str,
+        state: ConnectionState,
+        error: Option<&'static str>,
+    ) -> Result<(), AwsError> {
+        self.front.lab.xks_write(|x| {
+            if let Some(store) = x.stores.stores.get_mut(id) {
                 store.state = state;
                 store.error_code = error;
             }
-        });
+            Ok(())
+        })
     }
 
     pub(super) async fn connect_key_store(
@@ -334,10 +342,10 @@ impl Kms<'_> {
             return Ok(json!({}));
         }
         match self.health_check(&store, "ConnectCustomKeyStore").await {
-            Ok(()) => self.set_state(&store.id, ConnectionState::Connected, None),
+            Ok(()) => self.set_state(&store.id, ConnectionState::Connected, None)?,
             Err(failure) => {
                 let code = connection_error(failure);
-                self.set_state(&store.id, ConnectionState::Failed, Some(code));
+                self.set_state(&store.id, ConnectionState::Failed, Some(code))?;
             }
         }
         Ok(json!({}))
@@ -350,7 +358,7 @@ impl Kms<'_> {
     ) -> Result<Value, AwsError> {
         self.admin_call("kms:DisconnectCustomKeyStore").await?;
         let store = self.store(&req.custom_key_store_id)?;
-        self.set_state(&store.id, ConnectionState::Disconnected, None);
+        self.set_state(&store.id, ConnectionState::Disconnected, None)?;
         Ok(json!({}))
     }
 
@@ -387,13 +395,14 @@ impl Kms<'_> {
                 .await
                 .map_err(setup_error)?;
         }
-        self.front.lab.xks().stores(|s| {
-            if let Some(current) = s.stores.get_mut(&store.id) {
+        self.front.lab.xks_write(|x| {
+            if let Some(current) = x.stores.stores.get_mut(&store.id) {
                 store.state = current.state;
                 store.error_code = current.error_code;
                 *current = store;
             }
-        });
+            Ok::<_, AwsError>(())
+        })?;
         Ok(json!({}))
     }
 
@@ -404,7 +413,8 @@ impl Kms<'_> {
     ) -> Result<Value, AwsError> {
         self.admin_call("kms:DeleteCustomKeyStore").await?;
         let id = req.custom_key_store_id;
-        self.front.lab.xks().stores(|s| {
+        self.front.lab.xks_write(|x| {
+            let s = &mut x.stores;
             let store = s.stores.get(&id).ok_or_else(|| not_found(&id))?;
             if store.state != ConnectionState::Disconnected {
                 return Err(AwsError::bad(
