@@ -64,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
         ..Options::ephemeral()
     };
     let mock = MockKms::start(options).await?;
+    // The handlers exist before the start line: a caller may signal as soon as it reads it.
+    let shutdown = ShutdownSignal::install()?;
     let line = serde_json::to_string(mock.start_line())?;
     {
         let mut stdout = std::io::stdout().lock();
@@ -72,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!(http = %mock.http_addr(), https = %mock.https_addr(), "mock KMS serving");
 
-    shutdown_signal().await?;
+    shutdown.recv().await?;
     tracing::info!("shutting down");
     mock.shutdown().await;
     if default_ca {
@@ -81,20 +83,40 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on Ctrl-C or (on Unix) SIGTERM.
-async fn shutdown_signal() -> anyhow::Result<()> {
+/// Ctrl-C or (on Unix) SIGTERM, with the handlers installed up front.
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
-            _ = term.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+                interrupt: signal(SignalKind::interrupt())
+                    .context("installing the Ctrl-C handler")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    Ok(())
+
+    /// Resolves when one of the signals arrives.
+    async fn recv(mut self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+        Ok(())
+    }
 }
