@@ -1,11 +1,13 @@
-//! The scripting surface of `ekm` (issue: engine providers): `ekm encrypt` / `ekm decrypt` seal
-//! and open a file through a registration, and `ekm check` walks the seed's three access
-//! conditions for every configured provider by trying the calls.
+//! The scripting surface of `ekm`: `ekm encrypt` / `ekm decrypt` seal and open a file through a
+//! registration, and `ekm check` walks the seed's three access conditions for every configured
+//! provider ([`crate::check`]).
 //!
-//! Without `--config` these commands run against an embedded lab (the mock KMS with the demo
-//! tenant, started for the command): handy to try them, but the embedded lab's keys live only as
-//! long as the command — to encrypt in one run and decrypt in another, run the standalone
-//! `mock-kms --state lab-state.json` and point an `ekm.yaml` at it (see `ekm.example.yaml`).
+//! `ekm check` without `--config` runs against an embedded lab (the mock KMS with the demo
+//! tenant, started for the command). `ekm encrypt` refuses to run without `--config`: the
+//! embedded lab's keys live only as long as the command, so what it seals could never be opened
+//! again — unless asked for with `--ephemeral`, which says so. To encrypt in one run and decrypt
+//! in another, run the standalone `mock-kms --state lab-state.json --write-config ekm.yaml` and
+//! pass `--config ekm.yaml`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,9 @@ use clap::Args;
 use ekm_engine::clock::SystemClock;
 use ekm_engine::config::Config;
 use ekm_engine::registration::{self, Cloud};
-use ekm_engine::{Dek, EncryptionContext, Engine, KmsError, ProjectId};
+use ekm_engine::{EncryptionContext, Engine, ProjectId};
+
+use crate::check::Verdict;
 use ekm_lab::{EmbeddedLab, LabOptions};
 
 /// `ekm encrypt` / `ekm decrypt`.
@@ -34,9 +38,13 @@ pub struct CryptArgs {
     /// Provider to seal with when the registration has several (`aws`, `gcp`, `azure`).
     #[arg(long)]
     provider: Option<Cloud>,
-    /// The registration (`ekm.yaml`); without it, an embedded demo lab.
+    /// The registration (`ekm.yaml`). Required, unless `--ephemeral`.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Without `--config`: seal under a throw-away embedded lab whose keys vanish when the
+    /// command ends — the output can never be opened again (for trying the command only).
+    #[arg(long, conflicts_with = "config")]
+    ephemeral: bool,
 }
 
 /// `ekm check`.
@@ -146,6 +154,18 @@ fn write_output(path: &Path, data: &[u8]) -> anyhow::Result<()> {
 
 /// `ekm encrypt`: seals the input into an envelope.
 pub async fn encrypt(args: CryptArgs) -> anyhow::Result<()> {
+    if args.config.is_none() && !args.ephemeral {
+        bail!(
+            "no registration: pass --config ekm.yaml (e.g. the one `mock-kms --write-config ekm.yaml` \
+             writes); --ephemeral seals under a throw-away lab, and the file can never be opened again"
+        );
+    }
+    if args.ephemeral {
+        eprintln!(
+            "ekm: --ephemeral: sealing under a throw-away lab; {} can never be opened again",
+            args.output.display()
+        );
+    }
     let (config, _lab) = registration(args.config.as_deref()).await?;
     let (engine, project) = engine_for(&config, args.provider).await?;
     let plaintext = read_input(&args.input)?;
@@ -158,6 +178,11 @@ pub async fn encrypt(args: CryptArgs) -> anyhow::Result<()> {
 
 /// `ekm decrypt`: opens an envelope made by `ekm encrypt` with the same context.
 pub async fn decrypt(args: CryptArgs) -> anyhow::Result<()> {
+    if args.config.is_none() {
+        bail!(
+            "no registration: pass --config ekm.yaml, the registration the file was sealed with"
+        );
+    }
     let (config, _lab) = registration(args.config.as_deref()).await?;
     let (engine, project) =
         engine_for(&config, args.provider.or_else(|| first_configured(&config))).await?;
@@ -173,89 +198,13 @@ fn first_configured(config: &Config) -> Option<Cloud> {
     Cloud::ALL.into_iter().find(|c| c.is_configured(config))
 }
 
-/// The outcome of one access condition.
-enum Step {
-    Pass(String),
-    Fail(String),
-    Unknown,
-}
-
-/// `ekm check`: for each configured provider, the seed's three conditions — (1) the service
-/// identity is trusted, (2) a policy with Encrypt/Decrypt exists, (3) it is assigned to that
-/// identity — checked by trying the calls: authenticating, wrapping a throwaway DEK, unwrapping
-/// it. Returns whether everything passed.
+/// `ekm check`: prints the three conditions per configured cloud; returns whether every one
+/// was verified to hold.
 pub async fn check(args: CheckArgs) -> anyhow::Result<bool> {
     let (config, _lab) = registration(args.config.as_deref()).await?;
-    let context = EncryptionContext::new().with("ekm:check", config.project_id.as_str());
-    let mut all_ok = true;
-    for cloud in Cloud::ALL.into_iter().filter(|c| c.is_configured(&config)) {
-        let steps = check_cloud(&config, cloud, &context).await;
-        println!("{cloud}");
-        let labels = [
-            "1. the service identity is trusted",
-            "2. a policy allowing Encrypt exists and 3. is assigned",
-            "2. a policy allowing Decrypt exists and 3. is assigned",
-        ];
-        for (label, step) in labels.iter().zip(&steps) {
-            match step {
-                Step::Pass(detail) => println!("  ✓ {label} — {detail}"),
-                Step::Fail(detail) => {
-                    all_ok = false;
-                    println!("  ✗ {label} — {detail}");
-                }
-                Step::Unknown => println!("  · {label} — not checked (an earlier step failed)"),
-            }
-        }
+    let checks = crate::check::check_registration(&config).await;
+    for cloud in &checks {
+        print!("{cloud}");
     }
-    Ok(all_ok)
-}
-
-async fn check_cloud(config: &Config, cloud: Cloud, context: &EncryptionContext) -> [Step; 3] {
-    let kek = match registration::connect(config, cloud).await {
-        Ok(kek) => kek,
-        Err(error) => return [Step::Fail(error.to_string()), Step::Unknown, Step::Unknown],
-    };
-    let dek = match Dek::generate() {
-        Ok(dek) => dek,
-        Err(error) => return [Step::Fail(error.to_string()), Step::Unknown, Step::Unknown],
-    };
-    let wrapped = match kek.wrap(&dek, context).await {
-        Ok(wrapped) => wrapped,
-        Err(error) => return failed_call(&error, "Encrypt"),
-    };
-    let trusted = Step::Pass("authenticated".into());
-    let encrypt = Step::Pass(format!("Encrypt with {}", wrapped.key_version));
-    match kek
-        .unwrap(&wrapped.edek, &wrapped.key_version, context)
-        .await
-    {
-        Ok(_) => [trusted, encrypt, Step::Pass("Decrypt round trip".into())],
-        Err(error) if error.is_authentication() => {
-            [Step::Fail(error.to_string()), encrypt, Step::Unknown]
-        }
-        Err(error) => [trusted, encrypt, Step::Fail(explain(&error, "Decrypt"))],
-    }
-}
-
-/// The steps a failed call reveals: an authentication failure is condition 1; anything else
-/// means the identity was trusted and condition 2/3 (or the key itself) failed.
-fn failed_call(error: &KmsError, call: &str) -> [Step; 3] {
-    if error.is_authentication() {
-        [Step::Fail(error.to_string()), Step::Unknown, Step::Unknown]
-    } else {
-        [
-            Step::Pass("authenticated".into()),
-            Step::Fail(explain(error, call)),
-            Step::Unknown,
-        ]
-    }
-}
-
-fn explain(error: &KmsError, call: &str) -> String {
-    match error {
-        KmsError::AccessDenied { .. } => format!(
-            "{call} denied: the policy is missing or not assigned to the service identity ({error})"
-        ),
-        _ => format!("{call} failed: {error}"),
-    }
+    Ok(checks.iter().all(|c| c.steps.iter().all(Verdict::passed)))
 }

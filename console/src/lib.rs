@@ -12,6 +12,7 @@
 //!
 //! - [`cli`] — the clap tree: `ekm` alone opens the console; `--speed`, `--config`, …
 //! - [`commands`] — `ekm encrypt`, `ekm decrypt` and `ekm check`: scripting a registration.
+//! - [`check`] — `ekm check`'s verdicts: sign-in, key state and permissions, each with a hint.
 //! - [`model`] — the state, [`Action`](model::Action) and [`Effect`](model::Effect).
 //! - [`keymap`] — the key table ([`keymap::BINDINGS`]) behind both `map_key` and the help
 //!   overlay; mouse mapping.
@@ -27,6 +28,7 @@
 //! - [`terminal`] — raw mode and the alternate screen, restored on exit and on panic.
 
 pub mod backend;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod driver;

@@ -151,7 +151,7 @@ async fn encrypt_decrypt_and_check_through_a_registration_file() {
     assert_eq!(section("aws").matches('✓').count(), 3, "{report}");
     let gcp = section("gcp");
     assert!(
-        gcp.contains("✓ 1.") && gcp.contains("✗ 2.") && gcp.contains("not assigned"),
+        gcp.contains("✓ 1.") && gcp.contains("✗ 2.") && gcp.contains("cryptoKeyEncrypterDecrypter"),
         "{gcp}"
     );
     let azure = section("azure");
@@ -192,4 +192,56 @@ async fn a_broken_registration_file_is_reported_with_its_location() {
         report.contains("aws.role_arn") && report.contains("example:"),
         "{report}"
     );
+}
+
+/// `mock-kms --write-config` writes a registration `ekm check` accepts as is; a relative
+/// `ca_file` in it is found beside the file, whatever the working directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registration_the_mock_writes_works_as_is_with_a_relative_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ekm-lab-ca.pem");
+    let mock = MockKms::start(Options {
+        ca_cert: Some(ca.clone()),
+        ..Options::ephemeral()
+    })
+    .await
+    .unwrap();
+    let yaml = ekm_mock_kms::registration::ekm_yaml(
+        mock.lab().tenant(),
+        mock.http_addr(),
+        mock.https_addr(),
+        Path::new("ekm-lab-ca.pem"),
+    );
+    let config = dir.path().join("ekm.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let out = ekm(&["check", "--config", config.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(text(&out).matches('✓').count(), 9, "{}", text(&out));
+    mock.shutdown().await;
+}
+
+/// `ekm encrypt` without a registration refuses; `--ephemeral` seals and says the file can
+/// never be opened again.
+#[tokio::test]
+async fn encrypt_without_a_registration_refuses_unless_ephemeral() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.txt");
+    std::fs::write(&plain, b"x").unwrap();
+    let (plain, sealed) = (
+        plain.to_str().unwrap().to_owned(),
+        dir.path().join("x.ekm").to_str().unwrap().to_owned(),
+    );
+    let out = ekm(&["encrypt", "--in", &plain, "--out", &sealed]).await;
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(said.contains("no registration: pass --config"), "{said}");
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(!Path::new(&sealed).exists());
+    let out = ekm(&[
+        "encrypt", "--ephemeral", "--provider", "aws", "--in", &plain, "--out", &sealed,
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("can never be opened again"), "{}", text(&out));
+    assert!(Path::new(&sealed).exists());
 }

@@ -319,13 +319,27 @@ pub struct MockEndpoints {
 }
 
 impl Config {
-    /// Reads and checks `path`.
+    /// Reads and checks `path`. Relative file paths in it (`azure.ca_file`, `service.gcp.file`)
+    /// are relative to the file's folder, not to the working directory.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_yaml(&text, &path.display().to_string())
+        let mut config = Self::from_yaml(&text, &path.display().to_string())?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        let anchor = |file: &mut PathBuf| {
+            if file.is_relative() {
+                *file = folder.join(&*file);
+            }
+        };
+        if let Some(ca_file) = config.azure.as_mut().and_then(|a| a.ca_file.as_mut()) {
+            anchor(ca_file);
+        }
+        if let Some(GcpSubjectToken::File(file)) = config.service.gcp.as_mut() {
+            anchor(file);
+        }
+        Ok(config)
     }
 
     /// Parses and checks YAML text; `origin` names it in errors.

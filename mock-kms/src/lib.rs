@@ -24,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod faults;
 pub mod keys;
+pub mod registration;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -33,6 +33,10 @@ struct Cli {
     /// Persist the key store to this file (loaded at start when it exists).
     #[arg(long)]
     state: Option<PathBuf>,
+    /// Write a ready `ekm.yaml` for this mock (its tenant, bound ports and CA file) to PATH
+    /// once listening: `ekm check --config PATH` then works as is.
+    #[arg(long, value_name = "PATH")]
+    write_config: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -66,6 +70,17 @@ async fn main() -> anyhow::Result<()> {
     let mock = MockKms::start(options).await?;
     // The handlers exist before the start line: a caller may signal as soon as it reads it.
     let shutdown = ShutdownSignal::install()?;
+    if let Some(path) = &cli.write_config {
+        let ca = std::path::absolute(&ca_cert).unwrap_or_else(|_| ca_cert.clone());
+        let yaml = ekm_mock_kms::registration::ekm_yaml(
+            mock.lab().tenant(),
+            mock.http_addr(),
+            mock.https_addr(),
+            &ca,
+        );
+        std::fs::write(path, yaml)
+            .with_context(|| format!("cannot write the registration {}", path.display()))?;
+    }
     let line = serde_json::to_string(mock.start_line())?;
     {
         let mut stdout = std::io::stdout().lock();

@@ -1,30 +1,42 @@
 //! `ekm scenario …`: the command-line surface the `ekm` binary mounts as a subcommand.
 //!
-//! - `run [FILE|DIR]... [--json] [--junit PATH] [--shard I/N [--durations REPORT]]` — runs the
-//!   scenarios in parallel and prints each timeline (colour only when stdout is a terminal; a
-//!   progress bar on stderr when it is a terminal), or one JSON report with `--json`; `--junit`
-//!   also writes JUnit XML; `--shard` runs only part I of N of them ([`crate::shard`]), balanced
-//!   by the wall times of a previous `--json` report when `--durations` names one.
+//! - `run [FILE|DIR]... [--json] [--junit PATH] [--report DIR] [--shard I/N [--durations REPORT]]`
+//!   — runs the scenarios in parallel and prints each timeline (colour only when stdout is a
+//!   terminal; a progress bar on stderr when it is a terminal), or one JSON report with `--json`;
+//!   `--junit` also writes JUnit XML; `--report` writes the shareable HTML page and Markdown
+//!   summary ([`crate::report::write_report`]); `--shard` runs only part I of N of them
+//!   ([`crate::shard`]), balanced by the wall times of a previous `--json` report when
+//!   `--durations` names one (an invalid file is reported by shard 1 only).
 //! - `validate [FILE|DIR]...` — checks the files without running them.
 //! - `list [DIR]` — names, providers and stories of the scenarios in a directory.
 //!
-//! Without paths, `./scenarios` is used. Exit codes: 0 all passed (or valid), 1 an expectation
-//! failed (or a run broke), 2 a file is invalid or unreadable — then nothing is run.
+//! Without paths, `./scenarios` is used. Every file is validated before anything runs. `run`
+//! still runs the valid files when some are invalid, and reports each invalid one as a failed
+//! case (JUnit, JSON, the HTML report) with its problems. Exit codes ([`EXIT_CODES`]): 0 all
+//! passed (or valid), 1 an expectation failed (or a run broke), 2 a file is invalid or
+//! unreadable (2 wins over 1).
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use crate::report::{Style, render_json, render_junit, render_timeline};
+use crate::report::{ScenarioReport, Style, Trace, render_json, render_junit, render_timeline};
 use crate::runner::{LoadedScenario, run_all};
 use crate::schema::Scenario;
 use crate::shard::{Durations, Shard, partition};
 use crate::validate::{self, ScenarioError};
 
+/// The exit codes, as `--help` prints them.
+pub const EXIT_CODES: &str = "Exit codes: 0 every scenario passed (or is valid); 1 an \
+expectation failed or a run broke; 2 a file is invalid or unreadable (valid files still run; each \
+invalid one is a failed case in the JSON, JUnit and HTML reports).";
+
 /// `ekm scenario` subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum ScenarioCommand {
     /// Run scenarios on simulated time and print their timelines.
+    #[command(after_help = EXIT_CODES)]
     Run {
         /// Scenario files, or directories of `*.yaml` files (default: ./scenarios).
         paths: Vec<PathBuf>,
@@ -41,8 +53,14 @@ pub enum ScenarioCommand {
         /// Balance the shards by the wall times in this previous `--json` report.
         #[arg(long, value_name = "REPORT", requires = "shard")]
         durations: Option<PathBuf>,
+        /// Also write a shareable report to DIR: `index.html` (one self-contained page with
+        /// readability lanes, key events, KMS calls per minute, cache occupancy and every check)
+        /// and `summary.md` (for tickets).
+        #[arg(long, value_name = "DIR")]
+        report: Option<PathBuf>,
     },
     /// Check scenario files without running them.
+    #[command(after_help = EXIT_CODES)]
     Validate {
         /// Scenario files, or directories of `*.yaml` files (default: ./scenarios).
         paths: Vec<PathBuf>,
@@ -71,9 +89,10 @@ pub async fn run(command: ScenarioCommand) -> ExitCode {
             junit,
             shard,
             durations,
+            report,
         } => {
             let shard = shard.map(|shard| (shard, durations));
-            run_command(&paths, json, junit, shard).await
+            run_command(&paths, json, junit, shard, report).await
         }
         ScenarioCommand::Validate { paths } => match load_all(&paths) {
             Ok(loaded) => {
@@ -106,9 +125,10 @@ async fn run_command(
     json: bool,
     junit: Option<PathBuf>,
     shard: Option<(Shard, Option<PathBuf>)>,
+    report: Option<PathBuf>,
 ) -> u8 {
-    let mut loaded = match load_all(paths) {
-        Ok(loaded) => loaded,
+    let (mut loaded, mut invalid) = match load_each(paths) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     if let Some((shard, durations)) = shard {
@@ -116,6 +136,10 @@ async fn run_command(
             Ok(part) => part,
             Err(code) => return code,
         };
+        // An invalid file is one failed case of the whole run: the first shard reports it.
+        if shard.index() != 1 {
+            invalid.clear();
+        }
     }
     let progress = (std::io::stderr().is_terminal() && loaded.len() > 1).then(|| {
         let bar = indicatif::ProgressBar::new(loaded.len() as u64);
@@ -125,7 +149,9 @@ async fn run_command(
         );
         bar
     });
-    let reports = run_all(loaded, |report| {
+    let invalid_count = invalid.len();
+    let mut reports = invalid;
+    let ran = run_all(loaded, |report| {
         if let Some(bar) = &progress {
             bar.set_message(report.name.clone());
             bar.inc(1);
@@ -135,6 +161,7 @@ async fn run_command(
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    reports.extend(ran);
     let mut stdout = std::io::stdout().lock();
     if json {
         let _ = writeln!(stdout, "{}", render_json(&reports));
@@ -160,7 +187,22 @@ async fn run_command(
             return EXIT_FAILED;
         }
     }
-    if reports.iter().all(|r| r.passed()) {
+    if let Some(dir) = report {
+        match crate::report::write_report(&dir, &reports) {
+            Ok(files) => eprintln!(
+                "report: {} and {}",
+                files.html.display(),
+                files.markdown.display()
+            ),
+            Err(error) => {
+                eprintln!("error: {}", chain(&error));
+                return EXIT_FAILED;
+            }
+        }
+    }
+    if invalid_count > 0 {
+        EXIT_INVALID
+    } else if reports.iter().all(|r| r.passed()) {
         EXIT_PASSED
     } else {
         EXIT_FAILED
@@ -191,6 +233,18 @@ fn take_shard(
         .collect();
     eprintln!("shard {shard}: {} of {total} scenario(s)", part.len());
     Ok(part)
+}
+
+/// An error and its causes on one line (`cannot write r/index.html: Permission denied`).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn origin(loaded: &LoadedScenario) -> String {
@@ -269,10 +323,11 @@ fn is_yaml(path: &Path) -> bool {
     )
 }
 
-/// Loads every scenario `paths` name, printing every problem to stderr; `Err(2)` if any.
-fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, u8> {
+/// Loads every scenario `paths` name, printing every problem to stderr: the valid ones, and a
+/// failed report for each invalid one. `Err(2)` when no file could be listed.
+fn load_each(paths: &[PathBuf]) -> Result<(Vec<LoadedScenario>, Vec<ScenarioReport>), u8> {
     let files = scenario_files(paths).map_err(|error| {
-        eprintln!("error: {error}");
+        eprintln!("error: {}", chain(&error));
         EXIT_INVALID
     })?;
     if files.is_empty() {
@@ -280,7 +335,7 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, u8> {
         return Err(EXIT_INVALID);
     }
     let mut loaded = Vec::new();
-    let mut invalid = 0;
+    let mut invalid = Vec::new();
     for file in files {
         match validate::load(&file) {
             Ok(scenario) => loaded.push(LoadedScenario {
@@ -288,13 +343,30 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, u8> {
                 scenario,
             }),
             Err(error) => {
-                invalid += 1;
-                eprintln!("error: {error}");
+                let text = chain(&error);
+                eprintln!("error: {text}");
+                invalid.push(ScenarioReport {
+                    name: file
+                        .file_stem()
+                        .map_or_else(|| file.display().to_string(), |s| s.to_string_lossy().into()),
+                    file: Some(file),
+                    description: String::new(),
+                    steps: Vec::new(),
+                    error: Some(format!("invalid scenario file: {text}")),
+                    wall: Duration::ZERO,
+                    trace: Trace::default(),
+                });
             }
         }
     }
-    if invalid > 0 {
-        eprintln!("{invalid} invalid scenario file(s); nothing was run");
+    Ok((loaded, invalid))
+}
+
+/// Loads every scenario `paths` name, printing every problem to stderr; `Err(2)` if any.
+fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, u8> {
+    let (loaded, invalid) = load_each(paths)?;
+    if !invalid.is_empty() {
+        eprintln!("{} invalid scenario file(s)", invalid.len());
         return Err(EXIT_INVALID);
     }
     Ok(loaded)

@@ -36,6 +36,7 @@ async fn exit_codes_follow_the_outcome() {
         junit: Some(junit.clone()),
         shard: None,
         durations: None,
+        report: None,
     };
     assert_eq!(run(run_failing).await, ExitCode::from(1));
     let xml = std::fs::read_to_string(&junit).unwrap();
@@ -47,6 +48,7 @@ async fn exit_codes_follow_the_outcome() {
         junit: None,
         shard: None,
         durations: None,
+        report: None,
     };
     assert_eq!(run(passing).await, ExitCode::from(0));
 
@@ -56,6 +58,7 @@ async fn exit_codes_follow_the_outcome() {
         junit: None,
         shard: None,
         durations: None,
+        report: None,
     };
     assert_eq!(run(missing).await, ExitCode::from(2));
 }
@@ -94,6 +97,7 @@ async fn shards_run_every_scenario_exactly_once_and_their_junit_merges() {
                 junit: Some(junit.clone()),
                 shard: Some(format!("{i}/3").parse().unwrap()),
                 durations: recorded.clone(),
+                report: None,
             };
             assert_eq!(run(command).await, ExitCode::from(0));
             merged.extend(test_case_names(&std::fs::read_to_string(&junit).unwrap()));
@@ -108,6 +112,7 @@ async fn shards_run_every_scenario_exactly_once_and_their_junit_merges() {
         junit: None,
         shard: Some("1/2".parse().unwrap()),
         durations: Some(temp.path().join("missing.json")),
+        report: None,
     };
     assert_eq!(run(bad_durations).await, ExitCode::from(2));
 }
@@ -124,4 +129,39 @@ fn test_case_names(xml: &str) -> Vec<String> {
             Some(case[start..end].to_owned())
         })
         .collect()
+}
+
+/// One invalid file among valid ones: the valid ones run, the invalid one is a failed case in
+/// JUnit and in the HTML/Markdown report, and the exit code is 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_file_is_a_failed_case_while_the_valid_ones_run() {
+    let temp = tempfile::tempdir().unwrap();
+    let scenarios = temp.path().join("scenarios");
+    std::fs::create_dir(&scenarios).unwrap();
+    std::fs::copy(dir().join("alias-swap.yaml"), scenarios.join("a-valid.yaml")).unwrap();
+    std::fs::write(
+        scenarios.join("b-broken.yaml"),
+        "name: broken\ndescription: a typo\nsteps:\n  - at: 0s\n    rotat: aws-demo\n",
+    )
+    .unwrap();
+    let junit = temp.path().join("junit.xml");
+    let report = temp.path().join("report");
+    let command = ScenarioCommand::Run {
+        paths: vec![scenarios],
+        json: true,
+        junit: Some(junit.clone()),
+        shard: None,
+        durations: None,
+        report: Some(report.clone()),
+    };
+    assert_eq!(run(command).await, ExitCode::from(2));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("tests=\"2\""), "{xml}");
+    assert!(xml.contains("failures=\"1\""), "{xml}");
+    assert!(xml.contains("invalid scenario file"), "{xml}");
+    assert!(xml.contains("did you mean `rotate`"), "{xml}");
+    let summary = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    assert!(summary.contains("**1 of 2 scenario(s) passed.**"), "{summary}");
+    assert!(summary.contains("| alias-swap | ✅ passed |"), "{summary}");
+    assert!(report.join("index.html").is_file());
 }

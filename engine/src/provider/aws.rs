@@ -40,6 +40,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::config::{Credentials, Region, SharedCredentialsProvider, SharedHttpClient};
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_kms::primitives::Blob;
 use aws_smithy_http_client::tls;
 
@@ -215,18 +216,69 @@ impl AwsKek {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let detail = DisplayErrorContext(&error).to_string();
-        let message = format!("aws key {}: {detail}", self.key_arn);
+        let subject = format!("aws key {}", self.key_arn);
         match &error {
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
-                classify(service.err().code(), status, message)
+                let code = service.err().code();
+                let message = format!(
+                    "{subject}: {}: {}",
+                    code.unwrap_or("HTTP error"),
+                    service.err().message().unwrap_or("no message")
+                );
+                classify(code, status, message)
             }
-            SdkError::TimeoutError(_) => KmsError::Unavailable { message },
-            // Credentials that cannot be obtained (AssumeRole refused or STS down) surface here.
-            _ if is_credentials_failure(&detail) => classify_credentials(&detail, message),
-            _ => KmsError::Transport { message },
+            SdkError::TimeoutError(_) => KmsError::Unavailable {
+                message: format!("{subject}: no answer in time"),
+            },
+            // Credentials that cannot be obtained (AssumeRole refused, STS down or slow) surface
+            // here: the STS error's code and message, never the SDK's debug dump.
+            _ => match assume_role_refusal(&error) {
+                Some((code, text)) => classify_credentials(
+                    &code,
+                    format!("{subject}: AssumeRole refused: {code}: {text}"),
+                ),
+                None => {
+                    let message = format!("{subject}: {}", root_cause(&error));
+                    let detail = DisplayErrorContext(&error).to_string();
+                    if is_credentials_failure(&detail) {
+                        classify_credentials(&detail, message)
+                    } else {
+                        KmsError::Transport { message }
+                    }
+                }
+            },
         }
+    }
+}
+
+/// The STS error that kept the SDK from getting credentials, if that is what happened.
+fn assume_role_refusal(error: &(dyn std::error::Error + 'static)) -> Option<(String, String)> {
+    let mut level = Some(error);
+    while let Some(current) = level {
+        if let Some(refusal) = current.downcast_ref::<AssumeRoleError>() {
+            return Some((
+                refusal.code().unwrap_or("AssumeRole failed").to_owned(),
+                refusal.message().unwrap_or("no message").to_owned(),
+            ));
+        }
+        level = current.source();
+    }
+    None
+}
+
+/// What an SDK failure comes down to: its first level (`dispatch failure`) and its deepest
+/// cause (`Connection refused (os error 111)`).
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut deepest = error;
+    while let Some(next) = deepest.source() {
+        deepest = next;
+    }
+    let (top, bottom) = (error.to_string(), deepest.to_string());
+    if top == bottom {
+        top
+    } else {
+        format!("{top}: {bottom}")
     }
 }
 

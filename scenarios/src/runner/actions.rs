@@ -5,14 +5,39 @@ use ekm_engine::{ObjectName, ProjectId};
 
 use super::outcome::{Done, error_kind};
 use super::timers::RevocationCause;
-use super::wording::key_state;
+use super::wording::{describe, key_state};
 use super::{Playback, Sealed, object_context};
 use crate::audit::wrapping_key;
 use crate::report::Check;
+use crate::report::trace::{Marker, MarkerKind, Read, Seal};
 use crate::schema::{Action, ErrorKind, KeyAction, Provider};
 
 impl Playback {
+    /// Performs a step's action; a key or fault event that took effect becomes a trace marker.
     pub(super) async fn act(&mut self, action: &Action) -> Done {
+        let done = self.act_unmarked(action).await;
+        let kind = match action {
+            Action::Key {
+                action: KeyAction::Rotate,
+                ..
+            } => Some(MarkerKind::Rotate),
+            Action::Key { action, .. } if action.revokes() => Some(MarkerKind::Revoke),
+            Action::Key { action, .. } if action.undoes().is_some() => Some(MarkerKind::Restore),
+            Action::AliasSwap(_) | Action::SwitchKey(_) => Some(MarkerKind::Revoke),
+            Action::Fault(_) => Some(MarkerKind::Fault),
+            _ => None,
+        };
+        if let Some(kind) = kind.filter(|_| done.outcome.is_ok()) {
+            self.trace.markers.push(Marker {
+                at: self.elapsed(),
+                kind,
+                label: describe(action),
+            });
+        }
+        done
+    }
+
+    async fn act_unmarked(&mut self, action: &Action) -> Done {
         match action {
             Action::Encrypt(objects) => self.each_object(ObjectVerb::Seal, objects).await,
             Action::Decrypt(objects) => self.each_object(ObjectVerb::Read, objects).await,
@@ -172,13 +197,35 @@ impl Playback {
         }
         let key =
             wrapping_key(lab, &envelope).map_or_else(|_| self.current_key(provider), |k| k.key);
+        self.trace.seals.push(Seal {
+            at: self.elapsed(),
+            object: name.to_owned(),
+            provider: provider.to_string(),
+            key: key.clone(),
+        });
         self.objects
             .insert(name.to_owned(), Sealed { key: key.clone() });
         Ok(key)
     }
 
-    /// Opens one object: `Ok` or the error kind and message.
-    pub(super) async fn open(&self, name: &str) -> Result<(), (ErrorKind, String)> {
+    /// Opens one object: `Ok` or the error kind and message; the read goes into the trace.
+    pub(super) async fn open(&mut self, name: &str) -> Result<(), (ErrorKind, String)> {
+        let before = self.lab.mock().lab().calls().since(self.call_seq).next;
+        let result = self.open_untraced(name).await;
+        let kms_calls = self.lab.mock().lab().calls().since(before).calls.len();
+        self.trace.reads.push(Read {
+            at: self.elapsed(),
+            object: name.to_owned(),
+            outcome: match &result {
+                Ok(()) => "ok".to_owned(),
+                Err((kind, _)) => kind.to_string(),
+            },
+            kms_calls,
+        });
+        result
+    }
+
+    async fn open_untraced(&self, name: &str) -> Result<(), (ErrorKind, String)> {
         let object = ObjectName::new(name).map_err(|e| (ErrorKind::Store, e.to_string()))?;
         let (_, project) = self.object_project(name)?;
         let plaintext = self

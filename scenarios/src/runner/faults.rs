@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use super::outcome::Done;
 use super::{Playback, to_time};
 use crate::report::Event;
+use crate::report::trace::{Marker, MarkerKind};
 use crate::schema::{ErrorKind, Fault, FaultKind, fault_op_word, injected_error_word};
 use crate::time::clock_offset;
 #[derive(Debug)]
@@ -31,6 +32,11 @@ impl Playback {
             keep
         });
         for label in ended {
+            self.trace.markers.push(Marker {
+                at: offset,
+                kind: MarkerKind::FaultEnd,
+                label: format!("{label} ended"),
+            });
             self.events.push(Event {
                 at: offset,
                 what: format!("{label} ended"),

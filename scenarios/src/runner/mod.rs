@@ -45,6 +45,7 @@ use ekm_lab::{EmbeddedLab, LabError};
 use time::OffsetDateTime;
 
 use crate::audit::DiskAudit;
+use crate::report::trace::Trace;
 use crate::report::{Check, Event, ScenarioReport, StepReport};
 use crate::schema::{Provider, Scenario, StepTime};
 use crate::time::LabDuration;
@@ -123,6 +124,7 @@ pub struct Playback {
     events: Vec<Event>,
     deferred_checks: Vec<Check>,
     reports: Vec<StepReport>,
+    trace: Trace,
 }
 
 /// An object as last encrypted.
@@ -202,6 +204,7 @@ impl Playback {
         );
         self.check_revocation_deadlines(&mut checks).await;
         self.check_disk(&mut checks);
+        self.sample_cache();
 
         let (outcome, detail) = match done.outcome {
             Ok(()) => ("ok".to_owned(), done.detail),
@@ -225,6 +228,8 @@ impl Playback {
     /// Plays the remaining steps, stops the lab and reports.
     pub async fn finish(mut self) -> ScenarioReport {
         while self.next_step().await.is_some() {}
+        self.take_calls();
+        self.trace.end = self.elapsed();
         let report = ScenarioReport {
             name: self.scenario.name.clone(),
             file: self.file.clone(),
@@ -232,6 +237,7 @@ impl Playback {
             steps: std::mem::take(&mut self.reports),
             error: None,
             wall: self.stopwatch.elapsed(),
+            trace: std::mem::take(&mut self.trace),
         };
         self.lab.shutdown().await;
         report
@@ -242,7 +248,14 @@ impl Playback {
         let from = self.call_seq;
         let page = self.lab.mock().lab().calls().since(from);
         self.call_seq = page.next;
+        self.trace.add_calls(self.start, &page.calls);
         (page.calls.len(), from)
+    }
+
+    /// Records the DEK caches' occupancy now.
+    fn sample_cache(&mut self) {
+        let at = self.elapsed();
+        self.trace.sample_cache(at, &self.lab.engine().snapshot());
     }
 
     fn project(&self, provider: Provider) -> Option<ProjectId> {
@@ -276,6 +289,7 @@ pub async fn run(loaded: LoadedScenario) -> ScenarioReport {
             steps: Vec::new(),
             error: Some(error.to_string()),
             wall: stopwatch.elapsed(),
+            trace: Trace::default(),
         },
     }
 }
@@ -302,6 +316,7 @@ pub async fn run_all(
                 steps: Vec::new(),
                 error: Some(format!("the run panicked: {join}")),
                 wall: stopwatch.elapsed(),
+                trace: Trace::default(),
             });
             (i, report)
         });

@@ -12,6 +12,7 @@ use ekm_mock_kms::keys::KeySpec;
 
 use super::{LoadedScenario, Playback, RunError};
 use crate::audit::DiskAudit;
+use crate::report::trace::Trace;
 use crate::schema::{Provider, Scenario};
 
 impl Playback {
@@ -89,6 +90,7 @@ impl Playback {
             events: Vec::new(),
             deferred_checks: Vec::new(),
             reports: Vec::new(),
+            trace: Trace::default(),
         })
     }
 }

@@ -26,9 +26,15 @@ impl Playback {
         let (mut seals, mut opens, mut failures) = (0u64, 0u64, 0u64);
         let mut first_error: Option<(ErrorKind, String)> = None;
         let mut debt = 0.0;
+        let mut sampled_minute = None;
         for i in 0..total {
             let at = start + over * (i as f64 / total as f64);
             self.advance_to(at).await;
+            let minute = self.elapsed().as_secs() / 60;
+            if sampled_minute != Some(minute) {
+                sampled_minute = Some(minute);
+                self.sample_cache();
+            }
             let which = (i % projects.len() as u64) as usize;
             debt += reads;
             let is_read = debt >= 1.0 - 1e-9;

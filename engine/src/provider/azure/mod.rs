@@ -406,6 +406,19 @@ fn classify_response(status: u16, raw: Option<&RawResponse>, message: String) ->
         .as_ref()
         .and_then(|d| d.inner_error.as_ref())
         .and_then(|i| i.code.as_deref());
+    // The service's own code and first line of message, not the whole HTTP body.
+    let said = detail.as_ref().and_then(|d| d.message.as_deref());
+    let message = match (code, said) {
+        (Some(code), Some(said)) => {
+            let subject = message.split(": ").next().unwrap_or_default();
+            let line = said.lines().next().unwrap_or_default().trim();
+            match inner {
+                Some(inner) => format!("{subject}: {status} {code} ({inner}): {line}"),
+                None => format!("{subject}: {status} {code}: {line}"),
+            }
+        }
+        _ => message,
+    };
     match (status, code, inner) {
         (401, _, _) => KmsError::Authentication { message },
         (403, _, Some("KeyDisabled")) => KmsError::KeyDisabled { message },

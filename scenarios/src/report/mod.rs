@@ -1,6 +1,16 @@
 //! What a run produced and how it is shown: the [`ScenarioReport`] with one [`StepReport`] per
-//! step, rendered as a readable timeline (lab time, action, outcome, ✓/✗ per expectation), as
-//! JSON for machines, and as JUnit XML (one test case per scenario) for CI dashboards.
+//! step and a [`Trace`] of what happened over lab time, rendered as a readable timeline (lab
+//! time, action, outcome, ✓/✗ per expectation), as JSON for machines, as JUnit XML (one test
+//! case per scenario) for CI dashboards, and as a shareable HTML page with a Markdown summary
+//! ([`write_report`]).
+//!
+//! # Layout
+//!
+//! - [`trace`] — the history the runner records: seals, reads, key and fault markers, KMS calls
+//!   per minute, cache occupancy.
+//! - [`html`] — the self-contained HTML page (inline SVG charts, no network, no external script).
+//! - [`markdown`] — the Markdown summary for tickets.
+//! - [`svg`] — the chart primitives the page draws with.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -9,6 +19,14 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::time::{clock_offset, compact};
+
+pub mod html;
+pub mod markdown;
+pub mod svg;
+pub mod trace;
+
+pub use html::{ReportFiles, write_report};
+pub use trace::Trace;
 
 /// The result of one scenario.
 #[derive(Debug, Clone, Serialize)]
@@ -26,6 +44,8 @@ pub struct ScenarioReport {
     /// Real time the run took.
     #[serde(serialize_with = "seconds")]
     pub wall: Duration,
+    /// What happened over lab time (for the HTML report's charts).
+    pub trace: Trace,
 }
 
 /// The result of one step.
@@ -74,7 +94,7 @@ pub struct Check {
     pub passed: bool,
 }
 
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
 
