@@ -106,7 +106,10 @@ async fn check_cloud(config: &Config, cloud: Cloud) -> [Verdict; 3] {
     for endpoint in &signs_in.endpoints {
         if let Err(error) = reachable(&endpoint.url).await {
             let verdict = Verdict::failed(
-                format!("cannot reach {} at {}: {error}", endpoint.what, endpoint.url),
+                format!(
+                    "cannot reach {} at {}: {error}",
+                    endpoint.what, endpoint.url
+                ),
                 format!(
                     "start the KMS it points at (for the lab: `mock-kms`), or fix `{}` in ekm.yaml",
                     endpoint.field
@@ -304,14 +307,10 @@ impl SignIn {
             KmsError::Unavailable { .. } | KmsError::Throttled { .. } => Verdict::Unverified(
                 format!("the KMS did not answer ({}); try again", first_line(error)),
             ),
-            KmsError::Transport { .. } => Verdict::Unverified(format!(
-                "the call did not complete ({})",
-                first_line(error)
-            )),
-            _ => Verdict::Passed(format!(
-                "{} (the KMS answered the session)",
-                self.proof()
-            )),
+            KmsError::Transport { .. } => {
+                Verdict::Unverified(format!("the call did not complete ({})", first_line(error)))
+            }
+            _ => Verdict::Passed(format!("{} (the KMS answered the session)", self.proof())),
         }
     }
 

@@ -179,9 +179,7 @@ pub async fn encrypt(args: CryptArgs) -> anyhow::Result<()> {
 /// `ekm decrypt`: opens an envelope made by `ekm encrypt` with the same context.
 pub async fn decrypt(args: CryptArgs) -> anyhow::Result<()> {
     if args.config.is_none() {
-        bail!(
-            "no registration: pass --config ekm.yaml, the registration the file was sealed with"
-        );
+        bail!("no registration: pass --config ekm.yaml, the registration the file was sealed with");
     }
     let (config, _lab) = registration(args.config.as_deref()).await?;
     let (engine, project) =

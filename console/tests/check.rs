@@ -9,7 +9,7 @@ use ekm_engine::clock::SystemClock;
 use ekm_engine::config::Config;
 use ekm_engine::registration::Cloud;
 use ekm_lab::{EmbeddedLab, LabOptions};
-use ekm_mock_kms::lab::KeyAction;
+use ekm_mock_kms::state::KeyAction;
 
 async fn lab() -> EmbeddedLab {
     EmbeddedLab::start(LabOptions::new(Arc::new(SystemClock::new())))
@@ -154,7 +154,12 @@ async fn a_disabled_key_is_its_own_verdict_after_a_real_sign_in() {
     }
     for cloud in Cloud::ALL {
         let check = check(lab.config(), cloud).await;
-        assert_fails(&check, 2, "refused: key disabled", "the key is disabled: enable it");
+        assert_fails(
+            &check,
+            2,
+            "refused: key disabled",
+            "the key is disabled: enable it",
+        );
         assert!(check.to_string().contains("signed in"), "{check}");
     }
     lab.shutdown().await;

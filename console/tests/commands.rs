@@ -238,10 +238,21 @@ async fn encrypt_without_a_registration_refuses_unless_ephemeral() {
     assert_eq!(said.lines().count(), 1, "{said}");
     assert!(!Path::new(&sealed).exists());
     let out = ekm(&[
-        "encrypt", "--ephemeral", "--provider", "aws", "--in", &plain, "--out", &sealed,
+        "encrypt",
+        "--ephemeral",
+        "--provider",
+        "aws",
+        "--in",
+        &plain,
+        "--out",
+        &sealed,
     ])
     .await;
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("can never be opened again"), "{}", text(&out));
+    assert!(
+        text(&out).contains("can never be opened again"),
+        "{}",
+        text(&out)
+    );
     assert!(Path::new(&sealed).exists());
 }

@@ -346,9 +346,10 @@ fn load_each(paths: &[PathBuf]) -> Result<(Vec<LoadedScenario>, Vec<ScenarioRepo
                 let text = chain(&error);
                 eprintln!("error: {text}");
                 invalid.push(ScenarioReport {
-                    name: file
-                        .file_stem()
-                        .map_or_else(|| file.display().to_string(), |s| s.to_string_lossy().into()),
+                    name: file.file_stem().map_or_else(
+                        || file.display().to_string(),
+                        |s| s.to_string_lossy().into(),
+                    ),
                     file: Some(file),
                     description: String::new(),
                     steps: Vec::new(),

@@ -138,7 +138,11 @@ async fn an_invalid_file_is_a_failed_case_while_the_valid_ones_run() {
     let temp = tempfile::tempdir().unwrap();
     let scenarios = temp.path().join("scenarios");
     std::fs::create_dir(&scenarios).unwrap();
-    std::fs::copy(dir().join("alias-swap.yaml"), scenarios.join("a-valid.yaml")).unwrap();
+    std::fs::copy(
+        dir().join("alias-swap.yaml"),
+        scenarios.join("a-valid.yaml"),
+    )
+    .unwrap();
     std::fs::write(
         scenarios.join("b-broken.yaml"),
         "name: broken\ndescription: a typo\nsteps:\n  - at: 0s\n    rotat: aws-demo\n",
@@ -161,7 +165,10 @@ async fn an_invalid_file_is_a_failed_case_while_the_valid_ones_run() {
     assert!(xml.contains("invalid scenario file"), "{xml}");
     assert!(xml.contains("did you mean `rotate`"), "{xml}");
     let summary = std::fs::read_to_string(report.join("summary.md")).unwrap();
-    assert!(summary.contains("**1 of 2 scenario(s) passed.**"), "{summary}");
+    assert!(
+        summary.contains("**1 of 2 scenario(s) passed.**"),
+        "{summary}"
+    );
     assert!(summary.contains("| alias-swap | ✅ passed |"), "{summary}");
     assert!(report.join("index.html").is_file());
 }

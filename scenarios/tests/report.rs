@@ -122,7 +122,10 @@ fn the_report_renders_in_a_real_browser() {
         .expect("a marker count");
     assert!(markers >= 1, "no key markers rendered");
     assert!(dom.contains(r#"data-kind="rotate""#), "no rotation marker");
-    assert!(dom.contains(r#"data-kind="revoke""#), "no revocation marker");
+    assert!(
+        dom.contains(r#"data-kind="revoke""#),
+        "no revocation marker"
+    );
     for cloud in ["aws", "gcp", "azure"] {
         let rotated = lane_state(&dom, &format!("{cloud}-rotated"));
         assert!(
@@ -173,8 +176,14 @@ fn the_report_is_self_contained_and_escapes_what_it_shows() {
     }
     assert!(html.contains("default-src 'none'"));
     let markdown = std::fs::read_to_string(&files.markdown).expect("the summary");
-    assert!(markdown.contains("**1 of 1 scenario(s) passed.**"), "{markdown}");
-    assert!(markdown.contains("| aws-revoked | aws-revoked |"), "{markdown}");
+    assert!(
+        markdown.contains("**1 of 1 scenario(s) passed.**"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| aws-revoked | aws-revoked |"),
+        "{markdown}"
+    );
     assert!(markdown.contains("unreadable: KeyDisabled"), "{markdown}");
 }
 
@@ -184,6 +193,9 @@ fn an_unwritable_report_directory_is_a_clear_error() {
     let file = dir.path().join("a-file");
     std::fs::write(&file, "not a directory").expect("written");
     let error = write_report(&file, &[]).expect_err("a file is not a directory");
-    assert_eq!(error.to_string(), format!("cannot write {}", file.display()));
+    assert_eq!(
+        error.to_string(),
+        format!("cannot write {}", file.display())
+    );
     assert!(std::error::Error::source(&error).is_some());
 }

@@ -40,8 +40,8 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::config::{Credentials, Region, SharedCredentialsProvider, SharedHttpClient};
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_kms::primitives::Blob;
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_http_client::tls;
 
 use crate::config::{AwsRegistration, AwsServiceCredentials, kms_arn_region};

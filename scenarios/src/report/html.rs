@@ -323,7 +323,10 @@ fn lane_row(out: &mut String, trace: &Trace, object: &str, scale: &TimeScale, y:
         .collect();
     for read in &reads {
         let (state, what) = match (read.readable(), read.kms_calls) {
-            (true, 0) => (State::Cached, "readable — served from the DEK cache".to_owned()),
+            (true, 0) => (
+                State::Cached,
+                "readable — served from the DEK cache".to_owned(),
+            ),
             (true, n) => (State::Readable, format!("readable — {n} KMS call(s)")),
             (false, _) => (State::Unreadable, format!("unreadable — {}", read.outcome)),
         };
@@ -363,7 +366,11 @@ fn lane_row(out: &mut String, trace: &Trace, object: &str, scale: &TimeScale, y:
     for (at, state, what) in &points {
         let (cx, cy) = (num(scale.x(*at)), num(y + h / 2.0));
         let shape = if *state == State::Sealed {
-            format!(r#"<rect x="{}" y="{}" width="8" height="8" transform="rotate(45 {cx} {cy})" class="dot seal"/>"#, num(scale.x(*at) - 4.0), num(y + h / 2.0 - 4.0))
+            format!(
+                r#"<rect x="{}" y="{}" width="8" height="8" transform="rotate(45 {cx} {cy})" class="dot seal"/>"#,
+                num(scale.x(*at) - 4.0),
+                num(y + h / 2.0 - 4.0)
+            )
         } else {
             format!(
                 r#"<circle cx="{cx}" cy="{cy}" r="5" class="dot {}"/>"#,
@@ -421,7 +428,13 @@ fn calls_chart(out: &mut String, trace: &Trace) {
             totals[p] += bucket.calls;
         }
     }
-    let max = nice_max(per_minute.values().map(|v| v.iter().sum()).max().unwrap_or(0));
+    let max = nice_max(
+        per_minute
+            .values()
+            .map(|v| v.iter().sum())
+            .max()
+            .unwrap_or(0),
+    );
     let y = |v: u64| bottom - (bottom - top) * v as f64 / max as f64;
     let _ = write!(
         out,
@@ -481,7 +494,11 @@ fn cache_chart(out: &mut String, trace: &Trace) {
     );
     let mut peaks = [0u64; 3];
     for (p, cloud) in PROVIDERS.iter().enumerate() {
-        let samples: Vec<_> = trace.cache.iter().filter(|s| s.provider == *cloud).collect();
+        let samples: Vec<_> = trace
+            .cache
+            .iter()
+            .filter(|s| s.provider == *cloud)
+            .collect();
         if samples.is_empty() {
             continue;
         }

@@ -77,14 +77,23 @@ fn scenario(out: &mut String, report: &ScenarioReport) {
                 .map_or("", |s| s.key.as_str());
             let last = trace.reads.iter().rev().find(|r| r.object == object);
             let (at, outcome) = match last {
-                Some(read) if read.readable() && read.kms_calls == 0 => {
-                    (clock_offset(read.at), "readable (from the DEK cache)".into())
-                }
+                Some(read) if read.readable() && read.kms_calls == 0 => (
+                    clock_offset(read.at),
+                    "readable (from the DEK cache)".into(),
+                ),
                 Some(read) if read.readable() => (clock_offset(read.at), "readable".into()),
-                Some(read) => (clock_offset(read.at), format!("unreadable: {}", read.outcome)),
+                Some(read) => (
+                    clock_offset(read.at),
+                    format!("unreadable: {}", read.outcome),
+                ),
                 None => ("—".into(), "not read".into()),
             };
-            let _ = writeln!(out, "| {} | {} | `{at}` | {outcome} |", cell(object), cell(key));
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{at}` | {outcome} |",
+                cell(object),
+                cell(key)
+            );
         }
         out.push('\n');
     }
@@ -99,9 +108,7 @@ fn scenario(out: &mut String, report: &ScenarioReport) {
                 .filter(|c| c.provider == *p)
                 .map(|c| c.calls)
                 .max()?;
-            Some(format!(
-                "{p}: {total} ({failed} failed, peak {peak}/min)"
-            ))
+            Some(format!("{p}: {total} ({failed} failed, peak {peak}/min)"))
         })
         .collect();
     if !calls.is_empty() {

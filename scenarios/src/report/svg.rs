@@ -243,10 +243,7 @@ mod tests {
 
     #[test]
     fn y_axes_end_on_round_numbers() {
-        assert_eq!(
-            [0, 1, 3, 7, 12, 480].map(nice_max),
-            [1, 1, 5, 10, 20, 500]
-        );
+        assert_eq!([0, 1, 3, 7, 12, 480].map(nice_max), [1, 1, 5, 10, 20, 500]);
         assert_eq!(num(12.345), "12.3");
         assert_eq!(num(12.0), "12");
     }
