@@ -109,6 +109,9 @@ pub enum Command {
     Decrypt(crate::commands::CryptArgs),
     /// Walk the three access conditions (trust, policy, assignment) for every provider.
     Check(crate::commands::CheckArgs),
+    /// Lint access documents (AWS trust/key/role policies, GCP IAM policies and providers, Azure
+    /// role assignments) for privilege EKM does not need; exit 1 on a warning, 2 on a bad file.
+    Lint(crate::lint::LintArgs),
     /// Run, validate or list scenarios (YAML timelines on simulated time).
     #[command(subcommand)]
     Scenario(ekm_scenarios::cli::ScenarioCommand),

@@ -13,6 +13,7 @@
 //! - [`cli`] — the clap tree: `ekm` alone opens the console; `--speed`, `--config`, …
 //! - [`commands`] — `ekm encrypt`, `ekm decrypt` and `ekm check`: scripting a registration.
 //! - [`check`] — `ekm check`'s verdicts: sign-in, key state and permissions, each with a hint.
+//! - [`lint`] — `ekm lint FILE…`: the least-privilege lint on access documents.
 //! - [`model`] — the state, [`Action`](model::Action) and [`Effect`](model::Effect).
 //! - [`keymap`] — the key table ([`keymap::BINDINGS`]) behind both `map_key` and the help
 //!   overlay; mouse mapping.
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod commands;
 pub mod driver;
 pub mod keymap;
+pub mod lint;
 pub mod model;
 pub mod pinned;
 pub mod ring;

@@ -8,7 +8,10 @@ use crate::lint::{Finding, Findings, Severity};
 /// Lints an IAM policy set on `resource` (a project, key ring or crypto key name; `None` when
 /// unknown, as for a file, which skips the level rule).
 pub fn lint_policy(resource: Option<&str>, policy: &IamPolicy) -> Vec<Finding> {
-    let document = format!("IAM policy on {}", resource.unwrap_or("the resource"));
+    let document = match resource {
+        Some(resource) => format!("IAM policy on {resource}"),
+        None => "IAM policy".to_owned(),
+    };
     let mut findings = Findings::new(&document);
     for (i, b) in policy.bindings.iter().enumerate() {
         let part = format!("bindings[{i}] {}", b.role);
