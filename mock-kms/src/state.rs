@@ -503,6 +503,11 @@ impl Kms {
         }
     }
 
+    /// The control-API view of `key` (which need not be in the state yet).
+    pub fn key_info_of(&self, key: &Key) -> KeyInfo {
+        self.info(key)
+    }
+
     fn info(&self, key: &Key) -> KeyInfo {
         let state = key.state_at(self.now());
         KeyInfo {

@@ -101,6 +101,15 @@ impl Lab {
         body
     }
 
+    /// Any control-API call under `/_mock/v1/` that must succeed; its JSON reply.
+    pub async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method.clone(), self.control_url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Self::expect_ok(request.send().await, &format!("{method} {path}")).await
+    }
+
     /// `POST /_mock/v1/keys/{key}/{action}` (rotate, disable, revoke-trust, …).
     pub async fn key_action(&self, key: &str, action: &str) -> Value {
         let url = self.control_url(&format!("keys/{key}/{action}"));

@@ -36,12 +36,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use zeroize::Zeroizing;
 
-use super::{ApiError, Call, Gcp, Principal, json_body};
+use super::{ApiError, Call, Gcp, Principal, ekm, json_body};
 use crate::error::StateError;
 use crate::faults::OpKind;
 use crate::keys::{Key, KeyState, KeyVersion, Provider};
 use crate::state::{DELETION_WINDOW, KeyUse};
+use crate::xks::stores::EkmKey;
 
 /// The permission the service needs to encrypt.
 pub const USE_TO_ENCRYPT: &str = "cloudkms.cryptoKeyVersions.useToEncrypt";
@@ -54,7 +56,6 @@ const VERSIONS_GET: &str = "cloudkms.cryptoKeyVersions.get";
 /// Listing versions (the owner's only).
 const VERSIONS_LIST: &str = "cloudkms.cryptoKeyVersions.list";
 
-const PROTECTION_LEVEL: &str = "SOFTWARE";
 const ALGORITHM: &str = "GOOGLE_SYMMETRIC_ENCRYPTION";
 
 /// Path of a cryptoKey route: project, location, key ring, key (possibly `K:verb`).
@@ -230,11 +231,16 @@ fn rfc3339(time: OffsetDateTime) -> Result<String, ApiError> {
         .map_err(|e| ApiError::internal(format!("Could not format a timestamp: {e}")))
 }
 
-fn version_json(key: &Key, version: &KeyVersion, now: OffsetDateTime) -> Result<Value, ApiError> {
+fn version_json(
+    key: &Key,
+    version: &KeyVersion,
+    ekm: Option<&EkmKey>,
+    now: OffsetDateTime,
+) -> Result<Value, ApiError> {
     let created = rfc3339(version.created)?;
     let mut json = json!({
         "name": format!("{}/cryptoKeyVersions/{}", key.id, version.id),
-        "protectionLevel": PROTECTION_LEVEL,
+        "protectionLevel": ekm::protection_level(None),
         "algorithm": ALGORITHM,
         "createTime": created,
         "generateTime": created,
@@ -249,21 +255,32 @@ fn version_json(key: &Key, version: &KeyVersion, now: OffsetDateTime) -> Result<
         KeyState::Destroyed => "DESTROYED",
     };
     json["state"] = Value::String(state.to_owned());
+    if let Some(ekm) = ekm {
+        ekm::version_fields(ekm, &mut json);
+    }
     Ok(json)
 }
 
-fn crypto_key_json(key: &Key, now: OffsetDateTime) -> Result<Value, ApiError> {
-    Ok(json!({
+fn crypto_key_json(
+    key: &Key,
+    ekm: Option<&EkmKey>,
+    now: OffsetDateTime,
+) -> Result<Value, ApiError> {
+    let mut json = json!({
         "name": key.id,
-        "primary": version_json(key, key.primary(), now)?,
+        "primary": version_json(key, key.primary(), ekm, now)?,
         "purpose": "ENCRYPT_DECRYPT",
         "createTime": rfc3339(key.created)?,
         "versionTemplate": {
-            "protectionLevel": PROTECTION_LEVEL,
+            "protectionLevel": ekm::protection_level(None),
             "algorithm": ALGORITHM,
         },
         "destroyScheduledDuration": format!("{}s", DELETION_WINDOW.as_secs()),
-    }))
+    });
+    if let Some(ekm) = ekm {
+        ekm::crypto_key_fields(ekm, &key.id, &mut json);
+    }
+    Ok(json)
 }
 
 /// Authenticates the caller (and names it in the call log).
@@ -308,21 +325,29 @@ async fn encrypt(
     check_name(request.name.as_deref(), resource)?;
     let name = admit(gcp, call, resource, OpKind::Encrypt).await?;
     let now = gcp.lab.now();
-    let sealed = gcp
+    let (sealed, ekm) = gcp
         .lab
         .read(|state| {
-            state
+            let sealed = state
                 .authorize(&name, principal.caller, KeyUse::Encrypt, USE_TO_ENCRYPT)?
-                .encrypt_blob(now, &aad.bytes, &plaintext.bytes)
+                .encrypt_blob(now, &aad.bytes, &plaintext.bytes)?;
+            Ok::<_, StateError>((sealed, state.xks.stores.ekm_keys.get(&name).cloned()))
         })
         .map_err(|e| lab_error(e, resource, USE_TO_ENCRYPT))?;
+    let ciphertext = match &ekm {
+        Some(ekm) => {
+            let who = (name.as_str(), resource, principal.name.as_str());
+            ekm::seal(gcp, ekm, who, &sealed.ciphertext, &aad.bytes).await?
+        }
+        None => sealed.ciphertext,
+    };
     Ok(EncryptResponse {
         name: format!("{resource}/cryptoKeyVersions/{}", sealed.version),
-        ciphertext: STANDARD.encode(&sealed.ciphertext),
-        ciphertext_crc32c: crc32c::crc32c(&sealed.ciphertext).to_string(),
+        ciphertext: STANDARD.encode(&ciphertext),
+        ciphertext_crc32c: crc32c::crc32c(&ciphertext).to_string(),
         verified_plaintext_crc32c: plaintext.verified,
         verified_additional_authenticated_data_crc32c: aad.verified,
-        protection_level: PROTECTION_LEVEL,
+        protection_level: ekm::protection_level(ekm.as_ref()),
     })
 }
 
@@ -353,11 +378,27 @@ async fn decrypt(
     check_name(request.name.as_deref(), resource)?;
     let name = admit(gcp, call, resource, OpKind::Decrypt).await?;
     let now = gcp.lab.now();
+    // An EKM key: the caller's rights and the key's state first, then the hop.
+    let ekm = gcp
+        .lab
+        .read(|state| {
+            let key = state.authorize(&name, principal.caller, KeyUse::Decrypt, USE_TO_DECRYPT)?;
+            key.ensure_usable(now)?;
+            Ok::<_, StateError>(state.xks.stores.ekm_keys.get(&name).cloned())
+        })
+        .map_err(|e| lab_error(e, resource, USE_TO_DECRYPT))?;
+    let inner = match &ekm {
+        Some(ekm) => {
+            let who = (name.as_str(), resource, principal.name.as_str());
+            ekm::open(gcp, ekm, who, &ciphertext.bytes, &aad.bytes).await?
+        }
+        None => Zeroizing::new(ciphertext.bytes),
+    };
     let (plaintext, used_primary) = gcp
         .lab
         .read(|state| {
             let key = state.authorize(&name, principal.caller, KeyUse::Decrypt, USE_TO_DECRYPT)?;
-            let (plaintext, version) = key.decrypt_blob(now, &ciphertext.bytes, &aad.bytes)?;
+            let (plaintext, version) = key.decrypt_blob(now, &inner, &aad.bytes)?;
             Ok::<_, StateError>((plaintext, version == key.primary().id))
         })
         .map_err(|e| lab_error(e, resource, USE_TO_DECRYPT))?;
@@ -365,7 +406,7 @@ async fn decrypt(
         plaintext: STANDARD.encode(plaintext.as_slice()),
         plaintext_crc32c: crc32c::crc32c(&plaintext).to_string(),
         used_primary,
-        protection_level: PROTECTION_LEVEL,
+        protection_level: ekm::protection_level(ekm.as_ref()),
     })
 }
 
@@ -386,7 +427,7 @@ async fn read_metadata<T>(
     headers: &HeaderMap,
     resource: &str,
     permission: &str,
-    view: impl FnOnce(&Key, OffsetDateTime) -> Result<T, ApiError>,
+    view: impl FnOnce(&Key, Option<&EkmKey>, OffsetDateTime) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     let principal = authenticate(gcp, call, headers)?;
     let name = admit(gcp, call, resource, OpKind::Other).await?;
@@ -395,7 +436,7 @@ async fn read_metadata<T>(
         let key = state
             .authorize(&name, principal.caller, KeyUse::Manage, permission)
             .map_err(|e| lab_error(e, resource, permission))?;
-        view(key, now)
+        view(key, state.xks.stores.ekm_keys.get(&name), now)
     })
 }
 
@@ -470,11 +511,11 @@ pub async fn versions(
         &headers,
         &resource,
         VERSIONS_LIST,
-        |key, now| {
+        |key, ekm, now| {
             let versions = key
                 .versions
                 .iter()
-                .map(|version| version_json(key, version, now))
+                .map(|version| version_json(key, version, ekm, now))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(json!({ "totalSize": versions.len(), "cryptoKeyVersions": versions }))
         },
@@ -511,11 +552,11 @@ pub async fn version(
                 &headers,
                 &resource,
                 VERSIONS_GET,
-                |key, now| {
+                |key, ekm, now| {
                     let found = key.version(&version).ok_or_else(|| {
                         ApiError::not_found(format!("CryptoKeyVersion {name} not found."))
                     })?;
-                    version_json(key, found, now)
+                    version_json(key, found, ekm, now)
                 },
             )
             .await

@@ -34,7 +34,10 @@
 //! - [`identity`]: the lab OIDC issuer (ID tokens, JWKS) and subject-token verification.
 //! - [`sts`]: the token exchange, impersonation and the store of issued access tokens.
 //! - [`kms`]: Cloud KMS `:encrypt`, `:decrypt` and the key / version metadata reads.
+//! - [`ekm`]: Cloud EKM keys (`EXTERNAL`, `EXTERNAL_VPC`): the hop to the external key manager
+//!   and its errors.
 
+pub mod ekm;
 pub mod identity;
 pub mod kms;
 pub mod sts;
@@ -189,6 +192,7 @@ pub struct ApiError {
     http: StatusCode,
     status: &'static str,
     message: String,
+    details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -197,7 +201,24 @@ impl ApiError {
             http,
             status,
             message: message.into(),
+            details: None,
         }
+    }
+
+    /// The same error with `google.rpc.Status.details` (typed messages with `@type`).
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// 503 `UNAVAILABLE`.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message)
+    }
+
+    /// 504 `DEADLINE_EXCEEDED`.
+    pub fn deadline_exceeded(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "DEADLINE_EXCEEDED", message)
     }
 
     /// 400 `INVALID_ARGUMENT`.
@@ -239,11 +260,9 @@ impl ApiError {
                 "Quota exceeded for quota metric 'Cryptographic requests' of service \
                  'cloudkms.googleapis.com'.",
             ),
-            Failure::Unavailable | Failure::Outage => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "The service is currently unavailable.",
-            ),
+            Failure::Unavailable | Failure::Outage => {
+                Self::unavailable("The service is currently unavailable.")
+            }
             Failure::Internal => Self::internal("Internal error encountered."),
             Failure::AccessDenied => {
                 Self::permission_denied("Permission denied on the resource (injected fault).")
@@ -264,13 +283,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": {
                 "code": self.http.as_u16(),
                 "message": self.message,
                 "status": self.status,
             }
         });
+        if let Some(details) = self.details {
+            body["error"]["details"] = details;
+        }
         (self.http, axum::Json(body)).into_response()
     }
 }

@@ -15,7 +15,8 @@ use super::StoredKey;
 use crate::keys::Provider;
 use crate::xks::manager::{ExternalKeyRecord, ExternalKeyStatus, KeyManager};
 use crate::xks::stores::{
-    Binding, CONNECTION_ERROR_CODES, ConnectionState, KeyStore, KeyStores, valid_uri_endpoint,
+    Binding, CONNECTION_ERROR_CODES, ConnectionState, EkmKey, EkmProtection, KeyStore, KeyStores,
+    split_key_uri, valid_uri_endpoint,
 };
 use crate::xks::{XksCredential, XksState, valid_uri_path};
 
@@ -30,6 +31,16 @@ pub(super) struct StoredXks {
     /// KMS key lab name → binding.
     #[serde(default)]
     bindings: BTreeMap<String, StoredBinding>,
+    /// GCP Cloud EKM key lab name → its external key.
+    #[serde(default)]
+    ekm_keys: BTreeMap<String, StoredEkmKey>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredEkmKey {
+    protection_level: EkmProtection,
+    external_key_uri: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -70,7 +81,10 @@ struct StoredBinding {
 impl StoredXks {
     /// Whether there is nothing to save (the file then has no `xks` field).
     pub(super) fn is_empty(&self) -> bool {
-        self.external_keys.is_empty() && self.key_stores.is_empty() && self.bindings.is_empty()
+        self.external_keys.is_empty()
+            && self.key_stores.is_empty()
+            && self.bindings.is_empty()
+            && self.ekm_keys.is_empty()
     }
 
     pub(super) fn from_state(state: &XksState) -> Self {
@@ -116,10 +130,23 @@ impl StoredXks {
                 (name.clone(), stored)
             })
             .collect();
+        let ekm_keys = state
+            .stores
+            .ekm_keys
+            .iter()
+            .map(|(name, ekm)| {
+                let stored = StoredEkmKey {
+                    protection_level: ekm.protection,
+                    external_key_uri: ekm.uri.clone(),
+                };
+                (name.clone(), stored)
+            })
+            .collect();
         Self {
             external_keys,
             key_stores,
             bindings,
+            ekm_keys,
         }
     }
 
@@ -166,18 +193,24 @@ impl StoredXks {
                 return Err(format!("{field}.id: a store of that id appears earlier"));
             }
         }
+        for (name, ekm) in self.ekm_keys {
+            let field = format!("xks.ekm_keys.{name}");
+            check_key(keys, &name, Provider::Gcp).map_err(|why| format!("{field}: {why}"))?;
+            if split_key_uri(&ekm.external_key_uri).is_none() {
+                return Err(format!(
+                    "{field}.external_key_uri: `{}` is not https://HOST[:PORT]<XksProxyUriPath>/keys/<id>",
+                    ekm.external_key_uri
+                ));
+            }
+            let key = EkmKey {
+                protection: ekm.protection_level,
+                uri: ekm.external_key_uri,
+            };
+            stores.ekm_keys.insert(name, key);
+        }
         for (name, binding) in self.bindings {
             let field = format!("xks.bindings.{name}");
-            match keys.iter().find(|key| key.name == name) {
-                None => return Err(format!("{field}: there is no key `{name}`")),
-                Some(key) if key.provider != Provider::Aws => {
-                    return Err(format!(
-                        "{field}: `{name}` is a {} key; external key stores back AWS keys",
-                        key.provider
-                    ));
-                }
-                Some(_) => {}
-            }
+            check_key(keys, &name, Provider::Aws).map_err(|why| format!("{field}: {why}"))?;
             if !stores.stores.contains_key(&binding.store) {
                 return Err(format!(
                     "{field}.store: there is no key store `{}`",
@@ -199,6 +232,18 @@ impl StoredXks {
             );
         }
         Ok(XksState { manager, stores })
+    }
+}
+
+/// Key `name` exists in the file and is a `provider` key.
+fn check_key(keys: &[StoredKey], name: &str, provider: Provider) -> Result<(), String> {
+    match keys.iter().find(|key| key.name == name) {
+        None => Err(format!("there is no key `{name}`")),
+        Some(key) if key.provider != provider => Err(format!(
+            "`{name}` is a {} key, not a {provider} key",
+            key.provider
+        )),
+        Some(_) => Ok(()),
     }
 }
 

@@ -5,6 +5,8 @@
 //!   "secret_access_key"}]}` — move the proxy or rotate its SigV4 credentials (two live at once);
 //! - `GET|POST /_mock/v1/xks/keys` (`{"id","usage"?}` → 201), `POST
 //!   /_mock/v1/xks/keys/{id}/{enable|disable|delete}` — the customer's own key lifecycle;
+//! - `POST /_mock/v1/xks/bindings` [`NewBinding`] → 201: a cloud key backed by an external
+//!   key in one step ([`super::bindings`]);
 //! - `PUT /_mock/v1/xks/fleet` `{"id"?, "status": "ACTIVE|DEGRADED|UNAVAILABLE"}`;
 //! - `PUT|DELETE /_mock/v1/xks/faults` with [`HopFaults`];
 //! - `PUT /_mock/v1/xks/timeout` `{"timeout_ms"}` — how long the cloud waits for a proxy
@@ -24,6 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::XksCredential;
+use super::bindings::NewBinding;
 use super::faults::HopFaults;
 use super::manager::{ExternalKeyAction, HealthStatus};
 use crate::control::{ControlError, JsonBody};
@@ -38,6 +41,7 @@ pub fn router(lab: Arc<Kms>) -> Router {
         .route("/_mock/v1/xks/endpoint", put(configure))
         .route("/_mock/v1/xks/keys", get(list_keys).post(create_key))
         .route("/_mock/v1/xks/keys/{id}/{action}", post(key_action))
+        .route("/_mock/v1/xks/bindings", post(bind))
         .route("/_mock/v1/xks/fleet", put(set_fleet))
         .route("/_mock/v1/xks/faults", put(set_faults).delete(clear_faults))
         .route("/_mock/v1/xks/timeout", put(set_timeout))
@@ -106,6 +110,14 @@ async fn key_action(
             .map(|info| Json(json!(info)))
             .map_err(ControlError::conflict)
     })
+}
+
+async fn bind(
+    State(lab): Shared,
+    JsonBody(new): JsonBody<NewBinding>,
+) -> Result<impl IntoResponse, ControlError> {
+    let bound = lab.bind_external(new)?;
+    Ok((StatusCode::CREATED, Json(json!(bound))))
 }
 
 #[derive(Deserialize)]

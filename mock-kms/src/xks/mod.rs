@@ -13,7 +13,9 @@
 //! - [`faults`]: latency, error rates, malformed replies, an unreachable proxy, refused
 //!   credentials.
 //! - [`proxy`]: the proxy's HTTP side (routing by URI path, SigV4, validation, errors, call log).
-//! - [`control`]: the control API under `/_mock/v1/xks/`.
+//! - [`control`]: the control API under `/_mock/v1/xks/`; [`bindings`]: cloud keys backed by
+//!   an external key, made in one step.
+//! - [`layer`]: the external layer of a doubly encrypted ciphertext, shared by the clouds.
 //! - [`stores`]: the cloud's side — AWS KMS external key stores and which KMS key is backed by
 //!   which external key; [`hop`]: KMS calling a proxy (any proxy), with the spec's timeout and
 //!   the KMS messages for each way the hop fails.
@@ -27,9 +29,11 @@
 //! proxy's endpoint, the fleet's health and the hop's faults are run-time conditions ([`Xks`]).
 
 pub mod api;
+pub mod bindings;
 pub mod control;
 pub mod faults;
 pub mod hop;
+pub mod layer;
 pub mod manager;
 pub mod proxy;
 pub mod stores;
@@ -298,6 +302,9 @@ pub struct XksView {
     pub faults: HopFaults,
     /// The external keys.
     pub keys: Vec<manager::ExternalKeyInfo>,
+    /// Which cloud key each external key backs: `{"key","provider","external_key","via"}`
+    /// (`via`: the AWS store id or the GCP external key URI).
+    pub bindings: Vec<serde_json::Value>,
 }
 
 impl Kms {
@@ -340,6 +347,19 @@ impl Kms {
             fleet: xks.fleet().members().to_vec(),
             faults: xks.faults(),
             keys: self.xks_read(|x| x.manager.keys()),
+            bindings: self.xks_read(|x| {
+                let aws = x.stores.bindings.iter().map(|(key, b)| {
+                    serde_json::json!({"key": key, "provider": "aws",
+                        "external_key": b.xks_key_id, "via": b.store})
+                });
+                let gcp = x.stores.ekm_keys.iter().map(|(key, ekm)| {
+                    let external = ekm.uri.rsplit('/').next().unwrap_or_default();
+                    serde_json::json!({"key": key, "provider": "gcp",
+                        "external_key": external, "via": ekm.uri,
+                        "protection_level": ekm.protection.as_str()})
+                });
+                aws.chain(gcp).collect()
+            }),
         }
     }
 }

@@ -11,7 +11,8 @@
 //!
 //! Every request is logged in the lab's call log as a hop call (`hop: "xks-proxy"`, operation =
 //! the spec's API name, key = the external key id), with its own latency and outcome. Plaintext
-//! is never logged.
+//! is never logged. The provider is the calling cloud: GCP when `requestMetadata.kmsKeyArn`
+//! names a Cloud KMS resource (`projects/…`, as the lab's Cloud EKM sends), else AWS.
 
 use std::sync::Arc;
 
@@ -143,6 +144,7 @@ pub async fn intercept(State(lab): State<Arc<Kms>>, request: Request, next: Next
     let watch = Stopwatch::start();
     let (parts, body) = request.into_parts();
     let mut log = HopLog {
+        provider: Provider::Aws,
         outcome: None,
         operation: "Unknown",
         key: None,
@@ -164,7 +166,7 @@ pub async fn intercept(State(lab): State<Arc<Kms>>, request: Request, next: Next
     };
     lab.log_hop(HopCall {
         hop: "xks-proxy",
-        provider: Provider::Aws,
+        provider: log.provider,
         operation: log.operation,
         key: log.key.as_deref(),
         caller: &log.caller,
@@ -176,6 +178,8 @@ pub async fn intercept(State(lab): State<Arc<Kms>>, request: Request, next: Next
 
 /// What the call log records about a proxy request.
 struct HopLog {
+    /// The calling cloud.
+    provider: Provider,
     /// Set when the answer is not what its status says (a malformed 200).
     outcome: Option<&'static str>,
     operation: &'static str,
@@ -219,6 +223,7 @@ async fn serve(
                 format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
             )
         })?;
+    log.provider = calling_cloud(&body);
     let (latency, action) = xks.next_request();
     authenticate(parts, &body, &endpoint.credentials, log, action)?;
     let content_type = parts
@@ -331,6 +336,15 @@ fn authenticate(
     };
     sigv4::verify(&auth, &request, &credential.secret_access_key, &scope, now)
         .map_err(|e| failed(e.to_string()))
+}
+
+/// The cloud a request comes from (see the module doc).
+fn calling_cloud(body: &[u8]) -> Provider {
+    let gcp = serde_json::from_slice::<MetadataRequest>(body)
+        .ok()
+        .and_then(|request| request.request_metadata.kms_key_arn)
+        .is_some_and(|key| key.starts_with("projects/"));
+    if gcp { Provider::Gcp } else { Provider::Aws }
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, XksError> {

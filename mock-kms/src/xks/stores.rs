@@ -5,6 +5,9 @@
 //! or a customer's), the SigV4 credential KMS signs with, and a connection state
 //! (`CONNECTED`, `DISCONNECTED`, `FAILED` with an error code). KMS keys reach the hop only
 //! through a `CONNECTED` store.
+//!
+//! GCP Cloud EKM keys ([`EkmKey`]) name their external key by URI instead, and reach it
+//! without a store.
 
 use std::collections::BTreeMap;
 
@@ -79,6 +82,50 @@ pub struct Binding {
     pub xks_key_id: String,
 }
 
+/// A GCP Cloud EKM protection level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EkmProtection {
+    /// `EXTERNAL`: Cloud KMS reaches the external key manager over the internet at the
+    /// version's `externalKeyUri`.
+    External,
+    /// `EXTERNAL_VPC`: through an EKM connection; the version names `ekmConnectionKeyPath`.
+    ExternalVpc,
+}
+
+impl EkmProtection {
+    /// The Cloud KMS `ProtectionLevel` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EkmProtection::External => "EXTERNAL",
+            EkmProtection::ExternalVpc => "EXTERNAL_VPC",
+        }
+    }
+}
+
+/// Which external key backs a GCP Cloud EKM key (all its versions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EkmKey {
+    /// `EXTERNAL` or `EXTERNAL_VPC`.
+    pub protection: EkmProtection,
+    /// `https://host[:port]<XksProxyUriPath>/keys/<externalKeyId>`: the external key in a key
+    /// manager served through an XKS proxy (the lab's EKM speaks the XKS Proxy API).
+    pub uri: String,
+}
+
+/// The parts of an external key URI: (`https://host[:port]`, URI path, external key id).
+pub fn split_key_uri(uri: &str) -> Option<(&str, &str, &str)> {
+    let rest = uri.strip_prefix("https://")?;
+    let slash = rest.find('/')?;
+    let endpoint = &uri[..8 + slash];
+    let path = &rest[slash..];
+    let (uri_path, key) = path.rsplit_once("/keys/")?;
+    (valid_uri_endpoint(endpoint)
+        && super::valid_uri_path(uri_path)
+        && super::manager::valid_key_id(key))
+    .then_some((endpoint, uri_path, key))
+}
+
 /// Stores by id, and bindings by the KMS key's lab name.
 #[derive(Debug, Default, Clone)]
 pub struct KeyStores {
@@ -86,6 +133,8 @@ pub struct KeyStores {
     pub stores: BTreeMap<String, KeyStore>,
     /// Bindings by KMS key lab name.
     pub bindings: BTreeMap<String, Binding>,
+    /// GCP Cloud EKM keys by lab name.
+    pub ekm_keys: BTreeMap<String, EkmKey>,
 }
 
 impl KeyStores {
@@ -154,6 +203,19 @@ mod tests {
             "https://a:x",
         ] {
             assert!(!valid_uri_endpoint(bad), "{bad}");
+        }
+        assert_eq!(
+            split_key_uri("https://localhost:4600/ekm-lab/kms/xks/v1/keys/xk-1"),
+            Some(("https://localhost:4600", "/ekm-lab/kms/xks/v1", "xk-1"))
+        );
+        for bad in [
+            "http://localhost/kms/xks/v1/keys/k",
+            "https://localhost/kms/xks/v2/keys/k",
+            "https://localhost/kms/xks/v1/keys/",
+            "https://localhost/kms/xks/v1/keys/a/b",
+            "https://127.0.0.1/kms/xks/v1/keys/k",
+        ] {
+            assert_eq!(split_key_uri(bad), None, "{bad}");
         }
         let id = KeyStores::new_id();
         assert_eq!(id.len(), 21);

@@ -5,11 +5,8 @@
 //! with the KMS key's own material (the ordinary blob, its header naming key and version), then
 //! the blob's body goes through the proxy's Encrypt under the external key. The AAD given to the
 //! proxy is SHA-256(blob header ‖ encryption-context AAD), so neither the header nor the context
-//! can be changed, and it always fits the spec's 8192 bytes. The resulting blob is
-//!
-//! `header ‖ 'X' ‖ u8 iv_len ‖ iv ‖ tag(16) ‖ u8 metadata_len ‖ metadata ‖ proxy ciphertext`,
-//!
-//! and neither KMS's material alone nor the external key alone opens it. Every hop failure is
+//! can be changed, and it always fits the spec's 8192 bytes. The resulting blob is the header
+//! followed by the external layer ([`crate::xks::layer`]), and neither KMS's material alone nor the external key alone opens it. Every hop failure is
 //! `KMSInvalidStateException` with the spec's message for it; the KMS key's own state and the
 //! store's connection are checked first.
 
@@ -27,16 +24,10 @@ use super::{AwsError, CallCtx, CreateKeyRequest, Kms, context_aad};
 use crate::error::StateError;
 use crate::keys::{BlobHeader, KeySpec, Provider};
 use crate::state::{Caller, KeyUse};
-use crate::xks::HopCall;
-use crate::xks::api::{
-    DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, ErrorName,
-    KeyMetadataResponse, MetadataRequest, RequestMetadata,
-};
+use crate::xks::api::{ErrorName, KeyMetadataResponse, MetadataRequest, RequestMetadata};
 use crate::xks::hop::{HopFailure, ProxyTarget};
+use crate::xks::layer::{self, Outer, Route};
 use crate::xks::stores::{Binding, ConnectionState, KeyStore};
-
-const XKS_MARK: u8 = b'X';
-const TAG_LEN: usize = 16;
 
 fn invalid_state(message: &str) -> AwsError {
     AwsError::bad("KMSInvalidStateException", message)
@@ -47,36 +38,6 @@ fn not_connected() -> AwsError {
         "This KMS key is in a custom key store that is not connected to its external key store \
          proxy. Connect the external key store and try the request again.",
     )
-}
-
-/// The parts of an external blob after its header.
-struct Outer<'a> {
-    iv: &'a [u8],
-    tag: &'a [u8],
-    metadata: &'a [u8],
-    ciphertext: &'a [u8],
-}
-
-fn split_outer(rest: &[u8]) -> Option<Outer<'_>> {
-    let (&mark, rest) = rest.split_first()?;
-    let (&iv_len, rest) = rest.split_first()?;
-    if mark != XKS_MARK || !matches!(iv_len, 12 | 16) {
-        return None;
-    }
-    let (iv, rest) = rest.split_at_checked(usize::from(iv_len))?;
-    let (tag, rest) = rest.split_at_checked(TAG_LEN)?;
-    let (&meta_len, rest) = rest.split_first()?;
-    let (metadata, ciphertext) = rest.split_at_checked(usize::from(meta_len))?;
-    (meta_len <= 20 && !ciphertext.is_empty()).then_some(Outer {
-        iv,
-        tag,
-        metadata,
-        ciphertext,
-    })
-}
-
-fn decode(value: &str) -> Result<Vec<u8>, HopFailure> {
-    B64.decode(value).map_err(|_| HopFailure::Malformed)
 }
 
 impl Kms<'_> {
@@ -96,26 +57,24 @@ impl Kms<'_> {
         api_path: &str,
         body: &impl Serialize,
     ) -> Result<T, HopFailure> {
-        let target = ProxyTarget {
-            uri_endpoint: &store.uri_endpoint,
-            uri_path: &store.uri_path,
-            access_key_id: &store.credential.access_key_id,
-            secret_access_key: &store.credential.secret_access_key,
-            region: &self.tenant().region,
-        };
-        let lab = &self.front.lab;
-        let (result, latency) = lab.xks().hop().call(&target, api_path, body).await;
-        let outcome = result.as_ref().map_or_else(|f| f.outcome(), |_| "ok");
-        lab.log_hop(HopCall {
-            hop: "xks",
+        let route = self.route(store, key);
+        layer::call(&self.front.lab, &route, api_name, api_path, body).await
+    }
+
+    /// The hop to `store`'s proxy for KMS key `key`.
+    fn route<'a>(&'a self, store: &'a KeyStore, key: Option<&'a str>) -> Route<'a> {
+        Route {
+            target: ProxyTarget {
+                uri_endpoint: &store.uri_endpoint,
+                uri_path: &store.uri_path,
+                access_key_id: &store.credential.access_key_id,
+                secret_access_key: &store.credential.secret_access_key,
+                region: &self.tenant().region,
+            },
             provider: Provider::Aws,
-            operation: api_name,
             key,
             caller: &store.id,
-            outcome,
-            latency,
-        });
-        result
+        }
     }
 
     fn request_metadata(&self, operation: &str, arn: Option<&str>) -> RequestMetadata {
@@ -165,20 +124,18 @@ impl Kms<'_> {
         let (_, header_len) = BlobHeader::parse(&inner)?;
         let (header, body) = inner.split_at(header_len);
         let aad = Sha256::digest([header, &context_aad(context)].concat()).to_vec();
-        let request = EncryptRequest {
-            request_metadata: self.request_metadata(operation, Some(&arn)),
-            additional_authenticated_data: Some(B64.encode(&aad)),
-            plaintext: B64.encode(body),
-            encryption_algorithm: "AES_GCM".into(),
-            ciphertext_data_integrity_value_algorithm: Some("SHA_256".into()),
-        };
-        let api = format!("/keys/{}/encrypt", binding.xks_key_id);
-        let reply: EncryptResponse = self
-            .hop(&store, Some(name), "Encrypt", &api, &request)
-            .await
-            .map_err(|f| invalid_state(f.kms_message()))?;
-        let outer = check_encrypt_reply(&reply, &aad, body.len())
-            .map_err(|f| invalid_state(f.kms_message()))?;
+        let metadata = self.request_metadata(operation, Some(&arn));
+        let route = self.route(&store, Some(name));
+        let outer = layer::seal(
+            &self.front.lab,
+            &route,
+            &binding.xks_key_id,
+            metadata,
+            &aad,
+            body,
+        )
+        .await
+        .map_err(|f| invalid_state(f.kms_message()))?;
         Ok((B64.encode([header, &outer].concat()), arn))
     }
 
@@ -198,31 +155,24 @@ impl Kms<'_> {
         let store = self.connected(binding)?;
         let (_, header_len) = BlobHeader::parse(blob)?;
         let (header, rest) = blob.split_at(header_len);
-        let outer = split_outer(rest).ok_or_else(|| {
+        let outer = Outer::parse(rest).ok_or_else(|| {
             AwsError::from(StateError::InvalidCiphertext(
                 "not a ciphertext of an external key store key".into(),
             ))
         })?;
         let aad = Sha256::digest([header, &context_aad(context)].concat()).to_vec();
-        let request = DecryptRequest {
-            request_metadata: self.request_metadata("Decrypt", Some(&arn)),
-            ciphertext: B64.encode(outer.ciphertext),
-            ciphertext_metadata: (!outer.metadata.is_empty()).then(|| B64.encode(outer.metadata)),
-            encryption_algorithm: "AES_GCM".into(),
-            additional_authenticated_data: Some(B64.encode(&aad)),
-            initialization_vector: B64.encode(outer.iv),
-            authentication_tag: B64.encode(outer.tag),
-        };
-        let api = format!("/keys/{}/decrypt", binding.xks_key_id);
-        let reply: DecryptResponse = self
-            .hop(&store, Some(name), "Decrypt", &api, &request)
-            .await
-            .map_err(|f| invalid_state(f.kms_message()))?;
-        let body =
-            Zeroizing::new(decode(&reply.plaintext).map_err(|f| invalid_state(f.kms_message()))?);
-        if body.len() != outer.ciphertext.len() {
-            return Err(invalid_state(HopFailure::InvalidCiphertext.kms_message()));
-        }
+        let metadata = self.request_metadata("Decrypt", Some(&arn));
+        let route = self.route(&store, Some(name));
+        let body = layer::open(
+            &self.front.lab,
+            &route,
+            &binding.xks_key_id,
+            metadata,
+            &aad,
+            &outer,
+        )
+        .await
+        .map_err(|f| invalid_state(f.kms_message()))?;
         let inner = Zeroizing::new([header, body.as_slice()].concat());
         let aad = context_aad(context);
         self.with_key(name, KeyUse::Decrypt, "kms:Decrypt", |key, now| {
@@ -336,45 +286,6 @@ impl Kms<'_> {
     }
 }
 
-/// Checks the proxy's Encrypt reply (lengths, CDIV) and lays out the blob's external part.
-fn check_encrypt_reply(
-    reply: &EncryptResponse,
-    aad: &[u8],
-    plaintext_len: usize,
-) -> Result<Vec<u8>, HopFailure> {
-    let ciphertext = decode(&reply.ciphertext)?;
-    let iv = decode(&reply.initialization_vector)?;
-    let tag = decode(&reply.authentication_tag)?;
-    let metadata = reply
-        .ciphertext_metadata
-        .as_deref()
-        .map_or(Ok(Vec::new()), decode)?;
-    if ciphertext.len() != plaintext_len
-        || !matches!(iv.len(), 12 | 16)
-        || tag.len() != TAG_LEN
-        || metadata.len() > 20
-    {
-        return Err(HopFailure::Malformed);
-    }
-    let cdiv = reply
-        .ciphertext_data_integrity_value
-        .as_deref()
-        .ok_or(HopFailure::Malformed)
-        .and_then(decode)?;
-    let expected = Sha256::digest([aad, &metadata, &iv, &ciphertext, &tag].concat());
-    if cdiv != expected.as_slice() {
-        return Err(HopFailure::InvalidCiphertext);
-    }
-    let mut outer = vec![XKS_MARK];
-    outer.push(iv.len() as u8);
-    outer.extend_from_slice(&iv);
-    outer.extend_from_slice(&tag);
-    outer.push(metadata.len() as u8);
-    outer.extend_from_slice(&metadata);
-    outer.extend_from_slice(&ciphertext);
-    Ok(outer)
-}
-
 /// The CreateKey exception for a failed GetKeyMetadata (spec table).
 fn create_key_error(failure: HopFailure) -> AwsError {
     use ErrorName as E;
@@ -388,35 +299,4 @@ fn create_key_error(failure: HopFailure) -> AwsError {
         _ => "CustomKeyStoreInvalidStateException",
     };
     AwsError::bad(code, failure.kms_message())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outer_layout_parses_totally() {
-        let mut outer = vec![XKS_MARK, 12];
-        outer.extend([1u8; 12]);
-        outer.extend([2u8; 16]);
-        outer.push(2);
-        outer.extend(b"v1");
-        outer.extend([3u8; 40]);
-        let parts = split_outer(&outer).expect("parses");
-        assert_eq!(
-            (
-                parts.iv.len(),
-                parts.tag.len(),
-                parts.metadata,
-                parts.ciphertext.len()
-            ),
-            (12, 16, b"v1".as_slice(), 40)
-        );
-        for cut in 0..outer.len() - 40 {
-            assert!(split_outer(&outer[..cut]).is_none(), "cut at {cut}");
-        }
-        let mut wrong = outer.clone();
-        wrong[0] = b'Y';
-        assert!(split_outer(&wrong).is_none());
-    }
 }
