@@ -4,6 +4,10 @@
 //! - `cold`: every open misses the cache (the lab clock jumps past `revalidate_after` first), so
 //!   it costs one KMS unwrap through the real SDK — signing, auth and the cloud's wire format.
 //! - `warm`: the DEK is cached; no KMS call.
+//! - `cold … + external key hop`: a cold open under an AWS external key store key / a GCP
+//!   Cloud EKM key, whose unwrap also makes the hop from the KMS to the external key manager
+//!   (the lab's XKS proxy on the https listener: TLS, SigV4, AES-GCM) — beside the plain cold
+//!   open of the same cloud, so the hop's cost is their ratio.
 //!
 //! Run with `cargo bench -p ekm-tests --bench open_latency`.
 
@@ -60,6 +64,25 @@ fn open_latency(c: &mut Criterion) {
                 runtime
                     .block_on(engine.open(&project, &envelope, &context))
                     .expect("warm open")
+            })
+        });
+    }
+    for cloud in [Cloud::Aws, Cloud::Gcp] {
+        let (engine, project, envelope) = runtime.block_on(async {
+            let (kek, _) = lab.external_kek(cloud, &format!("bench-{cloud}")).await;
+            let (engine, project) = lab.engine(kek);
+            let envelope = engine
+                .seal(&project, &context, &[7u8; 1024])
+                .await
+                .expect("seal through the hop");
+            (engine, project, envelope)
+        });
+        group.bench_function(format!("cold {cloud} + external key hop"), |b| {
+            b.iter(|| {
+                lab.advance(step);
+                runtime
+                    .block_on(engine.open(&project, &envelope, &context))
+                    .expect("cold open through the hop")
             })
         });
     }

@@ -101,6 +101,42 @@ impl Lab {
         body
     }
 
+    /// A key of `cloud` (`aws` or `gcp`) named `name`, backed by a new external key of the same
+    /// name in the lab's external key manager (an AWS external key store key, a GCP Cloud EKM
+    /// key), connected through the engine's own provider: the KEK and the key's control-API
+    /// JSON. The hop's budget is raised to 5 s for loaded machines (`xks/timeout`).
+    pub async fn external_kek(
+        &self,
+        cloud: Cloud,
+        name: &str,
+    ) -> (Arc<dyn KeyEncryptionKey>, Value) {
+        use reqwest::Method;
+        let timeout = serde_json::json!({"timeout_ms": 5000});
+        self.control(Method::PUT, "xks/timeout", Some(timeout))
+            .await;
+        let key = serde_json::json!({"id": name});
+        self.control(Method::POST, "xks/keys", Some(key)).await;
+        let provider = match cloud {
+            Cloud::Aws => "aws",
+            Cloud::Gcp => "gcp",
+            other => panic!("{other} has no external key store"),
+        };
+        let binding = serde_json::json!({"name": name, "provider": provider, "external_key": name});
+        let bound = self
+            .control(Method::POST, "xks/bindings", Some(binding))
+            .await;
+        let mut config = self.config.clone();
+        let id = bound["id"].as_str().expect("key id").to_owned();
+        match cloud {
+            Cloud::Aws => config.aws.as_mut().expect("AWS registered").key_arn = id,
+            _ => {
+                let key_name = id.rsplit('/').next().expect("crypto key name");
+                key_name.clone_into(&mut config.gcp.as_mut().expect("GCP registered").key_name);
+            }
+        }
+        (self.kek_for(&config, cloud).await, bound)
+    }
+
     /// Any control-API call under `/_mock/v1/` that must succeed; its JSON reply.
     pub async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let mut request = self.http.request(method.clone(), self.control_url(path));

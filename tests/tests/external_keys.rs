@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use ekm_engine::config::Config;
 use ekm_engine::registration::Cloud;
 use ekm_engine::{EncryptionContext, Engine, EngineError, KmsError, ProjectId};
 use ekm_tests::Lab;
@@ -16,36 +15,8 @@ use serde_json::{Value, json};
 /// A lab whose engine registers a key of `cloud` backed by external key `xk-1`.
 async fn external_lab(cloud: Cloud) -> (Lab, Engine, ProjectId, Value) {
     let lab = Lab::start().await;
-    // A generous hop budget for a loaded CI machine; the latency-budget story uses 250 ms.
-    lab.control(
-        Method::PUT,
-        "xks/timeout",
-        Some(json!({"timeout_ms": 5000})),
-    )
-    .await;
-    lab.control(Method::POST, "xks/keys", Some(json!({"id": "xk-1"})))
-        .await;
-    let provider = match cloud {
-        Cloud::Aws => "aws",
-        _ => "gcp",
-    };
-    let bound = lab
-        .control(
-            Method::POST,
-            "xks/bindings",
-            Some(json!({"name": "held-outside", "provider": provider, "external_key": "xk-1"})),
-        )
-        .await;
-    let mut config: Config = lab.config.clone();
-    let id = bound["id"].as_str().expect("key id").to_owned();
-    match cloud {
-        Cloud::Aws => config.aws.as_mut().expect("AWS registered").key_arn = id,
-        _ => {
-            let name = id.rsplit('/').next().expect("crypto key name");
-            name.clone_into(&mut config.gcp.as_mut().expect("GCP registered").key_name);
-        }
-    }
-    let (engine, project) = lab.engine(lab.kek_for(&config, cloud).await);
+    let (kek, bound) = lab.external_kek(cloud, "xk-1").await;
+    let (engine, project) = lab.engine(kek);
     (lab, engine, project, bound)
 }
 
@@ -216,4 +187,57 @@ fn the_engine_neither_depends_on_nor_names_the_hop() {
         }
     }
     assert!(files > 10, "read {files} engine sources");
+}
+
+#[tokio::test]
+async fn each_hop_has_its_own_latency_and_a_hop_past_the_budget_fails() {
+    let (lab, engine, project, _) = external_lab(Cloud::Gcp).await;
+    lab.control(Method::PUT, "xks/faults", Some(json!({"latency_ms": 60})))
+        .await;
+    let since = last_seq(&lab).await;
+    let envelope = engine.seal(&project, &context(), b"x").await.expect("seal");
+    let calls: Vec<Value> = lab
+        .calls()
+        .await
+        .into_iter()
+        .filter(|c| c["seq"].as_u64().unwrap_or(0) > since)
+        .collect();
+    let latency = |hop: Option<&str>, op: &str| {
+        calls
+            .iter()
+            .find(|c| c["hop"].as_str() == hop && c["operation"] == op)
+            .and_then(|c| c["latency_ms"].as_f64())
+            .unwrap_or_else(|| panic!("no {hop:?} {op} in {calls:?}"))
+    };
+    let (kms, cloud_side, proxy_side) = (
+        latency(None, "encrypt"),
+        latency(Some("xks"), "Encrypt"),
+        latency(Some("xks-proxy"), "Encrypt"),
+    );
+    assert!(proxy_side >= 60.0, "the proxy held it {proxy_side} ms");
+    assert!(cloud_side >= proxy_side, "{cloud_side} < {proxy_side}");
+    assert!(kms >= cloud_side, "{kms} < {cloud_side}");
+
+    // The spec's 250 ms budget, and a hop slower than it.
+    lab.control(Method::PUT, "xks/timeout", Some(json!({"timeout_ms": 250})))
+        .await;
+    lab.control(Method::PUT, "xks/faults", Some(json!({"latency_ms": 400})))
+        .await;
+    lab.advance(lab.config.engine.revalidate_after);
+    let failed = open(&engine, &project, &envelope).await;
+    assert_eq!(ekm_tests::suite::kind(kms_error(&failed)), "Unavailable");
+    let timed_out = lab
+        .calls()
+        .await
+        .iter()
+        .any(|c| c["hop"] == "xks" && c["outcome"] == "timeout");
+    assert!(timed_out, "the cloud's side of the hop logs the timeout");
+    lab.control(Method::DELETE, "xks/faults", None).await;
+    lab.control(
+        Method::PUT,
+        "xks/timeout",
+        Some(json!({"timeout_ms": 5000})),
+    )
+    .await;
+    assert!(open(&engine, &project, &envelope).await.is_ok());
 }
