@@ -55,7 +55,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("ekm: {error:#}");
+            eprintln!("ekm: {}", ekm_scenarios::cli::one_line(error.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -256,3 +256,80 @@ async fn encrypt_without_a_registration_refuses_unless_ephemeral() {
     );
     assert!(Path::new(&sealed).exists());
 }
+
+/// Errors are one line each and never say the same thing twice: a missing registration file
+/// (`cannot read …: No such file or directory (os error 2)` once), an input that is not an
+/// envelope (`bad magic` once), a missing input file; no SDK debug dump anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_one_line_and_never_repeat_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ekm-lab-ca.pem");
+    let mock = MockKms::start(Options {
+        ca_cert: Some(ca.clone()),
+        ..Options::ephemeral()
+    })
+    .await
+    .unwrap();
+    let config = dir.path().join("ekm.yaml");
+    std::fs::write(&config, registration(&mock, &ca)).unwrap();
+    let config = config.to_str().unwrap();
+    let garbage = dir.path().join("garbage.ekm");
+    std::fs::write(&garbage, b"this is not an envelope at all").unwrap();
+    let (garbage, opened, missing) = (
+        garbage.to_str().unwrap(),
+        dir.path().join("opened").to_str().unwrap().to_owned(),
+        dir.path().join("missing").to_str().unwrap().to_owned(),
+    );
+
+    let cases: [(Vec<&str>, &str); 3] = [
+        (
+            vec![
+                "decrypt", "--config", &missing, "--in", garbage, "--out", &opened,
+            ],
+            "No such file or directory",
+        ),
+        (
+            vec![
+                "decrypt",
+                "--config",
+                config,
+                "--provider",
+                "aws",
+                "--in",
+                garbage,
+                "--out",
+                &opened,
+                "--context",
+                "doc=x",
+            ],
+            "bad magic",
+        ),
+        (
+            vec![
+                "encrypt",
+                "--config",
+                config,
+                "--provider",
+                "aws",
+                "--in",
+                &missing,
+                "--out",
+                &opened,
+                "--context",
+                "doc=x",
+            ],
+            "No such file or directory",
+        ),
+    ];
+    for (args, fact) in cases {
+        let out = ekm(&args).await;
+        assert!(!out.status.success(), "{args:?}");
+        let said = text(&out);
+        assert_eq!(said.trim_end().lines().count(), 1, "{args:?}: {said}");
+        assert_eq!(said.matches(fact).count(), 1, "{args:?}: {said}");
+        for dump in ["ServiceError", "SdkBody", "Error {", "Os {"] {
+            assert!(!said.contains(dump), "{args:?}: {said}");
+        }
+    }
+    mock.shutdown().await;
+}

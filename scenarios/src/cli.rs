@@ -195,7 +195,7 @@ async fn run_command(
                 files.markdown.display()
             ),
             Err(error) => {
-                eprintln!("error: {}", chain(&error));
+                eprintln!("error: {}", one_line(&error));
                 return EXIT_FAILED;
             }
         }
@@ -235,13 +235,19 @@ fn take_shard(
     Ok(part)
 }
 
-/// An error and its causes on one line (`cannot write r/index.html: Permission denied`).
-fn chain(error: &dyn std::error::Error) -> String {
+/// An error and its causes on one line, for people (`cannot write r/index.html: Permission
+/// denied`). Most of the lab's error types already print their cause (`cannot read ekm.yaml: No
+/// such file or directory (os error 2)`) and also return it as their `source()`; a cause whose
+/// text the line already holds is not repeated, so no layer is ever printed twice.
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let said = cause.to_string();
+        if !said.is_empty() && !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         source = cause.source();
     }
     text
@@ -327,7 +333,7 @@ fn is_yaml(path: &Path) -> bool {
 /// failed report for each invalid one. `Err(2)` when no file could be listed.
 fn load_each(paths: &[PathBuf]) -> Result<(Vec<LoadedScenario>, Vec<ScenarioReport>), u8> {
     let files = scenario_files(paths).map_err(|error| {
-        eprintln!("error: {}", chain(&error));
+        eprintln!("error: {}", one_line(&error));
         EXIT_INVALID
     })?;
     if files.is_empty() {
@@ -343,7 +349,7 @@ fn load_each(paths: &[PathBuf]) -> Result<(Vec<LoadedScenario>, Vec<ScenarioRepo
                 scenario,
             }),
             Err(error) => {
-                let text = chain(&error);
+                let text = one_line(&error);
                 eprintln!("error: {text}");
                 invalid.push(ScenarioReport {
                     name: file.file_stem().map_or_else(
@@ -371,4 +377,33 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, u8> {
         return Err(EXIT_INVALID);
     }
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read ekm.yaml: {source}")]
+    struct Read {
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("registration")]
+    struct Context {
+        source: Read,
+    }
+
+    #[test]
+    fn a_cause_the_line_already_says_is_not_repeated() {
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let said = missing.to_string();
+        let error = Context {
+            source: Read { source: missing },
+        };
+        let line = one_line(&error);
+        assert_eq!(line, format!("registration: cannot read ekm.yaml: {said}"));
+        assert_eq!(line.matches(&said).count(), 1, "{line}");
+    }
 }
