@@ -43,7 +43,7 @@ pub enum BackendError {
     #[error("scenario: {0}")]
     Scenario(#[from] RunError),
     /// The scenario file is invalid.
-    #[error("{0}")]
+    #[error(transparent)]
     ScenarioFile(#[from] ekm_scenarios::validate::ScenarioError),
 }
 
@@ -53,6 +53,8 @@ pub struct Backend {
     current: RwLock<Current>,
     kind: Kind,
     source: String,
+    /// The story's remembered refusals (see [`pinned::Verdicts`]).
+    verdicts: pinned::Verdicts,
 }
 
 /// The engine the panes show; a restarted story swaps in its fresh lab's.
@@ -100,6 +102,7 @@ impl Backend {
             }),
             kind: Kind::Lab(Box::new(lab)),
             source: "embedded mock KMS".into(),
+            verdicts: pinned::Verdicts::default(),
         })
     }
 
@@ -113,6 +116,7 @@ impl Backend {
             current: RwLock::new(current),
             kind: Kind::Playback(Arc::new(Mutex::new(playback)), Box::new(loaded)),
             source,
+            verdicts: pinned::Verdicts::default(),
         })
     }
 
@@ -141,6 +145,7 @@ impl Backend {
         let current = Current::of(&fresh);
         let old = std::mem::replace(&mut *playback.lock().await, fresh);
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = current;
+        self.verdicts.clear();
         old.finish().await;
         Ok(played)
     }
@@ -149,7 +154,7 @@ impl Backend {
     /// mode or while a step holds the lab.
     pub async fn read_pinned(&self) -> Option<Vec<Pinned>> {
         let playback = self.scenario()?.try_lock().ok()?;
-        Some(pinned::read(&playback).await)
+        Some(pinned::read(&playback, &self.verdicts).await)
     }
 
     /// An engine for the registration in `config`, on `clock` (`origin` names it).
@@ -176,6 +181,7 @@ impl Backend {
             }),
             kind: Kind::Registration,
             source: origin.to_owned(),
+            verdicts: pinned::Verdicts::default(),
         })
     }
 

@@ -7,25 +7,92 @@
 //! an object whose key no longer unwraps is opened (the KMS refuses, nothing is cached). An
 //! object whose key still unwraps and whose DEK is not cached is shown readable without being
 //! opened — opening it would cache a DEK the script did not ask for.
+//!
+//! A refusal is remembered ([`Verdicts`]) until a key event — a step played, a key's state,
+//! access, trust or versions changed, a fault window opened or closed — so an object shredded
+//! for good costs one refused Decrypt, not one a second for as long as the demo runs.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use ekm_engine::dek::DekId;
 use ekm_engine::envelope;
 use ekm_engine::events::CachePath;
 use ekm_engine::registration::Cloud;
 use ekm_engine::{ObjectName, ProjectId};
+use ekm_mock_kms::faults::FaultRule;
+use ekm_mock_kms::state::KeyInfo;
 use ekm_scenarios::audit::wrapping_key;
 use ekm_scenarios::runner::Playback;
 
 use crate::story::{Column, Pinned, Readable, revoked_keys};
 use crate::workload::reason;
 
-/// The declared objects of `playback`'s scenario, as they read now, by cloud, column and name.
-pub async fn read(playback: &Playback) -> Vec<Pinned> {
+/// What the lab looked like when a refusal was seen: any difference is a key event.
+#[derive(Debug, Clone, PartialEq)]
+struct KeyEvents {
+    steps_played: usize,
+    keys: Vec<KeyInfo>,
+    faults: Vec<FaultRule>,
+}
+
+/// Refusals seen by earlier reads, by object, with the envelope (its DEK id) they were for and
+/// the key events they are valid until.
+#[derive(Debug, Default)]
+pub struct Verdicts {
+    refused: Mutex<Refusals>,
+}
+
+#[derive(Debug, Default)]
+struct Refusals {
+    since: Option<KeyEvents>,
+    by_object: HashMap<String, (DekId, String)>,
+}
+
+impl Verdicts {
+    /// Forgets every refusal (a story restarted in a fresh lab).
+    pub fn clear(&self) {
+        *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = Refusals::default();
+    }
+
+    /// The remembered refusal of `object`'s envelope `dek`, if no key event happened since.
+    fn recall(&self, events: &KeyEvents, object: &str, dek: DekId) -> Option<String> {
+        let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        if refused.since.as_ref() != Some(events) {
+            refused.since = Some(events.clone());
+            refused.by_object.clear();
+            return None;
+        }
+        refused
+            .by_object
+            .get(object)
+            .filter(|(seen, _)| *seen == dek)
+            .map(|(_, reason)| reason.clone())
+    }
+
+    fn remember(&self, object: &str, dek: DekId, reason: &str) {
+        self.refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_object
+            .insert(object.to_owned(), (dek, reason.to_owned()));
+    }
+}
+
+/// The declared objects of `playback`'s scenario, as they read now, by cloud, column and name;
+/// refusals already seen come from `verdicts` until a key event.
+pub async fn read(playback: &Playback, verdicts: &Verdicts) -> Vec<Pinned> {
     let lab = playback.lab();
     let scenario = playback.scenario();
     let revoked = revoked_keys(scenario);
     let engine = lab.engine();
     let kms = lab.mock().lab();
     let keys = kms.list_keys();
+    let events = KeyEvents {
+        steps_played: playback.reports().len(),
+        keys: keys.clone(),
+        faults: kms.faults().list(),
+    };
     let snapshot = engine.snapshot();
     let now = lab.clock().now();
     let mut pinned = Vec::new();
@@ -78,14 +145,25 @@ pub async fn read(playback: &Playback) -> Vec<Pinned> {
                         .filter(|e| e.path == CachePath::Decrypt && e.dek == header.dek_id())
                         .map(|e| e.expires_at)
                         .find(|expires| *expires > now);
+                    let dek = header.dek_id();
                     if cached_until.is_none() && usable {
                         Readable::Yes
+                    } else if let Some(reason) = cached_until
+                        .is_none()
+                        .then(|| verdicts.recall(&events, name, dek))
+                        .flatten()
+                    {
+                        Readable::Shredded(reason)
                     } else {
                         let project = ProjectId::from(header.project());
                         match engine.get(object, &project, &header.context()).await {
                             Ok(_) if usable => Readable::Yes,
                             Ok(_) => Readable::FromCache(cached_until.unwrap_or(now)),
-                            Err(error) => Readable::Shredded(reason(&error)),
+                            Err(error) => {
+                                let reason = reason(&error);
+                                verdicts.remember(name, dek, &reason);
+                                Readable::Shredded(reason)
+                            }
                         }
                     }
                 }

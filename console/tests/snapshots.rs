@@ -272,3 +272,57 @@ async fn the_demo_half_an_hour_after_the_revocation_reads_from_cache() {
     assert_eq!(cached, 3, "{:#?}", lab.model.pinned);
     insta::assert_snapshot!("demo_cached_80x24", lab.screen(80, 24));
 }
+
+/// A shredded object is asked about once, not once a second: a minute of the demo's end on
+/// screen (60 re-reads of the pinned objects) sends no Decrypt at all after the first refusal
+/// of each revoked object; a key event (the key enabled again) makes the console ask again.
+#[tokio::test]
+async fn the_demo_remembers_a_refusal_until_a_key_event() {
+    use ekm_console::story::{Column, Readable};
+    let lab = demo_told(6).await;
+    let backend = lab.driver.backend().expect("attached").clone();
+    let playback = backend.scenario().expect("story mode").clone();
+    let calls_now = || async {
+        let playback = playback.lock().await;
+        playback.lab().mock().lab().calls().since(0).next
+    };
+    let before = calls_now().await;
+    let mut pinned = Vec::new();
+    for _ in 0..60 {
+        pinned = backend.read_pinned().await.expect("story mode");
+    }
+    let revoked: Vec<_> = pinned
+        .iter()
+        .filter(|p| p.column == Column::Revoked)
+        .collect();
+    assert_eq!(revoked.len(), 3, "{pinned:#?}");
+    assert!(
+        revoked
+            .iter()
+            .all(|p| p.readable == Readable::Shredded("key disabled".into())),
+        "{pinned:#?}"
+    );
+    let asked = calls_now().await - before;
+    assert!(
+        asked <= revoked.len() as u64,
+        "60 re-reads sent {asked} KMS calls for {} shredded objects",
+        revoked.len()
+    );
+
+    let aws = revoked
+        .iter()
+        .find(|p| p.cloud == ekm_engine::registration::Cloud::Aws)
+        .expect("an AWS object on the right");
+    {
+        let playback = playback.lock().await;
+        playback
+            .lab()
+            .mock()
+            .lab()
+            .apply(&aws.key, KeyAction::Enable)
+            .expect("enable");
+    }
+    let again = backend.read_pinned().await.expect("story mode");
+    let aws_now = again.iter().find(|p| p.name == aws.name).expect("pinned");
+    assert_eq!(aws_now.readable, Readable::Yes, "{aws_now:#?}");
+}
