@@ -76,20 +76,29 @@ fn key_path(uri: &str) -> &str {
         .unwrap_or(uri)
 }
 
-/// The hop of one call on EKM key `name` (`resource`), as `caller`.
+/// Whose call makes the hop: key `name` (`resource`), called by `caller`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Who<'a> {
+    /// The key's lab name.
+    pub name: &'a str,
+    /// Its Cloud KMS resource name.
+    pub resource: &'a str,
+    /// The calling principal.
+    pub caller: &'a str,
+}
+
+/// The hop of one call on an EKM key.
 struct Hop<'a> {
     gcp: &'a Gcp,
     ekm: &'a EkmKey,
-    name: &'a str,
-    resource: &'a str,
-    caller: &'a str,
+    who: Who<'a>,
 }
 
 impl Hop<'_> {
     fn metadata(&self, operation: &str) -> RequestMetadata {
         RequestMetadata {
-            aws_principal_arn: Some(self.caller.to_owned()),
-            kms_key_arn: Some(self.resource.to_owned()),
+            aws_principal_arn: Some(self.who.caller.to_owned()),
+            kms_key_arn: Some(self.who.resource.to_owned()),
             kms_operation: Some(operation.to_owned()),
             kms_request_id: Some(uuid::Uuid::new_v4().to_string()),
             ..RequestMetadata::default()
@@ -114,7 +123,7 @@ impl Hop<'_> {
                 region: &self.gcp.lab.tenant().gcp.location,
             },
             provider: Provider::Gcp,
-            key: Some(self.name),
+            key: Some(self.who.name),
             caller: EKM_CONNECTION,
         };
         f(&route, key).await.map_err(|failure| self.error(failure))
@@ -174,7 +183,7 @@ impl Hop<'_> {
                 "violations": [
                     {
                         "type": "CLOUD_EKM_KEY_STATE",
-                        "subject": self.resource,
+                        "subject": self.who.resource,
                         "description": "The Cloud EKM key version is ENABLED.",
                     },
                     {"type": domain, "subject": uri, "description": message},
@@ -193,17 +202,11 @@ fn hop_aad(header: &[u8], aad: &[u8]) -> Vec<u8> {
 pub(super) async fn seal(
     gcp: &Gcp,
     ekm: &EkmKey,
-    (name, resource, caller): (&str, &str, &str),
+    who: Who<'_>,
     inner: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
-    let hop = Hop {
-        gcp,
-        ekm,
-        name,
-        resource,
-        caller,
-    };
+    let hop = Hop { gcp, ekm, who };
     let internal = |_| ApiError::internal("Internal error encountered.");
     let (_, header_len) = BlobHeader::parse(inner).map_err(internal)?;
     let (header, body) = inner.split_at(header_len);
@@ -221,17 +224,11 @@ pub(super) async fn seal(
 pub(super) async fn open(
     gcp: &Gcp,
     ekm: &EkmKey,
-    (name, resource, caller): (&str, &str, &str),
+    who: Who<'_>,
     ciphertext: &[u8],
     aad: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    let hop = Hop {
-        gcp,
-        ekm,
-        name,
-        resource,
-        caller,
-    };
+    let hop = Hop { gcp, ekm, who };
     let invalid = || ApiError::invalid_argument("Decryption failed: the ciphertext is invalid.");
     let (_, header_len) = BlobHeader::parse(ciphertext).map_err(|_| invalid())?;
     let (header, rest) = ciphertext.split_at(header_len);

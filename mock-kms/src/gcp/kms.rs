@@ -336,7 +336,11 @@ async fn encrypt(
         .map_err(|e| lab_error(e, resource, USE_TO_ENCRYPT))?;
     let ciphertext = match &ekm {
         Some(ekm) => {
-            let who = (name.as_str(), resource, principal.name.as_str());
+            let who = ekm::Who {
+                name: &name,
+                resource,
+                caller: &principal.name,
+            };
             ekm::seal(gcp, ekm, who, &sealed.ciphertext, &aad.bytes).await?
         }
         None => sealed.ciphertext,
@@ -389,7 +393,11 @@ async fn decrypt(
         .map_err(|e| lab_error(e, resource, USE_TO_DECRYPT))?;
     let inner = match &ekm {
         Some(ekm) => {
-            let who = (name.as_str(), resource, principal.name.as_str());
+            let who = ekm::Who {
+                name: &name,
+                resource,
+                caller: &principal.name,
+            };
             ekm::open(gcp, ekm, who, &ciphertext.bytes, &aad.bytes).await?
         }
         None => Zeroizing::new(ciphertext.bytes),
