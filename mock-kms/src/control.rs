@@ -23,6 +23,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::error::StateError;
 use crate::faults::FaultRule;
+use crate::keygen;
 use crate::keys::{KeySpec, Provider};
 use crate::state::{KeyAction, Kms};
 
@@ -183,7 +184,7 @@ async fn create_key(
         Some(spec) => KeySpec::parse_for(provider, spec)?,
         None => KeySpec::default_for(provider),
     };
-    let info = lab.create_key(&new.name, provider, spec)?;
+    let info = keygen::off_runtime(move || lab.create_key(&new.name, provider, spec)).await??;
     Ok((StatusCode::CREATED, Json(json!(info))))
 }
 
@@ -193,7 +194,12 @@ async fn key_action(
 ) -> Result<Json<Value>, ControlError> {
     let Path((name, action)) = params?;
     let action: KeyAction = action.parse()?;
-    Ok(Json(json!(lab.apply(&name, action)?)))
+    let info = if action == KeyAction::Rotate {
+        keygen::off_runtime(move || lab.apply(&name, action)).await??
+    } else {
+        lab.apply(&name, action)?
+    };
+    Ok(Json(json!(info)))
 }
 
 async fn list_aliases(State(lab): Shared) -> Json<Value> {

@@ -6,6 +6,7 @@
 //! # Layout
 //! - [`state`]: the shared state (keys, aliases, trust epochs, call log, faults, clock) and the
 //!   authorization rule all three clouds share.
+//! - [`keygen`]: key generation on the blocking pool, off the threads serving requests.
 //! - [`keys`]: the key model — providers, specs, lifecycle states, versions, material and the
 //!   symmetric ciphertext blobs of AWS and GCP keys.
 //! - [`tenant`]: who is who — the demo tenant of DESIGN.md §6.
@@ -23,6 +24,7 @@ pub mod calls;
 pub mod config;
 pub mod error;
 pub mod faults;
+pub mod keygen;
 pub mod keys;
 pub mod registration;
 pub mod server;

@@ -32,6 +32,7 @@ use super::entra::IssuedToken;
 use super::{AzureState, KvError, VAULT_RESOURCE};
 use crate::error::StateError;
 use crate::faults::OpKind;
+use crate::keygen;
 use crate::keys::{Key, KeySpec, KeyState, KeyVersion, Provider};
 use crate::state::{Caller, KeyAction, KeyUse};
 
@@ -426,12 +427,30 @@ fn pick_version<'k>(key: &'k Key, version: &str, name: &str) -> Result<&'k KeyVe
 
 /// Everything a request needs once it is authenticated.
 struct Request<'a> {
-    state: &'a AzureState,
+    state: &'a Arc<AzureState>,
     token: &'a IssuedToken,
     name: &'a str,
 }
 
 impl Request<'_> {
+    /// Runs `work` (which makes a new RSA key: `create`, `rotate`) on the blocking pool, not on
+    /// the thread serving requests.
+    async fn generating(
+        &self,
+        work: impl FnOnce(&Request<'_>) -> Result<Value, KvError> + Send + 'static,
+    ) -> Result<Value, KvError> {
+        let (state, token, name) = (self.state.clone(), self.token.clone(), self.name.to_owned());
+        keygen::off_runtime(move || {
+            work(&Request {
+                state: &state,
+                token: &token,
+                name: &name,
+            })
+        })
+        .await
+        .unwrap_or_else(|e| Err(self.lab_error(e, "create")))
+    }
+
     fn kid(&self, key: &Key, version: &KeyVersion) -> String {
         format!("{}/{}", self.state.lab.display_id(key), version.id)
     }
@@ -661,7 +680,7 @@ pub(super) async fn handle(
 /// Resolves the key, applies the fault rules and performs `route`. Returns the key's lab name
 /// (for the call log) and the answer.
 async fn run(
-    state: &AzureState,
+    state: &Arc<AzureState>,
     token: &IssuedToken,
     route: Route,
     body: Result<Bytes, BytesRejection>,
@@ -693,14 +712,22 @@ async fn run(
         name: &route.name,
     };
     let result = match (&route.op, lab_name.as_deref()) {
-        (Op::Create, existing) => request.create(existing, body),
+        (Op::Create, existing) => {
+            let existing = existing.map(str::to_owned);
+            request
+                .generating(move |r| r.create(existing.as_deref(), body))
+                .await
+        }
         (_, None) => Err(not_found(&route.name)),
         (Op::Get { version }, Some(lab_name)) => request.get(lab_name, version),
         (Op::Crypto { op, version }, Some(lab_name)) => {
             request.crypto(lab_name, *op, version, body)
         }
         (Op::Rotate, Some(lab_name)) => {
-            request.apply(lab_name, KeyAction::Rotate, ROTATE_ACTION, "")
+            let lab_name = lab_name.to_owned();
+            request
+                .generating(move |r| r.apply(&lab_name, KeyAction::Rotate, ROTATE_ACTION, ""))
+                .await
         }
         (Op::Update { version }, Some(lab_name)) => request.update(lab_name, version, body),
     };
