@@ -13,7 +13,8 @@
 //! - [`faults`]: scripted latency, error rates, throttling and outages.
 //! - [`calls`]: the bounded call log.
 //! - [`error`]: the lab's error type, which each front-end renders in its cloud's dialect.
-//! - [`server`]: binding the listeners and serving; [`config`] (`--config` YAML seed) and
+//! - [`server`]: binding the listeners and serving ([`listener`]: connections, read timeouts
+//!   and the connection cap); [`config`] (`--config` YAML seed) and
 //!   [`store`] (`--state` file, atomic saves) feed it.
 //! - [`aws`], [`gcp`], [`azure`]: the clouds' wire protocols and auth; [`control`]: the
 //!   control API under `/_mock/v1/`.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod faults;
 pub mod keygen;
 pub mod keys;
+pub mod listener;
 pub mod registration;
 pub mod server;
 pub mod state;

@@ -7,11 +7,12 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use ekm_mock_kms::config::LabConfig;
-use ekm_mock_kms::server::{MockKms, Options};
+use ekm_mock_kms::server::{Limits, MockKms, Options};
 
 /// A local AWS KMS / Google Cloud KMS / Azure Key Vault for rehearsing key management.
 #[derive(Debug, Parser)]
@@ -37,6 +38,19 @@ struct Cli {
     /// once listening: `ekm check --config PATH` then works as is.
     #[arg(long, value_name = "PATH")]
     write_config: Option<PathBuf>,
+    /// Seconds a client has to finish the TLS handshake and then start its first request.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..), default_value_t = Limits::default().header_read_timeout.as_secs())]
+    header_timeout: u64,
+    /// Seconds a client has to send a request body, from the end of its head.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..), default_value_t = Limits::default().body_read_timeout.as_secs())]
+    body_timeout: u64,
+    /// Seconds a connection may stay open with no request in flight.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..), default_value_t = Limits::default().idle_timeout.as_secs())]
+    idle_timeout: u64,
+    /// Connections served at once per listener; more wait until others close.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_connections: usize,
 }
 
 #[tokio::main]
@@ -65,6 +79,12 @@ async fn main() -> anyhow::Result<()> {
         ca_cert: Some(ca_cert.clone()),
         config,
         state_file: cli.state,
+        limits: Limits {
+            header_read_timeout: Duration::from_secs(cli.header_timeout),
+            body_read_timeout: Duration::from_secs(cli.body_timeout),
+            idle_timeout: Duration::from_secs(cli.idle_timeout),
+            max_connections: cli.max_connections,
+        },
         ..Options::ephemeral()
     };
     let mock = MockKms::start(options).await?;

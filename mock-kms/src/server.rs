@@ -20,11 +20,13 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use ekm_clock::{SharedClock, SystemClock};
 use serde::Serialize;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::LabConfig;
 use crate::error::StateError;
+pub use crate::listener::Limits;
+use crate::listener::{self, Serving};
 use crate::state::Kms;
 use crate::store::{SavedClock, StateFile, StoreError};
 use crate::tenant::Tenant;
@@ -53,6 +55,8 @@ pub struct Options {
     pub config: Option<LabConfig>,
     /// `--state FILE`: load the lab from it when it exists, and save every change to it.
     pub state_file: Option<PathBuf>,
+    /// Read timeouts and the connection cap of both listeners.
+    pub limits: Limits,
 }
 
 impl Options {
@@ -67,6 +71,7 @@ impl Options {
             clock: Arc::new(SystemClock::new()),
             config: None,
             state_file: None,
+            limits: Limits::default(),
         }
     }
 
@@ -159,10 +164,8 @@ pub struct MockKms {
     lab: Arc<Kms>,
     start: StartLine,
     ca_pem: String,
-    stop_http: oneshot::Sender<()>,
-    http_task: JoinHandle<()>,
-    https_handle: axum_server::Handle<SocketAddr>,
-    https_task: JoinHandle<()>,
+    http: Serving,
+    https: Serving,
     sweeper: JoinHandle<()>,
 }
 
@@ -273,37 +276,16 @@ impl MockKms {
             https: https_router,
         } = Routers::new(&lab);
 
-        let (stop_http, stopped) = oneshot::channel::<()>();
-        let http_listener = tokio::net::TcpListener::from_std(http_listener).map_err(|source| {
-            ServerError::Bind {
-                addr: http_addr,
-                source,
-            }
-        })?;
-        let http_task = tokio::spawn(async move {
-            let serve = axum::serve(http_listener, http_router).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(error) = serve.await {
-                tracing::error!(%error, "http listener failed");
-            }
-        });
-
-        let https_handle = axum_server::Handle::new();
-        let https_server = axum_server::from_tcp_rustls(
+        let bind_error = |addr| move |source| ServerError::Bind { addr, source };
+        let http = listener::serve(http_listener, http_router, None, options.limits)
+            .map_err(bind_error(http_addr))?;
+        let https = listener::serve(
             https_listener,
-            axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config),
+            https_router,
+            Some(TlsAcceptor::from(tls.server_config)),
+            options.limits,
         )
-        .map_err(|source| ServerError::Bind {
-            addr: https_addr,
-            source,
-        })?
-        .handle(https_handle.clone());
-        let https_task = tokio::spawn(async move {
-            if let Err(error) = https_server.serve(https_router.into_make_service()).await {
-                tracing::error!(%error, "https listener failed");
-            }
-        });
+        .map_err(bind_error(https_addr))?;
 
         Ok(Self {
             lab,
@@ -313,10 +295,8 @@ impl MockKms {
                 ca_cert,
             },
             ca_pem: tls.ca_pem,
-            stop_http,
-            http_task,
-            https_handle,
-            https_task,
+            http,
+            https,
             sweeper,
         })
     }
@@ -356,13 +336,15 @@ impl MockKms {
         &self.start
     }
 
-    /// Stops both listeners, letting requests in flight finish.
+    /// Connections open now on the http and the https listener.
+    pub fn open_connections(&self) -> (usize, usize) {
+        (self.http.open_connections(), self.https.open_connections())
+    }
+
+    /// Stops both listeners, letting requests in flight finish for up to 5 s.
     pub async fn shutdown(self) {
         self.sweeper.abort();
-        let _ = self.stop_http.send(());
-        self.https_handle
-            .graceful_shutdown(Some(std::time::Duration::from_secs(5)));
-        let _ = self.http_task.await;
-        let _ = self.https_task.await;
+        let grace = std::time::Duration::from_secs(5);
+        tokio::join!(self.http.shutdown(grace), self.https.shutdown(grace));
     }
 }
