@@ -8,10 +8,11 @@
 //! tokio's blocking pool, at most [`parallelism`] at a time so that key generation never takes
 //! every core from the listeners; the others wait asynchronously, holding no thread.
 
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
 
 use crate::error::StateError;
 
@@ -67,6 +68,44 @@ pub async fn off_runtime<T: Send + 'static>(
         Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
         Err(_) => Err(interrupted()),
     }
+}
+
+/// A fresh RSA private key of `bits` (2048, 3072 or 4096) as PKCS#8 DER; `None` for another size
+/// or when generation fails.
+///
+/// In fuzz builds (`cfg(fuzzing)`, which cargo-fuzz sets) every key of one size is the same key,
+/// made once per process: the fuzz targets explore requests, and a new RSA key for every input
+/// that creates or rotates an Azure key would hold them to a few executions a second.
+pub(crate) fn rsa_der(bits: u32) -> Option<Zeroizing<Vec<u8>>> {
+    if cfg!(fuzzing) {
+        once_per_size(bits)
+    } else {
+        generate_rsa_der(bits)
+    }
+}
+
+fn generate_rsa_der(bits: u32) -> Option<Zeroizing<Vec<u8>>> {
+    use aws_lc_rs::encoding::AsDer as _;
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+    let size = match bits {
+        2048 => KeySize::Rsa2048,
+        3072 => KeySize::Rsa3072,
+        4096 => KeySize::Rsa4096,
+        _ => return None,
+    };
+    let der = KeyPair::generate(size).ok()?.as_der().ok()?;
+    Some(Zeroizing::new(der.as_ref().to_vec()))
+}
+
+fn once_per_size(bits: u32) -> Option<Zeroizing<Vec<u8>>> {
+    static MADE: Mutex<Vec<(u32, Zeroizing<Vec<u8>>)>> = Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, der)) = made.iter().find(|(size, _)| *size == bits) {
+        return Some(der.clone());
+    }
+    let der = generate_rsa_der(bits)?;
+    made.push((bits, der.clone()));
+    Some(der)
 }
 
 /// Counts a piece of work as finished when dropped (also when it panics).

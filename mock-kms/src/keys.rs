@@ -15,7 +15,6 @@
 use std::fmt;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::encoding::AsDer;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -206,14 +205,13 @@ impl KeyMaterial {
                 Ok(KeyMaterial::Aes256(bytes))
             }
             KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => {
-                let size = match spec {
-                    KeySpec::Rsa2048 => aws_lc_rs::rsa::KeySize::Rsa2048,
-                    KeySpec::Rsa3072 => aws_lc_rs::rsa::KeySize::Rsa3072,
-                    _ => aws_lc_rs::rsa::KeySize::Rsa4096,
+                let bits = match spec {
+                    KeySpec::Rsa2048 => 2048,
+                    KeySpec::Rsa3072 => 3072,
+                    _ => 4096,
                 };
-                let pair = aws_lc_rs::rsa::KeyPair::generate(size).map_err(|_| failed("RSA"))?;
-                let der = pair.as_der().map_err(|_| failed("RSA"))?;
-                Ok(KeyMaterial::Rsa(Zeroizing::new(der.as_ref().to_vec())))
+                let der = crate::keygen::rsa_der(bits).ok_or_else(|| failed("RSA"))?;
+                Ok(KeyMaterial::Rsa(der))
             }
             KeySpec::EcP256 => {
                 let rng = aws_lc_rs::rand::SystemRandom::new();
