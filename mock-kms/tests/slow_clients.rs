@@ -127,6 +127,24 @@ async fn half_open_http_connections_are_closed_and_the_server_keeps_answering() 
     mock.shutdown().await;
 }
 
+/// A TLS connection to the https listener offering `alpn`, after sending `first_bytes`.
+async fn tls_connect(
+    mock: &MockKms,
+    alpn: &[u8],
+    first_bytes: &[u8],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let stream = TcpStream::connect(mock.https_addr())
+        .await
+        .expect("connects");
+    let server_name = ServerName::try_from("localhost").expect("name");
+    let mut stream = tls_connector(mock, alpn)
+        .connect(server_name, stream)
+        .await
+        .expect("TLS handshake");
+    stream.write_all(first_bytes).await.expect("writes");
+    stream
+}
+
 fn tls_connector(mock: &MockKms, alpn: &[u8]) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     let ca = CertificateDer::from_pem_slice(mock.ca_cert_pem().as_bytes()).expect("CA PEM");
@@ -147,7 +165,6 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00
 async fn silent_tls_and_http2_connections_are_closed() {
     let mock = start().await;
     let addr = mock.https_addr();
-    let server_name = ServerName::try_from("localhost").expect("name");
     let mut clients = JoinSet::new();
     for i in 0..150 {
         match i % 3 {
@@ -158,27 +175,13 @@ async fn silent_tls_and_http2_connections_are_closed() {
             }
             // HTTP/2: the preface and empty SETTINGS, then no request.
             1 => {
-                let tls = tls_connector(&mock, b"h2");
-                let stream = TcpStream::connect(addr).await.expect("connects");
-                let mut stream = tls
-                    .connect(server_name.clone(), stream)
-                    .await
-                    .expect("TLS handshake");
-                stream.write_all(H2_PREFACE).await.expect("writes");
+                let stream = tls_connect(&mock, b"h2", H2_PREFACE).await;
                 clients.spawn(async move { wait_closed(stream).await.len() });
             }
             // HTTP/1.1 over TLS: half a request head.
             _ => {
-                let tls = tls_connector(&mock, b"http/1.1");
-                let stream = TcpStream::connect(addr).await.expect("connects");
-                let mut stream = tls
-                    .connect(server_name.clone(), stream)
-                    .await
-                    .expect("TLS handshake");
-                stream
-                    .write_all(b"GET /keys/ekm-key HTTP/1.1\r\nHost: localhost\r\n")
-                    .await
-                    .expect("writes");
+                let half_head = b"GET /keys/ekm-key HTTP/1.1\r\nHost: localhost\r\n";
+                let stream = tls_connect(&mock, b"http/1.1", half_head).await;
                 clients.spawn(async move { wait_closed(stream).await.len() });
             }
         }
