@@ -22,6 +22,7 @@ use std::time::Duration;
 use ekm_engine::config::Config;
 use ekm_engine::registration::{self, Cloud};
 use ekm_engine::{Dek, EncryptionContext, KmsError};
+use ekm_vocab::KmsErrorKind;
 
 /// The outcome of one condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +90,7 @@ impl fmt::Display for CloudCheck {
 /// Checks every cloud `config` registers.
 pub async fn check_registration(config: &Config) -> Vec<CloudCheck> {
     let mut checks = Vec::new();
-    for cloud in Cloud::ALL.into_iter().filter(|c| c.is_configured(config)) {
+    for cloud in Cloud::ALL.into_iter().filter(|c| config.registers(*c)) {
         checks.push(CloudCheck {
             cloud,
             steps: check_cloud(config, cloud).await,
@@ -302,12 +303,13 @@ impl SignIn {
 
     /// Step 1 after a KMS call failed: passed when the KMS answered an authenticated session.
     fn after_call(&self, error: &KmsError) -> Verdict {
-        match error {
-            KmsError::Authentication { .. } => self.refused(error),
-            KmsError::Unavailable { .. } | KmsError::Throttled { .. } => Verdict::Unverified(
-                format!("the KMS did not answer ({}); try again", first_line(error)),
-            ),
-            KmsError::Transport { .. } => {
+        match error.kind() {
+            KmsErrorKind::Authentication => self.refused(error),
+            KmsErrorKind::Unavailable | KmsErrorKind::Throttled => Verdict::Unverified(format!(
+                "the KMS did not answer ({}); try again",
+                first_line(error)
+            )),
+            KmsErrorKind::Transport => {
                 Verdict::Unverified(format!("the call did not complete ({})", first_line(error)))
             }
             _ => Verdict::Passed(format!("{} (the KMS answered the session)", self.proof())),
@@ -358,24 +360,24 @@ impl SignIn {
 /// Steps 2 and 3 from a refused KMS call.
 fn key_verdict(error: &KmsError, call: &str, cloud: Cloud) -> Verdict {
     let what = format!("{call} refused: {}", first_line(error));
-    let hint = match (error, cloud) {
-        (KmsError::AccessDenied { .. }, Cloud::Aws) => format!(
+    let hint = match (error.kind(), cloud) {
+        (KmsErrorKind::AccessDenied, Cloud::Aws) => format!(
             "the key policy (or the role's IAM policy) must allow kms:{call} for the role, and be attached to it"
         ),
-        (KmsError::AccessDenied { .. }, Cloud::Gcp) => {
+        (KmsErrorKind::AccessDenied, Cloud::Gcp) => {
             "grant roles/cloudkms.cryptoKeyEncrypterDecrypter on the key to the federated principal".to_owned()
         }
-        (KmsError::AccessDenied { .. }, _) => {
+        (KmsErrorKind::AccessDenied, _) => {
             "assign the Key Vault Crypto User role on the key (or vault) to the service principal".to_owned()
         }
-        (KmsError::KeyDisabled { .. }, _) => "the key is disabled: enable it".to_owned(),
-        (KmsError::KeyDestroyed { .. }, _) => {
+        (KmsErrorKind::KeyDisabled, _) => "the key is disabled: enable it".to_owned(),
+        (KmsErrorKind::KeyDestroyed, _) => {
             "the key is pending deletion or destroyed: cancel the deletion (a destroyed key cannot come back)".to_owned()
         }
-        (KmsError::KeyNotFound { .. }, _) => {
+        (KmsErrorKind::KeyNotFound, _) => {
             "the registered key does not exist, is deleted (Azure hides a deleted key; recover it) or is not visible to the service: fix the key in ekm.yaml".to_owned()
         }
-        (KmsError::InvalidCiphertext { .. }, _) => {
+        (KmsErrorKind::InvalidCiphertext, _) => {
             "the KMS refused its own wrap: another key answered (an alias repointed mid-check?); run the check again".to_owned()
         }
         _ => return Verdict::Unverified(format!("{what}; try again")),

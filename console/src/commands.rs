@@ -88,7 +88,7 @@ async fn engine_for(
         .build();
     let configured: Vec<Cloud> = Cloud::ALL
         .into_iter()
-        .filter(|c| c.is_configured(config))
+        .filter(|c| config.registers(*c))
         .collect();
     let sealer = match (seal_with, configured.as_slice()) {
         (Some(cloud), _) if configured.contains(&cloud) => cloud,
@@ -193,7 +193,7 @@ pub async fn decrypt(args: CryptArgs) -> anyhow::Result<()> {
 }
 
 fn first_configured(config: &Config) -> Option<Cloud> {
-    Cloud::ALL.into_iter().find(|c| c.is_configured(config))
+    Cloud::ALL.into_iter().find(|c| config.registers(*c))
 }
 
 /// `ekm check`: prints the three conditions per configured cloud; returns whether every one

@@ -9,7 +9,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use ekm_engine::clock::{Clock, SystemClock};
-use ekm_mock_kms::keys::{KeySpec, Provider};
+use ekm_mock_kms::keys::KeySpec;
+use ekm_vocab::Cloud;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::Mutex;
@@ -234,7 +235,7 @@ pub async fn change_lab(backend: &Backend, effect: Effect) -> Result<String, Str
         .lab()
         .ok_or_else(|| "key actions need the embedded lab".to_owned())?;
     let mock = lab.mock().lab();
-    let create = |name: &str, provider: Provider| {
+    let create = |name: &str, provider: Cloud| {
         mock.create_key(name, provider, KeySpec::default_for(provider))
             .map(drop)
             .map_err(|e| e.to_string())
@@ -256,7 +257,7 @@ pub async fn change_lab(backend: &Backend, effect: Effect) -> Result<String, Str
             create: new,
         } => {
             if new {
-                create(&target, Provider::Aws)?;
+                create(&target, Cloud::Aws)?;
             }
             mock.set_alias(&alias, &target).map_err(|e| e.to_string())?;
             Ok(format!("alias/{alias} now points at {target}"))
@@ -267,11 +268,7 @@ pub async fn change_lab(backend: &Backend, effect: Effect) -> Result<String, Str
             create: new,
         } => {
             if new {
-                let provider: Provider = cloud
-                    .as_str()
-                    .parse()
-                    .map_err(|e: ekm_mock_kms::error::StateError| e.to_string())?;
-                create(&target, provider)?;
+                create(&target, cloud)?;
             }
             lab.switch_key(cloud, &target)
                 .await
@@ -282,7 +279,7 @@ pub async fn change_lab(backend: &Backend, effect: Effect) -> Result<String, Str
         }
         Effect::SetFaults(rules) => {
             let count = rules.len();
-            mock.faults().set(rules).map_err(|e| e.to_string())?;
+            mock.set_faults(rules).map_err(|e| e.to_string())?;
             Ok(format!("{count} fault rule(s) active"))
         }
         other => Err(format!("not a lab change: {other:?}")),

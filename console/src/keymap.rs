@@ -6,7 +6,7 @@ use ratatui::crossterm::event::{
 };
 use ratatui::layout::Position;
 
-use ekm_mock_kms::state::KeyAction;
+use ekm_vocab::KeyAction;
 
 use crate::model::{Action, FaultKind, KeyCommand, Mode, Model};
 use crate::view::Areas;

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use ekm_engine::events::{CachePath, EngineEvent};
 use ekm_engine::registration::Cloud;
-use ekm_mock_kms::faults::FaultRule;
-use ekm_mock_kms::state::KeyAction;
+use ekm_vocab::KeyAction;
 use time::OffsetDateTime;
 
 use crate::ring::{MinuteCounts, Ring};
@@ -473,7 +472,7 @@ pub enum Effect {
         create: bool,
     },
     /// Replace the mock's fault rules.
-    SetFaults(Vec<FaultRule>),
+    SetFaults(Vec<ekm_vocab::Fault>),
     /// Pause (`true`) or resume lab time.
     SetPaused(bool),
     /// Set the clock's speed factor.

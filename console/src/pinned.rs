@@ -20,10 +20,10 @@ use ekm_engine::envelope;
 use ekm_engine::events::CachePath;
 use ekm_engine::registration::Cloud;
 use ekm_engine::{ObjectName, ProjectId};
-use ekm_mock_kms::faults::FaultRule;
 use ekm_mock_kms::state::KeyInfo;
 use ekm_scenarios::audit::wrapping_key;
 use ekm_scenarios::runner::Playback;
+use ekm_vocab::Fault;
 
 use crate::story::{Column, Pinned, Readable, revoked_keys};
 use crate::workload::reason;
@@ -33,7 +33,7 @@ use crate::workload::reason;
 struct KeyEvents {
     steps_played: usize,
     keys: Vec<KeyInfo>,
-    faults: Vec<FaultRule>,
+    faults: Vec<Fault>,
 }
 
 /// Refusals seen by earlier reads, by object, with the envelope (its DEK id) they were for and
@@ -91,7 +91,7 @@ pub async fn read(playback: &Playback, verdicts: &Verdicts) -> Vec<Pinned> {
     let events = KeyEvents {
         steps_played: playback.reports().len(),
         keys: keys.clone(),
-        faults: kms.faults().list(),
+        faults: kms.faults().list(kms.now()),
     };
     let snapshot = engine.snapshot();
     let now = lab.clock().now();

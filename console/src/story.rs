@@ -9,10 +9,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ekm_engine::registration::Cloud;
-use ekm_mock_kms::state::KeyAction;
 use ekm_scenarios::runner::describe;
 use ekm_scenarios::schema::{Action as Step, Scenario, StepTime};
 use ekm_scenarios::time::LabDuration;
+use ekm_vocab::KeyAction;
 use time::OffsetDateTime;
 
 use crate::model::{Action, CacheStats, Effect, Model, Notice};

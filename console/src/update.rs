@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use ekm_engine::events::EventKind;
 use ekm_engine::registration::Cloud;
-use ekm_mock_kms::faults::{FaultError, FaultRule, Throttle};
-use ekm_mock_kms::keys::Provider;
+use ekm_vocab::{Fault, FaultEffect, FaultScope, InjectedError, Latency, Probability, Throttle};
 
 use crate::model::{
     Action, CallRow, Effect, FaultKind, KeyCommand, KeyRow, Mode, Model, Notice, Refresh,
@@ -360,42 +359,42 @@ fn toggle_fault(model: &mut Model, kind: Option<FaultKind>) -> Vec<Effect> {
 pub fn fault_rules(
     faults: &std::collections::BTreeMap<String, BTreeSet<FaultKind>>,
     keys: &[KeyRow],
-) -> Vec<FaultRule> {
+) -> Vec<Fault> {
     let mut rules = Vec::new();
     for (name, kinds) in faults {
         let Some(provider) = keys
             .iter()
             .find(|k| &k.name == name)
-            .and_then(|k| k.provider.parse::<Provider>().ok())
+            .and_then(|k| k.provider.parse::<Cloud>().ok())
         else {
             continue;
         };
         for kind in kinds {
-            let mut rule = FaultRule {
-                provider,
-                operation: None,
+            let scope = FaultScope {
                 key: Some(name.clone()),
-                latency_ms: None,
-                error: None,
-                probability: None,
-                throttle: None,
-                outage: false,
+                ..FaultScope::cloud(provider)
             };
-            match kind {
-                FaultKind::Latency => rule.latency_ms = Some(400),
+            let effect = match kind {
+                FaultKind::Latency => {
+                    Latency::new(Duration::from_millis(400)).map(|latency| FaultEffect::Latency {
+                        latency,
+                        probability: Probability::ALWAYS,
+                    })
+                }
                 FaultKind::Errors => {
-                    rule.error = Some(FaultError::Unavailable);
-                    rule.probability = Some(0.5);
+                    Probability::new(0.5).map(|probability| FaultEffect::ErrorRate {
+                        error: InjectedError::Unavailable,
+                        probability,
+                    })
                 }
                 FaultKind::Throttle => {
-                    rule.throttle = Some(Throttle {
-                        limit: 2,
-                        per_seconds: 60,
-                    });
+                    Throttle::new(2, Duration::from_secs(60)).map(FaultEffect::Throttle)
                 }
-                FaultKind::Outage => rule.outage = true,
-            }
-            rules.push(rule);
+                FaultKind::Outage => Ok(FaultEffect::Outage {
+                    probability: Probability::ALWAYS,
+                }),
+            };
+            rules.extend(effect.ok().map(|effect| Fault::new(scope, effect)));
         }
     }
     rules
@@ -455,7 +454,7 @@ mod tests {
 
     use super::*;
     use crate::model::{CallRow, LabInfo, ObjectRow, ProjectRow, Readability};
-    use ekm_mock_kms::state::KeyAction;
+    use ekm_vocab::KeyAction;
 
     fn keys() -> Vec<KeyRow> {
         ["aws-demo", "gcp-demo", "azure-demo"]
@@ -617,14 +616,20 @@ mod tests {
             panic!("{on:?}")
         };
         assert_eq!(rules.len(), 1);
-        assert!(rules[0].outage && rules[0].key.as_deref() == Some("aws-demo"));
+        assert!(
+            matches!(rules[0].effect, FaultEffect::Outage { .. })
+                && rules[0].scope.key.as_deref() == Some("aws-demo")
+        );
         update(&mut model, Action::ToggleFault(FaultKind::Latency));
         let off = update(&mut model, Action::ToggleFault(FaultKind::Outage));
         let [Effect::SetFaults(rules)] = off.as_slice() else {
             panic!("{off:?}")
         };
         assert_eq!(rules.len(), 1);
-        assert_eq!(rules[0].latency_ms, Some(400));
+        assert!(matches!(
+            rules[0].effect,
+            FaultEffect::Latency { latency, .. } if latency.get() == Duration::from_millis(400)
+        ));
         assert_eq!(
             update(&mut model, Action::ClearFaults),
             [Effect::SetFaults(Vec::new())]

@@ -9,7 +9,7 @@ use ekm_engine::clock::SystemClock;
 use ekm_engine::config::Config;
 use ekm_engine::registration::Cloud;
 use ekm_lab::{EmbeddedLab, LabOptions};
-use ekm_mock_kms::state::KeyAction;
+use ekm_vocab::KeyAction;
 
 async fn lab() -> EmbeddedLab {
     EmbeddedLab::start(LabOptions::new(Arc::new(SystemClock::new())))

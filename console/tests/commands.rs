@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Output;
 
 use ekm_mock_kms::server::{MockKms, Options};
-use ekm_mock_kms::state::KeyAction;
+use ekm_vocab::KeyAction;
 
 /// The example registration (`ekm.example.yaml`) moved to the mock's ports and CA file.
 fn registration(mock: &MockKms, ca: &Path) -> String {

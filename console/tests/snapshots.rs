@@ -16,7 +16,7 @@ use ekm_engine::EngineEvent;
 use ekm_engine::clock::{Clock, ManualClock};
 use ekm_engine::config::EngineSettings;
 use ekm_engine::events::CachePath;
-use ekm_mock_kms::state::KeyAction;
+use ekm_vocab::KeyAction;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::{Mutex, broadcast};

@@ -319,6 +319,16 @@ pub struct MockEndpoints {
 }
 
 impl Config {
+    /// Whether this registration has a key in `cloud`.
+    pub fn registers(&self, cloud: crate::registration::Cloud) -> bool {
+        use crate::registration::Cloud;
+        match cloud {
+            Cloud::Aws => self.aws.is_some(),
+            Cloud::Gcp => self.gcp.is_some(),
+            Cloud::Azure => self.azure.is_some(),
+        }
+    }
+
     /// Reads and checks `path`. Relative file paths in it (`azure.ca_file`, `service.gcp.file`)
     /// are relative to the file's folder, not to the working directory.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {

@@ -16,6 +16,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ekm_vocab::KmsErrorKind;
+
 use crate::dek::Dek;
 use crate::envelope::EncryptionContext;
 
@@ -253,6 +255,22 @@ pub enum KmsError {
 }
 
 impl KmsError {
+    /// The class of failure, whichever cloud answered (as `io::Error::kind`).
+    pub fn kind(&self) -> KmsErrorKind {
+        match self {
+            Self::AccessDenied { .. } => KmsErrorKind::AccessDenied,
+            Self::KeyDisabled { .. } => KmsErrorKind::KeyDisabled,
+            Self::KeyNotFound { .. } => KmsErrorKind::KeyNotFound,
+            Self::KeyDestroyed { .. } => KmsErrorKind::KeyDestroyed,
+            Self::Throttled { .. } => KmsErrorKind::Throttled,
+            Self::Unavailable { .. } => KmsErrorKind::Unavailable,
+            Self::InvalidCiphertext { .. } => KmsErrorKind::InvalidCiphertext,
+            Self::Authentication { .. } => KmsErrorKind::Authentication,
+            Self::Rejected { .. } => KmsErrorKind::Rejected,
+            Self::Transport { .. } => KmsErrorKind::Transport,
+        }
+    }
+
     /// The customer has taken the key away (access, disable, delete, destroy): cached material
     /// derived from it is dropped at once and the operation fails.
     pub fn is_revocation(&self) -> bool {

@@ -5,7 +5,6 @@
 //! problems the configuration alone cannot reveal (a refused role, a missing key) surface on the
 //! first wrap or unwrap as a typed [`KmsError`](crate::KmsError).
 
-use std::fmt;
 use std::sync::Arc;
 
 use crate::config::Config;
@@ -14,63 +13,7 @@ use crate::provider::azure::{AzureKek, ConnectError};
 use crate::provider::gcp::GcpKek;
 use crate::provider::{KeyEncryptionKey, KmsError};
 
-/// A cloud KMS the engine can register with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum Cloud {
-    /// AWS KMS (AssumeRole with ExternalId).
-    Aws,
-    /// GCP Cloud KMS (workload identity federation, allowed audience = project id).
-    Gcp,
-    /// Azure Key Vault (the operator's app in the customer's tenant; RSA keys only).
-    Azure,
-}
-
-impl Cloud {
-    /// Every supported cloud, in display order.
-    pub const ALL: [Cloud; 3] = [Cloud::Aws, Cloud::Gcp, Cloud::Azure];
-
-    /// The provider kind written into envelopes (`aws`, `gcp`, `azure`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cloud::Aws => crate::provider::aws::PROVIDER,
-            Cloud::Gcp => crate::provider::gcp::PROVIDER,
-            Cloud::Azure => crate::provider::azure::PROVIDER,
-        }
-    }
-
-    /// Whether `config` registers a key in this cloud.
-    pub fn is_configured(self, config: &Config) -> bool {
-        match self {
-            Cloud::Aws => config.aws.is_some(),
-            Cloud::Gcp => config.gcp.is_some(),
-            Cloud::Azure => config.azure.is_some(),
-        }
-    }
-}
-
-impl fmt::Display for Cloud {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Cloud {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Cloud::ALL
-            .into_iter()
-            .find(|cloud| cloud.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Cloud::ALL.iter().map(|c| c.as_str()).collect();
-                format!(
-                    "unknown provider `{s}`; expected one of {}",
-                    names.join(", ")
-                )
-            })
-    }
-}
+pub use ekm_vocab::Cloud;
 
 /// Why a configured provider could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +115,7 @@ pub async fn connect_all(
 ) -> Result<Vec<(Cloud, Arc<dyn KeyEncryptionKey>)>, SetupError> {
     let mut keks = Vec::new();
     for cloud in Cloud::ALL {
-        if cloud.is_configured(config) {
+        if config.registers(cloud) {
             keks.push((cloud, connect(config, cloud).await?));
         }
     }

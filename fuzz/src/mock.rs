@@ -15,9 +15,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use ekm_clock::{ManualClock, SharedClock};
+use ekm_vocab::Cloud;
 use ekm_mock_kms::aws::sigv4::{self, Credentials, SignedRequestMut};
 use ekm_mock_kms::gcp::OWNER_ACCESS_TOKEN;
-use ekm_mock_kms::keys::{KeySpec, Provider};
+use ekm_mock_kms::keys::KeySpec;
 use ekm_mock_kms::server::Routers;
 use ekm_mock_kms::state::Kms;
 use ekm_mock_kms::tenant::Tenant;
@@ -79,9 +80,9 @@ impl Mock {
         if surface != Surface::Control {
             lab.seed_demo_keys().expect("seed the demo keys");
         } else {
-            lab.create_key("aws-demo", Provider::Aws, KeySpec::SymmetricDefault)
+            lab.create_key("aws-demo", Cloud::Aws, KeySpec::SymmetricDefault)
                 .expect("create aws-demo");
-            lab.create_key("gcp-demo", Provider::Gcp, KeySpec::SymmetricDefault)
+            lab.create_key("gcp-demo", Cloud::Gcp, KeySpec::SymmetricDefault)
                 .expect("create gcp-demo");
             let alias = lab.tenant().aws.demo_alias.clone();
             lab.set_alias(&alias, "aws-demo").expect("alias aws-demo");

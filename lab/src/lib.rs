@@ -211,7 +211,7 @@ pub fn registration_on(config: &Config, cloud: Cloud, key: &KeyInfo) -> Result<C
             key.name, key.provider
         ))
     };
-    if key.provider.as_str() != cloud.as_str() {
+    if key.provider != cloud {
         return Err(mismatch());
     }
     let last_segment = key.id.rsplit('/').next().unwrap_or(&key.id).to_owned();
@@ -220,7 +220,6 @@ pub fn registration_on(config: &Config, cloud: Cloud, key: &KeyInfo) -> Result<C
         Cloud::Aws => config.aws.as_mut().ok_or_else(mismatch)?.key_arn = key.id.clone(),
         Cloud::Gcp => config.gcp.as_mut().ok_or_else(mismatch)?.key_name = last_segment,
         Cloud::Azure => config.azure.as_mut().ok_or_else(mismatch)?.key_name = last_segment,
-        _ => return Err(mismatch()),
     }
     Ok(config)
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use ekm_engine::clock::{Clock, ManualClock};
 use ekm_engine::{EncryptionContext, EngineError};
 use ekm_lab::{EmbeddedLab, LabError, LabOptions};
-use ekm_mock_kms::keys::{KeySpec, Provider};
+use ekm_mock_kms::keys::KeySpec;
+use ekm_vocab::Cloud;
 
 #[tokio::test]
 async fn every_demo_cloud_round_trips_and_a_switched_key_revokes_old_data() {
@@ -42,7 +43,7 @@ async fn every_demo_cloud_round_trips_and_a_switched_key_revokes_old_data() {
     let (cloud, old) = &sealed[0];
     lab.mock()
         .lab()
-        .create_key("aws-next", Provider::Aws, KeySpec::SymmetricDefault)
+        .create_key("aws-next", Cloud::Aws, KeySpec::SymmetricDefault)
         .unwrap();
     let new_key = lab.switch_key(*cloud, "aws-next").await.unwrap();
     let project = lab.project(*cloud).unwrap();

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::keys::Provider;
+use ekm_vocab::{CallKind, Cloud};
 
 /// How many calls the log keeps by default.
 pub const DEFAULT_CAPACITY: usize = 10_000;
@@ -15,15 +15,17 @@ pub const DEFAULT_CAPACITY: usize = 10_000;
 /// One answered request (contract: DESIGN.md §4).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallRecord {
-    /// Position in the log, from 1, never reused.
+    /// Position in the log, from 1, never reused ([`CallLog::record`] stamps it).
     pub seq: u64,
     /// Lab time the call was answered.
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
     /// The cloud.
-    pub provider: Provider,
+    pub provider: Cloud,
     /// The cloud's own operation name (`Encrypt`, `AssumeRole`, `encrypt`, `token`, …).
     pub operation: String,
+    /// What the call did, decided by the front-end that answered it.
+    pub kind: CallKind,
     /// Lab name of the key, when the call concerned one.
     pub key: Option<String>,
     /// Who called (an access key id, a principal, an app id), or `anonymous`.
@@ -35,27 +37,6 @@ pub struct CallRecord {
     /// For a call a cloud made on its own behalf to a service outside it (the external key
     /// store hop): which hop (`xks`, `ekm`). Absent for calls clients made to the cloud.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hop: Option<String>,
-}
-
-/// A call to be logged; the log stamps its sequence number.
-#[derive(Debug, Clone)]
-pub struct NewCall {
-    /// Lab time the call was answered.
-    pub time: OffsetDateTime,
-    /// The cloud.
-    pub provider: Provider,
-    /// The cloud's own operation name.
-    pub operation: String,
-    /// Lab name of the key, if any.
-    pub key: Option<String>,
-    /// Who called.
-    pub caller: String,
-    /// `ok` or the cloud's error code.
-    pub outcome: String,
-    /// Real time spent answering, in milliseconds.
-    pub latency_ms: f64,
-    /// The hop, for a call to an external key manager (see [`CallRecord::hop`]).
     pub hop: Option<String>,
 }
 
@@ -96,26 +77,17 @@ impl CallLog {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Appends a call, evicting the oldest when full; returns its sequence number.
-    pub fn record(&self, call: NewCall) -> u64 {
+    /// Appends a call under the next sequence number (whatever its `seq` said), evicting the
+    /// oldest when full; returns the sequence number.
+    pub fn record(&self, mut call: CallRecord) -> u64 {
         let mut ring = self.ring();
         ring.last_seq += 1;
-        let seq = ring.last_seq;
+        call.seq = ring.last_seq;
         if ring.calls.len() == self.capacity {
             ring.calls.pop_front();
         }
-        ring.calls.push_back(CallRecord {
-            seq,
-            time: call.time,
-            provider: call.provider,
-            operation: call.operation,
-            key: call.key,
-            caller: call.caller,
-            outcome: call.outcome,
-            latency_ms: call.latency_ms,
-            hop: call.hop,
-        });
-        seq
+        ring.calls.push_back(call);
+        ring.last_seq
     }
 
     /// Calls with a sequence number greater than `since` (exclusive), oldest first.
@@ -144,11 +116,13 @@ impl Default for CallLog {
 mod tests {
     use super::*;
 
-    fn call(op: &str) -> NewCall {
-        NewCall {
+    fn call(op: &str) -> CallRecord {
+        CallRecord {
+            seq: 0,
             time: time::macros::datetime!(2026-01-01 00:00 UTC),
-            provider: Provider::Aws,
+            provider: Cloud::Aws,
             operation: op.into(),
+            kind: CallKind::Other,
             key: None,
             caller: "me".into(),
             outcome: "ok".into(),

@@ -21,9 +21,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::StateError;
-use crate::keys::{KeySpec, Provider};
-use crate::state::{KeyAction, Kms};
+use crate::keys::KeySpec;
+use crate::state::Kms;
 use crate::tenant::Tenant;
+use ekm_vocab::Cloud;
+use ekm_vocab::KeyAction;
 
 /// Why a config file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +71,7 @@ pub struct KeyConfig {
     /// Lab name.
     pub name: String,
     /// The cloud.
-    pub provider: Provider,
+    pub provider: Cloud,
     /// Material kind (the provider's default when omitted).
     pub spec: Option<KeySpec>,
     /// Lifecycle state (enabled when omitted).

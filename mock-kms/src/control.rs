@@ -22,10 +22,10 @@ use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::StateError;
-use crate::faults::FaultRule;
 use crate::keygen;
-use crate::keys::{KeySpec, Provider};
-use crate::state::{KeyAction, Kms};
+use crate::keys::KeySpec;
+use crate::state::Kms;
+use ekm_vocab::{Cloud, Fault, KeyAction, UnknownWord};
 
 /// Longest clock jump one request may ask for (100 years).
 const MAX_ADVANCE_SECONDS: f64 = 100.0 * 365.0 * 24.0 * 3600.0;
@@ -99,6 +99,12 @@ impl From<StateError> for ControlError {
             _ => StatusCode::BAD_REQUEST,
         };
         Self::new(status, error.to_string())
+    }
+}
+
+impl From<UnknownWord> for ControlError {
+    fn from(error: UnknownWord) -> Self {
+        Self::bad(error.to_string())
     }
 }
 
@@ -179,7 +185,7 @@ async fn create_key(
     State(lab): Shared,
     JsonBody(new): JsonBody<NewKey>,
 ) -> Result<(StatusCode, Json<Value>), ControlError> {
-    let provider: Provider = new.provider.parse()?;
+    let provider: Cloud = new.provider.parse()?;
     let spec = match &new.spec {
         Some(spec) => KeySpec::parse_for(provider, spec)?,
         None => KeySpec::default_for(provider),
@@ -223,25 +229,25 @@ async fn put_alias(
 }
 
 async fn list_faults(State(lab): Shared) -> Json<Value> {
-    Json(json!(lab.faults().list()))
+    Json(json!(lab.faults().list(lab.now())))
 }
 
 async fn set_faults(
     State(lab): Shared,
-    JsonBody(rules): JsonBody<Vec<FaultRule>>,
+    JsonBody(faults): JsonBody<Vec<Fault>>,
 ) -> Result<Json<Value>, ControlError> {
     let unknown = lab.read(|s| {
-        rules
+        faults
             .iter()
-            .filter_map(|r| r.key.as_ref())
+            .filter_map(|f| f.scope.key.as_ref())
             .find(|key| !s.keys.contains_key(*key))
             .cloned()
     });
     if let Some(key) = unknown {
         return Err(StateError::KeyNotFound(key).into());
     }
-    lab.faults().set(rules)?;
-    Ok(Json(json!(lab.faults().list())))
+    lab.set_faults(faults)?;
+    Ok(Json(json!(lab.faults().list(lab.now()))))
 }
 
 async fn clear_faults(State(lab): Shared) -> Json<Value> {

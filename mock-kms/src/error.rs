@@ -4,7 +4,7 @@
 
 use time::OffsetDateTime;
 
-use crate::keys::Provider;
+use ekm_vocab::Cloud;
 
 /// Why the lab refused or failed a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,7 +37,7 @@ pub enum StateError {
     },
     /// The service identity is not trusted by the customer's tenant for this provider.
     #[error("the service identity is not trusted by the {0} tenant")]
-    NotTrusted(Provider),
+    NotTrusted(Cloud),
     /// The ciphertext is malformed, tampered with, or the context/AAD does not match.
     #[error("invalid ciphertext: {0}")]
     InvalidCiphertext(String),
@@ -76,4 +76,16 @@ pub enum StateError {
     /// Something inside the lab failed (RNG, persistence).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<ekm_vocab::UnknownWord> for StateError {
+    fn from(error: ekm_vocab::UnknownWord) -> Self {
+        StateError::InvalidRequest(error.to_string())
+    }
+}
+
+impl From<ekm_vocab::InvalidFault> for StateError {
+    fn from(error: ekm_vocab::InvalidFault) -> Self {
+        StateError::InvalidRequest(error.to_string())
+    }
 }

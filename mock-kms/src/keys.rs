@@ -19,54 +19,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use ekm_vocab::Cloud;
+
 use crate::error::StateError;
-
-/// The cloud a key lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    /// AWS KMS.
-    Aws,
-    /// Google Cloud KMS.
-    Gcp,
-    /// Azure Key Vault.
-    Azure,
-}
-
-impl Provider {
-    /// All providers, in display order.
-    pub const ALL: [Provider; 3] = [Provider::Aws, Provider::Gcp, Provider::Azure];
-
-    /// The lowercase name used on the wire of the control API (`aws`, `gcp`, `azure`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Aws => "aws",
-            Provider::Gcp => "gcp",
-            Provider::Azure => "azure",
-        }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Provider {
-    type Err = StateError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "aws" => Ok(Provider::Aws),
-            "gcp" => Ok(Provider::Gcp),
-            "azure" => Ok(Provider::Azure),
-            other => Err(StateError::InvalidRequest(format!(
-                "unknown provider `{other}`; expected one of aws, gcp, azure"
-            ))),
-        }
-    }
-}
 
 /// What kind of key material a key holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,10 +56,10 @@ impl KeySpec {
     }
 
     /// Parses a spec name, checking it is one the provider offers for this lab.
-    pub fn parse_for(provider: Provider, spec: &str) -> Result<Self, StateError> {
+    pub fn parse_for(provider: Cloud, spec: &str) -> Result<Self, StateError> {
         let allowed: &[KeySpec] = match provider {
-            Provider::Aws | Provider::Gcp => &[KeySpec::SymmetricDefault],
-            Provider::Azure => &[
+            Cloud::Aws | Cloud::Gcp => &[KeySpec::SymmetricDefault],
+            Cloud::Azure => &[
                 KeySpec::Rsa2048,
                 KeySpec::Rsa3072,
                 KeySpec::Rsa4096,
@@ -125,10 +80,10 @@ impl KeySpec {
     }
 
     /// The spec a provider's keys get when none is given.
-    pub fn default_for(provider: Provider) -> Self {
+    pub fn default_for(provider: Cloud) -> Self {
         match provider {
-            Provider::Aws | Provider::Gcp => KeySpec::SymmetricDefault,
-            Provider::Azure => KeySpec::Rsa2048,
+            Cloud::Aws | Cloud::Gcp => KeySpec::SymmetricDefault,
+            Cloud::Azure => KeySpec::Rsa2048,
         }
     }
 }
@@ -255,7 +210,7 @@ pub struct Key {
     /// Lab-wide short name (`aws-demo`); also the Azure vault key name and GCP cryptoKey id.
     pub name: String,
     /// The cloud.
-    pub provider: Provider,
+    pub provider: Cloud,
     /// The cloud's own id (AWS key ARN, GCP resource name, Azure `https://HOST/keys/NAME` path
     /// without the host: `/keys/NAME`).
     pub id: String,
@@ -277,7 +232,7 @@ impl Key {
     /// A new enabled key with one version, access and trust granted to the service identity.
     pub fn generate(
         name: &str,
-        provider: Provider,
+        provider: Cloud,
         id: String,
         spec: KeySpec,
         now: OffsetDateTime,
@@ -302,7 +257,7 @@ impl Key {
     /// numbered one past the highest so far.
     pub fn add_version(&mut self, now: OffsetDateTime, material: KeyMaterial) -> &KeyVersion {
         let id = match self.provider {
-            Provider::Gcp => {
+            Cloud::Gcp => {
                 let highest = self
                     .versions
                     .iter()
@@ -311,7 +266,7 @@ impl Key {
                     .unwrap_or(0);
                 highest.saturating_add(1).to_string()
             }
-            Provider::Aws | Provider::Azure => uuid::Uuid::new_v4().simple().to_string(),
+            Cloud::Aws | Cloud::Azure => uuid::Uuid::new_v4().simple().to_string(),
         };
         self.versions.push(KeyVersion {
             id,
@@ -553,7 +508,7 @@ mod tests {
     fn aes_key(name: &str) -> Key {
         Key::generate(
             name,
-            Provider::Aws,
+            Cloud::Aws,
             format!("arn:{name}"),
             KeySpec::SymmetricDefault,
             now(),
@@ -629,8 +584,8 @@ mod tests {
 
     #[test]
     fn specs_are_checked_per_provider_and_material_is_redacted() {
-        assert!(KeySpec::parse_for(Provider::Azure, "RSA_2048").is_ok());
-        assert!(KeySpec::parse_for(Provider::Aws, "RSA_2048").is_err());
+        assert!(KeySpec::parse_for(Cloud::Azure, "RSA_2048").is_ok());
+        assert!(KeySpec::parse_for(Cloud::Aws, "RSA_2048").is_err());
         let material = KeyMaterial::generate(KeySpec::SymmetricDefault).unwrap();
         assert_eq!(format!("{material:?}"), "KeyMaterial::Aes256([redacted])");
     }

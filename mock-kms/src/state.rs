@@ -16,14 +16,15 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use ekm_clock::SharedClock;
+use ekm_vocab::{CallKind, Cloud, Fault, KeyAction};
 use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::calls::{CallLog, NewCall};
+use crate::calls::{CallLog, CallRecord};
 use crate::error::StateError;
 use crate::faults::Faults;
-use crate::keys::{BlobHeader, Key, KeyMaterial, KeySpec, KeyState, Provider, deletion_date};
+use crate::keys::{BlobHeader, Key, KeyMaterial, KeySpec, KeyState, deletion_date};
 use crate::tenant::Tenant;
 use crate::xks::{HopCall, Xks, XksState};
 
@@ -50,100 +51,13 @@ pub enum KeyUse {
     Manage,
 }
 
-/// A lifecycle action of the control API (`POST /_mock/v1/keys/{name}/{action}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyAction {
-    /// New primary version; old versions keep decrypting.
-    Rotate,
-    /// Refuse operations until enabled.
-    Disable,
-    /// Undo `Disable`.
-    Enable,
-    /// Pending deletion for [`DELETION_WINDOW`] of lab time, then destroyed.
-    ScheduleDeletion,
-    /// Destroy the material now.
-    Destroy,
-    /// Remove the service's policy / role assignment.
-    RevokeAccess,
-    /// Give it back.
-    RestoreAccess,
-    /// Remove the trust (trust policy, workload identity provider, service principal) and revoke
-    /// the sessions already issued.
-    RevokeTrust,
-    /// Give it back (clients need new credentials).
-    RestoreTrust,
-}
-
-impl KeyAction {
-    /// Every action with its wire name.
-    pub const ALL: [(&'static str, KeyAction); 9] = [
-        ("rotate", KeyAction::Rotate),
-        ("disable", KeyAction::Disable),
-        ("enable", KeyAction::Enable),
-        ("schedule-deletion", KeyAction::ScheduleDeletion),
-        ("destroy", KeyAction::Destroy),
-        ("revoke-access", KeyAction::RevokeAccess),
-        ("restore-access", KeyAction::RestoreAccess),
-        ("revoke-trust", KeyAction::RevokeTrust),
-        ("restore-trust", KeyAction::RestoreTrust),
-    ];
-
-    /// The action's wire name (`schedule-deletion`).
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, action)| *action == self)
-            .map_or("", |(name, _)| name)
-    }
-
-    /// Whether the action takes the key away from the service (a revocation).
-    pub fn revokes(self) -> bool {
-        matches!(
-            self,
-            KeyAction::Disable
-                | KeyAction::ScheduleDeletion
-                | KeyAction::Destroy
-                | KeyAction::RevokeAccess
-                | KeyAction::RevokeTrust
-        )
-    }
-
-    /// The revocation this action undoes, if any.
-    pub fn undoes(self) -> Option<KeyAction> {
-        match self {
-            KeyAction::Enable => Some(KeyAction::Disable),
-            KeyAction::RestoreAccess => Some(KeyAction::RevokeAccess),
-            KeyAction::RestoreTrust => Some(KeyAction::RevokeTrust),
-            _ => None,
-        }
-    }
-}
-
-impl std::str::FromStr for KeyAction {
-    type Err = StateError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .find(|(name, _)| *name == s)
-            .map(|(_, action)| *action)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|(name, _)| *name).collect();
-                StateError::InvalidRequest(format!(
-                    "unknown action `{s}`; valid actions: {}",
-                    names.join(", ")
-                ))
-            })
-    }
-}
-
 /// A key as the control API shows it (contract: DESIGN.md §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyInfo {
     /// Lab name.
     pub name: String,
     /// The cloud.
-    pub provider: Provider,
+    pub provider: Cloud,
     /// The cloud's own id (ARN, GCP resource name, Azure key URL).
     pub id: String,
     /// Material kind (`SYMMETRIC_DEFAULT`, `RSA_2048`, …).
@@ -173,7 +87,7 @@ pub struct KmsState {
     pub keys: BTreeMap<String, Key>,
     /// AWS aliases (name without `alias/`) → lab key name.
     pub aliases: BTreeMap<String, String>,
-    pub(crate) trust_epochs: BTreeMap<Provider, u64>,
+    pub(crate) trust_epochs: BTreeMap<Cloud, u64>,
     /// The external key manager's keys, the key stores and the keys they back.
     pub xks: XksState,
 }
@@ -194,21 +108,21 @@ impl KmsState {
     }
 
     /// The key of `provider` whose cloud id is `id`.
-    pub fn key_by_id(&self, provider: Provider, id: &str) -> Option<&Key> {
+    pub fn key_by_id(&self, provider: Cloud, id: &str) -> Option<&Key> {
         self.keys
             .values()
             .find(|k| k.provider == provider && k.id == id)
     }
 
     /// The current trust epoch of a provider: sessions issued in an older epoch are revoked.
-    pub fn trust_epoch(&self, provider: Provider) -> u64 {
+    pub fn trust_epoch(&self, provider: Cloud) -> u64 {
         self.trust_epochs.get(&provider).copied().unwrap_or(0)
     }
 
     /// Whether the customer still trusts the service identity for `provider` (the trust policy,
     /// workload identity provider or service principal exists): true while any of the
     /// provider's keys keeps its trust, or while the provider has no keys at all.
-    pub fn service_trusted(&self, provider: Provider) -> bool {
+    pub fn service_trusted(&self, provider: Cloud) -> bool {
         let mut keys = self.keys.values().filter(|k| k.provider == provider);
         let mut any = false;
         let trusted = keys.any(|k| {
@@ -312,19 +226,19 @@ impl Kms {
         let demo = [
             (
                 "aws-demo",
-                Provider::Aws,
+                Cloud::Aws,
                 aws.key_arn(&aws.demo_key_id),
                 KeySpec::SymmetricDefault,
             ),
             (
                 "gcp-demo",
-                Provider::Gcp,
+                Cloud::Gcp,
                 self.tenant.gcp.crypto_key_name(&self.tenant.gcp.demo_key),
                 KeySpec::SymmetricDefault,
             ),
             (
                 "azure-demo",
-                Provider::Azure,
+                Cloud::Azure,
                 self.tenant.azure.demo_key.clone(),
                 KeySpec::Rsa2048,
             ),
@@ -388,19 +302,26 @@ impl Kms {
     }
 
     /// Logs one answered call at the current lab time.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per call-log field; the three front-ends call it alike"
+    )]
     pub fn log_call(
         &self,
-        provider: Provider,
+        provider: Cloud,
         operation: &str,
+        kind: CallKind,
         key: Option<&str>,
         caller: &str,
         outcome: &str,
         latency: Duration,
     ) {
-        self.calls.record(NewCall {
+        self.calls.record(CallRecord {
+            seq: 0,
             time: self.now(),
             provider,
             operation: operation.to_owned(),
+            kind,
             key: key.map(str::to_owned),
             caller: caller.to_owned(),
             outcome: outcome.to_owned(),
@@ -411,10 +332,12 @@ impl Kms {
 
     /// Logs one answered call of an external key store hop (see [`HopCall`]).
     pub fn log_hop(&self, call: HopCall<'_>) {
-        self.calls.record(NewCall {
+        self.calls.record(CallRecord {
+            seq: 0,
             time: self.now(),
             provider: call.provider,
             operation: call.operation.to_owned(),
+            kind: CallKind::Hop,
             key: call.key.map(str::to_owned),
             caller: call.caller.to_owned(),
             outcome: call.outcome.to_owned(),
@@ -431,6 +354,14 @@ impl Kms {
     /// The fault rules.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// Replaces the active faults; their windows start now (lab time). Refused (and nothing
+    /// set) when a window would end past the lab clock's horizon.
+    pub fn set_faults(&self, faults: Vec<Fault>) -> Result<(), StateError> {
+        self.faults
+            .set(faults, self.now())
+            .map_err(|e| StateError::InvalidRequest(e.to_string()))
     }
 
     /// Tells the observer (the state file) of `next` at lab time `now`.
@@ -498,8 +429,8 @@ impl Kms {
     /// The cloud id as clients see it (Azure ids are URLs under the vault).
     pub fn display_id(&self, key: &Key) -> String {
         match key.provider {
-            Provider::Azure => format!("{}/keys/{}", self.vault_url, key.id),
-            Provider::Aws | Provider::Gcp => key.id.clone(),
+            Cloud::Azure => format!("{}/keys/{}", self.vault_url, key.id),
+            Cloud::Aws | Cloud::Gcp => key.id.clone(),
         }
     }
 
@@ -533,14 +464,14 @@ impl Kms {
     pub fn create_key(
         &self,
         name: &str,
-        provider: Provider,
+        provider: Cloud,
         spec: KeySpec,
     ) -> Result<KeyInfo, StateError> {
         validate_key_name(name)?;
         let id = match provider {
-            Provider::Aws => self.tenant.aws.key_arn(&uuid::Uuid::new_v4().to_string()),
-            Provider::Gcp => self.tenant.gcp.crypto_key_name(name),
-            Provider::Azure => name.to_owned(),
+            Cloud::Aws => self.tenant.aws.key_arn(&uuid::Uuid::new_v4().to_string()),
+            Cloud::Gcp => self.tenant.gcp.crypto_key_name(name),
+            Cloud::Azure => name.to_owned(),
         };
         let key = Key::generate(name, provider, id, spec, self.now())?;
         self.write(|state| {
@@ -665,7 +596,7 @@ impl Kms {
         validate_key_name(alias)?;
         self.write(|state| {
             let key = state.key(target)?;
-            if key.provider != Provider::Aws {
+            if key.provider != Cloud::Aws {
                 return Err(StateError::InvalidRequest(format!(
                     "aliases point at AWS keys; `{target}` is a {} key",
                     key.provider
@@ -817,26 +748,12 @@ mod tests {
             lab.apply("nope", KeyAction::Rotate),
             Err(StateError::KeyNotFound(_))
         ));
-        assert!(
-            "rotat"
-                .parse::<KeyAction>()
-                .unwrap_err()
-                .to_string()
-                .contains("rotate")
-        );
-        for (name, action) in KeyAction::ALL {
-            assert_eq!(action.name(), name);
-            assert_eq!(name.parse::<KeyAction>().unwrap(), action);
-            if let Some(undone) = action.undoes() {
-                assert!(undone.revokes() && !action.revokes());
-            }
-        }
     }
 
     #[test]
     fn service_needs_trust_and_access_owner_does_not() {
         let (_, lab) = demo_lab();
-        let epoch = lab.read(|s| s.trust_epoch(Provider::Gcp));
+        let epoch = lab.read(|s| s.trust_epoch(Cloud::Gcp));
         lab.apply("gcp-demo", KeyAction::RevokeAccess).unwrap();
         lab.read(|s| {
             assert!(matches!(
@@ -850,12 +767,12 @@ mod tests {
         });
         lab.apply("gcp-demo", KeyAction::RevokeTrust).unwrap();
         lab.read(|s| {
-            assert!(!s.service_trusted(Provider::Gcp));
-            assert!(s.service_trusted(Provider::Aws));
-            assert_eq!(s.trust_epoch(Provider::Gcp), epoch + 1);
+            assert!(!s.service_trusted(Cloud::Gcp));
+            assert!(s.service_trusted(Cloud::Aws));
+            assert_eq!(s.trust_epoch(Cloud::Gcp), epoch + 1);
             assert!(matches!(
                 s.authorize("gcp-demo", Caller::Service, KeyUse::Decrypt, "useToDecrypt"),
-                Err(StateError::NotTrusted(Provider::Gcp))
+                Err(StateError::NotTrusted(Cloud::Gcp))
             ));
         });
     }
@@ -864,18 +781,18 @@ mod tests {
     fn created_keys_and_aliases() {
         let (_, lab) = demo_lab();
         let key = lab
-            .create_key("aws-2", Provider::Aws, KeySpec::SymmetricDefault)
+            .create_key("aws-2", Cloud::Aws, KeySpec::SymmetricDefault)
             .unwrap();
         assert!(
             key.id
                 .starts_with("arn:aws:kms:us-east-1:111122223333:key/")
         );
         assert!(matches!(
-            lab.create_key("aws-2", Provider::Aws, KeySpec::SymmetricDefault),
+            lab.create_key("aws-2", Cloud::Aws, KeySpec::SymmetricDefault),
             Err(StateError::AlreadyExists(_))
         ));
         assert!(
-            lab.create_key("../x", Provider::Gcp, KeySpec::SymmetricDefault)
+            lab.create_key("../x", Cloud::Gcp, KeySpec::SymmetricDefault)
                 .is_err()
         );
         lab.set_alias("ekm-demo", "aws-2").unwrap();

@@ -25,8 +25,8 @@ use azure_security_keyvault_keys::{KeyClient, KeyClientOptions, ResourceExt as _
 use base64::Engine as _;
 use ekm_clock::{Clock, ManualClock};
 use ekm_mock_kms::server::{MockKms, Options};
-use ekm_mock_kms::state::KeyAction;
 use ekm_mock_kms::tenant::{AppCertificate, Tenant};
+use ekm_vocab::KeyAction;
 use serde_json::{Value, json};
 
 const TENANT: &str = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
@@ -657,7 +657,9 @@ async fn faults_answer_in_key_vault_dialect() -> TestResult {
         ),
     ];
     for (rule, status, code) in cases {
-        faults.set(serde_json::from_value(json!([rule]))?)?;
+        lab.mock
+            .lab()
+            .set_faults(serde_json::from_value(json!([rule]))?)?;
         let error = encrypt(&client, KEY, alg.clone(), b"dek")
             .await
             .expect_err("fault");
@@ -680,7 +682,7 @@ async fn faults_answer_in_key_vault_dialect() -> TestResult {
     }
 
     // Decrypt-only and other keys' rules leave encrypt alone; latency is a real delay.
-    faults.set(serde_json::from_value(json!([
+    lab.mock.lab().set_faults(serde_json::from_value(json!([
         {"provider": "azure", "operation": "decrypt", "outage": true},
         {"provider": "azure", "key": "other", "outage": true},
         {"provider": "azure", "operation": "encrypt", "latency_ms": 150}
@@ -694,7 +696,7 @@ async fn faults_answer_in_key_vault_dialect() -> TestResult {
     assert_eq!(kv_error(&error).0, 503);
 
     // Auth faults hit the token endpoint in Entra's dialect.
-    faults.set(serde_json::from_value(json!([
+    lab.mock.lab().set_faults(serde_json::from_value(json!([
         {"provider": "azure", "operation": "auth", "error": "unavailable"}
     ]))?)?;
     let fresh = key_client_with(

@@ -226,6 +226,20 @@ async fn aliases_faults_calls_and_clock() {
             .await;
         assert_eq!(status, 400, "{bad}: {body}");
     }
+    let (status, body) = lab
+        .control(
+            "PUT",
+            "/_mock/v1/faults",
+            Some(json!([{"provider": "aws", "latency_ms": u64::MAX}])),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("latency_ms must be at most 600000 (10 minutes)")),
+        "{body}"
+    );
     assert_eq!(
         lab.control(
             "PUT",
@@ -391,6 +405,31 @@ async fn the_clock_stops_at_its_horizon_and_the_server_keeps_answering() {
         .send()
         .await;
     assert_eq!(common::code(scheduled), "ValidationException");
+    // A fault window ending past the horizon is refused the same way; a shorter one is taken.
+    let (status, body) = lab
+        .control(
+            "PUT",
+            "/_mock/v1/faults",
+            Some(json!([{"provider": "aws", "outage": true, "window_seconds": 4 * 86_400}])),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("horizon"),
+        "{body}"
+    );
+    let (status, body) = lab
+        .control(
+            "PUT",
+            "/_mock/v1/faults",
+            Some(json!([{"provider": "aws", "latency_ms": 1, "window_seconds": 86_400}])),
+        )
+        .await;
+    assert_eq!(
+        (status, body.as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{body}"
+    );
     let encrypted = owner
         .encrypt()
         .key_id(common::DEMO_ARN)

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use axum::http::{Extensions, HeaderMap, HeaderValue, header};
 use ekm_clock::{Clock, ManualClock};
-use ekm_mock_kms::faults::FaultRule;
 use ekm_mock_kms::gcp::OWNER_ACCESS_TOKEN;
 use ekm_mock_kms::server::{MockKms, Options};
-use ekm_mock_kms::state::KeyAction;
+use ekm_vocab::Fault;
+use ekm_vocab::KeyAction;
 use google_cloud_auth::credentials::{
     CacheableResource, Credentials, CredentialsProvider, EntityTag, external_account,
 };
@@ -62,8 +62,8 @@ impl TestLab {
     }
 
     fn faults(&self, rules: Value) {
-        let rules: Vec<FaultRule> = serde_json::from_value(rules).expect("rules");
-        self.mock.lab().faults().set(rules).expect("valid rules");
+        let rules: Vec<Fault> = serde_json::from_value(rules).expect("rules");
+        self.mock.lab().set_faults(rules).expect("faults");
     }
 
     /// External-account credentials that fetch their subject token from the lab identity
@@ -606,7 +606,7 @@ async fn ciphertext_of_another_key_is_invalid() {
         .lab()
         .create_key(
             "gcp-other",
-            ekm_mock_kms::keys::Provider::Gcp,
+            ekm_vocab::Cloud::Gcp,
             ekm_mock_kms::keys::KeySpec::SymmetricDefault,
         )
         .expect("create");

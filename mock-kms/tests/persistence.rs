@@ -98,7 +98,7 @@ async fn state_survives_a_restart() {
     assert_eq!(
         lab.mock
             .lab()
-            .read(|s| s.trust_epoch(ekm_mock_kms::keys::Provider::Azure)),
+            .read(|s| s.trust_epoch(ekm_vocab::Cloud::Azure)),
         1
     );
     lab.shutdown().await;

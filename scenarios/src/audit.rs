@@ -12,8 +12,9 @@ use ekm_engine::dek_cache::WRAP_CONTEXT_PROJECT;
 use ekm_engine::envelope::{self, EnvelopeError};
 use ekm_engine::provider::azure::bound_dek;
 use ekm_engine::{DekId, EncryptionContext};
-use ekm_mock_kms::keys::{BlobHeader, Provider};
+use ekm_mock_kms::keys::BlobHeader;
 use ekm_mock_kms::state::{Kms, OwnerCiphertext};
+use ekm_vocab::Cloud;
 use zeroize::Zeroizing;
 
 /// The lab key that wrapped an envelope's DEK.
@@ -71,7 +72,7 @@ pub fn wrapping_key(lab: &Kms, envelope: &[u8]) -> Result<WrappingKey, AuditErro
         let key = lab
             .read(|state| {
                 state
-                    .key_by_id(Provider::Azure, vault_name)
+                    .key_by_id(Cloud::Azure, vault_name)
                     .map(|key| key.name.clone())
             })
             .ok_or_else(|| AuditError::Foreign(hint.to_owned()))?;

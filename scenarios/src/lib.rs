@@ -89,7 +89,7 @@
 //!   `decrypt`, `auth`, `any`; default encrypt+decrypt, an outage everything) and `key`.
 //! - **expect** — `outcome: ok | <ErrorKind>` (`AccessDenied`, `KeyDisabled`, `KeyNotFound`,
 //!   `KeyDestroyed`, `Throttled`, `Unavailable`, `InvalidCiphertext`, `Authentication`,
-//!   `Transport`, `UnknownKey`, `NoProvider`, `Envelope`, `Store`, `Refused`, `Other`);
+//!   `Rejected`, `Transport`, `UnknownKey`, `NoProvider`, `Envelope`, `Store`, `Refused`, `Other`);
 //!   `readable: OBJ | [OBJ…]`; `unreadable: OBJ | [OBJ…] | {OBJ: ErrorKind}`; `kms_calls: {provider,
 //!   op: encrypt|decrypt|auth|any, exactly | min | max, window}` (one or a list; counted from the
 //!   mock's call log during the step, or over the last `window` of lab time); `cache: {provider,

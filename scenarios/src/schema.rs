@@ -12,8 +12,8 @@ use std::fmt;
 
 use ekm_engine::config::EngineSettings;
 use ekm_engine::registration::Cloud;
-use ekm_mock_kms::faults::{FaultError, FaultOperation};
-pub use ekm_mock_kms::state::KeyAction;
+pub use ekm_vocab::KeyAction;
+use ekm_vocab::{CallKind, FaultOperation, InjectedError as FaultError, KmsErrorKind};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -471,15 +471,6 @@ impl Provider {
         }
     }
 
-    /// The mock's provider.
-    pub fn mock(self) -> ekm_mock_kms::keys::Provider {
-        match self {
-            Provider::Aws => ekm_mock_kms::keys::Provider::Aws,
-            Provider::Gcp => ekm_mock_kms::keys::Provider::Gcp,
-            Provider::Azure => ekm_mock_kms::keys::Provider::Azure,
-        }
-    }
-
     /// The lab name of the provider's demo key.
     pub fn demo_key(self) -> &'static str {
         match self {
@@ -489,12 +480,12 @@ impl Provider {
         }
     }
 
-    /// The mock provider's counterpart.
-    pub fn from_mock(provider: ekm_mock_kms::keys::Provider) -> Self {
-        match provider {
-            ekm_mock_kms::keys::Provider::Aws => Provider::Aws,
-            ekm_mock_kms::keys::Provider::Gcp => Provider::Gcp,
-            ekm_mock_kms::keys::Provider::Azure => Provider::Azure,
+    /// The scenario word's counterpart of `cloud`.
+    pub fn from_cloud(cloud: Cloud) -> Self {
+        match cloud {
+            Cloud::Aws => Provider::Aws,
+            Cloud::Gcp => Provider::Gcp,
+            Cloud::Azure => Provider::Azure,
         }
     }
 }
@@ -519,6 +510,9 @@ pub enum ErrorKind {
     InvalidCiphertext,
     /// The service identity could not authenticate (trust removed).
     Authentication,
+    /// The KMS refused the request for a reason retrying cannot fix (a validation error, a key of
+    /// the wrong usage, an unexpected 4xx).
+    Rejected,
     /// The request did not reach the KMS.
     Transport,
     /// No key registered for the project owns the envelope's key (after a switch-key).
@@ -535,6 +529,24 @@ pub enum ErrorKind {
     Other,
 }
 
+impl From<KmsErrorKind> for ErrorKind {
+    fn from(kind: KmsErrorKind) -> Self {
+        match kind {
+            KmsErrorKind::AccessDenied => ErrorKind::AccessDenied,
+            KmsErrorKind::KeyDisabled => ErrorKind::KeyDisabled,
+            KmsErrorKind::KeyNotFound => ErrorKind::KeyNotFound,
+            KmsErrorKind::KeyDestroyed => ErrorKind::KeyDestroyed,
+            KmsErrorKind::Throttled => ErrorKind::Throttled,
+            KmsErrorKind::Unavailable => ErrorKind::Unavailable,
+            KmsErrorKind::InvalidCiphertext => ErrorKind::InvalidCiphertext,
+            KmsErrorKind::Authentication => ErrorKind::Authentication,
+            KmsErrorKind::Rejected => ErrorKind::Rejected,
+            KmsErrorKind::Transport => ErrorKind::Transport,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
 impl Vocabulary for ErrorKind {
     const WHAT: &'static str = "error kind";
     const WORDS: &'static [(&'static str, Self)] = &[
@@ -546,6 +558,7 @@ impl Vocabulary for ErrorKind {
         ("Unavailable", ErrorKind::Unavailable),
         ("InvalidCiphertext", ErrorKind::InvalidCiphertext),
         ("Authentication", ErrorKind::Authentication),
+        ("Rejected", ErrorKind::Rejected),
         ("Transport", ErrorKind::Transport),
         ("UnknownKey", ErrorKind::UnknownKey),
         ("NoProvider", ErrorKind::NoProvider),
@@ -673,20 +686,14 @@ impl Vocabulary for CallOp {
 vocabulary_deserialize!(CallOp);
 
 impl CallOp {
-    /// Whether a call-log operation name (the cloud's own: `Decrypt`, `unwrapkey`,
-    /// `AssumeRole`, `token`, …) is one of these.
-    pub fn matches(self, operation: &str) -> bool {
-        let op = operation.to_ascii_lowercase();
+    /// Whether a logged call of `kind` is one of these. `any` counts the calls clients made,
+    /// not a cloud's own hops to an external key store.
+    pub fn matches(self, kind: CallKind) -> bool {
         match self {
-            CallOp::Encrypt => op == "encrypt" || op == "wrapkey",
-            CallOp::Decrypt => op == "decrypt" || op == "unwrapkey",
-            CallOp::Auth => {
-                op == "assumerole"
-                    || op == "token"
-                    || op.contains("accesstoken")
-                    || op.contains("idtoken")
-            }
-            CallOp::Any => true,
+            CallOp::Encrypt => kind == CallKind::Wrap,
+            CallOp::Decrypt => kind == CallKind::Unwrap,
+            CallOp::Auth => kind == CallKind::SignIn,
+            CallOp::Any => kind != CallKind::Hop,
         }
     }
 }

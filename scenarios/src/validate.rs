@@ -305,7 +305,7 @@ fn check(scenario: &Scenario) -> Problems {
             ));
         }
         if let Some(spec) = &decl.spec
-            && let Err(error) = KeySpec::parse_for(decl.provider.mock(), spec)
+            && let Err(error) = KeySpec::parse_for(decl.provider.cloud(), spec)
         {
             p.push((at(&here, &[key("spec")]), error.to_string()));
         }

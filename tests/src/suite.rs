@@ -77,21 +77,11 @@ impl Revocation {
 
 /// The class of a KMS error, for comparing with expectations.
 pub fn kind(error: &KmsError) -> &'static str {
-    match error {
-        KmsError::AccessDenied { .. } => "AccessDenied",
-        KmsError::KeyDisabled { .. } => "KeyDisabled",
-        KmsError::KeyNotFound { .. } => "KeyNotFound",
-        KmsError::KeyDestroyed { .. } => "KeyDestroyed",
-        KmsError::Throttled { .. } => "Throttled",
-        KmsError::Unavailable { .. } => "Unavailable",
-        KmsError::InvalidCiphertext { .. } => "InvalidCiphertext",
-        KmsError::Authentication { .. } => "Authentication",
-        KmsError::Transport { .. } => "Transport",
-        _ => "Other",
-    }
+    error.kind().as_str()
 }
 
-fn kms_kind(result: &Result<impl Sized, EngineError>) -> &'static str {
+/// The typed KMS error class of an engine result (`ok` when it succeeded).
+pub fn kms_kind(result: &Result<impl Sized, EngineError>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(error) => error.kms_error().map_or("not a KMS error", kind),

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use ekm_engine::config::{Config, GcpSubjectToken};
 use ekm_engine::registration::Cloud;
-use ekm_engine::{EncryptionContext, Engine, EngineError, ProjectId};
+use ekm_engine::{EncryptionContext, Engine, ProjectId};
 use ekm_tests::Lab;
 use ekm_tests::suite::{self, CloudCase, Revocation};
 use serde_json::{Value, json};
@@ -116,14 +116,6 @@ fn context(object: &str) -> EncryptionContext {
     EncryptionContext::new().with("object", object)
 }
 
-/// The typed KMS error class of an engine result (`ok` when it succeeded).
-fn kms_kind<T>(result: &Result<T, EngineError>) -> &'static str {
-    match result {
-        Ok(_) => "ok",
-        Err(error) => error.kms_error().map_or("not a KMS error", suite::kind),
-    }
-}
-
 async fn seal(engine: &Engine, project: &ProjectId, object: &str) -> Vec<u8> {
     engine
         .seal(project, &context(object), object.as_bytes())
@@ -188,7 +180,7 @@ async fn a_subject_token_for_another_audience_is_refused_by_sts() {
         .allowed_audience = Some("proj_other".into());
     let (engine, project) = lab.engine(lab.kek_for(&config, Cloud::Gcp).await);
     let sealed = engine.seal(&project, &context("x"), b"x").await;
-    assert_eq!(kms_kind(&sealed), "Authentication", "{sealed:?}");
+    assert_eq!(suite::kms_kind(&sealed), "Authentication", "{sealed:?}");
     assert_eq!(lab.count_calls("gcp", "encrypt", None).await, 0);
     assert!(lab.count_calls("gcp", "token", Some("invalid_grant")).await >= 1);
 }
@@ -221,7 +213,7 @@ async fn restored_trust_works_at_once() {
     lab.key_action("gcp-demo", "revoke-trust").await;
     lab.advance(lab.config.engine.revalidate_after);
     let opened = engine.open(&project, &envelope, &context("kept")).await;
-    assert_eq!(kms_kind(&opened), "Authentication", "{opened:?}");
+    assert_eq!(suite::kms_kind(&opened), "Authentication", "{opened:?}");
 
     lab.key_action("gcp-demo", "restore-trust").await;
     assert_opens(&engine, &project, &envelope, "kept").await;
@@ -315,7 +307,11 @@ async fn crc32c_mismatches_from_a_hostile_endpoint_are_refused() {
         mode.store(tamper as u8, Ordering::SeqCst);
         let (fresh, project) = lab.engine(lab.kek_for(&config, Cloud::Gcp).await);
         let sealed = fresh.seal(&project, &context("x"), b"x").await;
-        assert_eq!(kms_kind(&sealed), "Transport", "{tamper:?}: {sealed:?}");
+        assert_eq!(
+            suite::kms_kind(&sealed),
+            "Transport",
+            "{tamper:?}: {sealed:?}"
+        );
         let message = sealed.expect_err("refused").to_string();
         assert!(message.contains("integrity check failed"), "{message}");
     }
@@ -323,7 +319,11 @@ async fn crc32c_mismatches_from_a_hostile_endpoint_are_refused() {
         mode.store(tamper as u8, Ordering::SeqCst);
         let (cold, _) = lab.engine(lab.kek_for(&config, Cloud::Gcp).await);
         let opened = cold.open(&project, &envelope, &context("honest")).await;
-        assert_eq!(kms_kind(&opened), "Transport", "{tamper:?}: {opened:?}");
+        assert_eq!(
+            suite::kms_kind(&opened),
+            "Transport",
+            "{tamper:?}: {opened:?}"
+        );
     }
 
     mode.store(Tamper::Nothing as u8, Ordering::SeqCst);
@@ -343,7 +343,7 @@ async fn an_unreachable_endpoint_is_a_transport_error() {
     config.gcp.as_mut().expect("GCP registered").endpoint = Some(format!("http://{address}"));
     let (engine, project) = lab.engine(lab.kek_for(&config, Cloud::Gcp).await);
     let sealed = engine.seal(&project, &context("x"), b"x").await;
-    assert_eq!(kms_kind(&sealed), "Transport", "{sealed:?}");
+    assert_eq!(suite::kms_kind(&sealed), "Transport", "{sealed:?}");
 }
 
 #[tokio::test]
@@ -382,7 +382,7 @@ async fn the_sts_outage_is_unavailable_not_a_revocation() {
         .await;
     let (engine, project) = lab.engine(lab.kek(Cloud::Gcp).await);
     let sealed = engine.seal(&project, &context("x"), b"x").await;
-    assert_eq!(kms_kind(&sealed), "Unavailable", "{sealed:?}");
+    assert_eq!(suite::kms_kind(&sealed), "Unavailable", "{sealed:?}");
     lab.clear_faults().await;
     seal(&engine, &project, "x").await;
 }

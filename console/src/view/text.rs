@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ekm_engine::KmsError;
-use ekm_mock_kms::state::KeyAction;
+use ekm_vocab::KeyAction;
 use time::OffsetDateTime;
 
 /// `23h59m`, `59m12s`, `12s`; zero for negative spans.
@@ -47,18 +47,7 @@ pub fn tail(key: &str) -> &str {
 
 /// A short name for a KMS error class.
 pub fn kms_error_label(error: &KmsError) -> &'static str {
-    match error {
-        KmsError::AccessDenied { .. } => "access denied",
-        KmsError::KeyDisabled { .. } => "key disabled",
-        KmsError::KeyNotFound { .. } => "key not found",
-        KmsError::KeyDestroyed { .. } => "key destroyed",
-        KmsError::Throttled { .. } => "throttled",
-        KmsError::Unavailable { .. } => "unavailable",
-        KmsError::InvalidCiphertext { .. } => "invalid ciphertext",
-        KmsError::Authentication { .. } => "auth failed",
-        KmsError::Rejected { .. } => "request rejected",
-        _ => "transport error",
-    }
+    error.kind().phrase()
 }
 
 /// `1×`, `60×`, `0.5×`.
@@ -72,10 +61,7 @@ pub fn speed_label(speed: f64) -> String {
 
 /// The verb for a lab action.
 pub fn action_label(action: KeyAction) -> &'static str {
-    KeyAction::ALL
-        .iter()
-        .find(|(_, a)| *a == action)
-        .map_or("apply", |(name, _)| name)
+    action.as_str()
 }
 
 /// `hh:mm:ss` of a lab time.

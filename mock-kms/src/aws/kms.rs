@@ -18,10 +18,10 @@ use time::OffsetDateTime;
 
 use super::{AwsError, AwsFront, CallCtx, Principal, Protocol, inject_faults};
 use crate::error::StateError;
-use crate::faults::OpKind;
-use crate::keys::{BlobHeader, Key, KeySpec, KeyState, Provider};
-use crate::state::{Caller, KeyAction, KeyUse, KmsState};
+use crate::keys::{BlobHeader, Key, KeySpec, KeyState};
+use crate::state::{Caller, KeyUse, KmsState};
 use crate::tenant::AwsTenant;
+use ekm_vocab::{CallKind, Cloud, KeyAction};
 
 mod external;
 mod key_store;
@@ -117,6 +117,30 @@ impl Operation {
                     format!("Unknown operation `{target}`"),
                 )
             })
+    }
+
+    /// What the operation does, for the call log and fault matching.
+    pub(super) fn kind(self) -> CallKind {
+        match self {
+            Operation::Encrypt | Operation::GenerateDataKey => CallKind::Wrap,
+            Operation::Decrypt => CallKind::Unwrap,
+            Operation::DescribeKey
+            | Operation::ListAliases
+            | Operation::ListKeyRotations
+            | Operation::DescribeCustomKeyStores => CallKind::Describe,
+            Operation::CreateKey
+            | Operation::EnableKey
+            | Operation::DisableKey
+            | Operation::ScheduleKeyDeletion
+            | Operation::RotateKeyOnDemand
+            | Operation::CreateAlias
+            | Operation::UpdateAlias
+            | Operation::CreateCustomKeyStore
+            | Operation::ConnectCustomKeyStore
+            | Operation::DisconnectCustomKeyStore
+            | Operation::UpdateCustomKeyStore
+            | Operation::DeleteCustomKeyStore => CallKind::Manage,
+        }
     }
 
     fn name(self) -> &'static str {
@@ -232,18 +256,18 @@ fn resolve(state: &KmsState, tenant: &AwsTenant, key_id: &str) -> Result<String,
         .or_else(|| key_id.strip_prefix(&tenant.alias_arn("")));
     let name = match alias {
         Some(alias) => state.alias_target(alias).map(str::to_owned),
-        None if key_id.starts_with("arn:") => state
-            .key_by_id(Provider::Aws, key_id)
-            .map(|k| k.name.clone()),
+        None if key_id.starts_with("arn:") => {
+            state.key_by_id(Cloud::Aws, key_id).map(|k| k.name.clone())
+        }
         None => state
-            .key_by_id(Provider::Aws, &tenant.key_arn(key_id))
+            .key_by_id(Cloud::Aws, &tenant.key_arn(key_id))
             .map(|k| k.name.clone()),
     };
     name.filter(|name| {
         state
             .keys
             .get(name)
-            .is_some_and(|k| k.provider == Provider::Aws)
+            .is_some_and(|k| k.provider == Cloud::Aws)
     })
     .ok_or_else(not_found)
 }
@@ -339,13 +363,18 @@ impl Kms<'_> {
     }
 
     /// Resolves `key_id`, then [`Kms::enter`]s it.
-    async fn key(&self, key_id: &str, op: OpKind, ctx: &mut CallCtx) -> Result<String, AwsError> {
+    async fn key(&self, key_id: &str, op: CallKind, ctx: &mut CallCtx) -> Result<String, AwsError> {
         let name = self.front.lab.read(|s| resolve(s, self.tenant(), key_id))?;
         self.enter(name, op, ctx).await
     }
 
     /// Records key `name` for the call log and applies the fault rules.
-    async fn enter(&self, name: String, op: OpKind, ctx: &mut CallCtx) -> Result<String, AwsError> {
+    async fn enter(
+        &self,
+        name: String,
+        op: CallKind,
+        ctx: &mut CallCtx,
+    ) -> Result<String, AwsError> {
         ctx.key = Some(name.clone());
         inject_faults(&self.front.lab, Protocol::Kms, op, Some(&name)).await?;
         Ok(name)
@@ -392,7 +421,7 @@ impl Kms<'_> {
                 ),
             ));
         }
-        let name = self.key(&req.key_id, OpKind::Encrypt, ctx).await?;
+        let name = self.key(&req.key_id, CallKind::Wrap, ctx).await?;
         let (blob, arn) = self
             .seal_any(
                 &name,
@@ -421,12 +450,12 @@ impl Kms<'_> {
         }
         let (header, _) = BlobHeader::parse(&blob)?;
         let name = match &req.key_id {
-            Some(key_id) => self.key(key_id, OpKind::Decrypt, ctx).await?,
+            Some(key_id) => self.key(key_id, CallKind::Unwrap, ctx).await?,
             None => {
                 let known = self.front.lab.read(|s| {
                     s.keys
                         .get(&header.key)
-                        .is_some_and(|k| k.provider == Provider::Aws)
+                        .is_some_and(|k| k.provider == Cloud::Aws)
                 });
                 if !known {
                     return Err(StateError::InvalidCiphertext(
@@ -434,7 +463,8 @@ impl Kms<'_> {
                     )
                     .into());
                 }
-                self.enter(header.key.clone(), OpKind::Decrypt, ctx).await?
+                self.enter(header.key.clone(), CallKind::Unwrap, ctx)
+                    .await?
             }
         };
         if let Some(binding) = self.external(&name) {
@@ -477,7 +507,7 @@ impl Kms<'_> {
                 ));
             }
         };
-        let name = self.key(&req.key_id, OpKind::Encrypt, ctx).await?;
+        let name = self.key(&req.key_id, CallKind::Wrap, ctx).await?;
         let mut plaintext = zeroize::Zeroizing::new(vec![0u8; len]);
         aws_lc_rs::rand::fill(plaintext.as_mut_slice())
             .map_err(|_| StateError::Internal("the random number generator failed".into()))?;
@@ -496,7 +526,7 @@ impl Kms<'_> {
     }
 
     async fn describe_key(&self, req: KeyIdRequest, ctx: &mut CallCtx) -> Result<Value, AwsError> {
-        let name = self.key(&req.key_id, OpKind::Other, ctx).await?;
+        let name = self.key(&req.key_id, ctx.kind, ctx).await?;
         let tenant = self.tenant();
         let mut metadata =
             self.with_key(&name, KeyUse::Manage, "kms:DescribeKey", |key, now| {
@@ -524,9 +554,9 @@ impl Kms<'_> {
     ) -> Result<Value, AwsError> {
         let lab = &self.front.lab;
         let only = match &req.key_id {
-            Some(key_id) => Some(self.key(key_id, OpKind::Other, ctx).await?),
+            Some(key_id) => Some(self.key(key_id, ctx.kind, ctx).await?),
             None => {
-                inject_faults(lab, Protocol::Kms, OpKind::Other, None).await?;
+                inject_faults(lab, Protocol::Kms, ctx.kind, None).await?;
                 None
             }
         };
@@ -554,7 +584,7 @@ impl Kms<'_> {
         req: CreateKeyRequest,
         ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
-        inject_faults(&self.front.lab, Protocol::Kms, OpKind::Other, None).await?;
+        inject_faults(&self.front.lab, Protocol::Kms, ctx.kind, None).await?;
         self.require_owner("kms:CreateKey")?;
         for spec in [&req.key_spec, &req.customer_master_key_spec]
             .into_iter()
@@ -588,7 +618,7 @@ impl Kms<'_> {
                 let name = format!("aws-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
                 self.front
                     .lab
-                    .create_key(&name, Provider::Aws, KeySpec::SymmetricDefault)?;
+                    .create_key(&name, Cloud::Aws, KeySpec::SymmetricDefault)?;
                 ctx.key = Some(name.clone());
                 name
             }
@@ -616,7 +646,7 @@ impl Kms<'_> {
         action: KeyAction,
         ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
-        let name = self.key(&req.key_id, OpKind::Other, ctx).await?;
+        let name = self.key(&req.key_id, ctx.kind, ctx).await?;
         let aws_action = match action {
             KeyAction::Enable => "kms:EnableKey",
             KeyAction::Disable => "kms:DisableKey",
@@ -644,7 +674,7 @@ impl Kms<'_> {
                 "PendingWindowInDays must be between 7 and 30",
             ));
         }
-        let name = self.key(&req.key_id, OpKind::Other, ctx).await?;
+        let name = self.key(&req.key_id, ctx.kind, ctx).await?;
         let lab = &self.front.lab;
         let now = lab.now();
         let caller = self.caller;
@@ -679,7 +709,7 @@ impl Kms<'_> {
         req: KeyIdRequest,
         ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
-        let name = self.key(&req.key_id, OpKind::Other, ctx).await?;
+        let name = self.key(&req.key_id, ctx.kind, ctx).await?;
         self.with_key(&name, KeyUse::Manage, "kms:ListKeyRotations", |key, _| {
             let rotations: Vec<Value> = key
                 .versions
@@ -719,7 +749,7 @@ impl Kms<'_> {
                 "TargetKeyId must be a key id or key ARN, not an alias",
             ));
         }
-        let target = self.key(&req.target_key_id, OpKind::Other, ctx).await?;
+        let target = self.key(&req.target_key_id, ctx.kind, ctx).await?;
         self.with_key(&target, KeyUse::Manage, "kms:CreateAlias", |_, _| Ok(()))?;
         let lab = &self.front.lab;
         let exists = lab.read(|s| s.alias_target(alias).is_some());

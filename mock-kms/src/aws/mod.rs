@@ -32,10 +32,10 @@ use ekm_clock::Stopwatch;
 use time::OffsetDateTime;
 
 use crate::error::StateError;
-use crate::faults::{Failure, OpKind};
-use crate::keys::Provider;
+use crate::faults::Failure;
 use crate::server::MAX_BODY_BYTES;
 use crate::state::{Caller, Kms};
+use ekm_vocab::{CallKind, Cloud};
 use sigv4::{Authorization, Scope, SigV4Error, SignedRequest};
 
 /// The AWS routes (`POST /`).
@@ -112,6 +112,7 @@ impl Principal {
 #[derive(Debug)]
 struct CallCtx {
     operation: String,
+    kind: CallKind,
     key: Option<String>,
     caller: String,
 }
@@ -245,6 +246,7 @@ async fn handle(State(front): State<Arc<AwsFront>>, request: Request) -> Respons
     };
     let mut ctx = CallCtx {
         operation: "Unknown".to_owned(),
+        kind: CallKind::Other,
         key: None,
         caller: "anonymous".to_owned(),
     };
@@ -268,8 +270,9 @@ async fn handle(State(front): State<Arc<AwsFront>>, request: Request) -> Respons
         response.headers_mut().insert("x-amzn-requestid", value);
     }
     front.lab.log_call(
-        Provider::Aws,
+        Cloud::Aws,
         &ctx.operation,
+        ctx.kind,
         ctx.key.as_deref(),
         &ctx.caller,
         outcome,
@@ -304,6 +307,7 @@ async fn serve(
             }
             let principal = authenticate(front, Protocol::Kms, parts, body, ctx)?;
             let operation = kms::Operation::from_target(&target)?;
+            ctx.kind = operation.kind();
             let reply = kms::dispatch(front, principal, operation, body, ctx).await?;
             Ok(kms::json_response(&reply))
         }
@@ -321,7 +325,10 @@ async fn serve(
             }
             let principal = authenticate(front, Protocol::Sts, parts, body, ctx)?;
             match form.get("Action").map(String::as_str) {
-                Some("AssumeRole") => sts::assume_role(front, principal, &form, ctx).await,
+                Some("AssumeRole") => {
+                    ctx.kind = CallKind::SignIn;
+                    sts::assume_role(front, principal, &form, ctx).await
+                }
                 Some(other) => Err(AwsError::bad(
                     "InvalidAction",
                     format!("Could not find operation {other} for version 2011-06-15"),
@@ -401,7 +408,7 @@ fn authenticate(
     sigv4::verify(&auth, &request, &secret, &scope, ekm_clock::wall_time())
         .map_err(|e| fail(e.into()))?;
     if let Some(session) = session {
-        let epoch = front.lab.read(|s| s.trust_epoch(Provider::Aws));
+        let epoch = front.lab.read(|s| s.trust_epoch(Cloud::Aws));
         if session.trust_epoch < epoch || session.expires <= ekm_clock::wall_time() {
             return Err(fail(AuthFailure::Expired));
         }
@@ -414,10 +421,10 @@ fn authenticate(
 async fn inject_faults(
     lab: &Kms,
     protocol: Protocol,
-    op: OpKind,
+    op: CallKind,
     key: Option<&str>,
 ) -> Result<(), AwsError> {
-    let decision = lab.faults().evaluate(Provider::Aws, op, key, lab.now());
+    let decision = lab.faults().evaluate(Cloud::Aws, op, key, lab.now());
     if let Some(latency) = decision.latency {
         tokio::time::sleep(latency).await;
     }

@@ -16,8 +16,8 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{AwsError, AwsFront, CallCtx, Principal, Protocol, Session, inject_faults};
 use crate::error::StateError;
-use crate::faults::OpKind;
-use crate::keys::Provider;
+use ekm_vocab::CallKind;
+use ekm_vocab::Cloud;
 
 /// Session length when `DurationSeconds` is absent.
 pub const DEFAULT_SESSION_SECONDS: i64 = 3600;
@@ -113,7 +113,7 @@ pub(super) async fn assume_role(
             .ok_or_else(|| validation("DurationSeconds must be between 900 and 43200"))?,
     };
     let lab = &front.lab;
-    inject_faults(lab, Protocol::Sts, OpKind::Auth, None).await?;
+    inject_faults(lab, Protocol::Sts, CallKind::SignIn, None).await?;
 
     let tenant = lab.tenant();
     let not_authorized = || {
@@ -128,12 +128,8 @@ pub(super) async fn assume_role(
     if field("ExternalId") != Some(tenant.project_id.as_str()) {
         return Err(not_authorized());
     }
-    let (trusted, trust_epoch) = lab.read(|s| {
-        (
-            s.service_trusted(Provider::Aws),
-            s.trust_epoch(Provider::Aws),
-        )
-    });
+    let (trusted, trust_epoch) =
+        lab.read(|s| (s.service_trusted(Cloud::Aws), s.trust_epoch(Cloud::Aws)));
     if !trusted {
         return Err(not_authorized());
     }

@@ -34,10 +34,11 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{AzureState, VAULT_RESOURCE};
-use crate::faults::{Failure, OpKind};
-use crate::keys::Provider;
+use crate::faults::Failure;
 use crate::state::{Caller, Kms};
 use crate::tenant::AzureTenant;
+use ekm_vocab::CallKind;
+use ekm_vocab::Cloud;
 
 /// Lifetime of an access token (`expires_in`), as Entra's.
 pub const TOKEN_LIFETIME_SECONDS: i64 = 3599;
@@ -286,8 +287,9 @@ pub(super) async fn token(
         Err(error) => error.error,
     };
     lab.log_call(
-        Provider::Azure,
+        Cloud::Azure,
         "token",
+        CallKind::SignIn,
         None,
         &client_id,
         outcome,
@@ -354,7 +356,7 @@ async fn issue_token(
 
     let decision = lab
         .faults()
-        .evaluate(Provider::Azure, OpKind::Auth, None, lab.now());
+        .evaluate(Cloud::Azure, CallKind::SignIn, None, lab.now());
     if let Some(latency) = decision.latency {
         tokio::time::sleep(latency).await;
     }
@@ -370,8 +372,8 @@ async fn issue_token(
         return Err(EntraError::no_service_principal(client_id, tenant));
     };
     let epoch = lab.read(|s| {
-        let trusted = caller == Caller::Owner || s.service_trusted(Provider::Azure);
-        trusted.then(|| s.trust_epoch(Provider::Azure))
+        let trusted = caller == Caller::Owner || s.service_trusted(Cloud::Azure);
+        trusted.then(|| s.trust_epoch(Cloud::Azure))
     });
     let Some(epoch) = epoch else {
         return Err(EntraError::no_service_principal(client_id, tenant));

@@ -31,10 +31,10 @@ use super::crypto::{Algorithm, BASE64URL, CryptoError, ParsedKey};
 use super::entra::IssuedToken;
 use super::{AzureState, KvError, VAULT_RESOURCE};
 use crate::error::StateError;
-use crate::faults::OpKind;
 use crate::keygen;
-use crate::keys::{Key, KeySpec, KeyState, KeyVersion, Provider};
-use crate::state::{Caller, KeyAction, KeyUse};
+use crate::keys::{Key, KeySpec, KeyState, KeyVersion};
+use crate::state::{Caller, KeyUse};
+use ekm_vocab::{CallKind, Cloud, KeyAction};
 
 const READ_ACTION: &str = "Microsoft.KeyVault/vaults/keys/read";
 const ENCRYPT_ACTION: &str = "Microsoft.KeyVault/vaults/keys/encrypt/action";
@@ -109,11 +109,12 @@ impl Op {
         }
     }
 
-    fn fault_kind(&self) -> OpKind {
+    fn kind(&self) -> CallKind {
         match self {
-            Op::Crypto { op, .. } if op.encrypts() => OpKind::Encrypt,
-            Op::Crypto { .. } => OpKind::Decrypt,
-            _ => OpKind::Other,
+            Op::Crypto { op, .. } if op.encrypts() => CallKind::Wrap,
+            Op::Crypto { .. } => CallKind::Unwrap,
+            Op::Get { .. } => CallKind::Describe,
+            Op::Create | Op::Rotate | Op::Update { .. } => CallKind::Manage,
         }
     }
 }
@@ -252,7 +253,7 @@ fn authenticate(state: &AzureState, headers: &HeaderMap) -> Result<IssuedToken, 
         ));
     };
     if issued.caller == Caller::Service
-        && issued.epoch < state.lab.read(|s| s.trust_epoch(Provider::Azure))
+        && issued.epoch < state.lab.read(|s| s.trust_epoch(Cloud::Azure))
     {
         return Err(unauthorized(
             state,
@@ -571,7 +572,7 @@ impl Request<'_> {
                 ));
             }
             let info = lab
-                .create_key(self.name, Provider::Azure, spec)
+                .create_key(self.name, Cloud::Azure, spec)
                 .map_err(|e| self.lab_error(e, "create"))?;
             return self.read_bundle(&info.name, KeyUse::Manage, CREATE_ACTION, "");
         };
@@ -641,12 +642,14 @@ pub(super) async fn handle(
     let watch = Stopwatch::start();
     let route = parse_route(&method, uri.path());
     let operation = route.as_ref().map_or("request", |r| r.op.name());
+    let kind = route.as_ref().map_or(CallKind::Other, |r| r.op.kind());
     let token = match authenticate(&state, &headers) {
         Ok(token) => token,
         Err(error) => {
             state.lab.log_call(
-                Provider::Azure,
+                Cloud::Azure,
                 operation,
+                kind,
                 None,
                 "anonymous",
                 error.log_code(),
@@ -664,8 +667,9 @@ pub(super) async fn handle(
         Err(error) => error.log_code(),
     };
     state.lab.log_call(
-        Provider::Azure,
+        Cloud::Azure,
         operation,
+        kind,
         lab_name.as_deref(),
         &token.app_id,
         outcome,
@@ -687,19 +691,16 @@ async fn run(
 ) -> (Option<String>, Result<Value, KvError>) {
     let lab = &state.lab;
     let lab_name = lab.read(|s| {
-        s.key_by_id(Provider::Azure, &route.name)
+        s.key_by_id(Cloud::Azure, &route.name)
             .map(|k| k.name.clone())
     });
     if lab_name.is_none() && route.op != Op::Create {
         return (None, Err(not_found(&route.name)));
     }
     let fault_key = lab_name.as_deref().unwrap_or(&route.name);
-    let decision = lab.faults().evaluate(
-        Provider::Azure,
-        route.op.fault_kind(),
-        Some(fault_key),
-        lab.now(),
-    );
+    let decision = lab
+        .faults()
+        .evaluate(Cloud::Azure, route.op.kind(), Some(fault_key), lab.now());
     if let Some(latency) = decision.latency {
         tokio::time::sleep(latency).await;
     }
@@ -733,7 +734,7 @@ async fn run(
     };
     let lab_name = match (&route.op, &result) {
         (Op::Create, Ok(_)) => lab.read(|s| {
-            s.key_by_id(Provider::Azure, &route.name)
+            s.key_by_id(Cloud::Azure, &route.name)
                 .map(|k| k.name.clone())
         }),
         _ => lab_name,

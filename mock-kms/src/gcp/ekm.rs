@@ -36,11 +36,12 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::{ApiError, Gcp};
-use crate::keys::{BlobHeader, Provider};
+use crate::keys::BlobHeader;
 use crate::xks::api::{ErrorName, RequestMetadata};
 use crate::xks::hop::{HopFailure, ProxyTarget};
 use crate::xks::layer::{self, Outer, Route};
 use crate::xks::stores::{EkmKey, EkmProtection, split_key_uri};
+use ekm_vocab::Cloud;
 
 /// The lab's EKM connection (`EXTERNAL_VPC` keys), under the key's project and location.
 pub const EKM_CONNECTION: &str = "ekm-lab";
@@ -122,7 +123,7 @@ impl Hop<'_> {
                 secret_access_key: &credential.secret_access_key,
                 region: &self.gcp.lab.tenant().gcp.location,
             },
-            provider: Provider::Gcp,
+            provider: Cloud::Gcp,
             key: Some(self.who.name),
             caller: EKM_CONNECTION,
         };

@@ -25,6 +25,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ekm_vocab::CallKind;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -294,7 +295,7 @@ pub async fn id_token(
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let call = Call::start("gcp-id-token");
+    let call = Call::start("gcp-id-token", CallKind::Other);
     let result = mint_for(&gcp, &method, query.as_deref(), body);
     gcp.finish(call, result)
 }
@@ -342,7 +343,7 @@ fn mint_for(
 
 /// `GET /_mock/v1/identity/jwks`: the identity provider's public keys.
 pub async fn jwks(State(gcp): State<Arc<Gcp>>, method: Method) -> Response {
-    let call = Call::start("jwks");
+    let call = Call::start("jwks", CallKind::Other);
     let result = if method == Method::GET {
         gcp.identity
             .get()

@@ -40,10 +40,10 @@ use zeroize::Zeroizing;
 
 use super::{ApiError, Call, Gcp, Principal, ekm, json_body};
 use crate::error::StateError;
-use crate::faults::OpKind;
-use crate::keys::{Key, KeyState, KeyVersion, Provider};
+use crate::keys::{Key, KeyState, KeyVersion};
 use crate::state::{DELETION_WINDOW, KeyUse};
 use crate::xks::stores::EkmKey;
+use ekm_vocab::{CallKind, Cloud};
 
 /// The permission the service needs to encrypt.
 pub const USE_TO_ENCRYPT: &str = "cloudkms.cryptoKeyVersions.useToEncrypt";
@@ -180,7 +180,7 @@ fn resolve(gcp: &Gcp, resource: &str) -> Result<String, ApiError> {
     gcp.lab
         .read(|state| {
             state
-                .key_by_id(Provider::Gcp, resource)
+                .key_by_id(Cloud::Gcp, resource)
                 .map(|key| key.name.clone())
         })
         .ok_or_else(|| ApiError::not_found(format!("CryptoKey {resource} not found.")))
@@ -292,7 +292,12 @@ fn authenticate(gcp: &Gcp, call: &mut Call, headers: &HeaderMap) -> Result<Princ
 
 /// Resolves the key (naming it in the call log) and applies the fault rules: what every key
 /// route does once the caller and the request are known to be well-formed.
-async fn admit(gcp: &Gcp, call: &mut Call, resource: &str, op: OpKind) -> Result<String, ApiError> {
+async fn admit(
+    gcp: &Gcp,
+    call: &mut Call,
+    resource: &str,
+    op: CallKind,
+) -> Result<String, ApiError> {
     let name = resolve(gcp, resource)?;
     call.key = Some(name.clone());
     if let Some(failure) = gcp.faults(op, Some(&name)).await {
@@ -323,7 +328,7 @@ async fn encrypt(
         request.additional_authenticated_data_crc32c.as_ref(),
     )?;
     check_name(request.name.as_deref(), resource)?;
-    let name = admit(gcp, call, resource, OpKind::Encrypt).await?;
+    let name = admit(gcp, call, resource, CallKind::Wrap).await?;
     let now = gcp.lab.now();
     let (sealed, ekm) = gcp
         .lab
@@ -380,7 +385,7 @@ async fn decrypt(
         request.additional_authenticated_data_crc32c.as_ref(),
     )?;
     check_name(request.name.as_deref(), resource)?;
-    let name = admit(gcp, call, resource, OpKind::Decrypt).await?;
+    let name = admit(gcp, call, resource, CallKind::Unwrap).await?;
     let now = gcp.lab.now();
     // An EKM key: the caller's rights and the key's state first, then the hop.
     let ekm = gcp
@@ -438,7 +443,7 @@ async fn read_metadata<T>(
     view: impl FnOnce(&Key, Option<&EkmKey>, OffsetDateTime) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     let principal = authenticate(gcp, call, headers)?;
-    let name = admit(gcp, call, resource, OpKind::Other).await?;
+    let name = admit(gcp, call, resource, call.kind).await?;
     let now = gcp.lab.now();
     gcp.lab.read(|state| {
         let key = state
@@ -471,17 +476,17 @@ pub async fn crypto_key(
     let resource = resource_name(&project, &location, &ring, key);
     match (&method, verb) {
         (&Method::POST, Some("encrypt")) => {
-            let mut call = Call::start("encrypt");
+            let mut call = Call::start("encrypt", CallKind::Wrap);
             let result = encrypt(&gcp, &mut call, &headers, &resource, body).await;
             gcp.finish(call, result)
         }
         (&Method::POST, Some("decrypt")) => {
-            let mut call = Call::start("decrypt");
+            let mut call = Call::start("decrypt", CallKind::Unwrap);
             let result = decrypt(&gcp, &mut call, &headers, &resource, body).await;
             gcp.finish(call, result)
         }
         (&Method::GET, None) => {
-            let mut call = Call::start("getCryptoKey");
+            let mut call = Call::start("getCryptoKey", CallKind::Describe);
             let result = read_metadata(
                 &gcp,
                 &mut call,
@@ -512,7 +517,7 @@ pub async fn versions(
         return unknown_call(&gcp, &method, &uri);
     }
     let resource = resource_name(&project, &location, &ring, &key);
-    let mut call = Call::start("listCryptoKeyVersions");
+    let mut call = Call::start("listCryptoKeyVersions", CallKind::Describe);
     let result = read_metadata(
         &gcp,
         &mut call,
@@ -545,12 +550,13 @@ pub async fn version(
     };
     let resource = resource_name(&project, &location, &ring, &key);
     let verb = version.split_once(':');
-    let mut call = Call::start(match (&method, verb) {
-        (&Method::GET, None) => "getCryptoKeyVersion",
-        (_, Some((_, "encrypt"))) => "encrypt",
-        (_, Some((_, "decrypt"))) => "decrypt",
-        _ => "unknown",
-    });
+    let (operation, kind) = match (&method, verb) {
+        (&Method::GET, None) => ("getCryptoKeyVersion", CallKind::Describe),
+        (_, Some((_, "encrypt"))) => ("encrypt", CallKind::Wrap),
+        (_, Some((_, "decrypt"))) => ("decrypt", CallKind::Unwrap),
+        _ => ("unknown", CallKind::Other),
+    };
+    let mut call = Call::start(operation, kind);
     let result = match (&method, verb) {
         (&Method::GET, None) => {
             let name = format!("{resource}/cryptoKeyVersions/{version}");
@@ -586,7 +592,7 @@ pub async fn unknown(State(gcp): State<Arc<Gcp>>, method: Method, uri: OriginalU
 }
 
 fn unknown_call(gcp: &Gcp, method: &Method, uri: &OriginalUri) -> Response {
-    let call = Call::start("unknown");
+    let call = Call::start("unknown", CallKind::Other);
     gcp.finish::<Value, _>(call, Err(method_not_found(method, uri)))
 }
 
@@ -626,7 +632,7 @@ mod tests {
                 },
                 "PERMISSION_DENIED",
             ),
-            (StateError::NotTrusted(Provider::Gcp), "PERMISSION_DENIED"),
+            (StateError::NotTrusted(Cloud::Gcp), "PERMISSION_DENIED"),
             (
                 StateError::InvalidCiphertext("x".into()),
                 "INVALID_ARGUMENT",

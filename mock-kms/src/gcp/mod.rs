@@ -54,9 +54,10 @@ use ekm_clock::Stopwatch;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::faults::{Failure, OpKind};
-use crate::keys::Provider;
+use crate::faults::Failure;
 use crate::state::{Caller, Kms};
+use ekm_vocab::CallKind;
+use ekm_vocab::Cloud;
 
 /// The static bearer token of the customer administrator (the key owner) on the GCP routes.
 pub const OWNER_ACCESS_TOKEN: &str = "ekm-lab-gcp-customer-admin";
@@ -107,7 +108,7 @@ impl Gcp {
                 name: OWNER_CALLER.to_owned(),
             });
         }
-        let epoch = self.lab.read(|state| state.trust_epoch(Provider::Gcp));
+        let epoch = self.lab.read(|state| state.trust_epoch(Cloud::Gcp));
         self.tokens
             .check(token, epoch, ekm_clock::wall_time())
             .map(|name| Principal {
@@ -123,11 +124,11 @@ impl Gcp {
 
     /// Applies the fault rules to one call: sleeps the injected latency and returns the
     /// injected failure, if any.
-    async fn faults(&self, op: OpKind, key: Option<&str>) -> Option<Failure> {
+    async fn faults(&self, op: CallKind, key: Option<&str>) -> Option<Failure> {
         let decision = self
             .lab
             .faults()
-            .evaluate(Provider::Gcp, op, key, self.lab.now());
+            .evaluate(Cloud::Gcp, op, key, self.lab.now());
         if let Some(latency) = decision.latency {
             tokio::time::sleep(latency).await;
         }
@@ -141,8 +142,9 @@ impl Gcp {
             Err(error) => (error.code().to_owned(), error.into_response()),
         };
         self.lab.log_call(
-            Provider::Gcp,
+            Cloud::Gcp,
             call.operation,
+            call.kind,
             call.key.as_deref(),
             &call.caller,
             &outcome,
@@ -163,15 +165,17 @@ struct Principal {
 #[derive(Debug)]
 struct Call {
     operation: &'static str,
+    kind: CallKind,
     key: Option<String>,
     caller: String,
     watch: Stopwatch,
 }
 
 impl Call {
-    fn start(operation: &'static str) -> Self {
+    fn start(operation: &'static str, kind: CallKind) -> Self {
         Self {
             operation,
+            kind,
             key: None,
             caller: "anonymous".to_owned(),
             watch: Stopwatch::start(),

@@ -31,9 +31,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{ApiError, Call, Gcp, WireError, body_error, json_body, media_type};
-use crate::faults::{Failure, OpKind};
-use crate::keys::Provider;
+use crate::faults::Failure;
 use crate::state::Caller;
+use ekm_vocab::CallKind;
+use ekm_vocab::Cloud;
 
 /// `grant_type` of a token exchange.
 pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -236,7 +237,7 @@ pub async fn token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut call = Call::start("token");
+    let mut call = Call::start("token", CallKind::SignIn);
     let result = exchange(&gcp, &mut call, &method, &headers, body).await;
     gcp.finish(call, result)
 }
@@ -287,13 +288,13 @@ async fn exchange(
             ),
         ));
     }
-    if let Some(failure) = gcp.faults(OpKind::Auth, None).await {
+    if let Some(failure) = gcp.faults(CallKind::SignIn, None).await {
         return Err(StsError::from_failure(failure));
     }
     let (trusted, epoch) = gcp.lab.read(|state| {
         (
-            state.service_trusted(Provider::Gcp),
-            state.trust_epoch(Provider::Gcp),
+            state.service_trusted(Cloud::Gcp),
+            state.trust_epoch(Cloud::Gcp),
         )
     });
     if !trusted {
@@ -376,7 +377,7 @@ pub async fn generate_access_token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut call = Call::start("generateAccessToken");
+    let mut call = Call::start("generateAccessToken", CallKind::SignIn);
     let result = impersonate(&gcp, &mut call, &method, path, &headers, body).await;
     gcp.finish(call, result)
 }
@@ -419,10 +420,10 @@ async fn impersonate(
         return Err(ApiError::invalid_argument("Scope is required."));
     }
     let lifetime = parse_lifetime(request.lifetime.as_deref())?;
-    if let Some(failure) = gcp.faults(OpKind::Auth, None).await {
+    if let Some(failure) = gcp.faults(CallKind::SignIn, None).await {
         return Err(ApiError::from_failure(failure));
     }
-    let epoch = gcp.lab.read(|state| state.trust_epoch(Provider::Gcp));
+    let epoch = gcp.lab.read(|state| state.trust_epoch(Cloud::Gcp));
     let (access_token, expires) = gcp.tokens.issue(
         &sa.service_account_email,
         epoch,

@@ -35,8 +35,9 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::error::StateError;
-use crate::keys::{Key, KeyMaterial, KeySpec, KeyState, KeyVersion, Provider};
+use crate::keys::{Key, KeyMaterial, KeySpec, KeyState, KeyVersion};
 use crate::state::{KmsState, StateObserver};
+use ekm_vocab::Cloud;
 
 /// Version of the file format.
 const FORMAT: u32 = 1;
@@ -75,7 +76,7 @@ struct Snapshot {
     format: u32,
     keys: Vec<StoredKey>,
     aliases: BTreeMap<String, String>,
-    trust_epochs: BTreeMap<Provider, u64>,
+    trust_epochs: BTreeMap<Cloud, u64>,
     /// Absent in files written before the clock was saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     clock: Option<SavedClock>,
@@ -118,7 +119,7 @@ pub struct Saved {
 #[serde(deny_unknown_fields)]
 struct StoredKey {
     name: String,
-    provider: Provider,
+    provider: Cloud,
     id: String,
     spec: KeySpec,
     state: KeyState,
@@ -401,7 +402,7 @@ mod tests {
     fn aws_key(name: &str) -> Key {
         Key::generate(
             name,
-            Provider::Aws,
+            Cloud::Aws,
             format!("arn:aws:kms:us-east-1:111122223333:key/{name}"),
             KeySpec::SymmetricDefault,
             now(),
@@ -428,7 +429,7 @@ mod tests {
         state.keys.insert("k".into(), rotated);
         state.keys.insert("p".into(), pending);
         state.aliases.insert("a".into(), "k".into());
-        state.trust_epochs.insert(Provider::Aws, 3);
+        state.trust_epochs.insert(Cloud::Aws, 3);
         file.save(&state, now()).unwrap();
         file.save(&state, now()).unwrap();
         #[cfg(unix)]
@@ -445,7 +446,7 @@ mod tests {
         assert_eq!(clock.lab_time, now());
         let resumed = clock.resume_at(ekm_clock::wall_time()) - now();
         assert!(resumed >= time::Duration::ZERO && resumed < time::Duration::minutes(5));
-        assert_eq!(loaded.trust_epoch(Provider::Aws), 3);
+        assert_eq!(loaded.trust_epoch(Cloud::Aws), 3);
         assert_eq!(loaded.alias_target("a"), Some("k"));
         let key = loaded.key("k").unwrap();
         assert_eq!(key.versions.len(), 2);

@@ -12,8 +12,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ekm_vocab::Cloud;
+
 use super::{Snapshot, StoredKey, StoredMaterial};
-use crate::keys::{KeySpec, KeyState, Provider};
+use crate::keys::{KeySpec, KeyState};
 use crate::state::validate_key_name;
 
 /// The first problem found, as `field: why`.
@@ -37,7 +39,7 @@ pub(super) fn check(snapshot: &Snapshot) -> Result<(), String> {
         KeySpec::parse_for(key.provider, key.spec.as_str())
             .map_err(|e| format!("{field}.spec: {e}"))?;
         check_versions(key).map_err(|why| format!("{field}.{why}"))?;
-        if key.provider == Provider::Azure {
+        if key.provider == Cloud::Azure {
             for version in &key.versions {
                 if let Some(other) = azure_versions.insert(version.id.as_str(), &key.name) {
                     return Err(format!(
@@ -54,7 +56,7 @@ pub(super) fn check(snapshot: &Snapshot) -> Result<(), String> {
         validate_key_name(alias).map_err(|e| format!("{field}: {e}"))?;
         match snapshot.keys.iter().find(|key| key.name == *target) {
             None => return Err(format!("{field}: points at unknown key `{target}`")),
-            Some(key) if key.provider != Provider::Aws => {
+            Some(key) if key.provider != Cloud::Aws => {
                 return Err(format!(
                     "{field}: points at `{target}`, a {} key; aliases point at AWS keys",
                     key.provider
@@ -70,7 +72,7 @@ pub(super) fn check(snapshot: &Snapshot) -> Result<(), String> {
 fn check_id(key: &StoredKey) -> Result<(), String> {
     let ok = match key.provider {
         // arn:aws:kms:REGION:ACCOUNT:key/ID
-        Provider::Aws => {
+        Cloud::Aws => {
             let parts: Vec<&str> = key.id.splitn(6, ':').collect();
             matches!(parts[..], ["arn", "aws", "kms", region, account, resource]
                 if !region.is_empty()
@@ -79,13 +81,13 @@ fn check_id(key: &StoredKey) -> Result<(), String> {
                     && resource.strip_prefix("key/").is_some_and(url_safe))
         }
         // projects/P/locations/L/keyRings/R/cryptoKeys/K
-        Provider::Gcp => {
+        Cloud::Gcp => {
             let parts: Vec<&str> = key.id.split('/').collect();
             matches!(parts[..], ["projects", p, "locations", l, "keyRings", r, "cryptoKeys", k]
                 if [p, l, r, k].into_iter().all(url_safe))
         }
         // The vault key name.
-        Provider::Azure => url_safe(&key.id),
+        Cloud::Azure => url_safe(&key.id),
     };
     if ok {
         Ok(())
@@ -94,10 +96,10 @@ fn check_id(key: &StoredKey) -> Result<(), String> {
             "`{}` is not {}",
             key.id,
             match key.provider {
-                Provider::Aws => "an AWS KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)",
-                Provider::Gcp =>
+                Cloud::Aws => "an AWS KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)",
+                Cloud::Gcp =>
                     "a Cloud KMS key name (projects/P/locations/L/keyRings/R/cryptoKeys/K)",
-                Provider::Azure => "a Key Vault key name (letters, digits, '-' and '_')",
+                Cloud::Azure => "a Key Vault key name (letters, digits, '-' and '_')",
             }
         ))
     }
@@ -128,7 +130,7 @@ fn check_versions(key: &StoredKey) -> Result<(), String> {
                 version.id
             ));
         }
-        if key.provider == Provider::Gcp {
+        if key.provider == Cloud::Gcp {
             let number = version.id.parse::<u64>().ok().filter(|n| *n > last_gcp);
             last_gcp = number.ok_or_else(|| {
                 format!(
@@ -225,7 +227,7 @@ mod tests {
         let arn = |id: &str| format!("arn:aws:kms:us-east-1:111122223333:key/{id}");
         let mut gcp = Key::generate(
             "gcp",
-            Provider::Gcp,
+            Cloud::Gcp,
             "projects/p/locations/l/keyRings/r/cryptoKeys/gcp".into(),
             KeySpec::SymmetricDefault,
             now(),
@@ -238,19 +240,19 @@ mod tests {
         let keys = [
             Key::generate(
                 "aws",
-                Provider::Aws,
+                Cloud::Aws,
                 arn("a"),
                 KeySpec::SymmetricDefault,
                 now(),
             ),
             Key::generate(
                 "aws2",
-                Provider::Aws,
+                Cloud::Aws,
                 arn("b"),
                 KeySpec::SymmetricDefault,
                 now(),
             ),
-            Key::generate("az", Provider::Azure, "az".into(), KeySpec::Rsa2048, now()),
+            Key::generate("az", Cloud::Azure, "az".into(), KeySpec::Rsa2048, now()),
         ];
         let mut state = KmsState::default();
         for key in keys.into_iter().map(Result::unwrap).chain([gcp]) {

@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use ekm_vocab::Cloud;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::StoredKey;
-use crate::keys::Provider;
 use crate::xks::manager::{ExternalKeyRecord, ExternalKeyStatus, KeyManager};
 use crate::xks::stores::{
     Binding, CONNECTION_ERROR_CODES, ConnectionState, EkmKey, EkmProtection, KeyStore, KeyStores,
@@ -195,7 +195,7 @@ impl StoredXks {
         }
         for (name, ekm) in self.ekm_keys {
             let field = format!("xks.ekm_keys.{name}");
-            check_key(keys, &name, Provider::Gcp).map_err(|why| format!("{field}: {why}"))?;
+            check_key(keys, &name, Cloud::Gcp).map_err(|why| format!("{field}: {why}"))?;
             if split_key_uri(&ekm.external_key_uri).is_none() {
                 return Err(format!(
                     "{field}.external_key_uri: `{}` is not https://HOST[:PORT]<XksProxyUriPath>/keys/<id>",
@@ -210,7 +210,7 @@ impl StoredXks {
         }
         for (name, binding) in self.bindings {
             let field = format!("xks.bindings.{name}");
-            check_key(keys, &name, Provider::Aws).map_err(|why| format!("{field}: {why}"))?;
+            check_key(keys, &name, Cloud::Aws).map_err(|why| format!("{field}: {why}"))?;
             if !stores.stores.contains_key(&binding.store) {
                 return Err(format!(
                     "{field}.store: there is no key store `{}`",
@@ -236,7 +236,7 @@ impl StoredXks {
 }
 
 /// Key `name` exists in the file and is a `provider` key.
-fn check_key(keys: &[StoredKey], name: &str, provider: Provider) -> Result<(), String> {
+fn check_key(keys: &[StoredKey], name: &str, provider: Cloud) -> Result<(), String> {
     match keys.iter().find(|key| key.name == name) {
         None => Err(format!("there is no key `{name}`")),
         Some(key) if key.provider != provider => Err(format!(

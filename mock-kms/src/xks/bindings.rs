@@ -19,8 +19,9 @@ use super::stores::{
     Binding, ConnectionState, EkmKey, EkmProtection, KeyStore, KeyStores, split_key_uri,
 };
 use crate::error::StateError;
-use crate::keys::{Key, KeySpec, Provider};
+use crate::keys::{Key, KeySpec};
 use crate::state::{KeyInfo, Kms, validate_key_name};
+use ekm_vocab::Cloud;
 
 /// The name of the lab's own AWS external key store.
 pub const LAB_STORE_NAME: &str = "ekm-lab-xks";
@@ -74,20 +75,20 @@ impl Kms {
     /// doc). Refuses an unknown or deleted external key, one already backing a key of the lab
     /// store, a provider without external keys, and a taken name.
     pub fn bind_external(&self, new: NewBinding) -> Result<BoundKey, StateError> {
-        let provider: Provider = new.provider.parse()?;
+        let provider: Cloud = new.provider.parse()?;
         validate_key_name(&new.name)?;
         let endpoint = self.xks().endpoint();
         let lab_proxy = self.lab_proxy_endpoint();
         let id = match provider {
-            Provider::Aws => self.tenant().aws.key_arn(&uuid::Uuid::new_v4().to_string()),
-            Provider::Gcp => self.tenant().gcp.crypto_key_name(&new.name),
-            Provider::Azure => {
+            Cloud::Aws => self.tenant().aws.key_arn(&uuid::Uuid::new_v4().to_string()),
+            Cloud::Gcp => self.tenant().gcp.crypto_key_name(&new.name),
+            Cloud::Azure => {
                 return Err(StateError::InvalidRequest(
                     "Azure Key Vault has no external key store; use aws or gcp".into(),
                 ));
             }
         };
-        if provider == Provider::Aws
+        if provider == Cloud::Aws
             && (new.protection_level.is_some() || new.external_key_uri.is_some())
         {
             return Err(StateError::InvalidRequest(
@@ -126,7 +127,7 @@ impl Kms {
                 protection_level: None,
                 external_key_uri: None,
             };
-            if provider == Provider::Aws {
+            if provider == Cloud::Aws {
                 let store = lab_store(stores, &lab_proxy, &endpoint, self.now());
                 if let Some(other) = stores.key_in_use(&store, &new.external_key) {
                     return Err(StateError::AlreadyExists(format!(

@@ -24,8 +24,8 @@ use super::api::{
     DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, RequestMetadata,
 };
 use super::hop::{HopFailure, ProxyTarget};
-use crate::keys::Provider;
 use crate::state::Kms;
+use ekm_vocab::Cloud;
 
 const XKS_MARK: u8 = b'X';
 const TAG_LEN: usize = 16;
@@ -36,7 +36,7 @@ pub struct Route<'a> {
     /// The proxy and the credential.
     pub target: ProxyTarget<'a>,
     /// The cloud making the hop.
-    pub provider: Provider,
+    pub provider: Cloud,
     /// The cloud key's lab name, if the hop is for one.
     pub key: Option<&'a str>,
     /// What the call log names as the caller (the key store id, the EKM connection).

@@ -276,7 +276,7 @@ pub struct HopCall<'a> {
     /// `xks` or `xks-proxy`.
     pub hop: &'a str,
     /// The cloud.
-    pub provider: crate::keys::Provider,
+    pub provider: ekm_vocab::Cloud,
     /// The hop API (`Encrypt`, `GetHealthStatus`, …).
     pub operation: &'a str,
     /// The KMS key's lab name (cloud side) or the external key id (proxy side).

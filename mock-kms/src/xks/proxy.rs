@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ekm_clock::Stopwatch;
+use ekm_vocab::Cloud;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -37,7 +38,6 @@ use super::faults::{HopAction, UNREACHABLE_HOLD};
 use super::manager::{MAX_AAD_BYTES, MAX_DATA_BYTES, MAX_METADATA_BYTES, Sealed};
 use super::{HopCall, PROXY_MODEL, PROXY_VENDOR, SIGV4_SERVICE};
 use crate::aws::sigv4::{self, Authorization, Scope, SignedRequest};
-use crate::keys::Provider;
 use crate::server::MAX_BODY_BYTES;
 use crate::state::Kms;
 
@@ -144,7 +144,7 @@ pub async fn intercept(State(lab): State<Arc<Kms>>, request: Request, next: Next
     let watch = Stopwatch::start();
     let (parts, body) = request.into_parts();
     let mut log = HopLog {
-        provider: Provider::Aws,
+        provider: Cloud::Aws,
         outcome: None,
         operation: "Unknown",
         key: None,
@@ -179,7 +179,7 @@ pub async fn intercept(State(lab): State<Arc<Kms>>, request: Request, next: Next
 /// What the call log records about a proxy request.
 struct HopLog {
     /// The calling cloud.
-    provider: Provider,
+    provider: Cloud,
     /// Set when the answer is not what its status says (a malformed 200).
     outcome: Option<&'static str>,
     operation: &'static str,
@@ -339,12 +339,12 @@ fn authenticate(
 }
 
 /// The cloud a request comes from (see the module doc).
-fn calling_cloud(body: &[u8]) -> Provider {
+fn calling_cloud(body: &[u8]) -> Cloud {
     let gcp = serde_json::from_slice::<MetadataRequest>(body)
         .ok()
         .and_then(|request| request.request_metadata.kms_key_arn)
         .is_some_and(|key| key.starts_with("projects/"));
-    if gcp { Provider::Gcp } else { Provider::Aws }
+    if gcp { Cloud::Gcp } else { Cloud::Aws }
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, XksError> {

@@ -198,16 +198,17 @@ impl Trace {
 
 #[cfg(test)]
 mod tests {
-    use ekm_mock_kms::keys::Provider;
+    use ekm_vocab::{CallKind, Cloud};
 
     use super::*;
 
-    fn call(start: OffsetDateTime, seconds: i64, provider: Provider, outcome: &str) -> CallRecord {
+    fn call(start: OffsetDateTime, seconds: i64, provider: Cloud, outcome: &str) -> CallRecord {
         CallRecord {
             seq: 0,
             time: start + time::Duration::seconds(seconds),
             provider,
             operation: "Decrypt".into(),
+            kind: CallKind::Unwrap,
             key: None,
             caller: "test".into(),
             outcome: outcome.into(),
@@ -223,16 +224,17 @@ mod tests {
         trace.add_calls(
             start,
             &[
-                call(start, 5, Provider::Aws, "ok"),
-                call(start, 59, Provider::Aws, "DisabledException"),
-                call(start, 60, Provider::Gcp, "ok"),
+                call(start, 5, Cloud::Aws, "ok"),
+                call(start, 59, Cloud::Aws, "DisabledException"),
+                call(start, 60, Cloud::Gcp, "ok"),
             ],
         );
         let hop = CallRecord {
             hop: Some("xks".into()),
-            ..call(start, 31, Provider::Aws, "ok")
+            kind: CallKind::Hop,
+            ..call(start, 31, Cloud::Aws, "ok")
         };
-        trace.add_calls(start, &[call(start, 30, Provider::Aws, "ok"), hop]);
+        trace.add_calls(start, &[call(start, 30, Cloud::Aws, "ok"), hop]);
         let rows: Vec<_> = trace
             .calls
             .iter()

@@ -104,7 +104,7 @@ impl Playback {
                     self.revoke(
                         key,
                         RevocationCause::Key(action),
-                        &format!("{} {key}", action.name()),
+                        &format!("{} {key}", action.as_str()),
                     );
                 }
                 if let Some(undone) = action.undoes() {

@@ -52,10 +52,10 @@ impl Playback {
                     continue;
                 };
                 let op = call.op.unwrap_or(CallOp::Any);
-                let provider = call.provider.mock();
+                let provider = call.provider.cloud();
                 let count = log
                     .iter()
-                    .filter(|c| c.provider == provider && op.matches(&c.operation))
+                    .filter(|c| c.provider == provider && op.matches(c.kind))
                     .filter(|c| match call.window {
                         Some(w) => c.time > now - to_time(w.0) && c.time <= now,
                         None => c.seq > since_seq,

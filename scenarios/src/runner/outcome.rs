@@ -1,7 +1,7 @@
 //! What an action came to: done with a line of detail, or failed with an error kind, and the
 //! error kind of an engine failure.
 
-use ekm_engine::{EngineError, KmsError};
+use ekm_engine::EngineError;
 
 use crate::schema::ErrorKind;
 
@@ -41,18 +41,7 @@ impl Done {
 /// The error kind of an engine failure.
 pub fn error_kind(error: &EngineError) -> ErrorKind {
     if let Some(kms) = error.kms_error() {
-        return match kms {
-            KmsError::AccessDenied { .. } => ErrorKind::AccessDenied,
-            KmsError::KeyDisabled { .. } => ErrorKind::KeyDisabled,
-            KmsError::KeyNotFound { .. } => ErrorKind::KeyNotFound,
-            KmsError::KeyDestroyed { .. } => ErrorKind::KeyDestroyed,
-            KmsError::Throttled { .. } => ErrorKind::Throttled,
-            KmsError::Unavailable { .. } => ErrorKind::Unavailable,
-            KmsError::InvalidCiphertext { .. } => ErrorKind::InvalidCiphertext,
-            KmsError::Authentication { .. } => ErrorKind::Authentication,
-            KmsError::Transport { .. } => ErrorKind::Transport,
-            _ => ErrorKind::Other,
-        };
+        return ErrorKind::from(kms.kind());
     }
     match error {
         EngineError::UnknownKey { .. } => ErrorKind::UnknownKey,

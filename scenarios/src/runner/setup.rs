@@ -45,7 +45,7 @@ impl Playback {
         })
         .await?;
         for key in &scenario.keys {
-            let provider = key.provider.mock();
+            let provider = key.provider.cloud();
             let spec = match &key.spec {
                 Some(spec) => KeySpec::parse_for(provider, spec),
                 None => Ok(KeySpec::default_for(provider)),

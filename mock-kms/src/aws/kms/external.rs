@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use ekm_vocab::Cloud;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -22,7 +23,7 @@ use zeroize::Zeroizing;
 
 use super::{AwsError, CallCtx, CreateKeyRequest, Kms, context_aad};
 use crate::error::StateError;
-use crate::keys::{BlobHeader, KeySpec, Provider};
+use crate::keys::{BlobHeader, KeySpec};
 use crate::state::{Caller, KeyUse};
 use crate::xks::api::{ErrorName, KeyMetadataResponse, MetadataRequest, RequestMetadata};
 use crate::xks::hop::{HopFailure, ProxyTarget};
@@ -71,7 +72,7 @@ impl Kms<'_> {
                 secret_access_key: &store.credential.secret_access_key,
                 region: &self.tenant().region,
             },
-            provider: Provider::Aws,
+            provider: Cloud::Aws,
             key,
             caller: &store.id,
         }
@@ -249,7 +250,7 @@ impl Kms<'_> {
         );
         self.front
             .lab
-            .create_key(&name, Provider::Aws, KeySpec::SymmetricDefault)?;
+            .create_key(&name, Cloud::Aws, KeySpec::SymmetricDefault)?;
         let bound = self.front.lab.xks_write(|x| {
             if in_use(&x.stores) {
                 return Ok(false);

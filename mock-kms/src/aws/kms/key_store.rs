@@ -12,7 +12,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{AwsError, CallCtx, Kms, epoch_seconds};
-use crate::faults::OpKind;
 use crate::xks::XksCredential;
 use crate::xks::api::{ErrorName, HealthResponse, MetadataRequest, RequestMetadata};
 use crate::xks::hop::HopFailure;
@@ -194,9 +193,9 @@ impl Kms<'_> {
     pub(super) async fn create_key_store(
         &self,
         req: CreateStoreRequest,
-        _ctx: &mut CallCtx,
+        ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
-        self.admin_call("kms:CreateCustomKeyStore").await?;
+        self.admin_call("kms:CreateCustomKeyStore", ctx).await?;
         if req.custom_key_store_type.as_deref() != Some("EXTERNAL_KEY_STORE") {
             return Err(AwsError::bad(
                 "UnsupportedOperationException",
@@ -280,17 +279,17 @@ impl Kms<'_> {
     }
 
     /// The owner check and fault rules of the store calls.
-    async fn admin_call(&self, action: &str) -> Result<(), AwsError> {
-        super::inject_faults(&self.front.lab, super::Protocol::Kms, OpKind::Other, None).await?;
+    async fn admin_call(&self, action: &str, ctx: &CallCtx) -> Result<(), AwsError> {
+        super::inject_faults(&self.front.lab, super::Protocol::Kms, ctx.kind, None).await?;
         self.require_owner(action)
     }
 
     pub(super) async fn describe_key_stores(
         &self,
         req: DescribeStoresRequest,
-        _ctx: &mut CallCtx,
+        ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
-        self.admin_call("kms:DescribeCustomKeyStores").await?;
+        self.admin_call("kms:DescribeCustomKeyStores", ctx).await?;
         let stores: Vec<Value> = self.front.lab.xks_read(|x| {
             x.stores
                 .stores
@@ -334,9 +333,9 @@ impl Kms<'_> {
     pub(super) async fn connect_key_store(
         &self,
         req: StoreIdRequest,
-        _ctx: &mut CallCtx,
+        ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
-        self.admin_call("kms:ConnectCustomKeyStore").await?;
+        self.admin_call("kms:ConnectCustomKeyStore", ctx).await?;
         let store = self.store(&req.custom_key_store_id)?;
         if store.state == ConnectionState::Connected {
             return Ok(json!({}));
@@ -354,9 +353,9 @@ impl Kms<'_> {
     pub(super) async fn disconnect_key_store(
         &self,
         req: StoreIdRequest,
-        _ctx: &mut CallCtx,
+        ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
-        self.admin_call("kms:DisconnectCustomKeyStore").await?;
+        self.admin_call("kms:DisconnectCustomKeyStore", ctx).await?;
         let store = self.store(&req.custom_key_store_id)?;
         self.set_state(&store.id, ConnectionState::Disconnected, None)?;
         Ok(json!({}))
@@ -365,9 +364,9 @@ impl Kms<'_> {
     pub(super) async fn update_key_store(
         &self,
         req: UpdateStoreRequest,
-        _ctx: &mut CallCtx,
+        ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
-        self.admin_call("kms:UpdateCustomKeyStore").await?;
+        self.admin_call("kms:UpdateCustomKeyStore", ctx).await?;
         let mut store = self.store(&req.custom_key_store_id)?;
         let moves = req.xks_proxy_uri_endpoint.is_some()
             || req.xks_proxy_uri_path.is_some()
@@ -409,9 +408,9 @@ impl Kms<'_> {
     pub(super) async fn delete_key_store(
         &self,
         req: StoreIdRequest,
-        _ctx: &mut CallCtx,
+        ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
-        self.admin_call("kms:DeleteCustomKeyStore").await?;
+        self.admin_call("kms:DeleteCustomKeyStore", ctx).await?;
         let id = req.custom_key_store_id;
         self.front.lab.xks_write(|x| {
             let s = &mut x.stores;
