@@ -23,6 +23,12 @@
 //! # Ok(()) }
 //! ```
 
+mod mock;
+
+pub use ekm_mock_kms::calls::{CallPage, CallRecord};
+pub use ekm_mock_kms::keys::KeySpec;
+pub use ekm_mock_kms::state::KeyInfo;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,8 +37,8 @@ use ekm_engine::clock::SharedClock;
 use ekm_engine::config::{Config, EngineSettings, MockEndpoints};
 use ekm_engine::registration::{self, Cloud, SetupError};
 use ekm_engine::{Engine, EngineError, FsStore, KeyReference, ProjectId, StoreError};
+use ekm_mock_kms::error::StateError;
 use ekm_mock_kms::server::{MockKms, Options, ServerError};
-use ekm_mock_kms::state::KeyInfo;
 
 /// How to start a lab.
 #[derive(Debug, Clone)]
@@ -80,6 +86,9 @@ pub enum LabError {
     /// An engine operation failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The mock refused a key change, a fault or a lookup (unknown key, invalid request).
+    #[error(transparent)]
+    Refused(#[from] StateError),
     /// A key named in a request does not exist in the mock or is of another cloud.
     #[error("{0}")]
     UnknownKey(String),

@@ -52,7 +52,7 @@ impl Playback {
             Action::Key { action, key } => self.key_action(*action, key),
             Action::AliasSwap(swap) => {
                 let old = self.alias_target.clone();
-                match self.lab.mock().lab().set_alias(&swap.alias, &swap.to) {
+                match self.lab.set_alias(&swap.alias, &swap.to) {
                     Ok(()) => {
                         self.alias_target = swap.to.clone();
                         if !self.registered.contains_key(&Provider::Aws) {
@@ -98,7 +98,7 @@ impl Playback {
     }
 
     fn key_action(&mut self, action: KeyAction, key: &str) -> Done {
-        match self.lab.mock().lab().apply(key, action) {
+        match self.lab.apply(key, action) {
             Ok(info) => {
                 if action.revokes() {
                     self.revoke(
@@ -210,9 +210,9 @@ impl Playback {
 
     /// Opens one object: `Ok` or the error kind and message; the read goes into the trace.
     pub(super) async fn open(&mut self, name: &str) -> Result<(), (ErrorKind, String)> {
-        let before = self.lab.mock().lab().calls().since(self.call_seq).next;
+        let before = self.lab.calls_since(self.call_seq).next;
         let result = self.open_untraced(name).await;
-        let kms_calls = self.lab.mock().lab().calls().since(before).calls.len();
+        let kms_calls = self.lab.calls_since(before).calls.len();
         self.trace.reads.push(Read {
             at: self.elapsed(),
             object: name.to_owned(),

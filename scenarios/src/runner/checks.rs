@@ -45,7 +45,7 @@ impl Playback {
             return checks;
         };
         if let Some(calls) = &expect.kms_calls {
-            let log = self.lab.mock().lab().calls().since(0).calls;
+            let log = self.lab.calls_since(0).calls;
             let now = self.clock.now();
             for call in &calls.0 {
                 let Ok(bounds) = call_bounds(call) else {

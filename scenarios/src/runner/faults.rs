@@ -57,9 +57,9 @@ impl Playback {
     }
 
     /// Hands the mock the rules in force (without windows: the runner ends them itself).
-    pub(super) fn apply_faults(&self) -> Result<(), ekm_mock_kms::error::StateError> {
+    pub(super) fn apply_faults(&self) -> Result<(), ekm_lab::LabError> {
         let faults = self.faults.iter().map(|f| f.rule.clone()).collect();
-        self.lab.mock().lab().set_faults(faults)
+        self.lab.set_faults(faults)
     }
 
     pub(super) fn add_fault(&mut self, fault: &Fault) -> Done {

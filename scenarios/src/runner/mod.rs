@@ -68,7 +68,7 @@ pub enum RunError {
         /// The key.
         name: String,
         /// The mock's refusal.
-        source: ekm_mock_kms::error::StateError,
+        source: LabError,
     },
     /// The object store directory could not be made.
     #[error("object store directory: {0}")]
@@ -246,7 +246,7 @@ impl Playback {
     /// Calls answered since the last look: (count, their lab-time window start seq).
     fn take_calls(&mut self) -> (usize, u64) {
         let from = self.call_seq;
-        let page = self.lab.mock().lab().calls().since(from);
+        let page = self.lab.calls_since(from);
         self.call_seq = page.next;
         self.trace.add_calls(self.start, &page.calls);
         (page.calls.len(), from)

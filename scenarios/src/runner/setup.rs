@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use ekm_engine::ProjectId;
 use ekm_engine::clock::{Clock, ManualClock, SharedClock, Stopwatch};
+use ekm_lab::KeySpec;
 use ekm_lab::{EmbeddedLab, LabError, LabOptions};
-use ekm_mock_kms::keys::KeySpec;
 
 use super::{LoadedScenario, Playback, RunError};
 use crate::audit::DiskAudit;
@@ -50,7 +50,8 @@ impl Playback {
                 Some(spec) => KeySpec::parse_for(provider, spec),
                 None => Ok(KeySpec::default_for(provider)),
             };
-            spec.and_then(|spec| lab.mock().lab().create_key(&key.name, provider, spec))
+            spec.map_err(LabError::from)
+                .and_then(|spec| lab.create_key(&key.name, provider, spec))
                 .map_err(|source| RunError::Key {
                     name: key.name.clone(),
                     source,
@@ -68,7 +69,7 @@ impl Playback {
         let audit = store_dir
             .as_ref()
             .map(|d| DiskAudit::new(d.path().join("objects")));
-        let call_seq = lab.mock().lab().calls().since(0).next;
+        let call_seq = lab.calls_since(0).next;
         Ok(Self {
             start: clock.now(),
             scenario,
@@ -101,14 +102,10 @@ pub(super) async fn register_key_project(
     provider: Provider,
     key: &str,
 ) -> Result<ProjectId, RunError> {
-    let info = lab
-        .mock()
-        .lab()
-        .key_info(key)
-        .map_err(|source| RunError::Key {
-            name: key.to_owned(),
-            source,
-        })?;
+    let info = lab.key(key).map_err(|source| RunError::Key {
+        name: key.to_owned(),
+        source,
+    })?;
     let config = ekm_lab::registration_on(lab.config(), provider.cloud(), &info)?;
     let kek = ekm_engine::registration::connect(&config, provider.cloud())
         .await

@@ -1,6 +1,6 @@
 //! How the runner words a step in reports: an action as one line.
 
-use ekm_mock_kms::state::KeyInfo;
+use ekm_lab::KeyInfo;
 
 use crate::schema::{Action, fault_op_word};
 use crate::time::compact;
