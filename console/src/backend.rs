@@ -157,6 +157,23 @@ impl Backend {
         Some(pinned::read(&playback, &self.verdicts).await)
     }
 
+    /// Writes the report of the story so far (`index.html`, `summary.md`) to `dir`, made
+    /// absolute so the status line says exactly where; why not, on one line.
+    pub async fn write_report(
+        &self,
+        dir: &std::path::Path,
+    ) -> Result<ekm_scenarios::report::ReportFiles, String> {
+        let playback = self.scenario().ok_or("no story to report on")?;
+        let report = playback.lock().await.report_so_far();
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        ekm_scenarios::report::write_report(&dir, &[report]).map_err(|error| {
+            format!(
+                "cannot write the report: {}",
+                ekm_scenarios::cli::one_line(&error)
+            )
+        })
+    }
+
     /// An engine for the registration in `config`, on `clock` (`origin` names it).
     pub async fn registered(
         config: &Config,

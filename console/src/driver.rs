@@ -179,6 +179,23 @@ impl Driver {
                 ),
                 None => none,
             },
+            Effect::WriteReport => match self.backend().cloned() {
+                Some(backend) => Followup::Later(
+                    async move {
+                        let dir = std::path::Path::new(crate::model::REPORT_DIR);
+                        let written = backend.write_report(dir).await.map(|files| {
+                            format!(
+                                "report written: {} and {}",
+                                files.html.display(),
+                                files.markdown.display()
+                            )
+                        });
+                        vec![Action::Done(written)]
+                    }
+                    .boxed(),
+                ),
+                None => none,
+            },
             Effect::ReadPinned => match self.backend().cloned() {
                 Some(backend) => Followup::Later(
                     async move {

@@ -150,6 +150,13 @@ pub static BINDINGS: &[Binding] = &[
     bind!(
         Story,
         STORY,
+        [ch('w')],
+        Action::WriteReport,
+        "write the report so far (HTML + Markdown) to ./ekm-report/"
+    ),
+    bind!(
+        Story,
+        STORY,
         [ch(' ')],
         Action::TogglePause,
         "autoplay on / off"

@@ -415,6 +415,8 @@ pub enum Action {
     Back,
     /// Start the story again.
     Restart,
+    /// Write the story's report (HTML + Markdown) so far.
+    WriteReport,
     /// A scenario step was played (`None`: there was none left).
     Stepped(Option<Box<StepView>>),
     /// The story was restarted and replayed: these steps ran (or it failed, and why).
@@ -487,9 +489,14 @@ pub enum Effect {
     Restart(usize),
     /// Re-read the story's pinned objects.
     ReadPinned,
+    /// Write the story's report so far to [`REPORT_DIR`].
+    WriteReport,
     /// Stop the runtime.
     Quit,
 }
+
+/// Where the story's report is written (`w`), relative to the working directory.
+pub const REPORT_DIR: &str = "ekm-report";
 
 /// A message in the status bar.
 #[derive(Debug, Clone, PartialEq, Eq)]

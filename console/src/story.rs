@@ -242,6 +242,11 @@ pub(crate) fn update(model: &mut Model, action: Action) -> Vec<Effect> {
             model.pinned = pinned;
             Vec::new()
         }
+        Action::WriteReport if model.stepping => Vec::new(),
+        Action::WriteReport => {
+            model.notice = Some(Notice::new("writing the report…", false));
+            vec![Effect::WriteReport]
+        }
         _ => Vec::new(),
     }
 }

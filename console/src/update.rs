@@ -144,6 +144,7 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Effect> {
         Action::NextStep
         | Action::Back
         | Action::Restart
+        | Action::WriteReport
         | Action::Stepped(_)
         | Action::Restarted(_)
         | Action::Pinned(_) => crate::story::update(model, action),

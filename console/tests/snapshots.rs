@@ -326,3 +326,29 @@ async fn the_demo_remembers_a_refusal_until_a_key_event() {
     let aws_now = again.iter().find(|p| p.name == aws.name).expect("pinned");
     assert_eq!(aws_now.readable, Readable::Yes, "{aws_now:#?}");
 }
+
+/// `w` in the story writes the report of what was played so far: the HTML page with a lane per
+/// pinned object and the key events, and the Markdown summary.
+#[tokio::test]
+async fn the_story_writes_its_report_so_far() {
+    let lab = demo_told(6).await;
+    let backend = lab.driver.backend().expect("attached").clone();
+    let dir = tempfile::tempdir().unwrap();
+    let files = backend
+        .write_report(&dir.path().join("report"))
+        .await
+        .expect("written");
+    assert!(files.html.is_absolute(), "{}", files.html.display());
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    for object in ["aws-rotated", "azure-revoked", "after-rotation"] {
+        assert!(html.contains(object), "no lane for {object}");
+    }
+    assert!(html.contains("disable aws-revoked"), "no key marker");
+    let summary = std::fs::read_to_string(&files.markdown).unwrap();
+    assert!(summary.contains("rotation-vs-revocation"), "{summary}");
+    let mut model = lab.model.clone();
+    assert_eq!(
+        ekm_console::update::update(&mut model, Action::WriteReport),
+        [ekm_console::model::Effect::WriteReport]
+    );
+}

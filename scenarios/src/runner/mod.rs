@@ -225,6 +225,24 @@ impl Playback {
         Some(report)
     }
 
+    /// The report of the steps played so far (the story's "write the report" key): what
+    /// [`finish`](Self::finish) would report had the scenario stopped here.
+    pub fn report_so_far(&mut self) -> ScenarioReport {
+        self.take_calls();
+        self.sample_cache();
+        let mut trace = self.trace.clone();
+        trace.end = self.elapsed();
+        ScenarioReport {
+            name: self.scenario.name.clone(),
+            file: self.file.clone(),
+            description: self.scenario.description.clone(),
+            steps: self.reports.clone(),
+            error: None,
+            wall: self.stopwatch.elapsed(),
+            trace,
+        }
+    }
+
     /// Plays the remaining steps, stops the lab and reports.
     pub async fn finish(mut self) -> ScenarioReport {
         while self.next_step().await.is_some() {}
