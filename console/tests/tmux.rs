@@ -134,8 +134,11 @@ fn the_demo_told_to_the_end_keeps_rotated_data_and_shreds_revoked_data() {
         let played = format!("beat {beat}/6 played");
         wait_for(&session.0, &played, |s| s.contains(&played));
     }
-    let end = wait_for(&session.0, "the story's end", |s| {
+    // The pinned objects are re-read just after the last beat: wait for that read too.
+    let end = wait_for(&session.0, "the story's end, re-read", |s| {
         s.contains("The story is over")
+            && s.contains("✓ readable  after-rotation")
+            && s.contains("✗ key disabled  azure-revoked")
     });
     for rotated in [
         "aws-rotated",
