@@ -319,7 +319,7 @@ impl Mock {
             let raw = without_latency(self.authenticate(surface, raw));
             let summary = format!("{} {}", raw.method, raw.uri);
             let (status, body) = self.send(surface, raw.into_request()).await;
-            let injected = !control && !self.lab.faults().list().is_empty();
+            let injected = !control && !self.lab.faults().list(self.lab.now()).is_empty();
             assert!(
                 !status.is_server_error() || injected,
                 "{summary} answered {status} without an injected fault: {}",
