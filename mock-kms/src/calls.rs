@@ -40,6 +40,25 @@ pub struct CallRecord {
     pub hop: Option<String>,
 }
 
+impl CallRecord {
+    /// A call to `provider` being answered: anonymous, about no key, `ok` so far; the log
+    /// stamps its time and sequence number when it is written.
+    pub fn new(provider: Cloud, operation: &str, kind: CallKind) -> Self {
+        Self {
+            seq: 0,
+            time: OffsetDateTime::UNIX_EPOCH,
+            provider,
+            operation: operation.to_owned(),
+            kind,
+            key: None,
+            caller: "anonymous".to_owned(),
+            outcome: "ok".to_owned(),
+            latency_ms: 0.0,
+            hop: None,
+        }
+    }
+}
+
 /// A page of the log.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallPage {

@@ -28,6 +28,7 @@ pub mod faults;
 pub mod keygen;
 pub mod keys;
 pub mod listener;
+pub mod pipeline;
 pub mod registration;
 pub mod server;
 pub mod state;

@@ -301,49 +301,22 @@ impl Kms {
         &self.calls
     }
 
-    /// Logs one answered call at the current lab time.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one argument per call-log field; the three front-ends call it alike"
-    )]
-    pub fn log_call(
-        &self,
-        provider: Cloud,
-        operation: &str,
-        kind: CallKind,
-        key: Option<&str>,
-        caller: &str,
-        outcome: &str,
-        latency: Duration,
-    ) {
-        self.calls.record(CallRecord {
-            seq: 0,
-            time: self.now(),
-            provider,
-            operation: operation.to_owned(),
-            kind,
-            key: key.map(str::to_owned),
-            caller: caller.to_owned(),
-            outcome: outcome.to_owned(),
-            latency_ms: latency.as_secs_f64() * 1000.0,
-            hop: None,
-        });
+    /// Writes one answered call to the call log at the current lab time: the one place a
+    /// [`CallRecord`] is written (by the request pipeline and the external key store hop).
+    pub fn log_call(&self, mut record: CallRecord) {
+        record.time = self.now();
+        self.calls.record(record);
     }
 
     /// Logs one answered call of an external key store hop (see [`HopCall`]).
     pub fn log_hop(&self, call: HopCall<'_>) {
-        self.calls.record(CallRecord {
-            seq: 0,
-            time: self.now(),
-            provider: call.provider,
-            operation: call.operation.to_owned(),
-            kind: CallKind::Hop,
-            key: call.key.map(str::to_owned),
-            caller: call.caller.to_owned(),
-            outcome: call.outcome.to_owned(),
-            latency_ms: call.latency.as_secs_f64() * 1000.0,
-            hop: Some(call.hop.to_owned()),
-        });
+        let mut record = CallRecord::new(call.provider, call.operation, CallKind::Hop);
+        record.key = call.key.map(str::to_owned);
+        call.caller.clone_into(&mut record.caller);
+        call.outcome.clone_into(&mut record.outcome);
+        record.latency_ms = call.latency.as_secs_f64() * 1000.0;
+        record.hop = Some(call.hop.to_owned());
+        self.log_call(record);
     }
 
     /// The external key store: the lab's XKS proxy, the key manager behind it, the hop's faults.

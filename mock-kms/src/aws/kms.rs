@@ -16,9 +16,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{AwsError, AwsFront, CallCtx, Principal, Protocol, inject_faults};
+use super::{AwsError, AwsFront, Principal, Protocol};
 use crate::error::StateError;
 use crate::keys::{BlobHeader, Key, KeySpec, KeyState};
+use crate::pipeline::Call;
 use crate::state::{Caller, KeyUse, KmsState};
 use crate::tenant::AwsTenant;
 use ekm_vocab::{CallKind, Cloud, KeyAction};
@@ -143,7 +144,7 @@ impl Operation {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         Self::ALL
             .iter()
             .find(|(_, op)| *op == self)
@@ -174,30 +175,34 @@ pub(super) async fn dispatch(
     principal: Principal,
     op: Operation,
     body: &[u8],
-    ctx: &mut CallCtx,
+    call: &Call,
 ) -> Result<Value, AwsError> {
     let caller = principal.kms_caller(op.name())?;
-    let kms = Kms { front, caller };
+    let kms = Kms {
+        front,
+        caller,
+        call,
+    };
     match op {
-        Operation::Encrypt => kms.encrypt(parse(body)?, ctx).await,
-        Operation::Decrypt => kms.decrypt(parse(body)?, ctx).await,
-        Operation::GenerateDataKey => kms.generate_data_key(parse(body)?, ctx).await,
-        Operation::DescribeKey => kms.describe_key(parse(body)?, ctx).await,
-        Operation::ListAliases => kms.list_aliases(parse(body)?, ctx).await,
-        Operation::CreateKey => kms.create_key(parse(body)?, ctx).await,
-        Operation::EnableKey => kms.lifecycle(parse(body)?, KeyAction::Enable, ctx).await,
-        Operation::DisableKey => kms.lifecycle(parse(body)?, KeyAction::Disable, ctx).await,
-        Operation::RotateKeyOnDemand => kms.lifecycle(parse(body)?, KeyAction::Rotate, ctx).await,
-        Operation::ScheduleKeyDeletion => kms.schedule_deletion(parse(body)?, ctx).await,
-        Operation::ListKeyRotations => kms.list_rotations(parse(body)?, ctx).await,
-        Operation::CreateAlias => kms.put_alias(parse(body)?, false, ctx).await,
-        Operation::UpdateAlias => kms.put_alias(parse(body)?, true, ctx).await,
-        Operation::CreateCustomKeyStore => kms.create_key_store(parse(body)?, ctx).await,
-        Operation::DescribeCustomKeyStores => kms.describe_key_stores(parse(body)?, ctx).await,
-        Operation::ConnectCustomKeyStore => kms.connect_key_store(parse(body)?, ctx).await,
-        Operation::DisconnectCustomKeyStore => kms.disconnect_key_store(parse(body)?, ctx).await,
-        Operation::UpdateCustomKeyStore => kms.update_key_store(parse(body)?, ctx).await,
-        Operation::DeleteCustomKeyStore => kms.delete_key_store(parse(body)?, ctx).await,
+        Operation::Encrypt => kms.encrypt(parse(body)?).await,
+        Operation::Decrypt => kms.decrypt(parse(body)?).await,
+        Operation::GenerateDataKey => kms.generate_data_key(parse(body)?).await,
+        Operation::DescribeKey => kms.describe_key(parse(body)?).await,
+        Operation::ListAliases => kms.list_aliases(parse(body)?).await,
+        Operation::CreateKey => kms.create_key(parse(body)?).await,
+        Operation::EnableKey => kms.lifecycle(parse(body)?, KeyAction::Enable).await,
+        Operation::DisableKey => kms.lifecycle(parse(body)?, KeyAction::Disable).await,
+        Operation::RotateKeyOnDemand => kms.lifecycle(parse(body)?, KeyAction::Rotate).await,
+        Operation::ScheduleKeyDeletion => kms.schedule_deletion(parse(body)?).await,
+        Operation::ListKeyRotations => kms.list_rotations(parse(body)?).await,
+        Operation::CreateAlias => kms.put_alias(parse(body)?, false).await,
+        Operation::UpdateAlias => kms.put_alias(parse(body)?, true).await,
+        Operation::CreateCustomKeyStore => kms.create_key_store(parse(body)?).await,
+        Operation::DescribeCustomKeyStores => kms.describe_key_stores(parse(body)?).await,
+        Operation::ConnectCustomKeyStore => kms.connect_key_store(parse(body)?).await,
+        Operation::DisconnectCustomKeyStore => kms.disconnect_key_store(parse(body)?).await,
+        Operation::UpdateCustomKeyStore => kms.update_key_store(parse(body)?).await,
+        Operation::DeleteCustomKeyStore => kms.delete_key_store(parse(body)?).await,
     }
 }
 
@@ -355,6 +360,7 @@ fn check_algorithm(algorithm: Option<&str>) -> Result<(), AwsError> {
 struct Kms<'a> {
     front: &'a AwsFront,
     caller: Caller,
+    call: &'a Call,
 }
 
 impl Kms<'_> {
@@ -363,21 +369,24 @@ impl Kms<'_> {
     }
 
     /// Resolves `key_id`, then [`Kms::enter`]s it.
-    async fn key(&self, key_id: &str, op: CallKind, ctx: &mut CallCtx) -> Result<String, AwsError> {
+    async fn key(&self, key_id: &str) -> Result<String, AwsError> {
         let name = self.front.lab.read(|s| resolve(s, self.tenant(), key_id))?;
-        self.enter(name, op, ctx).await
+        self.enter(name).await
     }
 
-    /// Records key `name` for the call log and applies the fault rules.
-    async fn enter(
-        &self,
-        name: String,
-        op: CallKind,
-        ctx: &mut CallCtx,
-    ) -> Result<String, AwsError> {
-        ctx.key = Some(name.clone());
-        inject_faults(&self.front.lab, Protocol::Kms, op, Some(&name)).await?;
+    /// Names key `name` in the call log and admits the call past the fault rules.
+    async fn enter(&self, name: String) -> Result<String, AwsError> {
+        self.call.key(&name);
+        self.admit_faults().await?;
         Ok(name)
+    }
+
+    /// Fault admission, answered in KMS's dialect.
+    async fn admit_faults(&self) -> Result<(), AwsError> {
+        self.call
+            .admit_faults()
+            .await
+            .map_err(|failure| AwsError::fault(Protocol::Kms, failure))
     }
 
     /// Checks `action` on `name` for the caller (the owner only, for anything but encrypt and
@@ -409,7 +418,7 @@ impl Kms<'_> {
         })
     }
 
-    async fn encrypt(&self, req: EncryptRequest, ctx: &mut CallCtx) -> Result<Value, AwsError> {
+    async fn encrypt(&self, req: EncryptRequest) -> Result<Value, AwsError> {
         check_algorithm(req.encryption_algorithm.as_deref())?;
         let plaintext = zeroize::Zeroizing::new(decode_b64("Plaintext", &req.plaintext)?);
         if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT_BYTES {
@@ -421,7 +430,7 @@ impl Kms<'_> {
                 ),
             ));
         }
-        let name = self.key(&req.key_id, CallKind::Wrap, ctx).await?;
+        let name = self.key(&req.key_id).await?;
         let (blob, arn) = self
             .seal_any(
                 &name,
@@ -436,7 +445,7 @@ impl Kms<'_> {
         )
     }
 
-    async fn decrypt(&self, req: DecryptRequest, ctx: &mut CallCtx) -> Result<Value, AwsError> {
+    async fn decrypt(&self, req: DecryptRequest) -> Result<Value, AwsError> {
         check_algorithm(req.encryption_algorithm.as_deref())?;
         let blob = decode_b64("CiphertextBlob", &req.ciphertext_blob)?;
         if blob.is_empty() || blob.len() > MAX_CIPHERTEXT_BYTES {
@@ -450,7 +459,7 @@ impl Kms<'_> {
         }
         let (header, _) = BlobHeader::parse(&blob)?;
         let name = match &req.key_id {
-            Some(key_id) => self.key(key_id, CallKind::Unwrap, ctx).await?,
+            Some(key_id) => self.key(key_id).await?,
             None => {
                 let known = self.front.lab.read(|s| {
                     s.keys
@@ -463,8 +472,7 @@ impl Kms<'_> {
                     )
                     .into());
                 }
-                self.enter(header.key.clone(), CallKind::Unwrap, ctx)
-                    .await?
+                self.enter(header.key.clone()).await?
             }
         };
         if let Some(binding) = self.external(&name) {
@@ -491,11 +499,7 @@ impl Kms<'_> {
         })
     }
 
-    async fn generate_data_key(
-        &self,
-        req: GenerateDataKeyRequest,
-        ctx: &mut CallCtx,
-    ) -> Result<Value, AwsError> {
+    async fn generate_data_key(&self, req: GenerateDataKeyRequest) -> Result<Value, AwsError> {
         let len = match (req.key_spec.as_deref(), req.number_of_bytes) {
             (Some("AES_256"), None) | (None, None) => 32,
             (Some("AES_128"), None) => 16,
@@ -507,7 +511,7 @@ impl Kms<'_> {
                 ));
             }
         };
-        let name = self.key(&req.key_id, CallKind::Wrap, ctx).await?;
+        let name = self.key(&req.key_id).await?;
         let mut plaintext = zeroize::Zeroizing::new(vec![0u8; len]);
         aws_lc_rs::rand::fill(plaintext.as_mut_slice())
             .map_err(|_| StateError::Internal("the random number generator failed".into()))?;
@@ -525,8 +529,8 @@ impl Kms<'_> {
         )
     }
 
-    async fn describe_key(&self, req: KeyIdRequest, ctx: &mut CallCtx) -> Result<Value, AwsError> {
-        let name = self.key(&req.key_id, ctx.kind, ctx).await?;
+    async fn describe_key(&self, req: KeyIdRequest) -> Result<Value, AwsError> {
+        let name = self.key(&req.key_id).await?;
         let tenant = self.tenant();
         let mut metadata =
             self.with_key(&name, KeyUse::Manage, "kms:DescribeKey", |key, now| {
@@ -547,16 +551,12 @@ impl Kms<'_> {
         }
     }
 
-    async fn list_aliases(
-        &self,
-        req: ListAliasesRequest,
-        ctx: &mut CallCtx,
-    ) -> Result<Value, AwsError> {
+    async fn list_aliases(&self, req: ListAliasesRequest) -> Result<Value, AwsError> {
         let lab = &self.front.lab;
         let only = match &req.key_id {
-            Some(key_id) => Some(self.key(key_id, ctx.kind, ctx).await?),
+            Some(key_id) => Some(self.key(key_id).await?),
             None => {
-                inject_faults(lab, Protocol::Kms, ctx.kind, None).await?;
+                self.admit_faults().await?;
                 None
             }
         };
@@ -579,12 +579,8 @@ impl Kms<'_> {
         Ok(json!({"Aliases": aliases, "Truncated": false}))
     }
 
-    async fn create_key(
-        &self,
-        req: CreateKeyRequest,
-        ctx: &mut CallCtx,
-    ) -> Result<Value, AwsError> {
-        inject_faults(&self.front.lab, Protocol::Kms, ctx.kind, None).await?;
+    async fn create_key(&self, req: CreateKeyRequest) -> Result<Value, AwsError> {
+        self.admit_faults().await?;
         self.require_owner("kms:CreateKey")?;
         for spec in [&req.key_spec, &req.customer_master_key_spec]
             .into_iter()
@@ -619,10 +615,10 @@ impl Kms<'_> {
                 self.front
                     .lab
                     .create_key(&name, Cloud::Aws, KeySpec::SymmetricDefault)?;
-                ctx.key = Some(name.clone());
+                self.call.key(&name);
                 name
             }
-            Some("EXTERNAL_KEY_STORE") => self.create_external_key(&req, ctx).await?,
+            Some("EXTERNAL_KEY_STORE") => self.create_external_key(&req).await?,
             Some(other) => {
                 return Err(AwsError::bad(
                     "UnsupportedOperationException",
@@ -640,13 +636,8 @@ impl Kms<'_> {
         Ok(json!({"KeyMetadata": metadata}))
     }
 
-    async fn lifecycle(
-        &self,
-        req: KeyIdRequest,
-        action: KeyAction,
-        ctx: &mut CallCtx,
-    ) -> Result<Value, AwsError> {
-        let name = self.key(&req.key_id, ctx.kind, ctx).await?;
+    async fn lifecycle(&self, req: KeyIdRequest, action: KeyAction) -> Result<Value, AwsError> {
+        let name = self.key(&req.key_id).await?;
         let aws_action = match action {
             KeyAction::Enable => "kms:EnableKey",
             KeyAction::Disable => "kms:DisableKey",
@@ -662,11 +653,7 @@ impl Kms<'_> {
         })
     }
 
-    async fn schedule_deletion(
-        &self,
-        req: ScheduleDeletionRequest,
-        ctx: &mut CallCtx,
-    ) -> Result<Value, AwsError> {
+    async fn schedule_deletion(&self, req: ScheduleDeletionRequest) -> Result<Value, AwsError> {
         let days = req.pending_window_in_days.unwrap_or(30);
         if !(7..=30).contains(&days) {
             return Err(AwsError::bad(
@@ -674,7 +661,7 @@ impl Kms<'_> {
                 "PendingWindowInDays must be between 7 and 30",
             ));
         }
-        let name = self.key(&req.key_id, ctx.kind, ctx).await?;
+        let name = self.key(&req.key_id).await?;
         let lab = &self.front.lab;
         let now = lab.now();
         let caller = self.caller;
@@ -704,12 +691,8 @@ impl Kms<'_> {
         }))
     }
 
-    async fn list_rotations(
-        &self,
-        req: KeyIdRequest,
-        ctx: &mut CallCtx,
-    ) -> Result<Value, AwsError> {
-        let name = self.key(&req.key_id, ctx.kind, ctx).await?;
+    async fn list_rotations(&self, req: KeyIdRequest) -> Result<Value, AwsError> {
+        let name = self.key(&req.key_id).await?;
         self.with_key(&name, KeyUse::Manage, "kms:ListKeyRotations", |key, _| {
             let rotations: Vec<Value> = key
                 .versions
@@ -728,12 +711,7 @@ impl Kms<'_> {
     }
 
     /// `CreateAlias` (`must_exist` false) and `UpdateAlias` (true).
-    async fn put_alias(
-        &self,
-        req: AliasRequest,
-        must_exist: bool,
-        ctx: &mut CallCtx,
-    ) -> Result<Value, AwsError> {
+    async fn put_alias(&self, req: AliasRequest, must_exist: bool) -> Result<Value, AwsError> {
         let alias = req.alias_name.strip_prefix("alias/").ok_or_else(|| {
             AwsError::bad("ValidationException", "AliasName must begin with alias/")
         })?;
@@ -749,7 +727,7 @@ impl Kms<'_> {
                 "TargetKeyId must be a key id or key ARN, not an alias",
             ));
         }
-        let target = self.key(&req.target_key_id, ctx.kind, ctx).await?;
+        let target = self.key(&req.target_key_id).await?;
         self.with_key(&target, KeyUse::Manage, "kms:CreateAlias", |_, _| Ok(()))?;
         let lab = &self.front.lab;
         let exists = lab.read(|s| s.alias_target(alias).is_some());

@@ -21,6 +21,7 @@ pub mod sts;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -28,11 +29,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
-use ekm_clock::Stopwatch;
 use time::OffsetDateTime;
 
 use crate::error::StateError;
 use crate::faults::Failure;
+use crate::pipeline::{self, Call, Pipeline};
 use crate::server::MAX_BODY_BYTES;
 use crate::state::{Caller, Kms};
 use ekm_vocab::{CallKind, Cloud};
@@ -41,10 +42,16 @@ use sigv4::{Authorization, Scope, SigV4Error, SignedRequest};
 /// The AWS routes (`POST /`).
 pub fn router(lab: Arc<Kms>) -> Router {
     let front = Arc::new(AwsFront {
-        lab,
+        lab: lab.clone(),
         sessions: Mutex::new(HashMap::new()),
     });
-    Router::new().route("/", post(handle)).with_state(front)
+    Router::new()
+        .route("/", post(handle))
+        .with_state(front)
+        .layer(axum::middleware::from_fn_with_state(
+            Pipeline::new(lab, Cloud::Aws),
+            pipeline::layer,
+        ))
 }
 
 /// Shared state of the AWS front-end: the lab and the STS sessions issued so far.
@@ -106,15 +113,6 @@ impl Principal {
             )),
         }
     }
-}
-
-/// What the call log records about a request, filled in as it is understood.
-#[derive(Debug)]
-struct CallCtx {
-    operation: String,
-    kind: CallKind,
-    key: Option<String>,
-    caller: String,
 }
 
 /// An AWS error: HTTP status, the cloud's error code and a message.
@@ -215,11 +213,13 @@ impl AwsError {
         }
     }
 
+    /// The answer in the protocol's dialect, marked with the error code for the call log.
     fn into_response(self, protocol: Protocol) -> Response {
-        match protocol {
+        let response = match protocol {
             Protocol::Kms => kms::error_response(&self),
             Protocol::Sts => sts::error_response(&self),
-        }
+        };
+        pipeline::refused(response, self.code)
     }
 }
 
@@ -234,8 +234,12 @@ enum AuthFailure {
     Expired,
 }
 
-async fn handle(State(front): State<Arc<AwsFront>>, request: Request) -> Response {
-    let watch = Stopwatch::start();
+async fn handle(
+    State(front): State<Arc<AwsFront>>,
+    Extension(call): Extension<Call>,
+    request: Request,
+) -> Response {
+    call.name("Unknown", CallKind::Other);
     let (parts, body) = request.into_parts();
     let protocol = if parts.headers.contains_key("x-amz-target")
         || media_type(&parts.headers).starts_with("application/x-amz-json")
@@ -244,40 +248,19 @@ async fn handle(State(front): State<Arc<AwsFront>>, request: Request) -> Respons
     } else {
         Protocol::Sts
     };
-    let mut ctx = CallCtx {
-        operation: "Unknown".to_owned(),
-        kind: CallKind::Other,
-        key: None,
-        caller: "anonymous".to_owned(),
-    };
     let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(body) => serve(&front, protocol, &parts, &body, &mut ctx).await,
+        Ok(body) => serve(&front, protocol, &parts, &body, &call).await,
         Err(_) => Err(AwsError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestEntityTooLargeException",
             format!("The request body exceeds {MAX_BODY_BYTES} bytes"),
         )),
     };
-    let (mut response, outcome) = match result {
-        Ok(response) => (response, "ok"),
-        Err(error) => {
-            let code = error.code;
-            (error.into_response(protocol), code)
-        }
-    };
+    let mut response = result.unwrap_or_else(|error| error.into_response(protocol));
     let request_id = uuid::Uuid::new_v4().to_string();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-amzn-requestid", value);
     }
-    front.lab.log_call(
-        Cloud::Aws,
-        &ctx.operation,
-        ctx.kind,
-        ctx.key.as_deref(),
-        &ctx.caller,
-        outcome,
-        watch.elapsed(),
-    );
     response
 }
 
@@ -286,7 +269,7 @@ async fn serve(
     protocol: Protocol,
     parts: &Parts,
     body: &Bytes,
-    ctx: &mut CallCtx,
+    call: &Call,
 ) -> Result<Response, AwsError> {
     match protocol {
         Protocol::Kms => {
@@ -295,20 +278,20 @@ async fn serve(
                 .get("x-amz-target")
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .unwrap_or_default();
-            ctx.operation = target
-                .strip_prefix("TrentService.")
-                .unwrap_or("Unknown")
-                .to_owned();
+            call.name(
+                target.strip_prefix("TrentService.").unwrap_or("Unknown"),
+                CallKind::Other,
+            );
             if media_type(&parts.headers) != "application/x-amz-json-1.1" {
                 return Err(AwsError::bad(
                     "SerializationException",
                     "KMS requests must have content-type application/x-amz-json-1.1",
                 ));
             }
-            let principal = authenticate(front, Protocol::Kms, parts, body, ctx)?;
+            let (principal, _) = admit(front, Protocol::Kms, parts, body, call)?;
             let operation = kms::Operation::from_target(&target)?;
-            ctx.kind = operation.kind();
-            let reply = kms::dispatch(front, principal, operation, body, ctx).await?;
+            call.name(operation.name(), operation.kind());
+            let reply = kms::dispatch(front, principal, operation, body, call).await?;
             Ok(kms::json_response(&reply))
         }
         Protocol::Sts => {
@@ -321,13 +304,13 @@ async fn serve(
             }
             let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
             if let Some(action) = form.get("Action") {
-                ctx.operation.clone_from(action);
+                call.name(action, CallKind::Other);
             }
-            let principal = authenticate(front, Protocol::Sts, parts, body, ctx)?;
+            let (principal, signer) = admit(front, Protocol::Sts, parts, body, call)?;
             match form.get("Action").map(String::as_str) {
                 Some("AssumeRole") => {
-                    ctx.kind = CallKind::SignIn;
-                    sts::assume_role(front, principal, &form, ctx).await
+                    call.name("AssumeRole", CallKind::SignIn);
+                    sts::assume_role(front, principal, &signer, &form, call).await
                 }
                 Some(other) => Err(AwsError::bad(
                     "InvalidAction",
@@ -350,17 +333,18 @@ fn media_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// Verifies the signature and finds who signed.
-fn authenticate(
+/// AWS's admission: verifies the SigV4 signature and finds who signed (named in the call log
+/// by access key id, which is also returned).
+fn admit(
     front: &AwsFront,
     protocol: Protocol,
     parts: &Parts,
     body: &[u8],
-    ctx: &mut CallCtx,
-) -> Result<Principal, AwsError> {
+    call: &Call,
+) -> Result<(Principal, String), AwsError> {
     let fail = |failure: AuthFailure| AwsError::auth(protocol, failure);
     let auth = Authorization::from_headers(&parts.headers).map_err(|e| fail(e.into()))?;
-    ctx.caller.clone_from(&auth.access_key_id);
+    call.caller(&auth.access_key_id);
     let tenant = &front.lab.tenant().aws;
     let (secret, principal, session) = if auth.access_key_id == tenant.admin_access_key_id {
         (
@@ -413,25 +397,7 @@ fn authenticate(
             return Err(fail(AuthFailure::Expired));
         }
     }
-    Ok(principal)
-}
-
-/// Applies the fault rules to one request: sleeps any injected latency (a real delay), then
-/// fails with any injected failure.
-async fn inject_faults(
-    lab: &Kms,
-    protocol: Protocol,
-    op: CallKind,
-    key: Option<&str>,
-) -> Result<(), AwsError> {
-    let decision = lab.faults().evaluate(Cloud::Aws, op, key, lab.now());
-    if let Some(latency) = decision.latency {
-        tokio::time::sleep(latency).await;
-    }
-    match decision.failure {
-        Some(failure) => Err(AwsError::fault(protocol, failure)),
-        None => Ok(()),
-    }
+    Ok((principal, auth.access_key_id))
 }
 
 impl From<StateError> for AwsError {

@@ -14,9 +14,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use time::format_description::well_known::Rfc3339;
 
-use super::{AwsError, AwsFront, CallCtx, Principal, Protocol, Session, inject_faults};
+use super::{AwsError, AwsFront, Principal, Protocol, Session};
 use crate::error::StateError;
-use ekm_vocab::CallKind;
+use crate::pipeline::Call;
 use ekm_vocab::Cloud;
 
 /// Session length when `DurationSeconds` is absent.
@@ -88,8 +88,9 @@ fn denied(message: String) -> AwsError {
 pub(super) async fn assume_role(
     front: &AwsFront,
     principal: Principal,
+    signer: &str,
     form: &HashMap<String, String>,
-    ctx: &mut CallCtx,
+    call: &Call,
 ) -> Result<Response, AwsError> {
     let field = |name: &str| form.get(name).map(String::as_str);
     let role_arn = field("RoleArn").ok_or_else(|| validation("RoleArn is required"))?;
@@ -113,13 +114,14 @@ pub(super) async fn assume_role(
             .ok_or_else(|| validation("DurationSeconds must be between 900 and 43200"))?,
     };
     let lab = &front.lab;
-    inject_faults(lab, Protocol::Sts, CallKind::SignIn, None).await?;
+    call.admit_faults()
+        .await
+        .map_err(|failure| AwsError::fault(Protocol::Sts, failure))?;
 
     let tenant = lab.tenant();
     let not_authorized = || {
         denied(format!(
-            "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
-            ctx.caller
+            "User: {signer} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
         ))
     };
     if principal != Principal::ServiceKey || role_arn != tenant.aws.role_arn {

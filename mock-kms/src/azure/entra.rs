@@ -20,13 +20,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use ekm_clock::Stopwatch;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 use serde::Deserialize;
@@ -35,6 +35,7 @@ use time::OffsetDateTime;
 
 use super::{AzureState, VAULT_RESOURCE};
 use crate::faults::Failure;
+use crate::pipeline::{self, Call};
 use crate::state::{Caller, Kms};
 use crate::tenant::AzureTenant;
 use ekm_vocab::CallKind;
@@ -239,7 +240,8 @@ impl EntraError {
             "correlation_id": correlation_id,
             "error_uri": format!("{}/error?code={}", lab.vault_url(), self.code),
         });
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let mut response =
+            pipeline::refused((self.status, axum::Json(body)).into_response(), self.error);
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
@@ -261,12 +263,12 @@ fn tenant_of(uri: &Uri) -> &str {
 /// `POST /{tenant}/oauth2/v2.0/token`.
 pub(super) async fn token(
     State(state): State<Arc<AzureState>>,
+    Extension(call): Extension<Call>,
     method: Method,
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let watch = Stopwatch::start();
-    let lab = &state.lab;
+    call.name("token", CallKind::SignIn);
     let form = body
         .map(|bytes| {
             let mut form: HashMap<String, String> = HashMap::new();
@@ -277,25 +279,10 @@ pub(super) async fn token(
             form
         })
         .unwrap_or_default();
-    let client_id = form
-        .get("client_id")
-        .cloned()
-        .unwrap_or_else(|| "anonymous".to_owned());
-    let result = issue_token(&state, &method, tenant_of(&uri), &form).await;
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(error) => error.error,
-    };
-    lab.log_call(
-        Cloud::Azure,
-        "token",
-        CallKind::SignIn,
-        None,
-        &client_id,
-        outcome,
-        watch.elapsed(),
-    );
-    match result {
+    if let Some(client_id) = form.get("client_id") {
+        call.caller(client_id);
+    }
+    match issue_token(&state, &call, &method, tenant_of(&uri), &form).await {
         Ok(access_token) => axum::Json(json!({
             "token_type": "Bearer",
             "expires_in": TOKEN_LIFETIME_SECONDS,
@@ -303,12 +290,13 @@ pub(super) async fn token(
             "access_token": access_token,
         }))
         .into_response(),
-        Err(error) => error.into_response(lab),
+        Err(error) => error.into_response(&state.lab),
     }
 }
 
 async fn issue_token(
     state: &AzureState,
+    call: &Call,
     method: &Method,
     tenant: &str,
     form: &HashMap<String, String>,
@@ -354,15 +342,9 @@ async fn issue_token(
         ));
     }
 
-    let decision = lab
-        .faults()
-        .evaluate(Cloud::Azure, CallKind::SignIn, None, lab.now());
-    if let Some(latency) = decision.latency {
-        tokio::time::sleep(latency).await;
-    }
-    if let Some(failure) = decision.failure {
-        return Err(EntraError::from_failure(failure));
-    }
+    call.admit_faults()
+        .await
+        .map_err(EntraError::from_failure)?;
 
     let (caller, secret) = if *client_id == azure.service_app_id {
         (Caller::Service, &azure.service_client_secret)

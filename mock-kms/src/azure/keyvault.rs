@@ -16,13 +16,13 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use ekm_clock::Stopwatch;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -33,6 +33,7 @@ use super::{AzureState, KvError, VAULT_RESOURCE};
 use crate::error::StateError;
 use crate::keygen;
 use crate::keys::{Key, KeySpec, KeyState, KeyVersion};
+use crate::pipeline::Call;
 use crate::state::{Caller, KeyUse};
 use ekm_vocab::{CallKind, Cloud, KeyAction};
 
@@ -227,9 +228,10 @@ fn unauthorized(state: &AzureState, message: &str) -> KvError {
     error
 }
 
-/// Checks the bearer token: 401 with the challenge unless it is one we issued, unexpired and —
-/// for the service — of the current trust epoch.
-fn authenticate(state: &AzureState, headers: &HeaderMap) -> Result<IssuedToken, KvError> {
+/// Azure's admission: checks the bearer token — 401 with the challenge unless it is one we
+/// issued, unexpired and, for the service, of the current trust epoch — and names its
+/// application in the call log.
+fn admit(state: &AzureState, call: &Call, headers: &HeaderMap) -> Result<IssuedToken, KvError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(unauthorized(
             state,
@@ -261,6 +263,7 @@ fn authenticate(state: &AzureState, headers: &HeaderMap) -> Result<IssuedToken, 
              the tenant.",
         ));
     }
+    call.caller(&issued.app_id);
     Ok(issued)
 }
 
@@ -634,85 +637,56 @@ impl Request<'_> {
 /// Every `/keys` request.
 pub(super) async fn handle(
     State(state): State<Arc<AzureState>>,
+    Extension(call): Extension<Call>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let watch = Stopwatch::start();
     let route = parse_route(&method, uri.path());
-    let operation = route.as_ref().map_or("request", |r| r.op.name());
-    let kind = route.as_ref().map_or(CallKind::Other, |r| r.op.kind());
-    let token = match authenticate(&state, &headers) {
-        Ok(token) => token,
-        Err(error) => {
-            state.lab.log_call(
-                Cloud::Azure,
-                operation,
-                kind,
-                None,
-                "anonymous",
-                error.log_code(),
-                watch.elapsed(),
-            );
-            return error.into_response();
-        }
-    };
-    let (lab_name, result) = match route {
-        Ok(route) => run(&state, &token, route, body).await,
-        Err(error) => (None, Err(error)),
-    };
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(error) => error.log_code(),
-    };
-    state.lab.log_call(
-        Cloud::Azure,
-        operation,
-        kind,
-        lab_name.as_deref(),
-        &token.app_id,
-        outcome,
-        watch.elapsed(),
+    call.name(
+        route.as_ref().map_or("request", |r| r.op.name()),
+        route.as_ref().map_or(CallKind::Other, |r| r.op.kind()),
     );
+    let result = match admit(&state, &call, &headers) {
+        Ok(token) => match route {
+            Ok(route) => run(&state, &call, &token, route, body).await,
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
+    };
     match result {
         Ok(value) => axum::Json(value).into_response(),
         Err(error) => error.into_response(),
     }
 }
 
-/// Resolves the key, applies the fault rules and performs `route`. Returns the key's lab name
-/// (for the call log) and the answer.
+/// Resolves the key (naming it in the call log), admits the call past the fault rules and
+/// performs `route`.
 async fn run(
     state: &Arc<AzureState>,
+    call: &Call,
     token: &IssuedToken,
     route: Route,
     body: Result<Bytes, BytesRejection>,
-) -> (Option<String>, Result<Value, KvError>) {
+) -> Result<Value, KvError> {
     let lab = &state.lab;
     let lab_name = lab.read(|s| {
         s.key_by_id(Cloud::Azure, &route.name)
             .map(|k| k.name.clone())
     });
     if lab_name.is_none() && route.op != Op::Create {
-        return (None, Err(not_found(&route.name)));
+        return Err(not_found(&route.name));
     }
-    let fault_key = lab_name.as_deref().unwrap_or(&route.name);
-    let decision = lab
-        .faults()
-        .evaluate(Cloud::Azure, route.op.kind(), Some(fault_key), lab.now());
-    if let Some(latency) = decision.latency {
-        tokio::time::sleep(latency).await;
-    }
-    if let Some(failure) = decision.failure {
-        return (lab_name, Err(KvError::from_failure(failure)));
-    }
+    // A create of a new key is about the vault name it asks for, which becomes its lab name.
+    call.key(lab_name.as_deref().unwrap_or(&route.name));
+    call.admit_faults().await.map_err(KvError::from_failure)?;
     let request = Request {
         state,
         token,
         name: &route.name,
     };
-    let result = match (&route.op, lab_name.as_deref()) {
+    match (&route.op, lab_name.as_deref()) {
         (Op::Create, existing) => {
             let existing = existing.map(str::to_owned);
             request
@@ -731,15 +705,7 @@ async fn run(
                 .await
         }
         (Op::Update { version }, Some(lab_name)) => request.update(lab_name, version, body),
-    };
-    let lab_name = match (&route.op, &result) {
-        (Op::Create, Ok(_)) => lab.read(|s| {
-            s.key_by_id(Cloud::Azure, &route.name)
-                .map(|k| k.name.clone())
-        }),
-        _ => lab_name,
-    };
-    (lab_name, result)
+    }
 }
 
 #[cfg(test)]

@@ -52,7 +52,9 @@ use axum::routing::{any, get};
 use serde_json::json;
 
 use crate::faults::Failure;
+use crate::pipeline::{self, Pipeline};
 use crate::state::Kms;
+use ekm_vocab::Cloud;
 
 /// The resource (audience) of Key Vault tokens.
 pub const VAULT_RESOURCE: &str = "https://vault.azure.net";
@@ -77,7 +79,7 @@ impl AzureState {
 
 /// The Azure routes: Key Vault under `/keys`, Entra under `/{tenant}/...`.
 pub fn router(lab: Arc<Kms>) -> Router {
-    let state = Arc::new(AzureState::new(lab));
+    let state = Arc::new(AzureState::new(lab.clone()));
     Router::new()
         .route("/keys", any(keyvault::handle))
         .route("/keys/", any(keyvault::handle))
@@ -94,6 +96,10 @@ pub fn router(lab: Arc<Kms>) -> Router {
         .route("/common/discovery/instance", get(entra::instance_discovery))
         .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            Pipeline::new(lab, Cloud::Azure),
+            pipeline::layer,
+        ))
 }
 
 async fn not_found() -> Response {
@@ -183,7 +189,10 @@ impl IntoResponse for KvError {
         if let Some(inner) = self.inner {
             error["innererror"] = json!({ "code": inner });
         }
-        let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        let mut response = pipeline::refused(
+            (self.status, axum::Json(json!({ "error": error }))).into_response(),
+            self.log_code(),
+        );
         let headers = response.headers_mut();
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));

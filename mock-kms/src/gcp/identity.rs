@@ -18,6 +18,7 @@
 use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::encoding::AsDer;
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
@@ -31,7 +32,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Call, Gcp, WireError, body_error};
+use super::{Call, Gcp, WireError, answer, body_error};
 
 /// The `iss` of every lab ID token (Google's own issuer, as real Google ID tokens carry).
 pub const ISSUER: &str = "https://accounts.google.com";
@@ -291,13 +292,14 @@ struct IdTokenResponse {
 /// `POST /_mock/v1/identity/gcp-id-token` `{"audience"}` (or `GET ?audience=`) → `{"id_token"}`.
 pub async fn id_token(
     State(gcp): State<Arc<Gcp>>,
+    Extension(call): Extension<Call>,
     method: Method,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let call = Call::start("gcp-id-token", CallKind::Other);
+    call.name("gcp-id-token", CallKind::Other);
     let result = mint_for(&gcp, &method, query.as_deref(), body);
-    gcp.finish(call, result)
+    answer(result)
 }
 
 fn mint_for(
@@ -342,8 +344,12 @@ fn mint_for(
 }
 
 /// `GET /_mock/v1/identity/jwks`: the identity provider's public keys.
-pub async fn jwks(State(gcp): State<Arc<Gcp>>, method: Method) -> Response {
-    let call = Call::start("jwks", CallKind::Other);
+pub async fn jwks(
+    State(gcp): State<Arc<Gcp>>,
+    Extension(call): Extension<Call>,
+    method: Method,
+) -> Response {
+    call.name("jwks", CallKind::Other);
     let result = if method == Method::GET {
         gcp.identity
             .get()
@@ -354,7 +360,7 @@ pub async fn jwks(State(gcp): State<Arc<Gcp>>, method: Method) -> Response {
             "the JWKS endpoint takes GET, not {method}"
         )))
     };
-    gcp.finish(call, result)
+    answer(result)
 }
 
 /// PEM-wraps a PKCS#8 DER private key (what `EncodingKey::from_rsa_pem` reads).

@@ -23,6 +23,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{OriginalUri, Path, State};
@@ -38,7 +39,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use zeroize::Zeroizing;
 
-use super::{ApiError, Call, Gcp, Principal, ekm, json_body};
+use super::{ApiError, Call, Gcp, admit_faults, answer, ekm, json_body};
 use crate::error::StateError;
 use crate::keys::{Key, KeyState, KeyVersion};
 use crate::state::{DELETION_WINDOW, KeyUse};
@@ -283,37 +284,23 @@ fn crypto_key_json(
     Ok(json)
 }
 
-/// Authenticates the caller (and names it in the call log).
-fn authenticate(gcp: &Gcp, call: &mut Call, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let principal = gcp.authenticate(headers)?;
-    call.caller.clone_from(&principal.name);
-    Ok(principal)
-}
-
-/// Resolves the key (naming it in the call log) and applies the fault rules: what every key
-/// route does once the caller and the request are known to be well-formed.
-async fn admit(
-    gcp: &Gcp,
-    call: &mut Call,
-    resource: &str,
-    op: CallKind,
-) -> Result<String, ApiError> {
+/// Resolves the key, names it in the call log and admits the call past the fault rules: what
+/// every key route does once the caller and the request are known to be well-formed.
+async fn enter(gcp: &Gcp, call: &Call, resource: &str) -> Result<String, ApiError> {
     let name = resolve(gcp, resource)?;
-    call.key = Some(name.clone());
-    if let Some(failure) = gcp.faults(op, Some(&name)).await {
-        return Err(ApiError::from_failure(failure));
-    }
+    call.key(&name);
+    admit_faults(call).await?;
     Ok(name)
 }
 
 async fn encrypt(
     gcp: &Gcp,
-    call: &mut Call,
+    call: &Call,
     headers: &HeaderMap,
     resource: &str,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<EncryptResponse, ApiError> {
-    let principal = authenticate(gcp, call, headers)?;
+    let principal = gcp.admit(call, headers)?;
     let request: EncryptRequest = json_body(headers, body)?;
     let plaintext = checked_bytes(
         "plaintext",
@@ -328,7 +315,7 @@ async fn encrypt(
         request.additional_authenticated_data_crc32c.as_ref(),
     )?;
     check_name(request.name.as_deref(), resource)?;
-    let name = admit(gcp, call, resource, CallKind::Wrap).await?;
+    let name = enter(gcp, call, resource).await?;
     let now = gcp.lab.now();
     let (sealed, ekm) = gcp
         .lab
@@ -362,12 +349,12 @@ async fn encrypt(
 
 async fn decrypt(
     gcp: &Gcp,
-    call: &mut Call,
+    call: &Call,
     headers: &HeaderMap,
     resource: &str,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<DecryptResponse, ApiError> {
-    let principal = authenticate(gcp, call, headers)?;
+    let principal = gcp.admit(call, headers)?;
     let request: DecryptRequest = json_body(headers, body)?;
     let ciphertext = checked_bytes(
         "ciphertext",
@@ -385,7 +372,7 @@ async fn decrypt(
         request.additional_authenticated_data_crc32c.as_ref(),
     )?;
     check_name(request.name.as_deref(), resource)?;
-    let name = admit(gcp, call, resource, CallKind::Unwrap).await?;
+    let name = enter(gcp, call, resource).await?;
     let now = gcp.lab.now();
     // An EKM key: the caller's rights and the key's state first, then the hop.
     let ekm = gcp
@@ -436,14 +423,14 @@ fn check_name(name: Option<&str>, resource: &str) -> Result<(), ApiError> {
 /// Reads key metadata after checking the caller may (`permission`): the owner only.
 async fn read_metadata<T>(
     gcp: &Gcp,
-    call: &mut Call,
+    call: &Call,
     headers: &HeaderMap,
     resource: &str,
     permission: &str,
     view: impl FnOnce(&Key, Option<&EkmKey>, OffsetDateTime) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
-    let principal = authenticate(gcp, call, headers)?;
-    let name = admit(gcp, call, resource, call.kind).await?;
+    let principal = gcp.admit(call, headers)?;
+    let name = enter(gcp, call, resource).await?;
     let now = gcp.lab.now();
     gcp.lab.read(|state| {
         let key = state
@@ -460,6 +447,7 @@ fn method_not_found(method: &Method, uri: &OriginalUri) -> ApiError {
 /// `…/cryptoKeys/{K}` (`GET`) and `…/cryptoKeys/{K}:encrypt|decrypt` (`POST`).
 pub async fn crypto_key(
     State(gcp): State<Arc<Gcp>>,
+    Extension(call): Extension<Call>,
     method: Method,
     uri: OriginalUri,
     path: Result<Path<KeyPath>, PathRejection>,
@@ -467,7 +455,7 @@ pub async fn crypto_key(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Ok(Path((project, location, ring, key))) = path else {
-        return unknown_call(&gcp, &method, &uri);
+        return unknown_call(&call, &method, &uri);
     };
     let (key, verb) = match key.split_once(':') {
         Some((key, verb)) => (key, Some(verb)),
@@ -476,51 +464,45 @@ pub async fn crypto_key(
     let resource = resource_name(&project, &location, &ring, key);
     match (&method, verb) {
         (&Method::POST, Some("encrypt")) => {
-            let mut call = Call::start("encrypt", CallKind::Wrap);
-            let result = encrypt(&gcp, &mut call, &headers, &resource, body).await;
-            gcp.finish(call, result)
+            call.name("encrypt", CallKind::Wrap);
+            let result = encrypt(&gcp, &call, &headers, &resource, body).await;
+            answer(result)
         }
         (&Method::POST, Some("decrypt")) => {
-            let mut call = Call::start("decrypt", CallKind::Unwrap);
-            let result = decrypt(&gcp, &mut call, &headers, &resource, body).await;
-            gcp.finish(call, result)
+            call.name("decrypt", CallKind::Unwrap);
+            let result = decrypt(&gcp, &call, &headers, &resource, body).await;
+            answer(result)
         }
         (&Method::GET, None) => {
-            let mut call = Call::start("getCryptoKey", CallKind::Describe);
-            let result = read_metadata(
-                &gcp,
-                &mut call,
-                &headers,
-                &resource,
-                KEYS_GET,
-                crypto_key_json,
-            )
-            .await;
-            gcp.finish(call, result)
+            call.name("getCryptoKey", CallKind::Describe);
+            let result =
+                read_metadata(&gcp, &call, &headers, &resource, KEYS_GET, crypto_key_json).await;
+            answer(result)
         }
-        _ => unknown_call(&gcp, &method, &uri),
+        _ => unknown_call(&call, &method, &uri),
     }
 }
 
 /// `GET …/cryptoKeys/{K}/cryptoKeyVersions`.
 pub async fn versions(
     State(gcp): State<Arc<Gcp>>,
+    Extension(call): Extension<Call>,
     method: Method,
     uri: OriginalUri,
     path: Result<Path<KeyPath>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     let Ok(Path((project, location, ring, key))) = path else {
-        return unknown_call(&gcp, &method, &uri);
+        return unknown_call(&call, &method, &uri);
     };
     if method != Method::GET {
-        return unknown_call(&gcp, &method, &uri);
+        return unknown_call(&call, &method, &uri);
     }
     let resource = resource_name(&project, &location, &ring, &key);
-    let mut call = Call::start("listCryptoKeyVersions", CallKind::Describe);
+    call.name("listCryptoKeyVersions", CallKind::Describe);
     let result = read_metadata(
         &gcp,
-        &mut call,
+        &call,
         &headers,
         &resource,
         VERSIONS_LIST,
@@ -534,19 +516,20 @@ pub async fn versions(
         },
     )
     .await;
-    gcp.finish(call, result)
+    answer(result)
 }
 
 /// `GET …/cryptoKeys/{K}/cryptoKeyVersions/{N}`.
 pub async fn version(
     State(gcp): State<Arc<Gcp>>,
+    Extension(call): Extension<Call>,
     method: Method,
     uri: OriginalUri,
     path: Result<Path<VersionPath>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     let Ok(Path((project, location, ring, key, version))) = path else {
-        return unknown_call(&gcp, &method, &uri);
+        return unknown_call(&call, &method, &uri);
     };
     let resource = resource_name(&project, &location, &ring, &key);
     let verb = version.split_once(':');
@@ -556,13 +539,13 @@ pub async fn version(
         (_, Some((_, "decrypt"))) => ("decrypt", CallKind::Unwrap),
         _ => ("unknown", CallKind::Other),
     };
-    let mut call = Call::start(operation, kind);
+    call.name(operation, kind);
     let result = match (&method, verb) {
         (&Method::GET, None) => {
             let name = format!("{resource}/cryptoKeyVersions/{version}");
             read_metadata(
                 &gcp,
-                &mut call,
+                &call,
                 &headers,
                 &resource,
                 VERSIONS_GET,
@@ -583,17 +566,21 @@ pub async fn version(
         }
         _ => Err(method_not_found(&method, &uri)),
     };
-    gcp.finish(call, result)
+    answer(result)
 }
 
 /// Any other path under `/v1/`.
-pub async fn unknown(State(gcp): State<Arc<Gcp>>, method: Method, uri: OriginalUri) -> Response {
-    unknown_call(&gcp, &method, &uri)
+pub async fn unknown(
+    Extension(call): Extension<Call>,
+    method: Method,
+    uri: OriginalUri,
+) -> Response {
+    unknown_call(&call, &method, &uri)
 }
 
-fn unknown_call(gcp: &Gcp, method: &Method, uri: &OriginalUri) -> Response {
-    let call = Call::start("unknown", CallKind::Other);
-    gcp.finish::<Value, _>(call, Err(method_not_found(method, uri)))
+fn unknown_call(call: &Call, method: &Method, uri: &OriginalUri) -> Response {
+    call.name("unknown", CallKind::Other);
+    answer::<Value, _>(Err(method_not_found(method, uri)))
 }
 
 #[cfg(test)]

@@ -50,13 +50,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use ekm_clock::Stopwatch;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::faults::Failure;
+use crate::pipeline::{self, Call, Pipeline};
 use crate::state::{Caller, Kms};
-use ekm_vocab::CallKind;
 use ekm_vocab::Cloud;
 
 /// The static bearer token of the customer administrator (the key owner) on the GCP routes.
@@ -91,10 +90,10 @@ impl Gcp {
         )
     }
 
-    /// Authenticates a request by its bearer token: the owner's static token, or an access
-    /// token issued by STS / impersonation in the current trust epoch and not yet expired
-    /// (wall-clock time).
-    fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    /// GCP's admission: authenticates a request by its bearer token — the owner's static
+    /// token, or an access token issued by STS / impersonation in the current trust epoch and
+    /// not yet expired (wall-clock time) — and names the caller in the call log.
+    fn admit(&self, call: &Call, headers: &HeaderMap) -> Result<Principal, ApiError> {
         const EXPECTED: &str = "Expected OAuth 2 access token, login cookie or other valid \
                                 authentication credential.";
         let token = bearer_token(headers).ok_or_else(|| {
@@ -102,55 +101,44 @@ impl Gcp {
                 "Request is missing required authentication credential. {EXPECTED}"
             ))
         })?;
-        if token == OWNER_ACCESS_TOKEN {
-            return Ok(Principal {
+        let principal = if token == OWNER_ACCESS_TOKEN {
+            Principal {
                 caller: Caller::Owner,
                 name: OWNER_CALLER.to_owned(),
-            });
-        }
-        let epoch = self.lab.read(|state| state.trust_epoch(Cloud::Gcp));
-        self.tokens
-            .check(token, epoch, ekm_clock::wall_time())
-            .map(|name| Principal {
+            }
+        } else {
+            let epoch = self.lab.read(|state| state.trust_epoch(Cloud::Gcp));
+            let name = self
+                .tokens
+                .check(token, epoch, ekm_clock::wall_time())
+                .map_err(|why| {
+                    ApiError::unauthenticated(format!(
+                        "Request had invalid authentication credentials ({why}). {EXPECTED}"
+                    ))
+                })?;
+            Principal {
                 caller: Caller::Service,
                 name,
-            })
-            .map_err(|why| {
-                ApiError::unauthenticated(format!(
-                    "Request had invalid authentication credentials ({why}). {EXPECTED}"
-                ))
-            })
-    }
-
-    /// Applies the fault rules to one call: sleeps the injected latency and returns the
-    /// injected failure, if any.
-    async fn faults(&self, op: CallKind, key: Option<&str>) -> Option<Failure> {
-        let decision = self
-            .lab
-            .faults()
-            .evaluate(Cloud::Gcp, op, key, self.lab.now());
-        if let Some(latency) = decision.latency {
-            tokio::time::sleep(latency).await;
-        }
-        decision.failure
-    }
-
-    /// Logs a finished call and renders its answer.
-    fn finish<T: Serialize, E: WireError>(&self, call: Call, result: Result<T, E>) -> Response {
-        let (outcome, response) = match result {
-            Ok(body) => ("ok".to_owned(), axum::Json(body).into_response()),
-            Err(error) => (error.code().to_owned(), error.into_response()),
+            }
         };
-        self.lab.log_call(
-            Cloud::Gcp,
-            call.operation,
-            call.kind,
-            call.key.as_deref(),
-            &call.caller,
-            &outcome,
-            call.watch.elapsed(),
-        );
-        response
+        call.caller(&principal.name);
+        Ok(principal)
+    }
+}
+
+/// Fault admission for `call`, answered in Google's API error format.
+async fn admit_faults(call: &Call) -> Result<(), ApiError> {
+    call.admit_faults().await.map_err(ApiError::from_failure)
+}
+
+/// Renders a handler's result: the JSON body, or the error marked with its code for the log.
+fn answer<T: Serialize, E: WireError>(result: Result<T, E>) -> Response {
+    match result {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(error) => {
+            let code = error.code().to_owned();
+            pipeline::refused(error.into_response(), &code)
+        }
     }
 }
 
@@ -159,28 +147,6 @@ impl Gcp {
 struct Principal {
     caller: Caller,
     name: String,
-}
-
-/// One request being answered: what the call log will say about it.
-#[derive(Debug)]
-struct Call {
-    operation: &'static str,
-    kind: CallKind,
-    key: Option<String>,
-    caller: String,
-    watch: Stopwatch,
-}
-
-impl Call {
-    fn start(operation: &'static str, kind: CallKind) -> Self {
-        Self {
-            operation,
-            kind,
-            key: None,
-            caller: "anonymous".to_owned(),
-            watch: Stopwatch::start(),
-        }
-    }
 }
 
 /// An error answer that names its outcome for the call log.
@@ -367,7 +333,7 @@ fn json_body<T: DeserializeOwned>(
 pub fn router(lab: Arc<Kms>) -> Router {
     const KEY: &str =
         "/v1/projects/{project}/locations/{location}/keyRings/{ring}/cryptoKeys/{key}";
-    let gcp = Arc::new(Gcp::new(lab));
+    let gcp = Arc::new(Gcp::new(lab.clone()));
     Router::new()
         .route("/_mock/v1/identity/gcp-id-token", any(identity::id_token))
         .route("/_mock/v1/identity/jwks", any(identity::jwks))
@@ -384,6 +350,10 @@ pub fn router(lab: Arc<Kms>) -> Router {
         )
         .route("/v1/{*rest}", any(kms::unknown))
         .with_state(gcp)
+        .layer(axum::middleware::from_fn_with_state(
+            Pipeline::new(lab, Cloud::Gcp),
+            pipeline::layer,
+        ))
 }
 
 #[cfg(test)]

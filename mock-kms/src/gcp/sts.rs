@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
@@ -30,7 +31,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{ApiError, Call, Gcp, WireError, body_error, json_body, media_type};
+use super::{
+    ApiError, Call, Gcp, WireError, admit_faults, answer, body_error, json_body, media_type,
+};
 use crate::faults::Failure;
 use crate::state::Caller;
 use ekm_vocab::CallKind;
@@ -233,18 +236,19 @@ fn required(field: Option<String>, name: &str) -> Result<String, StsError> {
 /// `POST /v1/token`: the token exchange.
 pub async fn token(
     State(gcp): State<Arc<Gcp>>,
+    Extension(call): Extension<Call>,
     method: Method,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut call = Call::start("token", CallKind::SignIn);
-    let result = exchange(&gcp, &mut call, &method, &headers, body).await;
-    gcp.finish(call, result)
+    call.name("token", CallKind::SignIn);
+    let result = exchange(&gcp, &call, &method, &headers, body).await;
+    answer(result)
 }
 
 async fn exchange(
     gcp: &Gcp,
-    call: &mut Call,
+    call: &Call,
     method: &Method,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -288,9 +292,7 @@ async fn exchange(
             ),
         ));
     }
-    if let Some(failure) = gcp.faults(CallKind::SignIn, None).await {
-        return Err(StsError::from_failure(failure));
-    }
+    call.admit_faults().await.map_err(StsError::from_failure)?;
     let (trusted, epoch) = gcp.lab.read(|state| {
         (
             state.service_trusted(Cloud::Gcp),
@@ -317,7 +319,7 @@ async fn exchange(
         )
         .map_err(|e| StsError::invalid_grant(e.to_string()))?;
     let principal = gcp.federated_principal(&verified.subject);
-    call.caller.clone_from(&principal);
+    call.caller(&principal);
     let (access_token, _) = gcp
         .tokens
         .issue(&principal, epoch, now, ACCESS_TOKEN_LIFETIME)
@@ -372,19 +374,20 @@ fn parse_lifetime(lifetime: Option<&str>) -> Result<Duration, ApiError> {
 /// for a token of the service account (the same principal in this lab).
 pub async fn generate_access_token(
     State(gcp): State<Arc<Gcp>>,
+    Extension(call): Extension<Call>,
     method: Method,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut call = Call::start("generateAccessToken", CallKind::SignIn);
-    let result = impersonate(&gcp, &mut call, &method, path, &headers, body).await;
-    gcp.finish(call, result)
+    call.name("generateAccessToken", CallKind::SignIn);
+    let result = impersonate(&gcp, &call, &method, path, &headers, body).await;
+    answer(result)
 }
 
 async fn impersonate(
     gcp: &Gcp,
-    call: &mut Call,
+    call: &Call,
     method: &Method,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: &HeaderMap,
@@ -401,8 +404,7 @@ async fn impersonate(
             )));
         }
     };
-    let principal = gcp.authenticate(headers)?;
-    call.caller.clone_from(&principal.name);
+    let principal = gcp.admit(call, headers)?;
     let request: GenerateAccessTokenRequest = json_body(headers, body)?;
     let sa = &gcp.lab.tenant().gcp;
     let denied = || {
@@ -420,9 +422,7 @@ async fn impersonate(
         return Err(ApiError::invalid_argument("Scope is required."));
     }
     let lifetime = parse_lifetime(request.lifetime.as_deref())?;
-    if let Some(failure) = gcp.faults(CallKind::SignIn, None).await {
-        return Err(ApiError::from_failure(failure));
-    }
+    admit_faults(call).await?;
     let epoch = gcp.lab.read(|state| state.trust_epoch(Cloud::Gcp));
     let (access_token, expires) = gcp.tokens.issue(
         &sa.service_account_email,

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::{AwsError, CallCtx, CreateKeyRequest, Kms, context_aad};
+use super::{AwsError, CreateKeyRequest, Kms, context_aad};
 use crate::error::StateError;
 use crate::keys::{BlobHeader, KeySpec};
 use crate::state::{Caller, KeyUse};
@@ -192,7 +192,6 @@ impl Kms<'_> {
     pub(super) async fn create_external_key(
         &self,
         req: &CreateKeyRequest,
-        ctx: &mut CallCtx,
     ) -> Result<String, AwsError> {
         let (Some(store_id), Some(xks_key_id)) = (&req.custom_key_store_id, &req.xks_key_id) else {
             return Err(AwsError::bad(
@@ -270,7 +269,7 @@ impl Kms<'_> {
                 format!("External key {xks_key_id} was associated with another KMS key meanwhile."),
             ));
         }
-        ctx.key = Some(name.clone());
+        self.call.key(&name);
         Ok(name)
     }
 

@@ -11,7 +11,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AwsError, CallCtx, Kms, epoch_seconds};
+use super::{AwsError, Kms, epoch_seconds};
 use crate::xks::XksCredential;
 use crate::xks::api::{ErrorName, HealthResponse, MetadataRequest, RequestMetadata};
 use crate::xks::hop::HopFailure;
@@ -193,9 +193,8 @@ impl Kms<'_> {
     pub(super) async fn create_key_store(
         &self,
         req: CreateStoreRequest,
-        ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
-        self.admin_call("kms:CreateCustomKeyStore", ctx).await?;
+        self.admin_call("kms:CreateCustomKeyStore").await?;
         if req.custom_key_store_type.as_deref() != Some("EXTERNAL_KEY_STORE") {
             return Err(AwsError::bad(
                 "UnsupportedOperationException",
@@ -279,17 +278,16 @@ impl Kms<'_> {
     }
 
     /// The owner check and fault rules of the store calls.
-    async fn admin_call(&self, action: &str, ctx: &CallCtx) -> Result<(), AwsError> {
-        super::inject_faults(&self.front.lab, super::Protocol::Kms, ctx.kind, None).await?;
+    async fn admin_call(&self, action: &str) -> Result<(), AwsError> {
+        self.admit_faults().await?;
         self.require_owner(action)
     }
 
     pub(super) async fn describe_key_stores(
         &self,
         req: DescribeStoresRequest,
-        ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
-        self.admin_call("kms:DescribeCustomKeyStores", ctx).await?;
+        self.admin_call("kms:DescribeCustomKeyStores").await?;
         let stores: Vec<Value> = self.front.lab.xks_read(|x| {
             x.stores
                 .stores
@@ -330,12 +328,8 @@ impl Kms<'_> {
         })
     }
 
-    pub(super) async fn connect_key_store(
-        &self,
-        req: StoreIdRequest,
-        ctx: &mut CallCtx,
-    ) -> Result<Value, AwsError> {
-        self.admin_call("kms:ConnectCustomKeyStore", ctx).await?;
+    pub(super) async fn connect_key_store(&self, req: StoreIdRequest) -> Result<Value, AwsError> {
+        self.admin_call("kms:ConnectCustomKeyStore").await?;
         let store = self.store(&req.custom_key_store_id)?;
         if store.state == ConnectionState::Connected {
             return Ok(json!({}));
@@ -353,9 +347,8 @@ impl Kms<'_> {
     pub(super) async fn disconnect_key_store(
         &self,
         req: StoreIdRequest,
-        ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
-        self.admin_call("kms:DisconnectCustomKeyStore", ctx).await?;
+        self.admin_call("kms:DisconnectCustomKeyStore").await?;
         let store = self.store(&req.custom_key_store_id)?;
         self.set_state(&store.id, ConnectionState::Disconnected, None)?;
         Ok(json!({}))
@@ -364,9 +357,8 @@ impl Kms<'_> {
     pub(super) async fn update_key_store(
         &self,
         req: UpdateStoreRequest,
-        ctx: &mut CallCtx,
     ) -> Result<Value, AwsError> {
-        self.admin_call("kms:UpdateCustomKeyStore", ctx).await?;
+        self.admin_call("kms:UpdateCustomKeyStore").await?;
         let mut store = self.store(&req.custom_key_store_id)?;
         let moves = req.xks_proxy_uri_endpoint.is_some()
             || req.xks_proxy_uri_path.is_some()
@@ -405,12 +397,8 @@ impl Kms<'_> {
         Ok(json!({}))
     }
 
-    pub(super) async fn delete_key_store(
-        &self,
-        req: StoreIdRequest,
-        ctx: &mut CallCtx,
-    ) -> Result<Value, AwsError> {
-        self.admin_call("kms:DeleteCustomKeyStore", ctx).await?;
+    pub(super) async fn delete_key_store(&self, req: StoreIdRequest) -> Result<Value, AwsError> {
+        self.admin_call("kms:DeleteCustomKeyStore").await?;
         let id = req.custom_key_store_id;
         self.front.lab.xks_write(|x| {
             let s = &mut x.stores;

@@ -1,0 +1,222 @@
+//! The one request pipeline every cloud front-end runs under: an axum middleware ([`layer`])
+//! that times each request, hands the handler a [`Call`] to describe it, admits it past the
+//! fault rules when the handler knows what it concerns ([`Call::admit_faults`]), and writes its
+//! [`CallRecord`] to the call log when the answer leaves.
+//!
+//! A front-end's part is only what differs per cloud:
+//! - it names the call ([`Call::name`]: the cloud's operation and its [`CallKind`]); a request
+//!   it never names (a discovery document, an unknown path the cloud would not log) is not logged;
+//! - its `admit()` authenticates the caller in the cloud's own way and says who it is
+//!   ([`Call::caller`]);
+//! - it names the key once resolved and asks the fault rules ([`Call::admit_faults`]), then
+//!   renders an injected [`Failure`] in its cloud's dialect;
+//! - its error answers carry the cloud's error code for the log ([`refused`]); any answer
+//!   without one is logged as `ok`.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use ekm_clock::Stopwatch;
+
+use crate::calls::CallRecord;
+use crate::faults::Failure;
+use crate::state::Kms;
+use ekm_vocab::{CallKind, Cloud};
+
+/// The middleware state: the lab and the cloud whose routes it wraps.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    lab: Arc<Kms>,
+    cloud: Cloud,
+}
+
+impl Pipeline {
+    /// The pipeline of `cloud`'s routes.
+    pub fn new(lab: Arc<Kms>, cloud: Cloud) -> Self {
+        Self { lab, cloud }
+    }
+}
+
+/// The outcome an error answer carries for the call log: the cloud's error code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Outcome(String);
+
+/// Marks `response` as a refusal with the cloud's error `code` (`AccessDeniedException`,
+/// `PERMISSION_DENIED`, `invalid_grant`, `ForbiddenByRbac`, …) for the call log.
+pub fn refused(mut response: Response, code: &str) -> Response {
+    response.extensions_mut().insert(Outcome(code.to_owned()));
+    response
+}
+
+/// One request being answered: what the call log will say about it, filled in by the front-end
+/// as it understands the request. Cheap to clone (handlers take it as an extension).
+#[derive(Debug, Clone)]
+pub struct Call {
+    pipeline: Pipeline,
+    record: Arc<Mutex<Option<CallRecord>>>,
+}
+
+impl Call {
+    fn new(pipeline: Pipeline) -> Self {
+        Self {
+            pipeline,
+            record: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn record(&self) -> MutexGuard<'_, Option<CallRecord>> {
+        self.record.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Names the call: the cloud's operation (`Encrypt`, `token`, `wrapkey`, …) and what it
+    /// does. Naming it again renames it and keeps what was learnt (caller, key).
+    pub fn name(&self, operation: &str, kind: CallKind) {
+        let mut record = self.record();
+        match record.as_mut() {
+            Some(record) => {
+                operation.clone_into(&mut record.operation);
+                record.kind = kind;
+            }
+            None => {
+                *record = Some(CallRecord::new(self.pipeline.cloud, operation, kind));
+            }
+        }
+    }
+
+    /// The kind the call was named with ([`CallKind::Other`] before it is named).
+    pub fn kind(&self) -> CallKind {
+        self.record().as_ref().map_or(CallKind::Other, |r| r.kind)
+    }
+
+    /// Says who called (an access key id, a principal, an app id).
+    pub fn caller(&self, caller: &str) {
+        if let Some(record) = self.record().as_mut() {
+            caller.clone_into(&mut record.caller);
+        }
+    }
+
+    /// Says which key (lab name) the call concerns.
+    pub fn key(&self, key: &str) {
+        if let Some(record) = self.record().as_mut() {
+            record.key = Some(key.to_owned());
+        }
+    }
+
+    /// Fault admission for the call as named so far (its kind and key): waits any injected
+    /// latency (a real delay), then answers the injected failure, if any.
+    pub async fn admit_faults(&self) -> Result<(), Failure> {
+        let (kind, key) = {
+            let record = self.record();
+            let record = record.as_ref();
+            (
+                record.map_or(CallKind::Other, |r| r.kind),
+                record.and_then(|r| r.key.clone()),
+            )
+        };
+        let lab = &self.pipeline.lab;
+        let decision = lab
+            .faults()
+            .evaluate(self.pipeline.cloud, kind, key.as_deref(), lab.now());
+        if let Some(latency) = decision.latency {
+            tokio::time::sleep(latency).await;
+        }
+        decision.failure.map_or(Ok(()), Err)
+    }
+}
+
+/// The middleware: times the request, gives the handler its [`Call`] (an extension), and logs
+/// the call once answered.
+pub async fn layer(State(pipeline): State<Pipeline>, mut request: Request, next: Next) -> Response {
+    let watch = Stopwatch::start();
+    let call = Call::new(pipeline.clone());
+    request.extensions_mut().insert(call.clone());
+    let response = next.run(request).await;
+    let record = call.record().take();
+    if let Some(mut record) = record {
+        if let Some(Outcome(code)) = response.extensions().get::<Outcome>() {
+            record.outcome.clone_from(code);
+        }
+        record.latency_ms = watch.elapsed().as_secs_f64() * 1000.0;
+        pipeline.lab.log_call(record);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
+    async fn serve(router: Router, lab: &Arc<Kms>) {
+        let router = router.layer(axum::middleware::from_fn_with_state(
+            Pipeline::new(lab.clone(), Cloud::Gcp),
+            layer,
+        ));
+        let request = Request::builder().uri("/").body(Body::empty()).unwrap();
+        router.oneshot(request).await.unwrap();
+    }
+
+    fn lab() -> Arc<Kms> {
+        Arc::new(Kms::new(
+            Arc::new(ekm_clock::ManualClock::default()),
+            crate::tenant::Tenant::default(),
+            "https://127.0.0.1:1".to_owned(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn named_calls_are_logged_with_their_outcome_and_unnamed_ones_are_not() {
+        let lab = lab();
+        serve(Router::new().route("/", get(|| async {})), &lab).await;
+        assert!(lab.calls().since(0).calls.is_empty());
+
+        let refusal = |axum::Extension(call): axum::Extension<Call>| async move {
+            call.name("encrypt", CallKind::Wrap);
+            call.caller("someone");
+            call.key("k");
+            refused(Response::new(Body::empty()), "PERMISSION_DENIED")
+        };
+        serve(Router::new().route("/", get(refusal)), &lab).await;
+        let calls = lab.calls().since(0).calls;
+        assert_eq!(calls.len(), 1);
+        let call = &calls[0];
+        assert_eq!(
+            (
+                call.provider,
+                call.operation.as_str(),
+                call.kind,
+                call.key.as_deref(),
+                call.caller.as_str(),
+                call.outcome.as_str()
+            ),
+            (
+                Cloud::Gcp,
+                "encrypt",
+                CallKind::Wrap,
+                Some("k"),
+                "someone",
+                "PERMISSION_DENIED"
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn faults_see_the_kind_and_key_named_so_far() {
+        let lab = lab();
+        let fault: ekm_vocab::Fault = serde_json::from_value(serde_json::json!(
+            {"provider": "gcp", "key": "k", "error": "internal"}
+        ))
+        .unwrap();
+        lab.set_faults(vec![fault]).unwrap();
+        let call = Call::new(Pipeline::new(lab.clone(), Cloud::Gcp));
+        call.name("encrypt", CallKind::Wrap);
+        assert_eq!(call.admit_faults().await, Ok(()));
+        call.key("k");
+        assert_eq!(call.admit_faults().await, Err(Failure::Internal));
+    }
+}
