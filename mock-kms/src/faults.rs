@@ -1,7 +1,8 @@
 //! Fault admission: the active [`Fault`]s (contract: DESIGN.md §4, `PUT /_mock/v1/faults`) and
 //! what they do to one call.
 //!
-//! Each front-end asks [`Faults::evaluate`] before doing the work of a request and answers a
+//! The request pipeline ([`Call::admit_faults`](crate::pipeline::Call::admit_faults)) asks
+//! [`Faults::evaluate`] before the work of a request is done, and the front-end answers a
 //! [`Failure`] in its own cloud's dialect. Decisions read the lab clock (throttle windows, fault
 //! windows) and are deterministic: a `probability` of 0.25 hits exactly every fourth matching
 //! call, so a scenario behaves the same on every run.

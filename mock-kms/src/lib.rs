@@ -12,6 +12,8 @@
 //! - [`tenant`]: who is who — the demo tenant of DESIGN.md §6.
 //! - [`faults`]: scripted latency, error rates, throttling and outages.
 //! - [`calls`]: the bounded call log.
+//! - [`pipeline`]: the one request pipeline of the three clouds' routes — timing, fault
+//!   admission and the call log as one middleware; each cloud adds its own `admit()`.
 //! - [`error`]: the lab's error type, which each front-end renders in its cloud's dialect.
 //! - [`server`]: binding the listeners and serving ([`listener`]: connections, read timeouts
 //!   and the connection cap); [`config`] (`--config` YAML seed) and

@@ -1,9 +1,10 @@
 //! The lab: the one shared state behind every listener — keys, aliases, trust epochs, the call
 //! log, the fault rules and the lab clock.
 //!
-//! Front-ends (`aws`, `gcp`, `azure`, `control`) hold an `Arc<Kms>`. They authenticate the caller
-//! in their own cloud's way, ask [`Faults`](crate::faults::Faults) what to do, then read or change
-//! keys through [`Kms::read`] / [`Kms::write`] and log the call. Authorization is decided here, the
+//! Front-ends (`aws`, `gcp`, `azure`, `control`) hold an `Arc<Kms>`. Under the one request
+//! pipeline ([`pipeline`](crate::pipeline): timing, fault admission, the call log) they
+//! authenticate the caller in their own cloud's way, then read or change keys through
+//! [`Kms::read`] / [`Kms::write`]. Authorization is decided here, the
 //! same way for all three clouds ([`KmsState::authorize`]): the key's owner may do anything; the
 //! EKM service identity needs the key's `trust` and `access` and may only encrypt and decrypt.
 //!
