@@ -28,6 +28,9 @@ mod mock;
 pub use ekm_mock_kms::calls::{CallPage, CallRecord};
 pub use ekm_mock_kms::keys::KeySpec;
 pub use ekm_mock_kms::state::KeyInfo;
+pub use ekm_mock_kms::xks::api::ErrorName as HopErrorName;
+pub use ekm_mock_kms::xks::faults::HopFaults;
+pub use ekm_mock_kms::xks::manager::{ExternalKeyAction, ExternalKeyInfo, HealthStatus};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -210,6 +213,15 @@ impl EmbeddedLab {
     pub async fn shutdown(self) {
         self.mock.shutdown().await;
     }
+}
+
+/// Every outcome word the call log gives a failed hop to the external key manager (`timeout`,
+/// `unreachable`, `malformed-response`, each XKS error name, …).
+pub fn hop_failure_outcomes() -> Vec<&'static str> {
+    ekm_mock_kms::xks::hop::HopFailure::all()
+        .into_iter()
+        .map(|failure| failure.outcome())
+        .collect()
 }
 
 /// `config` with `cloud`'s registration moved to the mock key `key`.

@@ -1,10 +1,16 @@
 //! The lab's hold on its mock KMS, as the key owner and the lab operator: key actions, aliases,
-//! faults, the call log. Callers name keys by their lab names and get the mock's own answers
-//! ([`KeyInfo`], [`CallPage`]) without reaching into the mock's modules.
+//! faults, the call log, and the customer's external key manager (its keys, the cloud keys they
+//! back, its HSM fleet's health, the faults of the hop to it). Callers name keys by their lab
+//! names and get the mock's own answers ([`KeyInfo`], [`CallPage`], [`ExternalKeyInfo`]) without
+//! reaching into the mock's modules.
 
 use ekm_mock_kms::calls::CallPage;
+use ekm_mock_kms::error::StateError;
 use ekm_mock_kms::keys::KeySpec;
 use ekm_mock_kms::state::KeyInfo;
+use ekm_mock_kms::xks::bindings::NewBinding;
+use ekm_mock_kms::xks::faults::HopFaults;
+use ekm_mock_kms::xks::manager::{ExternalKeyAction, ExternalKeyInfo, HealthStatus};
 use ekm_vocab::{Cloud, Fault, KeyAction};
 
 use crate::{EmbeddedLab, LabError};
@@ -51,5 +57,76 @@ impl EmbeddedLab {
     /// pass the page's `next` to read on.
     pub fn calls_since(&self, since: u64) -> CallPage {
         self.mock.lab().calls().since(since)
+    }
+
+    /// Creates the enabled AES-256 key `id` in the customer's external key manager (the HSMs
+    /// behind the lab's XKS proxy), unless it exists; its state either way.
+    pub fn ensure_external_key(&self, id: &str) -> Result<ExternalKeyInfo, LabError> {
+        let kms = self.mock.lab();
+        if let Ok(info) = kms.xks_read(|x| x.manager.key_info(id)) {
+            return Ok(info);
+        }
+        Ok(kms.xks_write(|x| {
+            x.manager
+                .create_key(id, None)
+                .map_err(StateError::InvalidRequest)
+        })?)
+    }
+
+    /// Creates key `name` in `cloud` (AWS: in the lab's external key store; GCP: a Cloud EKM
+    /// key of protection level `EXTERNAL`) backed by external key `external_key`, with the same
+    /// trust and policy for the service identity as the cloud's demo key.
+    pub fn create_external_backed_key(
+        &self,
+        name: &str,
+        cloud: Cloud,
+        external_key: &str,
+    ) -> Result<KeyInfo, LabError> {
+        let bound = self.mock.lab().bind_external(NewBinding {
+            name: name.to_owned(),
+            provider: cloud.as_str().to_owned(),
+            external_key: external_key.to_owned(),
+            protection_level: None,
+            external_key_uri: None,
+        })?;
+        Ok(bound.key)
+    }
+
+    /// Takes `action` on external key `id` as the customer, in their own key manager (the
+    /// cloud's key is untouched).
+    pub fn external_key_action(
+        &self,
+        id: &str,
+        action: ExternalKeyAction,
+    ) -> Result<ExternalKeyInfo, LabError> {
+        Ok(self.mock.lab().xks_write(|x| {
+            x.manager
+                .apply(id, action)
+                .map_err(StateError::InvalidRequest)
+        })?)
+    }
+
+    /// Sets the health of every HSM of the external key manager's fleet.
+    pub fn set_hsm_fleet(&self, health: HealthStatus) -> Result<(), LabError> {
+        self.mock
+            .lab()
+            .xks()
+            .set_health(None, health)
+            .map_err(|e| LabError::Refused(StateError::InvalidRequest(e)))
+    }
+
+    /// Replaces the faults of the hop between the clouds and the external key manager's proxy.
+    pub fn set_hop_faults(&self, faults: HopFaults) -> Result<(), LabError> {
+        self.mock
+            .lab()
+            .xks()
+            .set_faults(faults)
+            .map_err(|e| LabError::Refused(StateError::InvalidRequest(e)))
+    }
+
+    /// How long the clouds wait for the external key manager's proxy (the XKS spec's 250 ms
+    /// unless changed).
+    pub fn hop_timeout(&self) -> std::time::Duration {
+        self.mock.lab().xks().hop().timeout()
     }
 }

@@ -558,9 +558,20 @@ impl Kms {
                 });
             }
         };
-        let (header, _) = BlobHeader::parse(blob)?;
+        let (header, header_len) = BlobHeader::parse(blob)?;
         self.read(|state| {
-            let (plaintext, _) = state.key(&header.key)?.decrypt_blob(now, blob, &aad)?;
+            let key = state.key(&header.key)?;
+            let inner = match crate::xks::layer::owner_open(
+                &state.xks,
+                &header.key,
+                blob,
+                header_len,
+                &aad,
+            ) {
+                Some(opened) => opened.map_err(StateError::InvalidCiphertext)?,
+                None => Zeroizing::new(blob.to_vec()),
+            };
+            let (plaintext, _) = key.decrypt_blob(now, &inner, &aad)?;
             Ok(plaintext)
         })
     }

@@ -210,7 +210,7 @@ async fn the_sdk_sets_up_an_external_key_and_round_trips_through_the_hop() {
         .await
         .unwrap();
     let blob = sealed.ciphertext_blob().unwrap().as_ref().to_vec();
-    let owner_view =
+    let owner_view = || {
         setup
             .lab
             .mock
@@ -218,11 +218,19 @@ async fn the_sdk_sets_up_an_external_key_and_round_trips_through_the_hop() {
             .owner_decrypt(ekm_mock_kms::state::OwnerCiphertext::Aws {
                 blob: &blob,
                 encryption_context: &Default::default(),
-            });
+            })
+    };
+    // The lab holds both layers' keys, so its in-process owner view opens the blob…
+    assert_eq!(owner_view().unwrap().as_slice(), b"x");
+    // …but not with KMS's material alone, once the external key refuses.
+    let disable = "/_mock/v1/xks/keys/xk-1/disable";
+    setup.lab.control("POST", disable, None).await;
     assert!(
-        owner_view.is_err(),
+        owner_view().is_err(),
         "KMS's material alone must not decrypt an external key's blob"
     );
+    let enable = "/_mock/v1/xks/keys/xk-1/enable";
+    setup.lab.control("POST", enable, None).await;
     // Tampering with the external part or the context fails at the proxy.
     let mut tampered = blob.clone();
     let last = tampered.len() - 1;

@@ -87,15 +87,33 @@
 //!   `throttle: {provider, limit, per}` (on lab time), `outage: {provider}`; each with `for:`
 //!   (the window; the runner removes the fault when it ends), optional `op` (`encrypt`,
 //!   `decrypt`, `auth`, `any`; default encrypt+decrypt, an outage everything) and `key`.
+//! - **the customer's external key manager** — a declared key may be backed by a key of the
+//!   customer's own HSMs: `keys: [{name: aws-hsm, provider: aws, external_key: hsm-kek}]` (AWS:
+//!   a key in an external key store; GCP: a Cloud EKM key; several cloud keys may share one
+//!   external key, one AWS key per external key). Every wrap and unwrap of such a key makes a
+//!   hop from the cloud's KMS to the lab's XKS proxy, opaque to the engine.
+//!   `external-key: {key: KEY, action: disable | enable | delete}` acts on the external key
+//!   behind cloud key `KEY`, in the customer's manager (the cloud key stays `enabled`; disable
+//!   and delete are revocations of every cloud key it backs); `hsm-fleet: {status: ACTIVE |
+//!   DEGRADED | UNAVAILABLE, for}` sets the fleet's health; `hop-fault: {fault, for}` slows or
+//!   breaks the hop — `fault: latency` with `ms`, `error` with `error` (an XKS error name,
+//!   `ThrottlingException`, …) and optional `rate`, `malformed` with optional `rate`,
+//!   `unreachable`, `wrong-credentials`. The clouds wait 250 ms for the proxy (the XKS
+//!   specification's timeout).
 //! - **expect** — `outcome: ok | <ErrorKind>` (`AccessDenied`, `KeyDisabled`, `KeyNotFound`,
 //!   `KeyDestroyed`, `Throttled`, `Unavailable`, `InvalidCiphertext`, `Authentication`,
 //!   `Rejected`, `Transport`, `UnknownKey`, `NoProvider`, `Envelope`, `Store`, `Refused`, `Other`);
 //!   `readable: OBJ | [OBJ…]`; `unreadable: OBJ | [OBJ…] | {OBJ: ErrorKind}`; `kms_calls: {provider,
 //!   op: encrypt|decrypt|auth|any, exactly | min | max, window}` (one or a list; counted from the
 //!   mock's call log during the step, or over the last `window` of lab time); `cache: {provider,
-//!   active_deks, decrypt_entries}` (live entries; a number or `{min, max}`).
+//!   active_deks, decrypt_entries}` (live entries; a number or `{min, max}`); `hop_calls:
+//!   {provider, key, op: encrypt|decrypt|any, outcome: ok|failed|timeout|<XKS error>|…, exactly |
+//!   min | max, window}` (hops the clouds made to the external key manager, counted from their
+//!   side of the hop like `kms_calls`); `key_state: {KEY: enabled | disabled | pending-deletion |
+//!   destroyed}` (the key as its cloud shows it).
 //! - **invariants** — `revocation_effective_within: D`: after every revocation (disable,
-//!   schedule-deletion, destroy, revoke-access, revoke-trust, alias-swap, switch-key) not undone
+//!   schedule-deletion, destroy, revoke-access, revoke-trust, alias-swap, switch-key, an
+//!   external key disabled or deleted) not undone
 //!   within D, the runner checks at exactly D later that every object sealed under the revoked
 //!   key is unreadable; `no_plaintext_dek_on_disk: true`: objects live in a temporary directory
 //!   and after every step no file holds any DEK (raw, hex or base64) — the DEKs are recovered by

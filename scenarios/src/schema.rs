@@ -12,6 +12,7 @@ use std::fmt;
 
 use ekm_engine::config::EngineSettings;
 use ekm_engine::registration::Cloud;
+pub use ekm_lab::{ExternalKeyAction, HealthStatus, HopErrorName};
 pub use ekm_vocab::KeyAction;
 use ekm_vocab::{CallKind, FaultOperation, InjectedError as FaultError, KmsErrorKind};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -59,6 +60,11 @@ pub struct KeyDecl {
     /// Key spec (`SYMMETRIC_DEFAULT`, `RSA_2048`, …); the provider's default when absent.
     #[serde(default)]
     pub spec: Option<String>,
+    /// Back the key by this key of the customer's own external key manager (created when
+    /// first named): AWS puts the key in an external key store, GCP makes it a Cloud EKM key
+    /// (protection level `EXTERNAL`). Every use of the key then makes a hop to that manager.
+    #[serde(default)]
+    pub external_key: Option<String>,
 }
 
 /// A named object (`objects:` entry).
@@ -148,6 +154,54 @@ pub enum Action {
     SwitchKey(SwitchKey),
     /// A fault for a window of lab time.
     Fault(Fault),
+    /// The customer acts on the external key backing a cloud key, in their own key manager.
+    ExternalKey(ExternalKeyStep),
+    /// The external key manager's HSM fleet reports this health for a window of lab time.
+    HsmFleet(HsmFleet),
+    /// A fault on the hop between the clouds and the external key manager, for a window.
+    HopFault(HopFault),
+}
+
+/// `external-key:` — `action` on the external key backing the cloud key `key`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalKeyStep {
+    /// Lab name of a cloud key declared with `external_key:`.
+    pub key: String,
+    /// `disable`, `enable` or `delete`.
+    pub action: ExternalKeyWord,
+}
+
+/// `hsm-fleet:` — every HSM of the external key manager reports `status` for `window`; the
+/// runner sets the fleet `ACTIVE` again when the window ends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HsmFleet {
+    /// `ACTIVE`, `DEGRADED` or `UNAVAILABLE`.
+    pub status: FleetStatus,
+    /// How long.
+    #[serde(rename = "for")]
+    pub window: LabDuration,
+}
+
+/// `hop-fault:` — a fault on the hop to the external key manager's proxy, for `window`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HopFault {
+    /// Which fault: `latency`, `error`, `malformed`, `unreachable`, `wrong-credentials`.
+    pub fault: HopFaultWord,
+    /// `latency`: milliseconds the proxy takes longer (real time).
+    #[serde(default)]
+    pub ms: Option<u64>,
+    /// `error`: the XKS error the proxy answers (`ThrottlingException`, …).
+    #[serde(default)]
+    pub error: Option<HopError>,
+    /// `error`, `malformed`: the deterministic fraction of hops hit (default 1).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// How long; the runner removes the fault when the window ends.
+    #[serde(rename = "for")]
+    pub window: LabDuration,
 }
 
 /// `traffic:` — `operations` seals and opens spread evenly over `over`, deterministic: reads
@@ -255,9 +309,15 @@ pub struct Expect {
     /// KMS call counts from the mock's call log.
     #[serde(default)]
     pub kms_calls: Option<OneOrMany<CallExpectation>>,
+    /// Counts of the hops the clouds made to the external key manager.
+    #[serde(default)]
+    pub hop_calls: Option<OneOrMany<HopExpectation>>,
     /// The engine's DEK caches.
     #[serde(default)]
     pub cache: Option<CacheExpectation>,
+    /// Keys' states in their cloud, as the cloud shows them (`{aws-demo: enabled}`).
+    #[serde(default)]
+    pub key_state: Option<BTreeMap<String, KeyStateWord>>,
 }
 
 /// `unreadable:` — a list of objects (any error), or a map of object → error kind.
@@ -283,6 +343,38 @@ pub struct CallExpectation {
     #[serde(default)]
     pub exactly: Option<u64>,
     /// Count the calls of this last span of lab time (ending now) instead of the step's own.
+    #[serde(default)]
+    pub window: Option<LabDuration>,
+}
+
+/// `hop_calls:` — how many hops to the external key manager the call log shows, as the cloud
+/// made them (its side of the hop: one entry per hop, with the latency and outcome KMS saw).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HopExpectation {
+    /// Only hops this cloud made (default both `aws` and `gcp`).
+    #[serde(default)]
+    pub provider: Option<Provider>,
+    /// Only hops for this cloud key (lab name).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Which hops (default `any`).
+    #[serde(default)]
+    pub op: Option<HopOp>,
+    /// Only hops with this outcome: `ok`, `failed`, or one failure (`timeout`, an XKS error
+    /// name, …).
+    #[serde(default)]
+    pub outcome: Option<HopOutcome>,
+    /// At least this many.
+    #[serde(default)]
+    pub min: Option<u64>,
+    /// At most this many.
+    #[serde(default)]
+    pub max: Option<u64>,
+    /// Exactly this many.
+    #[serde(default)]
+    pub exactly: Option<u64>,
+    /// Count the hops of this last span of lab time (ending now) instead of the step's own.
     #[serde(default)]
     pub window: Option<LabDuration>,
 }
@@ -601,6 +693,9 @@ enum ActionName {
     ErrorRate,
     Throttle,
     Outage,
+    ExternalKey,
+    HsmFleet,
+    HopFault,
 }
 
 impl Vocabulary for ActionName {
@@ -628,6 +723,9 @@ impl Vocabulary for ActionName {
         ("error-rate", ActionName::ErrorRate),
         ("throttle", ActionName::Throttle),
         ("outage", ActionName::Outage),
+        ("external-key", ActionName::ExternalKey),
+        ("hsm-fleet", ActionName::HsmFleet),
+        ("hop-fault", ActionName::HopFault),
     ];
 }
 
@@ -648,8 +746,21 @@ impl Action {
                 FaultKind::Throttle { .. } => ActionName::Throttle,
                 FaultKind::Outage => ActionName::Outage,
             },
+            Action::ExternalKey(_) => ActionName::ExternalKey,
+            Action::HsmFleet(_) => ActionName::HsmFleet,
+            Action::HopFault(_) => ActionName::HopFault,
         };
         name.word()
+    }
+
+    /// The window of a fault, fleet or hop-fault action.
+    pub fn window(&self) -> Option<LabDuration> {
+        match self {
+            Action::Fault(fault) => Some(fault.window),
+            Action::HsmFleet(fleet) => Some(fleet.window),
+            Action::HopFault(fault) => Some(fault.window),
+            _ => None,
+        }
     }
 
     /// How much lab time the action itself spans (traffic windows); zero for the rest.
@@ -695,6 +806,177 @@ impl CallOp {
             CallOp::Auth => kind == CallKind::SignIn,
             CallOp::Any => kind != CallKind::Hop,
         }
+    }
+}
+
+/// Hops counted by `hop_calls`, by the XKS API they called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HopOp {
+    /// `Encrypt` (the cloud's Encrypt, a DEK being wrapped).
+    Encrypt,
+    /// `Decrypt` (the cloud's Decrypt, an eDEK being opened).
+    Decrypt,
+    /// Every hop.
+    Any,
+}
+
+impl Vocabulary for HopOp {
+    const WHAT: &'static str = "hop operation";
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("encrypt", HopOp::Encrypt),
+        ("decrypt", HopOp::Decrypt),
+        ("any", HopOp::Any),
+    ];
+}
+vocabulary_deserialize!(HopOp);
+
+impl HopOp {
+    /// Whether a hop to the XKS API `operation` (`Encrypt`, `GetHealthStatus`, …) is one of
+    /// these.
+    pub fn matches(self, operation: &str) -> bool {
+        match self {
+            HopOp::Encrypt => operation == "Encrypt",
+            HopOp::Decrypt => operation == "Decrypt",
+            HopOp::Any => true,
+        }
+    }
+}
+
+/// Which hop outcomes `hop_calls` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HopOutcome {
+    /// Answered in time.
+    Ok,
+    /// Any failure.
+    Failed,
+    /// This failure, as the call log words it (`timeout`, `InternalException`, …).
+    Is(&'static str),
+}
+
+impl HopOutcome {
+    /// Whether a logged hop outcome is one of these.
+    pub fn matches(self, outcome: &str) -> bool {
+        match self {
+            HopOutcome::Ok => outcome == "ok",
+            HopOutcome::Failed => outcome != "ok",
+            HopOutcome::Is(word) => outcome == word,
+        }
+    }
+}
+
+impl fmt::Display for HopOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HopOutcome::Ok => "ok",
+            HopOutcome::Failed => "failed",
+            HopOutcome::Is(word) => word,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for HopOutcome {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_word(deserializer, |text| {
+            let failures = ekm_lab::hop_failure_outcomes();
+            match text {
+                "ok" => Ok(HopOutcome::Ok),
+                "failed" => Ok(HopOutcome::Failed),
+                _ => failures
+                    .iter()
+                    .find(|w| **w == text)
+                    .map(|w| HopOutcome::Is(w))
+                    .ok_or_else(|| {
+                        let mut words = vec!["ok", "failed"];
+                        words.extend(failures);
+                        unknown("hop outcome", text, &words)
+                    }),
+            }
+        })
+    }
+}
+
+/// A key's state in its cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyStateWord(pub &'static str);
+
+impl Vocabulary for KeyStateWord {
+    const WHAT: &'static str = "key state";
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("enabled", KeyStateWord("enabled")),
+        ("disabled", KeyStateWord("disabled")),
+        ("pending-deletion", KeyStateWord("pending-deletion")),
+        ("destroyed", KeyStateWord("destroyed")),
+    ];
+}
+vocabulary_deserialize!(KeyStateWord);
+
+/// The customer's actions on an external key, with the scenario's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExternalKeyWord(pub ExternalKeyAction);
+
+impl Vocabulary for ExternalKeyWord {
+    const WHAT: &'static str = "external key action";
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("disable", ExternalKeyWord(ExternalKeyAction::Disable)),
+        ("enable", ExternalKeyWord(ExternalKeyAction::Enable)),
+        ("delete", ExternalKeyWord(ExternalKeyAction::Delete)),
+    ];
+}
+vocabulary_deserialize!(ExternalKeyWord);
+
+/// The fleet health statuses of the XKS specification, as it spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetStatus(pub HealthStatus);
+
+impl Vocabulary for FleetStatus {
+    const WHAT: &'static str = "HSM fleet status";
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("ACTIVE", FleetStatus(HealthStatus::Active)),
+        ("DEGRADED", FleetStatus(HealthStatus::Degraded)),
+        ("UNAVAILABLE", FleetStatus(HealthStatus::Unavailable)),
+    ];
+}
+vocabulary_deserialize!(FleetStatus);
+
+/// The faults of the hop to the external key manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HopFaultWord {
+    /// The proxy answers `ms` later.
+    Latency,
+    /// The proxy answers an XKS error at a rate.
+    Error,
+    /// The proxy answers 200 with a body that is not the spec's JSON, at a rate.
+    Malformed,
+    /// The proxy stops answering: every hop times out.
+    Unreachable,
+    /// The proxy refuses the cloud's SigV4 credential (a rotation the cloud did not follow).
+    WrongCredentials,
+}
+
+impl Vocabulary for HopFaultWord {
+    const WHAT: &'static str = "hop fault";
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("latency", HopFaultWord::Latency),
+        ("error", HopFaultWord::Error),
+        ("malformed", HopFaultWord::Malformed),
+        ("unreachable", HopFaultWord::Unreachable),
+        ("wrong-credentials", HopFaultWord::WrongCredentials),
+    ];
+}
+vocabulary_deserialize!(HopFaultWord);
+
+/// An XKS error name (`ThrottlingException`, …), as the specification spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HopError(pub HopErrorName);
+
+impl<'de> Deserialize<'de> for HopError {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_word(deserializer, |text| {
+            HopErrorName::parse(text).map(HopError).ok_or_else(|| {
+                let words: Vec<&str> = HopErrorName::ALL.iter().map(|e| e.as_str()).collect();
+                unknown("XKS error", text, &words)
+            })
+        })
     }
 }
 
@@ -864,6 +1146,9 @@ impl ActionName {
                 let a: OutageArgs = map.next_value()?;
                 fault(FaultKind::Outage, a.provider, a.op, a.key, a.window)
             }
+            ActionName::ExternalKey => Action::ExternalKey(map.next_value()?),
+            ActionName::HsmFleet => Action::HsmFleet(map.next_value()?),
+            ActionName::HopFault => Action::HopFault(map.next_value()?),
         })
     }
 }

@@ -13,8 +13,8 @@ use ekm_mock_kms::keys::KeySpec;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::schema::{
-    Action, CallExpectation, Count, Expect, FaultKind, Provider, Scenario, StepTime, Vocabulary,
-    suggest,
+    Action, CallExpectation, Count, Expect, FaultKind, HopExpectation, HopFault, HopFaultWord,
+    Provider, Scenario, StepTime, Vocabulary, suggest,
 };
 use crate::time::LabDuration;
 
@@ -169,6 +169,8 @@ struct Names<'a> {
     scenario: &'a Scenario,
     /// Lab key names and their providers: the demo keys and the declared ones.
     keys: BTreeMap<String, Provider>,
+    /// The declared keys backed by an external key, and that key's id.
+    external: BTreeMap<String, String>,
 }
 
 impl Names<'_> {
@@ -204,6 +206,35 @@ impl Names<'_> {
         }
     }
 
+    /// A key backed by an external key (for `external-key:` and `hop_calls:`).
+    fn external_key(&self, problems: &mut Problems, at: Vec<Seg>, name: &str) {
+        if self.key(problems, at.clone(), name).is_some() && !self.external.contains_key(name) {
+            let backed: Vec<&str> = self.external.keys().map(String::as_str).collect();
+            let hint = if backed.is_empty() {
+                "declare one under `keys:` with `external_key: ID`".to_owned()
+            } else {
+                format!("backed keys: {}", quoted(&backed))
+            };
+            problems.push((
+                at,
+                format!("key `{name}` is not backed by an external key — {hint}"),
+            ));
+        }
+    }
+
+    /// Whether an action or expectation about the external key manager has any key to act on.
+    fn needs_external(&self, problems: &mut Problems, at: Vec<Seg>, what: &str) {
+        if self.external.is_empty() {
+            problems.push((
+                at,
+                format!(
+                    "`{what}` concerns the external key manager, but no key of this scenario is \
+                     backed by one — declare one under `keys:` with `external_key: ID`"
+                ),
+            ));
+        }
+    }
+
     fn provider(&self, problems: &mut Problems, at: Vec<Seg>, provider: Provider) {
         if let Some(declared) = &self.scenario.providers
             && !declared.contains(&provider)
@@ -235,6 +266,14 @@ fn unknown_name<'a>(
                 .join(", ")
         ),
     }
+}
+
+fn quoted(words: &[&str]) -> String {
+    words
+        .iter()
+        .map(|w| format!("`{w}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn at(base: &[Seg], more: &[Seg]) -> Vec<Seg> {
@@ -284,6 +323,7 @@ fn check(scenario: &Scenario) -> Problems {
         ));
     }
 
+    let mut external: BTreeMap<String, String> = BTreeMap::new();
     let mut keys: BTreeMap<String, Provider> = Provider::WORDS
         .iter()
         .map(|(_, provider)| (provider.demo_key().to_owned(), *provider))
@@ -309,9 +349,17 @@ fn check(scenario: &Scenario) -> Problems {
         {
             p.push((at(&here, &[key("spec")]), error.to_string()));
         }
+        if let Some(id) = &decl.external_key {
+            check_external_key(&mut p, &here, decl, id, &external, scenario);
+            external.insert(decl.name.clone(), id.clone());
+        }
         keys.insert(decl.name.clone(), decl.provider);
     }
-    let names = Names { scenario, keys };
+    let names = Names {
+        scenario,
+        keys,
+        external,
+    };
     for (i, decl) in scenario.keys.iter().enumerate() {
         names.provider(
             &mut p,
@@ -377,8 +425,127 @@ fn check(scenario: &Scenario) -> Problems {
     p
 }
 
+/// A key declared with `external_key:`: an id the XKS specification allows, a cloud with
+/// external keys, no other spec, and (AWS) one KMS key per external key in the store.
+fn check_external_key(
+    p: &mut Problems,
+    here: &[Seg],
+    decl: &crate::schema::KeyDecl,
+    id: &str,
+    earlier: &BTreeMap<String, String>,
+    scenario: &Scenario,
+) {
+    let field = at(here, &[key("external_key")]);
+    let valid_id = (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !valid_id {
+        p.push((
+            field.clone(),
+            format!(
+                "invalid external key id `{id}`: use 1-128 ASCII letters, digits, '.', '_' or '-'"
+            ),
+        ));
+    }
+    if decl.provider == Provider::Azure {
+        p.push((
+            at(here, &[key("provider")]),
+            "Azure Key Vault has no external key store — back an `aws` key (external key \
+             store) or a `gcp` key (Cloud EKM)"
+                .into(),
+        ));
+    }
+    if decl.spec.is_some() {
+        p.push((
+            at(here, &[key("spec")]),
+            "a key backed by an external key is symmetric (AES-256 in the external key \
+             manager) — drop `spec`"
+                .into(),
+        ));
+    }
+    if decl.provider == Provider::Aws
+        && let Some((other, _)) = earlier.iter().find(|(other, other_id)| {
+            *other_id == id
+                && scenario
+                    .keys
+                    .iter()
+                    .any(|k| k.name == **other && k.provider == Provider::Aws)
+        })
+    {
+        p.push((
+            field,
+            format!(
+                "external key `{id}` already backs the AWS key `{other}`; an external key store \
+                 backs one KMS key per external key"
+            ),
+        ));
+    }
+}
+
+fn check_hop_fault(p: &mut Problems, arg: &[Seg], fault: &HopFault) {
+    let word = fault.fault.word();
+    let needs = |field: &str, present: bool, wanted: bool, p: &mut Problems| {
+        if present && !wanted {
+            p.push((
+                at(arg, &[key(field)]),
+                format!("`{field}` does not apply to the `{word}` hop fault"),
+            ));
+        }
+    };
+    needs(
+        "ms",
+        fault.ms.is_some(),
+        fault.fault == HopFaultWord::Latency,
+        p,
+    );
+    needs(
+        "error",
+        fault.error.is_some(),
+        fault.fault == HopFaultWord::Error,
+        p,
+    );
+    needs(
+        "rate",
+        fault.rate.is_some(),
+        matches!(fault.fault, HopFaultWord::Error | HopFaultWord::Malformed),
+        p,
+    );
+    match (fault.fault, fault.ms, fault.error) {
+        (HopFaultWord::Latency, None, _) => p.push((
+            at(arg, &[key("fault")]),
+            "a latency hop fault needs `ms` (e.g. `ms: 300`)".into(),
+        )),
+        (HopFaultWord::Latency, Some(ms), _) if ms == 0 || ms > 60_000 => p.push((
+            at(arg, &[key("ms")]),
+            "between 1 and 60000 ms (latency is real time)".into(),
+        )),
+        (HopFaultWord::Error, _, None) => p.push((
+            at(arg, &[key("fault")]),
+            "an error hop fault needs `error`, an XKS error name (e.g. `error: \
+             ThrottlingException`)"
+                .into(),
+        )),
+        _ => {}
+    }
+    if let Some(rate) = fault.rate
+        && !(rate > 0.0 && rate <= 1.0)
+    {
+        p.push((
+            at(arg, &[key("rate")]),
+            format!("`{rate}` is not a fraction in (0, 1]"),
+        ));
+    }
+}
+
 fn check_action(names: &Names<'_>, p: &mut Problems, here: &[Seg], action: &Action) {
     let arg = at(here, &[key(action.name())]);
+    if action.window().is_some_and(|w| w.0.is_zero()) {
+        p.push((
+            at(&arg, &[key("for")]),
+            "a fault window must be longer than zero (e.g. `20m`)".into(),
+        ));
+    }
     match action {
         Action::Encrypt(objects) | Action::Decrypt(objects) => {
             if objects.is_empty() {
@@ -458,14 +625,16 @@ fn check_action(names: &Names<'_>, p: &mut Problems, here: &[Seg], action: &Acti
                 ));
             }
         }
+        Action::ExternalKey(step) => {
+            names.external_key(p, at(&arg, &[key("key")]), &step.key);
+        }
+        Action::HsmFleet(_) => names.needs_external(p, arg.clone(), "hsm-fleet"),
+        Action::HopFault(fault) => {
+            names.needs_external(p, arg.clone(), "hop-fault");
+            check_hop_fault(p, &arg, fault);
+        }
         Action::Fault(fault) => {
             names.provider(p, at(&arg, &[key("provider")]), fault.scope.provider);
-            if fault.window.0.is_zero() {
-                p.push((
-                    at(&arg, &[key("for")]),
-                    "a fault window must be longer than zero (e.g. `20m`)".into(),
-                ));
-            }
             if let Some(name) = &fault.scope.key
                 && let Some(provider) = names.key(p, at(&arg, &[key("key")]), name)
                 && provider != fault.scope.provider
@@ -535,6 +704,38 @@ fn check_expect(names: &Names<'_>, p: &mut Problems, here: &[Seg], expect: &Expe
             }
         }
     }
+    if let Some(states) = &expect.key_state {
+        let base = at(here, &[key("key_state")]);
+        for name in states.keys() {
+            names.key(p, at(&base, &[key(name)]), name);
+        }
+    }
+    if let Some(hops) = &expect.hop_calls {
+        let base = at(here, &[key("hop_calls")]);
+        names.needs_external(p, base.clone(), "hop_calls");
+        for (j, hop) in hops.0.iter().enumerate() {
+            let item = if hops.0.len() == 1 {
+                base.clone()
+            } else {
+                at(&base, &[Seg::Index(j)])
+            };
+            if let Some(provider) = hop.provider {
+                if provider == Provider::Azure {
+                    p.push((
+                        at(&item, &[key("provider")]),
+                        "Azure Key Vault makes no hops: it has no external key store".into(),
+                    ));
+                }
+                names.provider(p, at(&item, &[key("provider")]), provider);
+            }
+            if let Some(name) = &hop.key {
+                names.external_key(p, at(&item, &[key("key")]), name);
+            }
+            if let Err(message) = hop_bounds(hop) {
+                p.push((item, message));
+            }
+        }
+    }
     if let Some(cache) = &expect.cache {
         let base = at(here, &[key("cache")]);
         if let Some(provider) = cache.provider {
@@ -567,7 +768,16 @@ fn check_expect(names: &Names<'_>, p: &mut Problems, here: &[Seg], expect: &Expe
 
 /// The bounds of a `kms_calls` expectation as a [`Count`], or why they make no sense.
 pub fn call_bounds(call: &CallExpectation) -> Result<Count, String> {
-    match (call.exactly, call.min, call.max) {
+    bounds(call.exactly, call.min, call.max)
+}
+
+/// The bounds of a `hop_calls` expectation as a [`Count`], or why they make no sense.
+pub fn hop_bounds(hop: &HopExpectation) -> Result<Count, String> {
+    bounds(hop.exactly, hop.min, hop.max)
+}
+
+fn bounds(exactly: Option<u64>, min: Option<u64>, max: Option<u64>) -> Result<Count, String> {
+    match (exactly, min, max) {
         (Some(n), None, None) => Ok(Count {
             min: Some(n),
             max: Some(n),

@@ -42,6 +42,21 @@ pub enum HopFailure {
 }
 
 impl HopFailure {
+    /// Every failure: each of the spec's errors, then the hop's own.
+    pub fn all() -> Vec<HopFailure> {
+        ErrorName::ALL
+            .iter()
+            .map(|name| HopFailure::Proxy(*name))
+            .chain([
+                HopFailure::Malformed,
+                HopFailure::Timeout,
+                HopFailure::Connect,
+                HopFailure::Tls,
+                HopFailure::InvalidCiphertext,
+            ])
+            .collect()
+    }
+
     /// The outcome word for the call log (`ok` is never a failure).
     pub fn outcome(self) -> &'static str {
         match self {
@@ -303,18 +318,7 @@ mod tests {
 
     #[test]
     fn every_failure_has_a_printable_message() {
-        let mut failures: Vec<HopFailure> = ErrorName::ALL
-            .iter()
-            .map(|n| HopFailure::Proxy(*n))
-            .collect();
-        failures.extend([
-            HopFailure::Malformed,
-            HopFailure::Timeout,
-            HopFailure::Connect,
-            HopFailure::Tls,
-            HopFailure::InvalidCiphertext,
-        ]);
-        for failure in failures {
+        for failure in HopFailure::all() {
             let message = failure.kms_message();
             assert!(
                 message.len() > 40 && !message.contains("  "),

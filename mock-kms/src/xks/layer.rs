@@ -192,6 +192,45 @@ fn check_encrypt_reply(
     Ok(outer)
 }
 
+/// The inner blob of `blob` (a ciphertext of cloud key `key`, whose header is `header_len`
+/// bytes, made with the cloud's `aad`) when `key` is backed by a key of the lab's own external
+/// key manager: the external layer opened by the key owner in-process, no hop, no call-log
+/// entry (the AAD is the one both clouds send, SHA-256 of the header and their own AAD).
+/// `None` when the key is not backed by an external key.
+pub fn owner_open(
+    xks: &super::XksState,
+    key: &str,
+    blob: &[u8],
+    header_len: usize,
+    aad: &[u8],
+) -> Option<Result<Zeroizing<Vec<u8>>, String>> {
+    let stores = &xks.stores;
+    let external = match stores.bindings.get(key) {
+        Some(binding) => binding.xks_key_id.as_str(),
+        None => {
+            super::stores::split_key_uri(&stores.ekm_keys.get(key)?.uri).map_or("", |(_, _, id)| id)
+        }
+    };
+    Some((|| {
+        let (header, rest) = blob
+            .split_at_checked(header_len)
+            .ok_or("the ciphertext is shorter than its header")?;
+        let outer = Outer::parse(rest).ok_or("no external layer after the header")?;
+        let sealed = super::manager::Sealed {
+            ciphertext: outer.ciphertext.to_vec(),
+            metadata: outer.metadata.to_vec(),
+            iv: outer.iv.to_vec(),
+            tag: outer.tag.to_vec(),
+        };
+        let hop_aad = Sha256::digest([header, aad].concat());
+        let body = xks
+            .manager
+            .decrypt(external, &hop_aad, &sealed)
+            .map_err(|(name, message)| format!("{}: {message}", name.as_str()))?;
+        Ok(Zeroizing::new([header, body.as_slice()].concat()))
+    })())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use super::{Playback, Sealed, object_context};
 use crate::audit::wrapping_key;
 use crate::report::Check;
 use crate::report::trace::{Marker, MarkerKind, Read, Seal};
-use crate::schema::{Action, ErrorKind, KeyAction, Provider};
+use crate::schema::{Action, ErrorKind, ExternalKeyAction, KeyAction, Provider};
 
 impl Playback {
     /// Performs a step's action; a key or fault event that took effect becomes a trace marker.
@@ -24,7 +24,11 @@ impl Playback {
             Action::Key { action, .. } if action.revokes() => Some(MarkerKind::Revoke),
             Action::Key { action, .. } if action.undoes().is_some() => Some(MarkerKind::Restore),
             Action::AliasSwap(_) | Action::SwitchKey(_) => Some(MarkerKind::Revoke),
-            Action::Fault(_) => Some(MarkerKind::Fault),
+            Action::ExternalKey(step) if step.action.0 == ExternalKeyAction::Enable => {
+                Some(MarkerKind::Restore)
+            }
+            Action::ExternalKey(_) => Some(MarkerKind::Revoke),
+            Action::Fault(_) | Action::HsmFleet(_) | Action::HopFault(_) => Some(MarkerKind::Fault),
             _ => None,
         };
         if let Some(kind) = kind.filter(|_| done.outcome.is_ok()) {
@@ -94,6 +98,9 @@ impl Playback {
                 }
             }
             Action::Fault(fault) => self.add_fault(fault),
+            Action::ExternalKey(step) => self.external_key_action(step),
+            Action::HsmFleet(fleet) => self.hsm_fleet(fleet),
+            Action::HopFault(fault) => self.hop_fault(fault),
         }
     }
 

@@ -7,8 +7,12 @@ use ekm_engine::events::CachePath;
 use super::outcome::Done;
 use super::{Playback, to_time};
 use crate::report::Check;
-use crate::schema::{Action, CallOp, Expect, Outcome, Vocabulary};
-use crate::validate::call_bounds;
+use crate::schema::{Action, CallOp, Expect, HopOp, Outcome, Vocabulary};
+use crate::validate::{call_bounds, hop_bounds};
+
+/// The call log's name for the cloud's side of the hop to an external key manager: one entry
+/// per hop, with the latency and outcome the cloud saw (`xks-proxy` is the proxy's own log).
+pub(crate) const CLOUD_SIDE: &str = "xks";
 
 impl Playback {
     pub(super) async fn check_expectations(
@@ -21,7 +25,13 @@ impl Playback {
         let mut checks = Vec::new();
         let implicit_ok = matches!(
             action,
-            Action::Key { .. } | Action::AliasSwap(_) | Action::SwitchKey(_) | Action::Fault(_)
+            Action::Key { .. }
+                | Action::AliasSwap(_)
+                | Action::SwitchKey(_)
+                | Action::Fault(_)
+                | Action::ExternalKey(_)
+                | Action::HsmFleet(_)
+                | Action::HopFault(_)
         );
         let expected_outcome = expect
             .and_then(|e| e.outcome)
@@ -70,6 +80,57 @@ impl Playback {
                         "{bounds} {} {} KMS call(s) {scope}",
                         call.provider,
                         op.word()
+                    ),
+                    actual: count.to_string(),
+                    passed: bounds.admits(count),
+                });
+            }
+        }
+        if let Some(states) = &expect.key_state {
+            for (key, wanted) in states {
+                let (passed, actual) = match self.lab.key(key) {
+                    Ok(info) => (info.state == wanted.0, info.state.to_owned()),
+                    Err(error) => (false, error.to_string()),
+                };
+                checks.push(Check {
+                    expected: format!("{key} {} in its cloud", wanted.0),
+                    actual,
+                    passed,
+                });
+            }
+        }
+        if let Some(hops) = &expect.hop_calls {
+            let log = self.lab.calls_since(0).calls;
+            let now = self.clock.now();
+            for hop in &hops.0 {
+                let Ok(bounds) = hop_bounds(hop) else {
+                    continue;
+                };
+                let op = hop.op.unwrap_or(HopOp::Any);
+                let count = log
+                    .iter()
+                    .filter(|c| c.hop.as_deref() == Some(CLOUD_SIDE))
+                    .filter(|c| hop.provider.is_none_or(|p| c.provider == p.cloud()))
+                    .filter(|c| hop.key.is_none() || c.key == hop.key)
+                    .filter(|c| op.matches(&c.operation))
+                    .filter(|c| hop.outcome.is_none_or(|o| o.matches(&c.outcome)))
+                    .filter(|c| match hop.window {
+                        Some(w) => c.time > now - to_time(w.0) && c.time <= now,
+                        None => c.seq > since_seq,
+                    })
+                    .count() as u64;
+                let mut what = vec![op.word().to_owned()];
+                what.extend(hop.provider.map(|p| p.to_string()));
+                what.extend(hop.key.as_ref().map(|k| format!("for {k}")));
+                what.extend(hop.outcome.map(|o| format!("({o})")));
+                let scope = match hop.window {
+                    Some(w) => format!("in the last {w}"),
+                    None => "during the step".to_owned(),
+                };
+                checks.push(Check {
+                    expected: format!(
+                        "{bounds} hop(s) to the external key manager, {} {scope}",
+                        what.join(" ")
                     ),
                     actual: count.to_string(),
                     passed: bounds.admits(count),

@@ -1,37 +1,72 @@
-//! Fault windows: a scenario fault becomes the mock's rule for its window, and the rules are
-//! removed, with an event in the timeline, when the window ends.
+//! Fault windows: a scenario fault — on a cloud's KMS, on the external key manager's HSM fleet
+//! or on the hop to it — becomes the mock's setting for its window, and is removed, with an
+//! event in the timeline, when the window ends.
 
 use std::time::Duration;
 
 use ekm_engine::clock::Clock;
+use ekm_lab::HealthStatus;
 use ekm_vocab::{
     Fault as MockFault, FaultEffect, FaultOperation, FaultScope, Latency, Probability, Throttle,
 };
 use time::OffsetDateTime;
 
 use super::Playback;
+use super::external::hop_faults;
 use super::outcome::Done;
 use crate::report::Event;
 use crate::report::trace::{Marker, MarkerKind};
-use crate::schema::{ErrorKind, Fault, FaultKind, injected_error_word};
-use crate::time::clock_offset;
+use crate::schema::{ErrorKind, Fault, FaultKind, HopFault, injected_error_word};
+use crate::time::{LabDuration, clock_offset};
+
+/// A fault in force until its window ends.
 #[derive(Debug)]
 pub(super) struct ActiveFault {
-    pub(super) rule: MockFault,
+    pub(super) rule: Rule,
     pub(super) until: OffsetDateTime,
     pub(super) label: String,
+}
+
+/// What a fault window sets in the mock.
+#[derive(Debug, Clone)]
+pub(super) enum Rule {
+    /// A rule of a cloud's KMS front-end.
+    Kms(MockFault),
+    /// The health of the external key manager's HSM fleet.
+    Fleet(HealthStatus),
+    /// A fault of the hop to the external key manager.
+    Hop(HopFault),
+}
+
+/// Which of the mock's settings a set of rules touches.
+#[derive(Debug, Clone, Copy, Default)]
+struct Touched {
+    kms: bool,
+    fleet: bool,
+    hop: bool,
+}
+
+impl Touched {
+    fn add(&mut self, rule: &Rule) {
+        match rule {
+            Rule::Kms(_) => self.kms = true,
+            Rule::Fleet(_) => self.fleet = true,
+            Rule::Hop(_) => self.hop = true,
+        }
+    }
 }
 
 impl Playback {
     pub(super) fn expire_faults(&mut self) {
         let now = self.clock.now();
-        let before = self.faults.len();
         let offset = self.elapsed();
         let mut ended = Vec::new();
+        let mut touched = Touched::default();
         self.faults.retain(|f| {
             let keep = f.until > now;
             if !keep {
                 ended.push(f.label.clone());
+                touched.add(&f.rule);
             }
             keep
         });
@@ -46,9 +81,7 @@ impl Playback {
                 what: format!("{label} ended"),
             });
         }
-        if self.faults.len() != before
-            && let Err(error) = self.apply_faults()
-        {
+        if let Err(error) = self.apply_faults(touched) {
             self.events.push(Event {
                 at: offset,
                 what: format!("the mock kept the ended faults: {error}"),
@@ -56,10 +89,71 @@ impl Playback {
         }
     }
 
-    /// Hands the mock the rules in force (without windows: the runner ends them itself).
-    pub(super) fn apply_faults(&self) -> Result<(), ekm_lab::LabError> {
-        let faults = self.faults.iter().map(|f| f.rule.clone()).collect();
-        self.lab.set_faults(faults)
+    /// Hands the mock the rules in force of the settings `touched` (without windows: the runner
+    /// ends them itself). The fleet takes the health of its latest window, `ACTIVE` without one;
+    /// the hop, every hop fault in force at once.
+    fn apply_faults(&self, touched: Touched) -> Result<(), ekm_lab::LabError> {
+        if touched.kms {
+            let faults = self
+                .faults
+                .iter()
+                .filter_map(|f| match &f.rule {
+                    Rule::Kms(rule) => Some(rule.clone()),
+                    _ => None,
+                })
+                .collect();
+            self.lab.set_faults(faults)?;
+        }
+        if touched.fleet {
+            let health = self
+                .faults
+                .iter()
+                .rev()
+                .find_map(|f| match f.rule {
+                    Rule::Fleet(health) => Some(health),
+                    _ => None,
+                })
+                .unwrap_or(HealthStatus::Active);
+            self.lab.set_hsm_fleet(health)?;
+        }
+        if touched.hop {
+            self.lab
+                .set_hop_faults(hop_faults(self.hop_faults_in_force()))?;
+        }
+        Ok(())
+    }
+
+    /// The hop faults whose windows are open.
+    pub(super) fn hop_faults_in_force(&self) -> impl Iterator<Item = &HopFault> {
+        self.faults.iter().filter_map(|f| match &f.rule {
+            Rule::Hop(fault) => Some(fault),
+            _ => None,
+        })
+    }
+
+    /// Puts `rule` in force for `window` (`label` names it in the timeline).
+    pub(super) fn open_window(&mut self, rule: Rule, label: String, window: LabDuration) -> Done {
+        let Ok(until) = ekm_engine::clock::checked_later(self.clock.now(), window.0) else {
+            return Done::failed(
+                ErrorKind::Refused,
+                format!("{label} for {window}: the window passes the lab clock's horizon"),
+            );
+        };
+        let mut touched = Touched::default();
+        touched.add(&rule);
+        self.faults.push(ActiveFault {
+            rule,
+            until,
+            label: label.clone(),
+        });
+        if let Err(error) = self.apply_faults(touched) {
+            self.faults.pop();
+            return Done::failed(ErrorKind::Refused, error.to_string());
+        }
+        Done::ok(format!(
+            "{label} until {}",
+            clock_offset(self.elapsed() + window.0)
+        ))
     }
 
     pub(super) fn add_fault(&mut self, fault: &Fault) -> Done {
@@ -97,14 +191,14 @@ impl Playback {
             Ok(effect) => effect,
             Err(error) => return Done::failed(ErrorKind::Refused, error.to_string()),
         };
-        let rule = MockFault::new(
+        let rule = Rule::Kms(MockFault::new(
             FaultScope {
                 cloud: scope.provider.cloud(),
                 operation,
                 key: scope.key.clone(),
             },
             effect,
-        );
+        ));
         let ops = operation.label();
         let key = scope
             .key
@@ -112,27 +206,6 @@ impl Playback {
             .map(|k| format!(" key {k}"))
             .unwrap_or_default();
         let label = format!("{what} on {} {ops}{key}", scope.provider);
-        let Ok(until) = ekm_engine::clock::checked_later(self.clock.now(), fault.window.0) else {
-            return Done::failed(
-                ErrorKind::Refused,
-                format!(
-                    "{label} for {}: the window passes the lab clock's horizon",
-                    fault.window
-                ),
-            );
-        };
-        self.faults.push(ActiveFault {
-            rule,
-            until,
-            label: label.clone(),
-        });
-        if let Err(error) = self.apply_faults() {
-            self.faults.pop();
-            return Done::failed(ErrorKind::Refused, error.to_string());
-        }
-        Done::ok(format!(
-            "{label} until {}",
-            clock_offset(self.elapsed() + fault.window.0)
-        ))
+        self.open_window(rule, label, fault.window)
     }
 }

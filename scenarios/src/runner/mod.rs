@@ -20,6 +20,7 @@
 //! - `actions` — what a step does: seal and read objects, key actions, alias swap, switch-key.
 //! - `traffic` — the `traffic:` workload.
 //! - `faults` — fault windows: building the mock's rules, ending them on time.
+//! - `external` — the external key manager: `external-key`, `hsm-fleet`, `hop-fault`.
 //! - `timers` — advancing the clock through due timers; the revocation deadline invariant.
 //! - `checks` — a step's expectations and the disk invariant.
 //! - `outcome` — an action's result and the error kind of an engine failure.
@@ -27,6 +28,7 @@
 
 mod actions;
 mod checks;
+mod external;
 mod faults;
 mod outcome;
 mod setup;

@@ -50,12 +50,18 @@ impl Playback {
                 Some(spec) => KeySpec::parse_for(provider, spec),
                 None => Ok(KeySpec::default_for(provider)),
             };
-            spec.map_err(LabError::from)
-                .and_then(|spec| lab.create_key(&key.name, provider, spec))
-                .map_err(|source| RunError::Key {
-                    name: key.name.clone(),
-                    source,
-                })?;
+            let created = match &key.external_key {
+                Some(id) => lab
+                    .ensure_external_key(id)
+                    .and_then(|_| lab.create_external_backed_key(&key.name, provider, id)),
+                None => spec
+                    .map_err(LabError::from)
+                    .and_then(|spec| lab.create_key(&key.name, provider, spec)),
+            };
+            created.map_err(|source| RunError::Key {
+                name: key.name.clone(),
+                source,
+            })?;
         }
         let mut extra_projects = BTreeMap::new();
         for decl in scenario.objects.values() {

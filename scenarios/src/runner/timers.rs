@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use ekm_engine::clock::Clock;
+use ekm_lab::ExternalKeyAction;
 use time::OffsetDateTime;
 
 use super::{Playback, to_time};
@@ -25,6 +26,8 @@ pub(super) enum RevocationCause {
     Key(KeyAction),
     AliasSwap,
     SwitchKey,
+    /// The external key backing the key was disabled or deleted in the customer's manager.
+    ExternalKey(ExternalKeyAction),
 }
 
 impl Playback {

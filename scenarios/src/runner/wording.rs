@@ -2,7 +2,8 @@
 
 use ekm_lab::KeyInfo;
 
-use crate::schema::{Action, fault_op_word};
+use super::external::describe_hop_fault;
+use crate::schema::{Action, Vocabulary, fault_op_word};
 use crate::time::compact;
 
 /// A key's state after an action (`aws-demo: Enabled, access on, trust on, 2 versions`).
@@ -41,6 +42,15 @@ pub fn describe(action: &Action) -> String {
         Action::Key { key, .. } => format!("{name} {key}"),
         Action::AliasSwap(swap) => format!("{name} alias/{} → {}", swap.alias, swap.to),
         Action::SwitchKey(switch) => format!("{name} {} → {}", switch.provider, switch.to),
+        Action::ExternalKey(step) => format!("{name} {} {}", step.action.word(), step.key),
+        Action::HsmFleet(fleet) => {
+            format!("{name} {} for {}", fleet.status, compact(fleet.window.0))
+        }
+        Action::HopFault(fault) => format!(
+            "{name} {} for {}",
+            describe_hop_fault(fault),
+            compact(fault.window.0)
+        ),
         Action::Fault(fault) => {
             let op = fault
                 .scope
