@@ -85,6 +85,8 @@ fn full_model() -> Model {
             key: Some(format!("{}-k0", clouds[(i % 3) as usize])),
             outcome: outcomes[(i % 5) as usize].into(),
             latency_ms: 1.5,
+            // Every fourth row a hop to an external key manager, drawn in its own style.
+            hop: (i % 4 == 3).then(|| "xks".to_owned()),
         })
         .collect();
     update(

@@ -338,6 +338,7 @@ impl Backend {
                         key: c.key,
                         outcome: c.outcome,
                         latency_ms: c.latency_ms,
+                        hop: c.hop,
                     })
                     .collect()
             }

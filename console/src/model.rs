@@ -226,6 +226,10 @@ pub struct CallRow {
     pub outcome: String,
     /// Real latency in milliseconds.
     pub latency_ms: f64,
+    /// For a hop the cloud's KMS made to the customer's external key manager: which side of it
+    /// (`xks`: the cloud waiting for the proxy; `xks-proxy`: the proxy's own time). `None` for
+    /// the calls clients made to the cloud.
+    pub hop: Option<String>,
 }
 
 /// Whether an object can be read now.

@@ -204,6 +204,7 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Effect> {
                         .as_ref()
                         .map_or_else(|e| kms_error_label(e).to_owned(), |()| "ok".to_owned()),
                     latency_ms: latency.as_secs_f64() * 1000.0,
+                    hop: None,
                 };
                 apply_refresh_calls(model, vec![call]);
             }
@@ -414,7 +415,9 @@ fn apply_refresh(model: &mut Model, refresh: Refresh) {
 fn apply_refresh_calls(model: &mut Model, calls: Vec<CallRow>) {
     let following = model.log_scroll == 0;
     for call in calls {
-        model.kms_per_minute.add(unix_minute(call.time), 1);
+        if call.hop.is_none() {
+            model.kms_per_minute.add(unix_minute(call.time), 1);
+        }
         if !following && model.filter.admits(&call) {
             model.log_scroll += 1;
         }
@@ -513,6 +516,7 @@ mod tests {
             key: Some("aws-demo".into()),
             outcome: outcome.into(),
             latency_ms: 1.0,
+            hop: None,
         }
     }
 

@@ -184,11 +184,17 @@ async fn after_a_revocation_and_the_ttl_objects_are_unreadable() {
 
 /// The demo told to its end: every beat played through the runtime's effect loop.
 async fn demo_told(beats: usize) -> Harness {
-    let scenario = ekm_scenarios::validate::parse(
+    story_told(
         ekm_console::story::DEMO_SCENARIO,
         "rotation-vs-revocation.yaml",
+        beats,
     )
-    .expect("the demo is valid");
+    .await
+}
+
+/// A story (`yaml`, named `origin`) played `beats` beats through the runtime's effect loop.
+async fn story_told(yaml: &str, origin: &str, beats: usize) -> Harness {
+    let scenario = ekm_scenarios::validate::parse(yaml, origin).expect("the story is valid");
     let backend = Arc::new(
         Backend::playback(ekm_scenarios::runner::LoadedScenario {
             file: None,
@@ -258,6 +264,45 @@ async fn the_demo_ends_with_rotated_readable_and_revoked_shredded() {
     );
     insta::assert_snapshot!("demo_end_160x45", lab.screen(160, 45));
     insta::assert_snapshot!("demo_end_80x24", lab.screen(80, 24));
+}
+
+/// The library's HSM outage story told up to the first failed re-validation: the KMS pane shows
+/// each hop to the customer's external key manager as a row of its own — the cloud's side
+/// (`↳ xks`) and the proxy's (`↳ proxy`) — with its own outcome, beside the KMS call.
+#[tokio::test]
+async fn hops_to_the_external_key_manager_are_rows_of_their_own() {
+    let yaml = include_str!("../../scenarios/external-hsm-down.yaml");
+    // Sealed and read once: the hops answered, on screen.
+    let lab = story_told(yaml, "external-hsm-down.yaml", 2).await;
+    let screen = lab.screen(160, 45);
+    assert!(screen.contains("↳ xks Encrypt"), "{screen}");
+    assert!(screen.contains("↳ proxy Decrypt"), "{screen}");
+    insta::assert_snapshot!("hsm_down_hops_160x45", screen);
+    // Re-validated while the HSMs are down: the failed hops (how often GCP's client retries
+    // depends on real time, so this screen is not a snapshot).
+    let lab = story_told(yaml, "external-hsm-down.yaml", 5).await;
+    let hops: Vec<(&str, &str, &str)> = lab
+        .model
+        .calls
+        .iter()
+        .filter_map(|c| {
+            c.hop
+                .as_deref()
+                .map(|hop| (hop, c.operation.as_str(), c.outcome.as_str()))
+        })
+        .collect();
+    for side in ["xks", "xks-proxy"] {
+        assert!(
+            hops.contains(&(side, "Encrypt", "ok")),
+            "no {side} Encrypt: {hops:?}"
+        );
+        assert!(
+            hops.contains(&(side, "Decrypt", "InternalException")),
+            "no failed {side} Decrypt while the HSMs are down: {hops:?}"
+        );
+    }
+    let screen = lab.screen(160, 45);
+    assert!(screen.contains("↳ xks Decrypt   gcp-hsm"), "{screen}");
 }
 
 #[tokio::test]

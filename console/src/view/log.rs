@@ -1,4 +1,8 @@
-//! The KMS call log pane: the newest calls that pass the filter, or a page further back.
+//! The KMS call log pane: the newest calls that pass the filter, or a page further back. A hop
+//! the cloud's KMS made to the customer's external key manager is a row of its own beside the
+//! call that caused it (the log lists calls as they are answered, so just before it), in cyan:
+//! `↳ xks Decrypt` is the cloud waiting for the XKS proxy, `↳ proxy Decrypt` the proxy's own
+//! time in front of the HSMs, each with its own latency and outcome.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -44,10 +48,15 @@ pub(super) fn pane(model: &Model, frame: &mut Frame, area: Rect) {
         .collect();
     shown.reverse();
     let rows = shown.into_iter().map(|call| {
-        Row::new([
+        let operation = match call.hop.as_deref() {
+            None => call.operation.clone(),
+            Some("xks-proxy") => format!("↳ proxy {}", call.operation),
+            Some(hop) => format!("↳ {hop} {}", call.operation),
+        };
+        let row = Row::new([
             Cell::from(lab_time(call.time)),
             Cell::from(call.provider.clone()),
-            Cell::from(call.operation.clone()),
+            Cell::from(operation),
             Cell::from(call.key.clone().unwrap_or_else(|| "—".into())),
             Cell::from(if call.latency_ms < 10.0 {
                 format!("{:.1}ms", call.latency_ms)
@@ -58,14 +67,19 @@ pub(super) fn pane(model: &Model, frame: &mut Frame, area: Rect) {
                 call.outcome.clone(),
                 outcome_style(&call.outcome),
             )),
-        ])
+        ]);
+        if call.hop.is_some() {
+            row.style(Style::new().fg(Color::Cyan))
+        } else {
+            row
+        }
     });
     let table = Table::new(
         rows,
         [
             Constraint::Length(8),
             Constraint::Length(5),
-            Constraint::Length(11),
+            Constraint::Length(15),
             Constraint::Length(11),
             Constraint::Length(6),
             Constraint::Fill(1),
