@@ -9,8 +9,7 @@ use ekm_engine::clock::SharedClock;
 use ekm_engine::config::{Config, EngineSettings};
 use ekm_engine::registration::{self, Cloud, SetupError};
 use ekm_engine::{Engine, KeyReference, ProjectId};
-use ekm_lab::{EmbeddedLab, LabError, LabOptions};
-use ekm_mock_kms::state::KeyInfo;
+use ekm_lab::{EmbeddedLab, KeyInfo, LabError, LabOptions};
 use ekm_scenarios::runner::{LoadedScenario, Playback, RunError, describe};
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -327,7 +326,7 @@ impl Backend {
             .collect();
         let calls = match lab {
             Some(lab) => {
-                let page = lab.mock().lab().calls().since(current.since);
+                let page = lab.calls_since(current.since);
                 current.since = page.next;
                 page.calls
                     .into_iter()
@@ -363,7 +362,7 @@ impl Current {
                 .clouds()
                 .filter_map(|cloud| lab.project(cloud).map(|p| (cloud, p)))
                 .collect(),
-            since: lab.mock().lab().calls().since(0).next,
+            since: lab.calls_since(0).next,
         }
     }
 }
@@ -392,10 +391,9 @@ pub struct Labels {
 
 impl Labels {
     fn of(lab: &EmbeddedLab) -> Self {
-        let mock = lab.mock().lab();
         Self {
-            keys: mock.list_keys(),
-            aliases: mock.read(|state| state.aliases.clone()),
+            keys: lab.keys(),
+            aliases: lab.aliases(),
         }
     }
 

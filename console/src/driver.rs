@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use ekm_engine::clock::{Clock, SystemClock};
-use ekm_mock_kms::keys::KeySpec;
+use ekm_lab::KeySpec;
 use ekm_vocab::Cloud;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -251,15 +251,14 @@ pub async fn change_lab(backend: &Backend, effect: Effect) -> Result<String, Str
     let lab = backend
         .lab()
         .ok_or_else(|| "key actions need the embedded lab".to_owned())?;
-    let mock = lab.mock().lab();
     let create = |name: &str, provider: Cloud| {
-        mock.create_key(name, provider, KeySpec::default_for(provider))
+        lab.create_key(name, provider, KeySpec::default_for(provider))
             .map(drop)
             .map_err(|e| e.to_string())
     };
     match effect {
         Effect::KeyAction { key, action } => {
-            let info = mock.apply(&key, action).map_err(|e| e.to_string())?;
+            let info = lab.apply(&key, action).map_err(|e| e.to_string())?;
             Ok(format!(
                 "{} {}: {} v{}",
                 action_label(action),
@@ -276,7 +275,7 @@ pub async fn change_lab(backend: &Backend, effect: Effect) -> Result<String, Str
             if new {
                 create(&target, Cloud::Aws)?;
             }
-            mock.set_alias(&alias, &target).map_err(|e| e.to_string())?;
+            lab.set_alias(&alias, &target).map_err(|e| e.to_string())?;
             Ok(format!("alias/{alias} now points at {target}"))
         }
         Effect::SwitchKey {
@@ -296,7 +295,7 @@ pub async fn change_lab(backend: &Backend, effect: Effect) -> Result<String, Str
         }
         Effect::SetFaults(rules) => {
             let count = rules.len();
-            mock.set_faults(rules).map_err(|e| e.to_string())?;
+            lab.set_faults(rules).map_err(|e| e.to_string())?;
             Ok(format!("{count} fault rule(s) active"))
         }
         other => Err(format!("not a lab change: {other:?}")),

@@ -20,8 +20,7 @@ use ekm_engine::envelope;
 use ekm_engine::events::CachePath;
 use ekm_engine::registration::Cloud;
 use ekm_engine::{ObjectName, ProjectId};
-use ekm_mock_kms::state::KeyInfo;
-use ekm_scenarios::audit::wrapping_key;
+use ekm_lab::KeyInfo;
 use ekm_scenarios::runner::Playback;
 use ekm_vocab::Fault;
 
@@ -86,12 +85,11 @@ pub async fn read(playback: &Playback, verdicts: &Verdicts) -> Vec<Pinned> {
     let scenario = playback.scenario();
     let revoked = revoked_keys(scenario);
     let engine = lab.engine();
-    let kms = lab.mock().lab();
-    let keys = kms.list_keys();
+    let keys = lab.keys();
     let events = KeyEvents {
         steps_played: playback.reports().len(),
         keys: keys.clone(),
-        faults: kms.faults().list(kms.now()),
+        faults: lab.faults(),
     };
     let snapshot = engine.snapshot();
     let now = lab.clock().now();
@@ -109,7 +107,7 @@ pub async fn read(playback: &Playback, verdicts: &Verdicts) -> Vec<Pinned> {
             .and_then(|object| engine.store().get(&object).ok().map(|e| (object, e)));
         let wrapped = stored
             .as_ref()
-            .and_then(|(_, envelope)| wrapping_key(kms, envelope).ok());
+            .and_then(|(_, envelope)| lab.wrapping_key(envelope).ok());
         let key_name = wrapped
             .as_ref()
             .map_or(declared_key, |wrapped| wrapped.key.clone());

@@ -122,7 +122,7 @@ async fn a_wrong_external_id_or_audience_names_both_values() {
 async fn removed_trust_and_a_missing_service_principal_fail_the_sign_in() {
     let lab = lab().await;
     for key in ["aws-demo", "gcp-demo", "azure-demo"] {
-        lab.mock().lab().apply(key, KeyAction::RevokeTrust).unwrap();
+        lab.apply(key, KeyAction::RevokeTrust).unwrap();
     }
     let config = lab.config();
     assert_fails(
@@ -150,7 +150,7 @@ async fn removed_trust_and_a_missing_service_principal_fail_the_sign_in() {
 async fn a_disabled_key_is_its_own_verdict_after_a_real_sign_in() {
     let lab = lab().await;
     for key in ["aws-demo", "gcp-demo", "azure-demo"] {
-        lab.mock().lab().apply(key, KeyAction::Disable).unwrap();
+        lab.apply(key, KeyAction::Disable).unwrap();
     }
     for cloud in Cloud::ALL {
         let check = check(lab.config(), cloud).await;
@@ -169,10 +169,7 @@ async fn a_disabled_key_is_its_own_verdict_after_a_real_sign_in() {
 async fn a_key_pending_deletion_says_so() {
     let lab = lab().await;
     for key in ["aws-demo", "gcp-demo", "azure-demo"] {
-        lab.mock()
-            .lab()
-            .apply(key, KeyAction::ScheduleDeletion)
-            .unwrap();
+        lab.apply(key, KeyAction::ScheduleDeletion).unwrap();
     }
     for cloud in Cloud::ALL {
         let check = check(lab.config(), cloud).await;
@@ -192,10 +189,7 @@ async fn a_key_pending_deletion_says_so() {
 async fn a_missing_or_unassigned_policy_names_the_permission() {
     let lab = lab().await;
     for key in ["aws-demo", "gcp-demo", "azure-demo"] {
-        lab.mock()
-            .lab()
-            .apply(key, KeyAction::RevokeAccess)
-            .unwrap();
+        lab.apply(key, KeyAction::RevokeAccess).unwrap();
     }
     let config = lab.config();
     assert_fails(

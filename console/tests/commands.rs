@@ -1,21 +1,45 @@
-//! `ekm encrypt`, `ekm decrypt` and `ekm check`, run as the real binary against a mock KMS
-//! started by the test (port 0) with a registration file pointing at it.
+//! `ekm encrypt`, `ekm decrypt` and `ekm check`, run as the real binary against the mock KMS of
+//! a lab started by the test (port 0) with a registration file pointing at it.
 
 use std::path::Path;
 use std::process::Output;
+use std::sync::Arc;
 
-use ekm_mock_kms::server::{MockKms, Options};
+use ekm_engine::clock::SystemClock;
+use ekm_lab::{EmbeddedLab, LabOptions};
 use ekm_vocab::KeyAction;
 
-/// The example registration (`ekm.example.yaml`) moved to the mock's ports and CA file.
-fn registration(mock: &MockKms, ca: &Path) -> String {
-    include_str!("../../ekm.example.yaml")
-        .replace("127.0.0.1:4599", &mock.http_addr().to_string())
-        .replace("127.0.0.1:4600", &mock.https_addr().to_string())
-        .replace(
-            "ca_file: ekm-lab-ca.pem",
-            &format!("ca_file: {}", ca.display()),
-        )
+/// Which registration file a test writes for its lab.
+enum Registration {
+    /// The example registration (`ekm.example.yaml`) moved to the lab's ports, with the CA file
+    /// by absolute path.
+    Example,
+    /// The one the mock writes (`mock-kms --write-config`), with the CA file by relative path.
+    Written,
+}
+
+/// Starts a lab (the mock KMS with the demo tenant on port 0, on wall time), writes its CA
+/// certificate to `dir/ekm-lab-ca.pem` and `registration` to `dir/ekm.yaml`: the lab and the
+/// registration file's path.
+async fn lab_with_registration(dir: &Path, registration: Registration) -> (EmbeddedLab, String) {
+    let lab = EmbeddedLab::start(LabOptions::new(Arc::new(SystemClock::new())))
+        .await
+        .expect("the lab starts");
+    let ca = dir.join("ekm-lab-ca.pem");
+    std::fs::write(&ca, lab.ca_cert_pem()).expect("CA certificate written");
+    let yaml = match registration {
+        Registration::Example => include_str!("../../ekm.example.yaml")
+            .replace("127.0.0.1:4599", &lab.http_addr().to_string())
+            .replace("127.0.0.1:4600", &lab.https_addr().to_string())
+            .replace(
+                "ca_file: ekm-lab-ca.pem",
+                &format!("ca_file: {}", ca.display()),
+            ),
+        Registration::Written => lab.registration_yaml(Path::new("ekm-lab-ca.pem")),
+    };
+    let config = dir.join("ekm.yaml");
+    std::fs::write(&config, yaml).expect("registration written");
+    (lab, config.to_str().expect("a UTF-8 path").to_owned())
 }
 
 /// Runs `ekm` (off the runtime: the mock serving it runs on this test's runtime).
@@ -59,16 +83,8 @@ fn text(output: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encrypt_decrypt_and_check_through_a_registration_file() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    let mock = MockKms::start(Options {
-        ca_cert: Some(ca.clone()),
-        ..Options::ephemeral()
-    })
-    .await
-    .unwrap();
-    let config = dir.path().join("ekm.yaml");
-    std::fs::write(&config, registration(&mock, &ca)).unwrap();
-    let config = config.to_str().unwrap();
+    let (lab, config) = lab_with_registration(dir.path(), Registration::Example).await;
+    let config = config.as_str();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     std::fs::write(path("plain.txt"), b"quarterly numbers").unwrap();
 
@@ -129,12 +145,8 @@ async fn encrypt_decrypt_and_check_through_a_registration_file() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(text(&out).matches('✓').count(), 9, "{}", text(&out));
 
-    mock.lab()
-        .apply("gcp-demo", KeyAction::RevokeAccess)
-        .unwrap();
-    mock.lab()
-        .apply("azure-demo", KeyAction::RevokeTrust)
-        .unwrap();
+    lab.apply("gcp-demo", KeyAction::RevokeAccess).unwrap();
+    lab.apply("azure-demo", KeyAction::RevokeTrust).unwrap();
     let out = ekm(&["check", "--config", config]).await;
     let report = text(&out);
     assert!(!out.status.success(), "{report}");
@@ -173,7 +185,7 @@ async fn encrypt_decrypt_and_check_through_a_registration_file() {
         "{}",
         text(&out)
     );
-    mock.shutdown().await;
+    lab.shutdown().await;
 }
 
 #[tokio::test]
@@ -199,25 +211,11 @@ async fn a_broken_registration_file_is_reported_with_its_location() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_registration_the_mock_writes_works_as_is_with_a_relative_ca_file() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ekm-lab-ca.pem");
-    let mock = MockKms::start(Options {
-        ca_cert: Some(ca.clone()),
-        ..Options::ephemeral()
-    })
-    .await
-    .unwrap();
-    let yaml = ekm_mock_kms::registration::ekm_yaml(
-        mock.lab().tenant(),
-        mock.http_addr(),
-        mock.https_addr(),
-        Path::new("ekm-lab-ca.pem"),
-    );
-    let config = dir.path().join("ekm.yaml");
-    std::fs::write(&config, yaml).unwrap();
-    let out = ekm(&["check", "--config", config.to_str().unwrap()]).await;
+    let (lab, config) = lab_with_registration(dir.path(), Registration::Written).await;
+    let out = ekm(&["check", "--config", &config]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(text(&out).matches('✓').count(), 9, "{}", text(&out));
-    mock.shutdown().await;
+    lab.shutdown().await;
 }
 
 /// `ekm encrypt` without a registration refuses; `--ephemeral` seals and says the file can
@@ -263,16 +261,8 @@ async fn encrypt_without_a_registration_refuses_unless_ephemeral() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_one_line_and_never_repeat_themselves() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ekm-lab-ca.pem");
-    let mock = MockKms::start(Options {
-        ca_cert: Some(ca.clone()),
-        ..Options::ephemeral()
-    })
-    .await
-    .unwrap();
-    let config = dir.path().join("ekm.yaml");
-    std::fs::write(&config, registration(&mock, &ca)).unwrap();
-    let config = config.to_str().unwrap();
+    let (lab, config) = lab_with_registration(dir.path(), Registration::Example).await;
+    let config = config.as_str();
     let garbage = dir.path().join("garbage.ekm");
     std::fs::write(&garbage, b"this is not an envelope at all").unwrap();
     let (garbage, opened, missing) = (
@@ -331,5 +321,5 @@ async fn errors_are_one_line_and_never_repeat_themselves() {
             assert!(!said.contains(dump), "{args:?}: {said}");
         }
     }
-    mock.shutdown().await;
+    lab.shutdown().await;
 }

@@ -329,7 +329,7 @@ async fn the_demo_remembers_a_refusal_until_a_key_event() {
     let playback = backend.scenario().expect("story mode").clone();
     let calls_now = || async {
         let playback = playback.lock().await;
-        playback.lab().mock().lab().calls().since(0).next
+        playback.lab().calls_since(0).next
     };
     let before = calls_now().await;
     let mut pinned = Vec::new();
@@ -361,8 +361,6 @@ async fn the_demo_remembers_a_refusal_until_a_key_event() {
     {
         let playback = playback.lock().await;
         playback
-            .lab()
-            .mock()
             .lab()
             .apply(&aws.key, KeyAction::Enable)
             .expect("enable");

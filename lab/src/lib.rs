@@ -5,8 +5,11 @@
 //!
 //! Each registered cloud gets its own engine project (`proj_demo/aws`, `proj_demo/gcp`,
 //! `proj_demo/azure`): a customer project has one EKM registration, and the lab shows three side
-//! by side. The mock's own API ([`MockKms::lab`]) changes keys, faults and time; the engine's
-//! event stream and snapshot show what the engine makes of it.
+//! by side. The lab's API is the only way in to the mock for its users: key actions, aliases,
+//! faults and the call log (`mock.rs`), which key wrapped an envelope and the key owner's DEK
+//! recovery (`owner.rs`), the listeners' addresses and CA for clients that speak the wire; the
+//! engine's event stream and snapshot show what the engine makes of it. The mock's modules,
+//! ciphertext format and state lock stay behind it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ekm_lab::LabError> {
@@ -24,22 +27,29 @@
 //! ```
 
 mod mock;
+mod owner;
 
+// The mock's own answers, re-exported as part of the lab's API so its users need no
+// dependency on the mock: a key as the lab shows it, the spec of a key to create, and a page
+// of the call log.
 pub use ekm_mock_kms::calls::{CallPage, CallRecord};
 pub use ekm_mock_kms::keys::KeySpec;
 pub use ekm_mock_kms::state::KeyInfo;
 pub use ekm_mock_kms::xks::api::ErrorName as HopErrorName;
 pub use ekm_mock_kms::xks::faults::HopFaults;
 pub use ekm_mock_kms::xks::manager::{ExternalKeyAction, ExternalKeyInfo, HealthStatus};
+pub use owner::WrappingKey;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ekm_engine::clock::SharedClock;
 use ekm_engine::config::{Config, EngineSettings, MockEndpoints};
+use ekm_engine::envelope::EnvelopeError;
 use ekm_engine::registration::{self, Cloud, SetupError};
-use ekm_engine::{Engine, EngineError, FsStore, KeyReference, ProjectId, StoreError};
+use ekm_engine::{Engine, EngineError, FsStore, KeyReference, KmsError, ProjectId, StoreError};
 use ekm_mock_kms::error::StateError;
 use ekm_mock_kms::server::{MockKms, Options, ServerError};
 
@@ -52,6 +62,10 @@ pub struct LabOptions {
     pub engine: Option<EngineSettings>,
     /// Keep objects in this directory (`<dir>/<name>.ekm`) instead of in memory.
     pub store_dir: Option<PathBuf>,
+    /// Register every demo cloud's key with the engine (true by default). Connecting a
+    /// provider may sign in at once (GCP exchanges its token), so harnesses that build their
+    /// own engines and count every KMS call turn it off.
+    pub register_demo_keys: bool,
 }
 
 impl LabOptions {
@@ -61,6 +75,7 @@ impl LabOptions {
             clock,
             engine: None,
             store_dir: None,
+            register_demo_keys: true,
         }
     }
 }
@@ -95,6 +110,15 @@ pub enum LabError {
     /// A key named in a request does not exist in the mock or is of another cloud.
     #[error("{0}")]
     UnknownKey(String),
+    /// An envelope given to the key owner does not parse.
+    #[error("envelope: {0}")]
+    Envelope(#[from] EnvelopeError),
+    /// An envelope's eDEK names no key of this lab.
+    #[error("the eDEK does not name a key of this lab: {0}")]
+    Foreign(String),
+    /// An Azure eDEK's plaintext is not a DEK bound to the envelope's project.
+    #[error("the Azure eDEK does not hold a DEK bound to the envelope's project: {0}")]
+    Unbound(KmsError),
 }
 
 /// A running lab.
@@ -140,7 +164,12 @@ impl EmbeddedLab {
         }
         let engine = builder.build();
         let mut projects = BTreeMap::new();
-        for (cloud, kek) in registration::connect_all(&config).await? {
+        let keks = if options.register_demo_keys {
+            registration::connect_all(&config).await?
+        } else {
+            Vec::new()
+        };
+        for (cloud, kek) in keks {
             let project = ProjectId::from(format!("{}/{cloud}", config.project_id).as_str());
             engine.register(project.clone(), kek);
             projects.insert(cloud, project);
@@ -160,10 +189,37 @@ impl EmbeddedLab {
         &self.clock
     }
 
-    /// The mock KMS: `mock().lab()` changes keys, faults and reads the call log in-process;
-    /// `mock().http_url()` serves the same over the control API.
-    pub fn mock(&self) -> &MockKms {
-        &self.mock
+    /// The mock's plain-HTTP listener (AWS, GCP and the control API under `/_mock/v1/`).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.mock.http_addr()
+    }
+
+    /// `http://127.0.0.1:PORT`: the base URL of the AWS and GCP endpoints and the control API,
+    /// for clients that drive the mock over the wire as an outside script would.
+    pub fn http_url(&self) -> String {
+        self.mock.http_url()
+    }
+
+    /// The mock's HTTPS listener (Azure Key Vault and Entra).
+    pub fn https_addr(&self) -> SocketAddr {
+        self.mock.https_addr()
+    }
+
+    /// The CA certificate (PEM) a client must trust to reach the HTTPS listener.
+    pub fn ca_cert_pem(&self) -> &str {
+        self.mock.ca_cert_pem()
+    }
+
+    /// The demo registration as `ekm.yaml` text — what `mock-kms --write-config` writes — at
+    /// this lab's listeners, trusting the CA certificate at `ca_file` (write
+    /// [`ca_cert_pem`](Self::ca_cert_pem) there; a relative path is read beside the file).
+    pub fn registration_yaml(&self, ca_file: &Path) -> String {
+        ekm_mock_kms::registration::ekm_yaml(
+            self.mock.lab().tenant(),
+            self.mock.http_addr(),
+            self.mock.https_addr(),
+            ca_file,
+        )
     }
 
     /// The registration the engine was built from (the demo tenant against the mock).

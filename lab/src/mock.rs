@@ -4,6 +4,8 @@
 //! names and get the mock's own answers ([`KeyInfo`], [`CallPage`], [`ExternalKeyInfo`]) without
 //! reaching into the mock's modules.
 
+use std::collections::BTreeMap;
+
 use ekm_mock_kms::calls::CallPage;
 use ekm_mock_kms::error::StateError;
 use ekm_mock_kms::keys::KeySpec;
@@ -35,6 +37,11 @@ impl EmbeddedLab {
     /// Takes `action` on key `name` as its owner.
     pub fn apply(&self, name: &str, action: KeyAction) -> Result<KeyInfo, LabError> {
         Ok(self.mock.lab().apply(name, action)?)
+    }
+
+    /// Every AWS alias (without `alias/`) and the key it points at, in alias order.
+    pub fn aliases(&self) -> BTreeMap<String, String> {
+        self.mock.lab().read(|state| state.aliases.clone())
     }
 
     /// Points the AWS alias `alias` (without `alias/`) at key `target`.

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use ekm_engine::clock::{Clock, ManualClock};
 use ekm_engine::{EncryptionContext, EngineError};
-use ekm_lab::{EmbeddedLab, LabError, LabOptions};
-use ekm_mock_kms::keys::KeySpec;
+use ekm_lab::{EmbeddedLab, KeySpec, LabError, LabOptions};
 use ekm_vocab::Cloud;
 
 #[tokio::test]
@@ -41,9 +40,7 @@ async fn every_demo_cloud_round_trips_and_a_switched_key_revokes_old_data() {
     }
 
     let (cloud, old) = &sealed[0];
-    lab.mock()
-        .lab()
-        .create_key("aws-next", Cloud::Aws, KeySpec::SymmetricDefault)
+    lab.create_key("aws-next", Cloud::Aws, KeySpec::SymmetricDefault)
         .unwrap();
     let new_key = lab.switch_key(*cloud, "aws-next").await.unwrap();
     let project = lab.project(*cloud).unwrap();
@@ -61,4 +58,19 @@ async fn every_demo_cloud_round_trips_and_a_switched_key_revokes_old_data() {
     let wrong = lab.switch_key(*cloud, "gcp-demo").await;
     assert!(matches!(wrong, Err(LabError::UnknownKey(_))), "{wrong:?}");
     lab.shutdown().await;
+}
+
+/// A lab started without the demo keys registered makes no KMS call of its own, so a harness
+/// that builds its own engines counts only its own calls.
+#[tokio::test]
+async fn a_lab_without_demo_keys_calls_no_kms() {
+    let lab = EmbeddedLab::start(LabOptions {
+        register_demo_keys: false,
+        ..LabOptions::new(Arc::new(ManualClock::default()))
+    })
+    .await
+    .expect("lab starts");
+    assert_eq!(lab.clouds().count(), 0);
+    assert!(lab.config().registers(Cloud::Gcp));
+    assert_eq!(lab.calls_since(0).calls, []);
 }

@@ -1,49 +1,28 @@
 //! The auditor behind `no_plaintext_dek_on_disk`: the lab owns the KMS, so it can recover every
-//! DEK an envelope carries (the key owner's decryption of the eDEK, in-process through
-//! [`Kms::owner_decrypt`]) and then look for those bytes — raw, hex or base64 — in every file the
-//! engine's object store wrote. Also: which lab key made an envelope's eDEK, for revocation
-//! bookkeeping.
+//! DEK an envelope carries (the key owner's decryption of the eDEK,
+//! [`EmbeddedLab::recover_dek`]) and then look for those bytes — raw, hex or base64 — in every
+//! file the engine's object store wrote.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use ekm_engine::dek_cache::WRAP_CONTEXT_PROJECT;
+use ekm_engine::DekId;
 use ekm_engine::envelope::{self, EnvelopeError};
-use ekm_engine::provider::azure::bound_dek;
-use ekm_engine::{DekId, EncryptionContext};
-use ekm_mock_kms::keys::BlobHeader;
-use ekm_mock_kms::state::{Kms, OwnerCiphertext};
-use ekm_vocab::Cloud;
+use ekm_lab::{EmbeddedLab, LabError};
 use zeroize::Zeroizing;
 
-/// The lab key that wrapped an envelope's DEK.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WrappingKey {
-    /// The envelope's provider kind (`aws`, `gcp`, `azure`).
-    pub provider: String,
-    /// Lab name of the key.
-    pub key: String,
-    /// The key version id.
-    pub version: String,
-}
-
-/// Why an envelope's DEK could not be recovered or attributed.
+/// Why an envelope's DEK could not be recovered.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditError {
     /// The envelope does not parse.
     #[error("envelope: {0}")]
     Envelope(#[from] EnvelopeError),
-    /// The eDEK names no key of this lab.
-    #[error("the eDEK does not name a key of this lab: {0}")]
-    Foreign(String),
-    /// The owner could not decrypt the eDEK.
-    #[error("the key owner cannot decrypt the eDEK: {0}")]
-    Owner(#[from] ekm_mock_kms::error::StateError),
-    /// The Azure eDEK's plaintext is not a DEK bound to the envelope's project.
-    #[error("the Azure eDEK does not hold a DEK bound to the envelope's project: {0}")]
-    Unbound(ekm_engine::KmsError),
+    /// The key owner could not recover the DEK (a foreign eDEK, an unusable key).
+    #[error("the key owner cannot recover the DEK: {0}")]
+    Owner(#[from] LabError),
     /// A store file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
@@ -52,43 +31,6 @@ pub enum AuditError {
         /// The OS error.
         source: std::io::Error,
     },
-}
-
-/// Which lab key made `envelope`'s eDEK: AWS and GCP ciphertexts name it in their header; the
-/// Azure provider's version hint is the versioned key id `https://VAULT/keys/NAME/VERSION`,
-/// whose vault key name the lab maps back to its own name.
-pub fn wrapping_key(lab: &Kms, envelope: &[u8]) -> Result<WrappingKey, AuditError> {
-    let parsed = envelope::parse(envelope)?;
-    let header = parsed.header();
-    let provider = header.provider().to_owned();
-    if provider == "azure" {
-        let hint = header.key_version();
-        let (rest, version) = hint
-            .rsplit_once('/')
-            .ok_or_else(|| AuditError::Foreign(hint.to_owned()))?;
-        let (_, vault_name) = rest
-            .rsplit_once("/keys/")
-            .ok_or_else(|| AuditError::Foreign(hint.to_owned()))?;
-        let key = lab
-            .read(|state| {
-                state
-                    .key_by_id(Cloud::Azure, vault_name)
-                    .map(|key| key.name.clone())
-            })
-            .ok_or_else(|| AuditError::Foreign(hint.to_owned()))?;
-        return Ok(WrappingKey {
-            provider,
-            key,
-            version: version.to_owned(),
-        });
-    }
-    let (blob, _) =
-        BlobHeader::parse(header.edek()).map_err(|e| AuditError::Foreign(e.to_string()))?;
-    Ok(WrappingKey {
-        provider,
-        key: blob.key,
-        version: blob.version,
-    })
 }
 
 /// DEKs recovered by the key owner, and the directory they must never appear in.
@@ -123,43 +65,13 @@ impl DiskAudit {
         &self.dir
     }
 
-    /// Recovers the DEK of `envelope` as the key owner, once per DEK. Call it while the key is
-    /// still usable (right after the seal that made the envelope).
-    pub fn learn(&mut self, lab: &Kms, envelope: &[u8]) -> Result<(), AuditError> {
-        let parsed = envelope::parse(envelope)?;
-        let header = parsed.header();
-        if self.deks.contains_key(&header.dek_id()) {
-            return Ok(());
+    /// Recovers the DEK of `envelope` as the key owner of `lab`, once per DEK. Call it while
+    /// the key is still usable (right after the seal that made the envelope).
+    pub fn learn(&mut self, lab: &EmbeddedLab, envelope: &[u8]) -> Result<(), AuditError> {
+        let dek_id = envelope::parse(envelope)?.header().dek_id();
+        if let Entry::Vacant(entry) = self.deks.entry(dek_id) {
+            entry.insert(lab.recover_dek(envelope)?);
         }
-        let wrap_context = EncryptionContext::new().with(WRAP_CONTEXT_PROJECT, header.project());
-        let dek = match header.provider() {
-            "aws" => {
-                let context: BTreeMap<String, String> = wrap_context
-                    .iter()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect();
-                lab.owner_decrypt(OwnerCiphertext::Aws {
-                    blob: header.edek(),
-                    encryption_context: &context,
-                })?
-            }
-            "gcp" => lab.owner_decrypt(OwnerCiphertext::Gcp {
-                ciphertext: header.edek(),
-                aad: &wrap_context.encode()?,
-            })?,
-            _ => {
-                let key = wrapping_key(lab, envelope)?;
-                let bound = lab.owner_decrypt(OwnerCiphertext::Azure {
-                    key: &key.key,
-                    version: &key.version,
-                    ciphertext: header.edek(),
-                })?;
-                let dek = bound_dek::open(&bound, &wrap_context, "azure eDEK")
-                    .map_err(AuditError::Unbound)?;
-                Zeroizing::new(dek.expose_secret().to_vec())
-            }
-        };
-        self.deks.insert(header.dek_id(), dek);
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ekm_engine::ObjectName;
-use ekm_mock_kms::keys::KeySpec;
+use ekm_lab::KeySpec;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::schema::{

@@ -2,7 +2,6 @@
 //! auditor catching a planted DEK, and the reports.
 
 use ekm_engine::ObjectName;
-use ekm_mock_kms::state::OwnerCiphertext;
 use ekm_scenarios::report::{Style, render_json, render_junit, render_timeline};
 use ekm_scenarios::runner::{LoadedScenario, Playback, run};
 use ekm_scenarios::validate::parse;
@@ -46,13 +45,7 @@ async fn playback_runs_one_step_at_a_time_on_lab_time() {
     let second = playback.next_step().await.unwrap();
     assert_eq!(second.action, "rotate gcp-demo");
     assert_eq!(playback.elapsed(), std::time::Duration::from_secs(1800));
-    let versions = playback
-        .lab()
-        .mock()
-        .lab()
-        .key_info("gcp-demo")
-        .unwrap()
-        .versions;
+    let versions = playback.lab().key("gcp-demo").unwrap().versions;
     assert_eq!(versions.len(), 2);
 
     let third = playback.next_step().await.unwrap();
@@ -128,23 +121,7 @@ async fn the_auditor_finds_a_dek_written_to_disk() {
     let lab = playback.lab();
     let store = lab.engine().store().clone();
     let envelope = store.get(&ObjectName::new("a").unwrap()).unwrap();
-    let parsed = ekm_engine::envelope::parse(&envelope).unwrap();
-    let header = parsed.header();
-    let aad = ekm_engine::EncryptionContext::new()
-        .with(
-            ekm_engine::dek_cache::WRAP_CONTEXT_PROJECT,
-            header.project(),
-        )
-        .encode()
-        .unwrap();
-    let dek = lab
-        .mock()
-        .lab()
-        .owner_decrypt(OwnerCiphertext::Gcp {
-            ciphertext: header.edek(),
-            aad: &aad,
-        })
-        .unwrap();
+    let dek = lab.recover_dek(&envelope).unwrap();
     store
         .put(
             &ObjectName::new("leak").unwrap(),

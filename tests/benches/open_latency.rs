@@ -26,7 +26,7 @@ fn open_latency(c: &mut Criterion) {
         .expect("tokio runtime");
     let lab = runtime.block_on(Lab::start());
     let http = reqwest::Client::new();
-    let clock_url = format!("{}/_mock/v1/clock", lab.mock.http_url());
+    let clock_url = format!("{}/_mock/v1/clock", lab.http_url());
 
     let mut group = c.benchmark_group("open");
     group.measurement_time(Duration::from_secs(3));

@@ -1,12 +1,14 @@
-//! End-to-end harness for EKM Lab: a mock KMS on `127.0.0.1:0` seeded with the demo tenant, the
-//! engine's real cloud providers (the real AWS, GCP and Azure SDKs) configured against it, and
-//! one [`ManualClock`] shared by both, so hours of key lifecycle pass in milliseconds.
+//! End-to-end harness for EKM Lab: an [`EmbeddedLab`] — the mock KMS on `127.0.0.1:0` seeded
+//! with the demo tenant, and its demo registration, its own engine left without keys — on one
+//! [`ManualClock`], from which each test builds the engines it needs with the engine's real cloud providers (the real AWS, GCP and
+//! Azure SDKs), so hours of key lifecycle pass in milliseconds.
 //!
 //! Key changes go through the mock's real control API over HTTP, as an outside script would
-//! make them; KMS call counts come from the mock's call log.
+//! make them; KMS call counts come from the mock's call log. What only the key owner can see
+//! (which key version wrapped an envelope, the eDEK's plaintext) comes from the lab's API.
 //!
 //! # Layout
-//! - [`Lab`]: starting the mock, building engines, the control API, the call log, the clock.
+//! - [`Lab`]: starting the lab, building engines, the control API, the call log, the clock.
 //! - [`suite`]: the behaviours every provider must show (rotation vs revocation, outages,
 //!   throttling, call volumes), written once and run per cloud from `tests/*.rs`.
 
@@ -16,49 +18,51 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ekm_engine::clock::{Clock, ManualClock};
-use ekm_engine::config::{Config, MockEndpoints};
+use ekm_engine::config::Config;
 use ekm_engine::registration::{self, Cloud};
 use ekm_engine::{Engine, KeyEncryptionKey, ProjectId};
-use ekm_mock_kms::server::{MockKms, Options};
+use ekm_lab::{EmbeddedLab, LabOptions};
 use serde_json::Value;
 
-/// A running mock KMS, the demo registration pointing at it, and the shared lab clock.
+/// A running lab (its mock KMS and the demo registration pointing at it) and the shared lab
+/// clock.
 #[derive(Debug)]
 pub struct Lab {
     /// The lab clock, shared by the mock and every engine built here.
     pub clock: Arc<ManualClock>,
-    /// The mock KMS.
-    pub mock: MockKms,
     /// The demo registration (DESIGN.md §6) with the mock's endpoints.
     pub config: Config,
+    lab: EmbeddedLab,
     http: reqwest::Client,
-    _ca_dir: tempfile::TempDir,
 }
 
 impl Lab {
-    /// Starts a mock KMS with the demo tenant on port 0.
+    /// Starts a lab with the demo tenant on port 0.
     pub async fn start() -> Self {
         let clock = Arc::new(ManualClock::default());
-        let ca_dir = tempfile::tempdir().expect("temp dir for the CA certificate");
-        let ca_file = ca_dir.path().join("ca.pem");
-        let mock = MockKms::start(Options {
-            ca_cert: Some(ca_file.clone()),
-            ..Options::ephemeral_with_clock(clock.clone())
+        let lab = EmbeddedLab::start(LabOptions {
+            register_demo_keys: false,
+            ..LabOptions::new(clock.clone())
         })
         .await
-        .expect("mock KMS starts");
-        let config = Config::demo(&MockEndpoints {
-            http: mock.http_addr(),
-            https: mock.https_addr(),
-            ca_file,
-        });
+        .unwrap_or_else(|e| panic!("the lab starts: {e}"));
         Self {
             clock,
-            mock,
-            config,
+            config: lab.config().clone(),
+            lab,
             http: reqwest::Client::new(),
-            _ca_dir: ca_dir,
         }
+    }
+
+    /// The lab's API, for what only the key owner sees: which key version wrapped an
+    /// envelope ([`EmbeddedLab::wrapping_key`]), what its eDEK decrypts to.
+    pub fn owner(&self) -> &EmbeddedLab {
+        &self.lab
+    }
+
+    /// `http://127.0.0.1:PORT` of the mock: AWS, GCP and the control API.
+    pub fn http_url(&self) -> String {
+        self.lab.http_url()
     }
 
     /// Connects the demo KEK of `cloud` through the real SDK.
@@ -90,7 +94,7 @@ impl Lab {
     }
 
     fn control_url(&self, path: &str) -> String {
-        format!("{}/_mock/v1/{path}", self.mock.http_url())
+        format!("{}/_mock/v1/{path}", self.http_url())
     }
 
     async fn expect_ok(response: reqwest::Result<reqwest::Response>, what: &str) -> Value {

@@ -39,8 +39,10 @@ pub struct CloudCase {
     pub unwrap_op: &'static str,
     /// The call-log outcome of a throttled call.
     pub throttled_outcome: &'static str,
-    /// The key version an envelope's eDEK was made under (the mock's version id).
-    pub wrapped_version: fn(edek: &[u8], key_version_hint: &str) -> String,
+    /// The key version the provider's key-version hint names, where the hint names one (GCP's
+    /// `…/cryptoKeyVersions/N`, Azure's versioned key id); it must be the version the key owner
+    /// sees wrapped the eDEK.
+    pub hinted_version: Option<fn(key_version_hint: &str) -> String>,
     /// `config` re-registered on key `created` (the control API's JSON of a new key).
     pub register_key: fn(config: &mut Config, created: &serde_json::Value),
 }
@@ -170,8 +172,16 @@ pub async fn rotation_keeps_old_data_readable(case: CloudCase) {
     let new = seal(&engine, &project, "after-rotation").await;
 
     let version = |envelope: &[u8]| {
-        let (edek, hint) = edek_of(envelope);
-        (case.wrapped_version)(&edek, &hint)
+        let wrapped = lab
+            .owner()
+            .wrapping_key(envelope)
+            .unwrap_or_else(|e| panic!("the key owner attributes the eDEK: {e}"));
+        assert_eq!(wrapped.key, case.demo_key);
+        if let Some(hinted_version) = case.hinted_version {
+            let (_, hint) = edek_of(envelope);
+            assert_eq!(hinted_version(&hint), wrapped.version, "hint `{hint}`");
+        }
+        wrapped.version
     };
     assert_eq!(version(&old), before["primary_version"].as_str().unwrap());
     assert_eq!(version(&new), rotated["primary_version"].as_str().unwrap());

@@ -19,13 +19,13 @@ const AZURE: CloudCase = CloudCase {
     wrap_op: "encrypt",
     unwrap_op: "decrypt",
     throttled_outcome: "Throttled",
-    wrapped_version: version_of_kid,
+    hinted_version: Some(version_of_kid),
     register_key: register_key_name,
 };
 
 /// The provider's version hint is the versioned key id Key Vault answered with
 /// (`https://VAULT/keys/NAME/VERSION`).
-fn version_of_kid(_edek: &[u8], hint: &str) -> String {
+fn version_of_kid(hint: &str) -> String {
     let (key, version) = hint
         .rsplit_once('/')
         .unwrap_or_else(|| panic!("`{hint}` is not a versioned key id"));
@@ -323,13 +323,8 @@ async fn one_key_for_two_projects_does_not_unwrap_across_projects() {
     );
     let dek = own.expose_secret();
     let plaintext = lab
-        .mock
-        .lab()
-        .owner_decrypt(ekm_mock_kms::state::OwnerCiphertext::Azure {
-            key: "azure-demo",
-            version: header.key_version().rsplit('/').next().expect("version"),
-            ciphertext: header.edek(),
-        })
+        .owner()
+        .owner_plaintext(&envelope)
         .expect("the key owner decrypts");
     assert_eq!(
         plaintext.len(),

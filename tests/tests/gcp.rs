@@ -23,12 +23,12 @@ const GCP: CloudCase = CloudCase {
     wrap_op: "encrypt",
     unwrap_op: "decrypt",
     throttled_outcome: "RESOURCE_EXHAUSTED",
-    wrapped_version: version_of_hint,
+    hinted_version: Some(version_of_hint),
     register_key: register_crypto_key,
 };
 
 /// The provider's version hint is the `…/cryptoKeyVersions/N` name Cloud KMS answered with.
-fn version_of_hint(_edek: &[u8], hint: &str) -> String {
+fn version_of_hint(hint: &str) -> String {
     let (_, version) = hint
         .rsplit_once("/cryptoKeyVersions/")
         .unwrap_or_else(|| panic!("`{hint}` is not a cryptoKeyVersion name"));
@@ -134,10 +134,7 @@ async fn assert_opens(engine: &Engine, project: &ProjectId, envelope: &[u8], obj
 /// Asks the lab identity provider for the service account's ID token.
 async fn mint_id_token(lab: &Lab, audience: &str) -> String {
     let reply: Value = reqwest::Client::new()
-        .post(format!(
-            "{}/_mock/v1/identity/gcp-id-token",
-            lab.mock.http_url()
-        ))
+        .post(format!("{}/_mock/v1/identity/gcp-id-token", lab.http_url()))
         .json(&json!({ "audience": audience }))
         .send()
         .await
@@ -299,7 +296,7 @@ async fn crc32c_mismatches_from_a_hostile_endpoint_are_refused() {
     let mode = Arc::new(AtomicU8::new(Tamper::Nothing as u8));
     let mut config = lab.config.clone();
     config.gcp.as_mut().expect("GCP registered").endpoint =
-        Some(hostile_endpoint(lab.mock.http_url(), mode.clone()).await);
+        Some(hostile_endpoint(lab.http_url(), mode.clone()).await);
     let (engine, project) = lab.engine(lab.kek_for(&config, Cloud::Gcp).await);
     let envelope = seal(&engine, &project, "honest").await;
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ekm_engine::events::{CachePath, Snapshot};
-use ekm_mock_kms::calls::CallRecord;
+use ekm_lab::CallRecord;
 use serde::Serialize;
 use time::OffsetDateTime;
 

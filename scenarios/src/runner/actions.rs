@@ -7,7 +7,6 @@ use super::outcome::{Done, error_kind};
 use super::timers::RevocationCause;
 use super::wording::{describe, key_state};
 use super::{Playback, Sealed, object_context};
-use crate::audit::wrapping_key;
 use crate::report::Check;
 use crate::report::trace::{Marker, MarkerKind, Read, Seal};
 use crate::schema::{Action, ErrorKind, ExternalKeyAction, KeyAction, Provider};
@@ -192,9 +191,8 @@ impl Playback {
             .store()
             .get(&object)
             .map_err(|e| (ErrorKind::Store, format!("{name}: {e}")))?;
-        let lab = self.lab.mock().lab();
         if let Some(audit) = &mut self.audit
-            && let Err(error) = audit.learn(lab, &envelope)
+            && let Err(error) = audit.learn(&self.lab, &envelope)
         {
             self.deferred_checks.push(Check {
                 expected: format!("the auditor recovers the DEK of {name}"),
@@ -202,8 +200,10 @@ impl Playback {
                 passed: false,
             });
         }
-        let key =
-            wrapping_key(lab, &envelope).map_or_else(|_| self.current_key(provider), |k| k.key);
+        let key = self
+            .lab
+            .wrapping_key(&envelope)
+            .map_or_else(|_| self.current_key(provider), |k| k.key);
         self.trace.seals.push(Seal {
             at: self.elapsed(),
             object: name.to_owned(),

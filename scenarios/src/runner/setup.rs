@@ -39,9 +39,9 @@ impl Playback {
             None
         };
         let lab = EmbeddedLab::start(LabOptions {
-            clock: shared,
             engine: scenario.engine.clone(),
             store_dir: store_dir.as_ref().map(|d| d.path().join("objects")),
+            ..LabOptions::new(shared)
         })
         .await?;
         for key in &scenario.keys {
