@@ -187,6 +187,46 @@ fn the_report_is_self_contained_and_escapes_what_it_shows() {
     assert!(markdown.contains("unreadable: KeyDisabled"), "{markdown}");
 }
 
+/// The library's HSM-outage story: each step lists the hops the clouds made to the customer's
+/// external key manager, both sides of each with its own latency and outcome, and counts them
+/// apart from the KMS calls.
+#[test]
+fn the_report_shows_each_hop_with_its_own_latency_and_outcome() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("external-hsm-down.yaml");
+    let scenario = validate::load(&file).expect("the story is valid");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let report = runtime.block_on(run(LoadedScenario {
+        file: Some(file),
+        scenario,
+    }));
+    assert!(report.passed(), "{}", report.failure_summary());
+    let sealed = &report.steps[0];
+    let sides: Vec<&str> = sealed.hops.iter().map(|h| h.side.as_str()).collect();
+    assert_eq!(
+        sides.iter().filter(|s| **s == "xks").count(),
+        2,
+        "{sides:?}"
+    );
+    assert_eq!(sides.len(), 4, "both sides of each hop: {sides:?}");
+    assert!(
+        sealed
+            .hops
+            .iter()
+            .all(|h| h.latency_ms > 0.0 && h.outcome == "ok")
+    );
+    let cached = &report.steps[3];
+    assert!(cached.hops.is_empty() && cached.kms_calls == 0);
+
+    let dir = tempfile::tempdir().expect("a directory");
+    let files = write_report(dir.path(), &[report]).expect("written");
+    let html = std::fs::read_to_string(&files.html).expect("the page");
+    assert!(html.contains(r#"<div class="hop-count">+2 hops</div>"#));
+    assert!(html.contains(r#"<tr class="hop ok" data-side="xks"><td>↳ aws KMS → XKS proxy</td><td>Encrypt</td><td>aws-hsm</td>"#));
+    assert!(html.contains(r#"<tr class="hop fail" data-side="xks"><td>↳ gcp KMS → XKS proxy</td><td>Decrypt</td><td>gcp-hsm</td>"#));
+    assert!(html.contains(r#"<td>InternalException</td>"#));
+    assert!(html.contains(" ms</td>"), "latencies in ms");
+}
+
 #[test]
 fn an_unwritable_report_directory_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("a directory");

@@ -5,7 +5,8 @@
 //! Per scenario the page shows the verdict and story, a readability lane per object over lab
 //! time with the key and fault events as numbered markers, the KMS calls per minute per cloud
 //! (stacked bars: the hourly re-validation spikes stand out), the DEK caches' occupancy, and each
-//! step with its checks. Everything is inline SVG and CSS. The page's Content-Security-Policy
+//! step with its checks and the hops the clouds made to the customer's external key manager (one
+//! row per side of each hop, with its own latency and outcome). Everything is inline SVG and CSS. The page's Content-Security-Policy
 //! allows no network fetch at all and only its own, hash-pinned script: a few lines that write a
 //! render status (lane and marker counts, any script error) into the page so a headless browser
 //! test can read it back from the DOM.
@@ -533,6 +534,52 @@ fn cloud_legend(out: &mut String, text: impl Fn(usize) -> String) {
     out.push_str("</div>");
 }
 
+/// Most hop rows shown under one step (a traffic step can make thousands).
+const HOP_ROWS: usize = 12;
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The hops of a step: one row per side of each hop, with its own latency and outcome.
+fn hop_rows(hops: &[super::Hop]) -> String {
+    if hops.is_empty() {
+        return String::new();
+    }
+    let mut rows = String::from(r#"<table class="hops"><tbody>"#);
+    for hop in hops.iter().take(HOP_ROWS) {
+        let _ = write!(
+            rows,
+            r#"<tr class="hop {class}" data-side="{side}"><td>↳ {route}</td><td>{operation}</td><td>{key}</td><td class="num">{latency}</td><td>{outcome}</td></tr>"#,
+            class = if hop.outcome == "ok" { "ok" } else { "fail" },
+            side = escape(&hop.side),
+            route = escape(&hop.route()),
+            operation = escape(&hop.operation),
+            key = escape(hop.key.as_deref().unwrap_or("—")),
+            latency = latency(hop.latency_ms),
+            outcome = escape(&hop.outcome),
+        );
+    }
+    if hops.len() > HOP_ROWS {
+        let _ = write!(
+            rows,
+            r#"<tr class="hop more"><td colspan="5">… and {} more</td></tr>"#,
+            hops.len() - HOP_ROWS
+        );
+    }
+    rows.push_str("</tbody></table>");
+    rows
+}
+
+/// A real latency for people: `0.4 ms`, `103 ms`.
+fn latency(ms: f64) -> String {
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
 fn steps_table(out: &mut String, report: &ScenarioReport) {
     out.push_str(r#"<table class="steps"><thead><tr><th>lab time</th><th>step</th><th>outcome</th><th>KMS calls</th><th>checks</th></tr></thead><tbody>"#);
     for step in &report.steps {
@@ -566,13 +613,19 @@ fn steps_table(out: &mut String, report: &ScenarioReport) {
                 )
             })
             .collect();
+        let hops = step.hops.iter().filter(|h| h.cloud_side()).count();
+        let hop_count = match hops {
+            0 => String::new(),
+            n => format!(r#"<div class="hop-count">+{n} hop{}</div>"#, plural(n)),
+        };
         let _ = write!(
             out,
-            r#"<tr class="step {pass}"><td>{at}</td><td><code>{action}</code>{note}<div class="detail">{detail}</div></td><td class="outcome">{outcome}</td><td class="num">{calls}</td><td><ul class="checks">{checks}</ul></td></tr>"#,
+            r#"<tr class="step {pass}"><td>{at}</td><td><code>{action}</code>{note}<div class="detail">{detail}</div>{hop_rows}</td><td class="outcome">{outcome}</td><td class="num">{calls}{hop_count}</td><td><ul class="checks">{checks}</ul></td></tr>"#,
             pass = if step.passed() { "pass" } else { "fail" },
             at = clock_offset(step.at),
             action = escape(&step.action),
             detail = escape(&super::shorten(&step.detail)),
+            hop_rows = hop_rows(&step.hops),
             outcome = escape(&step.outcome),
             calls = step.kms_calls,
         );

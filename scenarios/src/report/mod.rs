@@ -67,10 +67,50 @@ pub struct StepReport {
     pub outcome: String,
     /// What the action did or why it failed.
     pub detail: String,
-    /// KMS calls the mock answered during the action.
+    /// KMS calls the mock answered during the action (hops not counted).
     pub kms_calls: usize,
+    /// The hops the clouds' KMS made to the customer's external key manager during the action,
+    /// both sides of each, in the order they were answered.
+    pub hops: Vec<Hop>,
     /// Expectations and invariants checked after the step.
     pub checks: Vec<Check>,
+}
+
+/// One side of one hop from a cloud's KMS to the customer's external key manager.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hop {
+    /// Lab time since the start.
+    #[serde(serialize_with = "seconds")]
+    pub at: Duration,
+    /// `xks`: the cloud's side (the time KMS waited, timeouts included); `xks-proxy`: the
+    /// proxy's own time in front of the HSMs.
+    pub side: String,
+    /// The cloud making the hop.
+    pub provider: String,
+    /// The XKS API (`Encrypt`, `Decrypt`, …).
+    pub operation: String,
+    /// The cloud key (cloud side) or the external key (proxy side).
+    pub key: Option<String>,
+    /// `ok` or what failed (`timeout`, an XKS error name, …).
+    pub outcome: String,
+    /// Real time it took, in milliseconds.
+    pub latency_ms: f64,
+}
+
+impl Hop {
+    /// Whether this is the cloud's side of the hop (one per hop).
+    pub fn cloud_side(&self) -> bool {
+        self.side == "xks"
+    }
+
+    /// The side in words (`aws KMS → XKS proxy`, `XKS proxy → HSM`).
+    pub fn route(&self) -> String {
+        if self.cloud_side() {
+            format!("{} KMS → XKS proxy", self.provider)
+        } else {
+            "XKS proxy → HSM".to_owned()
+        }
+    }
 }
 
 /// Something that happened on the lab clock between steps.
@@ -202,10 +242,15 @@ pub fn render_timeline(report: &ScenarioReport, style: Style) -> String {
         } else {
             style.paint("33", &step.outcome)
         };
-        let calls = if step.kms_calls > 0 {
-            format!("  [{} KMS call{}]", step.kms_calls, plural(step.kms_calls))
-        } else {
-            String::new()
+        let hops = step.hops.iter().filter(|h| h.cloud_side()).count();
+        let calls = match (step.kms_calls, hops) {
+            (0, 0) => String::new(),
+            (n, 0) => format!("  [{n} KMS call{}]", plural(n)),
+            (n, h) => format!(
+                "  [{n} KMS call{}, {h} hop{} to the external key manager]",
+                plural(n),
+                plural(h)
+            ),
         };
         let _ = writeln!(
             out,

@@ -219,7 +219,8 @@ impl Playback {
     pub(super) async fn open(&mut self, name: &str) -> Result<(), (ErrorKind, String)> {
         let before = self.lab.calls_since(self.call_seq).next;
         let result = self.open_untraced(name).await;
-        let kms_calls = self.lab.calls_since(before).calls.len();
+        let page = self.lab.calls_since(before);
+        let kms_calls = page.calls.iter().filter(|c| c.hop.is_none()).count();
         self.trace.reads.push(Read {
             at: self.elapsed(),
             object: name.to_owned(),

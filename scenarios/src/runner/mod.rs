@@ -43,12 +43,12 @@ use std::time::Duration;
 
 use ekm_engine::clock::{Clock, ManualClock, Stopwatch};
 use ekm_engine::{EncryptionContext, ProjectId};
-use ekm_lab::{EmbeddedLab, LabError};
+use ekm_lab::{CallRecord, EmbeddedLab, LabError};
 use time::OffsetDateTime;
 
 use crate::audit::DiskAudit;
 use crate::report::trace::Trace;
-use crate::report::{Check, Event, ScenarioReport, StepReport};
+use crate::report::{Check, Event, Hop, ScenarioReport, StepReport};
 use crate::schema::{Provider, Scenario, StepTime};
 use crate::time::LabDuration;
 
@@ -195,13 +195,29 @@ impl Playback {
         self.advance_to(self.start + to_time(at)).await;
         self.take_calls();
 
+        let since_seq = self.call_seq;
         let done = self.act(&step.action).await;
         self.previous_end = self.elapsed().max(at);
-        let kms_calls = self.take_calls();
+        let calls = self.take_calls();
+        let hops: Vec<Hop> = calls
+            .iter()
+            .filter_map(|call| {
+                let side = call.hop.clone()?;
+                Some(Hop {
+                    at: Duration::try_from(call.time - self.start).unwrap_or_default(),
+                    side,
+                    provider: call.provider.as_str().to_owned(),
+                    operation: call.operation.clone(),
+                    key: call.key.clone(),
+                    outcome: call.outcome.clone(),
+                    latency_ms: call.latency_ms,
+                })
+            })
+            .collect();
 
         let mut checks = std::mem::take(&mut self.deferred_checks);
         checks.extend(
-            self.check_expectations(&step.action, step.expect.as_ref(), &done, kms_calls.1)
+            self.check_expectations(&step.action, step.expect.as_ref(), &done, since_seq)
                 .await,
         );
         self.check_revocation_deadlines(&mut checks).await;
@@ -220,7 +236,8 @@ impl Playback {
             note: step.note.clone(),
             outcome,
             detail,
-            kms_calls: kms_calls.0,
+            kms_calls: calls.len() - hops.len(),
+            hops,
             checks,
         };
         self.reports.push(report.clone());
@@ -263,13 +280,12 @@ impl Playback {
         report
     }
 
-    /// Calls answered since the last look: (count, their lab-time window start seq).
-    fn take_calls(&mut self) -> (usize, u64) {
-        let from = self.call_seq;
-        let page = self.lab.calls_since(from);
+    /// Calls answered since the last look, into the trace.
+    fn take_calls(&mut self) -> Vec<CallRecord> {
+        let page = self.lab.calls_since(self.call_seq);
         self.call_seq = page.next;
         self.trace.add_calls(self.start, &page.calls);
-        (page.calls.len(), from)
+        page.calls
     }
 
     /// Records the DEK caches' occupancy now.
