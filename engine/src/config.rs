@@ -25,11 +25,10 @@
 //!
 //! [`Config::from_yaml`] checks everything at once and reports every problem, each with its field
 //! path, what is wrong and an example of a right value ([`ConfigError::Invalid`]). YAML syntax
-//! errors and unknown fields carry a line and column. [`Config::demo`] is the built-in default:
-//! the demo tenant of DESIGN.md §6 against a local mock KMS.
+//! errors and unknown fields carry a line and column. The engine carries no tenant of its own: a
+//! registration comes from a file or from whoever embeds the engine.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -307,17 +306,6 @@ fn render(problems: &[Problem]) -> String {
         .join("\n")
 }
 
-/// Where the local mock KMS listens, for [`Config::demo`].
-#[derive(Debug, Clone)]
-pub struct MockEndpoints {
-    /// Plain-HTTP listener (AWS, GCP, control API).
-    pub http: SocketAddr,
-    /// HTTPS listener (Azure).
-    pub https: SocketAddr,
-    /// The mock's CA certificate (PEM file).
-    pub ca_file: PathBuf,
-}
-
 impl Config {
     /// Whether this registration has a key in `cloud`.
     pub fn registers(&self, cloud: crate::registration::Cloud) -> bool {
@@ -366,55 +354,6 @@ impl Config {
                 origin: origin.to_owned(),
                 problems,
             })
-        }
-    }
-
-    /// The demo tenant of DESIGN.md §6, registered against a local mock KMS: AWS through the
-    /// `alias/ekm-demo` alias, GCP `ekm-key`, Azure `ekm-key`, with the lab's service identities.
-    pub fn demo(mock: &MockEndpoints) -> Self {
-        let http = format!("http://{}", mock.http);
-        let https = format!("https://{}", mock.https);
-        Self {
-            project_id: "proj_demo".into(),
-            engine: EngineSettings::default(),
-            service: ServiceIdentity {
-                aws: Some(AwsServiceCredentials {
-                    access_key_id: "AKIAEKMLABSERVICE001".into(),
-                    secret_access_key: "ekm-lab-service-secret".into(),
-                }),
-                gcp: Some(GcpSubjectToken::LabIdentityProvider(format!(
-                    "{http}/_mock/v1/identity/gcp-id-token"
-                ))),
-                azure: Some(AzureServiceCredentials {
-                    client_id: "11111111-2222-4333-8444-555555555555".into(),
-                    client_secret: "ekm-lab-azure-secret".into(),
-                }),
-            },
-            aws: Some(AwsRegistration {
-                role_arn: "arn:aws:iam::111122223333:role/ekm-demo".into(),
-                external_id: None,
-                key_arn: "arn:aws:kms:us-east-1:111122223333:alias/ekm-demo".into(),
-                endpoint: Some(http.clone()),
-            }),
-            gcp: Some(GcpRegistration {
-                workload_identity_project_number: "123456789012".into(),
-                workload_identity_pool_id: "ekm-pool".into(),
-                workload_identity_provider_id: "ekm-provider".into(),
-                allowed_audience: None,
-                kms_project_id: "demo-project-12345".into(),
-                key_ring: "ekm-ring".into(),
-                key_name: "ekm-key".into(),
-                location: "us-east1".into(),
-                endpoint: Some(http.clone()),
-                sts_endpoint: Some(format!("{http}/v1/token")),
-            }),
-            azure: Some(AzureRegistration {
-                tenant_id: "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee".into(),
-                vault_uri: format!("{https}/"),
-                key_name: "ekm-key".into(),
-                authority_host: Some(https),
-                ca_file: Some(mock.ca_file.clone()),
-            }),
         }
     }
 
@@ -701,26 +640,6 @@ pub fn kms_arn_region(arn: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    fn demo() -> Config {
-        Config::demo(&MockEndpoints {
-            http: "127.0.0.1:4599".parse().unwrap(),
-            https: "127.0.0.1:4600".parse().unwrap(),
-            ca_file: "/tmp/ca.pem".into(),
-        })
-    }
-
-    #[test]
-    fn the_demo_registration_is_valid() {
-        let config = demo();
-        assert_eq!(config.problems(), []);
-        assert_eq!(config.aws_external_id(), Some("proj_demo"));
-        assert_eq!(config.gcp_allowed_audience(), Some("proj_demo"));
-        assert_eq!(
-            config.gcp.as_ref().unwrap().sts_audience(),
-            "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ekm-pool/providers/ekm-provider"
-        );
-    }
-
     #[test]
     fn the_example_registration_is_valid() {
         let config = Config::from_yaml(include_str!("../../ekm.example.yaml"), "ekm.example.yaml")
@@ -805,7 +724,14 @@ azure:
 
     #[test]
     fn secrets_are_redacted_in_debug() {
-        let text = format!("{:?}", demo().service);
-        assert!(!text.contains("ekm-lab-service-secret") && !text.contains("ekm-lab-azure-secret"));
+        let yaml = include_str!("../../ekm.example.yaml");
+        let secrets = ["ekm-lab-service-secret", "ekm-lab-azure-secret"];
+        assert!(secrets.iter().all(|secret| yaml.contains(secret)));
+        let config = Config::from_yaml(yaml, "ekm.example.yaml").unwrap_or_else(|e| panic!("{e}"));
+        let text = format!("{:?}", config.service);
+        assert!(
+            !secrets.iter().any(|secret| text.contains(secret)),
+            "{text}"
+        );
     }
 }
