@@ -1,7 +1,7 @@
 //! The aws-lc-rs backend (default).
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use aws_lc_rs::{digest, hkdf};
+use aws_lc_rs::{digest, hmac};
 use zeroize::Zeroizing;
 
 use super::{AeadFailure, DIGEST_LEN, KEY_LEN, KeyBytes, MessageKeys, NONCE_LEN, TAG_LEN};
@@ -32,56 +32,46 @@ impl AeadKey {
         tag.as_ref().try_into().map_err(|_| AeadFailure)
     }
 
-    /// Decrypts `ciphertext` (with its `tag`) into `out`, which has the same length.
-    pub(crate) fn open_into(
+    /// Decrypts `frame` (ciphertext ‖ tag) in place: on success its first `len - TAG_LEN` bytes
+    /// are the plaintext.
+    pub(crate) fn open_in_place(
         &self,
         nonce: [u8; NONCE_LEN],
         aad: &[u8],
-        ciphertext: &[u8],
-        tag: &[u8],
-        out: &mut [u8],
+        frame: &mut [u8],
     ) -> Result<(), AeadFailure> {
         self.0
-            .open_separate_gather(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                ciphertext,
-                tag,
-                out,
-            )
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), frame)
+            .map(|_| ())
             .map_err(|_| AeadFailure)
     }
 }
 
-struct Okm(usize);
-
-impl hkdf::KeyType for Okm {
-    fn len(&self) -> usize {
-        self.0
-    }
-}
-
-/// HKDF-SHA256: one extract (salt = message id), two expands (`data_info`, `commit_info`).
+/// HKDF-SHA256 (RFC 5869) of a 32-byte output per info, written out with HMAC: extract
+/// PRK = HMAC(salt = message id, DEK), then T(1) = HMAC(PRK, info ‖ 0x01) for `data_info` and
+/// `commit_info`. One output block needs no chaining, and keying the PRK's HMAC once for both
+/// expands saves the key setups a generic HKDF call repeats. The known-answer test in the
+/// parent module pins the result to the RustCrypto `hkdf` crate's.
 pub(crate) fn derive_message_keys(
     dek: &[u8; KEY_LEN],
     message_id: &[u8; DIGEST_LEN],
     data_info: &[u8],
     commit_info: &[u8],
 ) -> MessageKeys {
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, message_id).extract(dek);
+    let salt = hmac::Key::new(hmac::HMAC_SHA256, message_id);
+    let mut prk: KeyBytes = Zeroizing::new([0u8; KEY_LEN]);
+    prk.copy_from_slice(hmac::sign(&salt, dek).as_ref());
+    let prk = hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref());
+    let expand = |info: &[u8], out: &mut [u8; KEY_LEN]| {
+        let mut block = hmac::Context::with_key(&prk);
+        block.update(info);
+        block.update(&[1]);
+        out.copy_from_slice(block.sign().as_ref());
+    };
     let mut key: KeyBytes = Zeroizing::new([0u8; KEY_LEN]);
     let mut commitment = [0u8; DIGEST_LEN];
-    // Expanding 32 bytes from a SHA-256 PRK is always within HKDF's 255 * 32 byte limit.
-    let data_info = [data_info];
-    let commit_info = [commit_info];
-    let expanded = prk
-        .expand(&data_info, Okm(KEY_LEN))
-        .and_then(|okm| okm.fill(key.as_mut()))
-        .and_then(|()| prk.expand(&commit_info, Okm(DIGEST_LEN)))
-        .and_then(|okm| okm.fill(&mut commitment));
-    if expanded.is_err() {
-        unreachable!("HKDF-SHA256 can always expand 32 bytes");
-    }
+    expand(data_info, &mut key);
+    expand(commit_info, &mut commitment);
     MessageKeys {
         aead: AeadKey::new(&key),
         commitment,

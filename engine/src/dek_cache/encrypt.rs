@@ -63,16 +63,18 @@ impl EncryptSlot {
     }
 }
 
-type SlotKey = (ProjectId, KeyReference);
+/// The slots of one project, by KEK.
+type ProjectSlots = HashMap<KeyReference, Arc<EncryptSlot>>;
 
-/// The slots of every (project, KEK) that sealed.
+/// The slots of every (project, KEK) that sealed, by project then KEK, so a seal finds its slot
+/// with borrowed names (no allocation on the hot path).
 #[derive(Default)]
 pub(crate) struct EncryptCache {
-    slots: Mutex<HashMap<SlotKey, Arc<EncryptSlot>>>,
+    slots: Mutex<HashMap<ProjectId, ProjectSlots>>,
 }
 
 impl DekCache {
-    fn slots(&self) -> MutexGuard<'_, HashMap<SlotKey, Arc<EncryptSlot>>> {
+    fn slots(&self) -> MutexGuard<'_, HashMap<ProjectId, ProjectSlots>> {
         self.encrypt
             .slots
             .lock()
@@ -83,10 +85,25 @@ impl DekCache {
     /// the project's keyring, so a seal racing [`remove_active`](Self::remove_active) never
     /// re-creates the slot of a key being unregistered.
     pub(crate) fn slot(&self, project: &ProjectId, key: &KeyReference) -> Arc<EncryptSlot> {
-        self.slots()
-            .entry((project.clone(), key.clone()))
+        let mut slots = self.slots();
+        if let Some(slot) = slots.get(project).and_then(|keys| keys.get(key)) {
+            return slot.clone();
+        }
+        slots
+            .entry(project.clone())
+            .or_default()
+            .entry(key.clone())
             .or_default()
             .clone()
+    }
+
+    /// Every slot, of every project.
+    fn all_slots(&self) -> Vec<Arc<EncryptSlot>> {
+        self.slots()
+            .values()
+            .flat_map(ProjectSlots::values)
+            .cloned()
+            .collect()
     }
 
     fn rotation_due(&self, state: &SlotState, now: OffsetDateTime) -> bool {
@@ -296,7 +313,14 @@ impl DekCache {
 
     /// Forgets the active DEK of (`project`, `key`), e.g. when the key is unregistered.
     pub(crate) fn remove_active(&self, project: &ProjectId, key: &KeyReference) {
-        let slot = self.slots().remove(&(project.clone(), key.clone()));
+        let slot = {
+            let mut slots = self.slots();
+            let removed = slots.get_mut(project).and_then(|keys| keys.remove(key));
+            if slots.get(project).is_some_and(HashMap::is_empty) {
+                slots.remove(project);
+            }
+            removed
+        };
         if let Some(state) = slot.and_then(|slot| slot.state().take()) {
             self.events.emit(|| EventKind::DekEvicted {
                 path: CachePath::Encrypt,
@@ -309,8 +333,7 @@ impl DekCache {
 
     /// Wipes the key material of every active DEK whose validation has expired.
     pub(super) fn sweep_encrypt(&self, now: OffsetDateTime) {
-        let slots: Vec<Arc<EncryptSlot>> = self.slots().values().cloned().collect();
-        for slot in slots {
+        for slot in self.all_slots() {
             let wiped = {
                 let mut state = slot.state();
                 match state.as_mut() {
@@ -334,8 +357,8 @@ impl DekCache {
     /// The live active DEKs.
     pub(super) fn encrypt_views(&self, now: OffsetDateTime) -> Vec<CacheEntryView> {
         let states: Vec<SlotState> = self
-            .slots()
-            .values()
+            .all_slots()
+            .iter()
             .filter_map(|slot| slot.state().clone())
             .filter(|state| state.dek.is_some() && !self.validation_expired(state, now))
             .collect();
