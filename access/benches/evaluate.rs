@@ -1,5 +1,6 @@
 //! What deciding a call costs: the AWS KMS decision (key policy delegating to a role policy with
-//! an encryption-context condition), the GCP permission decision through inherited bindings and
+//! an encryption-context condition) with its trace and without (`kms_allows`, the hot path of a
+//! server), the GCP permission decision through inherited bindings and
 //! the Azure RBAC decision — each against a baseline measured in the same run: parsing the JSON
 //! body of one KMS Encrypt request, which the mock does for every call anyway.
 
@@ -8,7 +9,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ekm_access::aws::{
-    Caller, Context, Named, Policy, PolicyKind, Request, default_key_policy, kms_call,
+    Caller, Context, Named, Policy, PolicyKind, Request, default_key_policy, kms_allows, kms_call,
 };
 use ekm_access::gcp::iam::{CustomRoles, IamPolicy, Identity, Member, USE_TO_ENCRYPT, authorize};
 use serde_json::{Value, json};
@@ -46,35 +47,37 @@ fn decisions(c: &mut Criterion) {
             black_box(serde_json::from_str::<Value>(black_box(ENCRYPT_BODY)).map(|v| v.is_object()))
         })
     });
+    // One Encrypt by a role session, decided with the trace (`kms_call`) or without it.
+    let encrypt = |traced: bool| {
+        let context =
+            Context::new().with_encryption_context([("project", "proj_demo"), ("purpose", "ekm")]);
+        let req = Request {
+            action: "kms:Encrypt",
+            resource: KEY,
+            caller: &caller,
+            context: &context,
+        };
+        let identity = [Named {
+            name: "role policy",
+            policy: &role_policy,
+        }];
+        let key = Named {
+            name: "key policy",
+            policy: &key_policy,
+        };
+        if traced {
+            kms_call(key, &identity, &req).allowed()
+        } else {
+            kms_allows(key, &identity, &req)
+        }
+    };
     group.bench_function(
         "aws kms:Encrypt (key policy + role policy + context)",
-        |b| {
-            b.iter(|| {
-                let context = Context::new()
-                    .with_encryption_context([("project", "proj_demo"), ("purpose", "ekm")]);
-                let req = Request {
-                    action: "kms:Encrypt",
-                    resource: KEY,
-                    caller: &caller,
-                    context: &context,
-                };
-                let identity = [Named {
-                    name: "role policy",
-                    policy: &role_policy,
-                }];
-                black_box(
-                    kms_call(
-                        Named {
-                            name: "key policy",
-                            policy: &key_policy,
-                        },
-                        &identity,
-                        &req,
-                    )
-                    .allowed(),
-                )
-            })
-        },
+        |b| b.iter(|| black_box(encrypt(true))),
+    );
+    group.bench_function(
+        "aws kms:Encrypt, no trace (kms_allows: the hot path)",
+        |b| b.iter(|| black_box(encrypt(false))),
     );
     group.bench_function("gcp useToEncrypt (inherited binding)", |b| {
         b.iter(|| {

@@ -57,13 +57,41 @@ impl Decision {
     }
 }
 
-/// Builds a [`Decision`] while an evaluator walks the documents.
+/// Builds a [`Decision`] while an evaluator walks the documents. A quiet tracer (the hot path:
+/// "is this call allowed?") writes no trace and formats no notes.
 #[derive(Debug, Default)]
 pub(crate) struct Tracer {
     trace: Vec<Step>,
+    quiet: bool,
 }
 
 impl Tracer {
+    /// A tracer that records nothing: its steps are empty and its decision has no trace.
+    pub(crate) fn quiet() -> Self {
+        Self {
+            trace: Vec::new(),
+            quiet: true,
+        }
+    }
+
+    /// Records that `part` of `document` said what `note` makes, formatted only when the trace
+    /// is kept.
+    pub(crate) fn note_with(
+        &mut self,
+        document: &str,
+        part: &str,
+        note: impl FnOnce() -> String,
+    ) -> Step {
+        if self.quiet {
+            return Step {
+                document: String::new(),
+                part: String::new(),
+                note: String::new(),
+            };
+        }
+        self.note(document, part, note())
+    }
+
     /// Records that `part` of `document` said `note`.
     pub(crate) fn note(&mut self, document: &str, part: &str, note: impl Into<String>) -> Step {
         let step = Step {

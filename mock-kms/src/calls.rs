@@ -38,6 +38,10 @@ pub struct CallRecord {
     /// store hop): which hop (`xks`, `ekm`). Absent for calls clients made to the cloud.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hop: Option<String>,
+    /// For a call the customer's access documents refused: which document and statement decided
+    /// (or, for an implicit denial, what each said), in short. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 impl CallRecord {
@@ -55,6 +59,7 @@ impl CallRecord {
             outcome: "ok".to_owned(),
             latency_ms: 0.0,
             hop: None,
+            trace: None,
         }
     }
 }
@@ -147,6 +152,7 @@ mod tests {
             outcome: "ok".into(),
             latency_ms: 0.1,
             hop: None,
+            trace: None,
         }
     }
 

@@ -23,6 +23,7 @@
 //! - [`xks`]: the external key store hop — an AWS XKS proxy on the https listener and the
 //!   customer's external key manager behind it.
 
+pub mod access;
 pub mod calls;
 pub mod config;
 pub mod error;

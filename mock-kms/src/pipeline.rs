@@ -104,6 +104,14 @@ impl Call {
         }
     }
 
+    /// Records why the customer's access documents refused the call (the decision's trace in
+    /// short).
+    pub fn denied_by(&self, trace: String) {
+        if let Some(record) = self.record().as_mut() {
+            record.trace = Some(trace);
+        }
+    }
+
     /// Fault admission for the call as named so far (its kind and key): waits any injected
     /// latency (a real delay), then answers the injected failure, if any.
     pub async fn admit_faults(&self) -> Result<(), Failure> {

@@ -23,6 +23,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use crate::access::AwsAccess;
 use crate::config::LabConfig;
 use crate::error::StateError;
 pub use crate::listener::Limits;
@@ -254,8 +255,12 @@ impl MockKms {
                 if let Some(clock) = saved.clock {
                     resume_clock(&lab, clock)?;
                 }
-                lab.write(|state| {
-                    *state = saved.state;
+                let mut state = saved.state;
+                if !saved.has_access_documents {
+                    state.aws_access = AwsAccess::from_switches(lab.tenant(), state.keys.values());
+                }
+                lab.write(|current| {
+                    *current = state;
                     Ok(())
                 })?;
             }

@@ -22,6 +22,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use crate::access::AwsAccess;
 use crate::calls::{CallLog, CallRecord};
 use crate::error::StateError;
 use crate::faults::Faults;
@@ -91,6 +92,8 @@ pub struct KmsState {
     pub(crate) trust_epochs: BTreeMap<Cloud, u64>,
     /// The external key manager's keys, the key stores and the keys they back.
     pub xks: XksState,
+    /// The customer's AWS access documents (trust, role and key policies).
+    pub aws_access: AwsAccess,
 }
 
 impl KmsState {
@@ -146,10 +149,12 @@ impl KmsState {
         if caller == Caller::Owner {
             return Ok(key);
         }
-        if !key.trust {
+        // AWS keys: the customer's documents decide, in the AWS front-end (`access`).
+        let switches = key.provider != Cloud::Aws;
+        if switches && !key.trust {
             return Err(StateError::NotTrusted(key.provider));
         }
-        if !key.access || usage == KeyUse::Manage {
+        if (switches && !key.access) || usage == KeyUse::Manage {
             return Err(StateError::AccessDenied {
                 key: name.to_owned(),
                 action: action.to_owned(),
@@ -203,13 +208,16 @@ impl Kms {
     pub fn new(clock: SharedClock, tenant: Tenant, vault_url: String) -> Self {
         Self {
             clock,
-            tenant,
             vault_url: vault_url.trim_end_matches('/').to_owned(),
-            state: Mutex::new(KmsState::default()),
+            state: Mutex::new(KmsState {
+                aws_access: AwsAccess::demo(&tenant),
+                ..KmsState::default()
+            }),
             calls: CallLog::default(),
             faults: Faults::default(),
             xks: Xks::default(),
             observer: OnceLock::new(),
+            tenant,
         }
     }
 
@@ -252,6 +260,13 @@ impl Kms {
             for key in keys {
                 if state.keys.contains_key(&key.name) {
                     return Err(StateError::AlreadyExists(key.name));
+                }
+                if key.provider == Cloud::Aws {
+                    let policy = AwsAccess::demo_key_policy(&self.tenant);
+                    state
+                        .aws_access
+                        .key_policies
+                        .insert(key.name.clone(), policy);
                 }
                 state.keys.insert(key.name.clone(), key);
             }
@@ -392,12 +407,18 @@ impl Kms {
 
     /// The control-API view of key `name`.
     pub fn key_info(&self, name: &str) -> Result<KeyInfo, StateError> {
-        self.read(|state| state.key(name).map(|key| self.info(key)))
+        self.read(|state| state.key(name).map(|key| self.info_in(state, key)))
     }
 
     /// The control-API view of every key, by name.
     pub fn list_keys(&self) -> Vec<KeyInfo> {
-        self.read(|state| state.keys.values().map(|key| self.info(key)).collect())
+        self.read(|state| {
+            state
+                .keys
+                .values()
+                .map(|key| self.info_in(state, key))
+                .collect()
+        })
     }
 
     /// The cloud id as clients see it (Azure ids are URLs under the vault).
@@ -408,12 +429,21 @@ impl Kms {
         }
     }
 
-    /// The control-API view of `key` (which need not be in the state yet).
-    pub fn key_info_of(&self, key: &Key) -> KeyInfo {
-        self.info(key)
+    /// The control-API view of `key` (which need not be in `state` yet), under the state lock.
+    pub fn key_info_of(&self, state: &KmsState, key: &Key) -> KeyInfo {
+        self.info_in(state, key)
     }
 
-    fn info(&self, key: &Key) -> KeyInfo {
+    /// The control-API view of `key` under the state lock: an AWS key's `access` and `trust` are what its
+    /// documents decide for EKM's calls with EKM's encryption context.
+    fn info_in(&self, state: &KmsState, key: &Key) -> KeyInfo {
+        let (access, trust) = match key.provider {
+            Cloud::Aws => {
+                let (access, trust) = state.aws_access.service_allowed(&self.tenant, key);
+                (access, trust)
+            }
+            Cloud::Gcp | Cloud::Azure => (key.access, key.trust),
+        };
         let state = key.state_at(self.now());
         KeyInfo {
             name: key.name.clone(),
@@ -425,8 +455,8 @@ impl Kms {
                 KeyState::PendingDeletion { deletion_date } => Some(deletion_date),
                 _ => None,
             },
-            access: key.access,
-            trust: key.trust,
+            access,
+            trust,
             versions: key.versions.iter().map(|v| v.id.clone()).collect(),
             primary_version: key.primary().id.clone(),
         }
@@ -455,7 +485,14 @@ impl Kms {
             if state.key_by_id(provider, &key.id).is_some() {
                 return Err(StateError::AlreadyExists(key.id.clone()));
             }
-            let info = self.info(&key);
+            if provider == Cloud::Aws {
+                let policy = AwsAccess::demo_key_policy(&self.tenant);
+                state
+                    .aws_access
+                    .key_policies
+                    .insert(name.to_owned(), policy);
+            }
+            let info = self.info_in(state, &key);
             state.keys.insert(name.to_owned(), key);
             Ok(info)
         })
@@ -511,16 +548,27 @@ impl Kms {
                     KeyState::Destroyed => return Err(refuse("the key is already destroyed")),
                 },
                 KeyAction::Destroy => key.destroy(),
+                KeyAction::RevokeAccess | KeyAction::RestoreAccess if provider == Cloud::Aws => {
+                    let revoke = action == KeyAction::RevokeAccess;
+                    state.aws_access.set_access(&self.tenant, name, revoke);
+                }
                 KeyAction::RevokeAccess | KeyAction::RestoreAccess => {
                     key.access = action == KeyAction::RestoreAccess;
                 }
+                KeyAction::RestoreTrust if provider == Cloud::Aws => {
+                    state.aws_access.set_trust(&self.tenant, false);
+                }
                 KeyAction::RestoreTrust => key.trust = true,
                 KeyAction::RevokeTrust => {
-                    key.trust = false;
+                    if provider == Cloud::Aws {
+                        state.aws_access.set_trust(&self.tenant, true);
+                    } else {
+                        key.trust = false;
+                    }
                     *state.trust_epochs.entry(provider).or_default() += 1;
                 }
             }
-            Ok(self.info(state.key(name)?))
+            Ok(self.info_in(state, state.key(name)?))
         })
     }
 

@@ -310,13 +310,17 @@ impl Condition {
 
     /// Evaluates the condition against a request context.
     pub fn evaluate(&self, context: &Context) -> Outcome {
-        let shown = format!("{} {{{}: {:?}}}", self.written, self.key, self.values);
+        let shown = || format!("{} {{{}: {:?}}}", self.written, self.key, self.values);
         if self.operator == Operator::NotEvaluated {
-            return Outcome::Unknown(format!("{shown}: the lab does not evaluate this operator"));
+            return Outcome::Unknown(format!(
+                "{}: the lab does not evaluate this operator",
+                shown()
+            ));
         }
         if !Context::knows(&self.key) {
             return Outcome::Unknown(format!(
-                "{shown}: the lab does not model the condition key `{}`",
+                "{}: the lab does not model the condition key `{}`",
+                shown(),
                 self.key
             ));
         }
@@ -346,7 +350,7 @@ impl Condition {
                 Some(values) => format!("the request has {values:?}"),
                 None => format!("the request has no `{}`", self.key),
             };
-            Outcome::Fails(format!("{shown} fails: {sent}"))
+            Outcome::Fails(format!("{} fails: {sent}", shown()))
         }
     }
 

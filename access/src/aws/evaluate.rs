@@ -95,59 +95,63 @@ fn principal_match(principal: &Option<Principal>, caller: &Caller) -> Option<Gra
 
 /// Decides whether `st` applies to `req`, noting why in the trace.
 fn applies(doc: &str, st: &Statement, req: &Request<'_>, tracer: &mut Tracer) -> (Applies, Step) {
-    let skip = |tracer: &mut Tracer, why: String| (Applies::No, tracer.note(doc, &st.label, why));
+    let skip = |tracer: &mut Tracer, why: &dyn Fn() -> String| {
+        (Applies::No, tracer.note_with(doc, &st.label, why))
+    };
     if !st.actions.matches(req.action, true) {
-        return skip(
-            tracer,
-            format!("does not apply: its actions do not cover {}", req.action),
-        );
+        return skip(tracer, &|| {
+            format!("does not apply: its actions do not cover {}", req.action)
+        });
     }
     if let Some(resources) = &st.resources
         && !resources.matches(req.resource, false)
     {
-        return skip(
-            tracer,
+        return skip(tracer, &|| {
             format!(
                 "does not apply: its resources do not cover {}",
                 req.resource
-            ),
-        );
+            )
+        });
     }
     let Some(grantee) = principal_match(&st.principal, req.caller) else {
-        return skip(
-            tracer,
+        return skip(tracer, &|| {
             format!(
                 "does not apply: its principal does not name {}",
                 req.caller.shown()
-            ),
-        );
+            )
+        });
     };
     for condition in &st.conditions {
         match condition.evaluate(req.context) {
             Outcome::Holds => {}
-            Outcome::Fails(why) => return skip(tracer, format!("does not apply: {why}")),
+            Outcome::Fails(why) => return skip(tracer, &|| format!("does not apply: {why}")),
             Outcome::Unknown(why) if st.effect == Effect::Allow => {
-                return skip(tracer, format!("grants nothing the lab can prove: {why}"));
+                return skip(tracer, &|| {
+                    format!("grants nothing the lab can prove: {why}")
+                });
             }
             Outcome::Unknown(why) => {
-                let step = tracer.note(doc, &st.label, format!("denies, taken to apply: {why}"));
+                let step =
+                    tracer.note_with(doc, &st.label, || format!("denies, taken to apply: {why}"));
                 return (Applies::Yes(grantee), step);
             }
         }
     }
-    let verb = if st.effect == Effect::Allow {
-        "allows"
-    } else {
-        "denies"
-    };
-    let whom = match grantee {
-        Grantee::Caller => req.caller.shown().to_owned(),
-        Grantee::Account => format!(
-            "account {} (delegated to its IAM policies)",
-            req.caller.account
-        ),
-    };
-    let step = tracer.note(doc, &st.label, format!("{verb} {} for {whom}", req.action));
+    let step = tracer.note_with(doc, &st.label, || {
+        let verb = if st.effect == Effect::Allow {
+            "allows"
+        } else {
+            "denies"
+        };
+        let whom = match grantee {
+            Grantee::Caller => req.caller.shown().to_owned(),
+            Grantee::Account => format!(
+                "account {} (delegated to its IAM policies)",
+                req.caller.account
+            ),
+        };
+        format!("{verb} {} for {whom}", req.action)
+    });
     (Applies::Yes(grantee), step)
 }
 
@@ -230,9 +234,23 @@ pub fn assume_role(trust: Named<'_>, req: &Request<'_>) -> Decision {
 }
 
 /// Decides a KMS call on the key whose ARN is `req.resource`, under its key policy and the
-/// calling role's identity policies.
+/// calling role's identity policies, with the whole trace.
 pub fn kms_call(key_policy: Named<'_>, identity: &[Named<'_>], req: &Request<'_>) -> Decision {
-    let mut tracer = Tracer::default();
+    decide_kms(key_policy, identity, req, Tracer::default())
+}
+
+/// Whether [`kms_call`] allows the call, without building its trace or messages: the hot path
+/// of a server deciding every call (ask [`kms_call`] for the trace of a denial).
+pub fn kms_allows(key_policy: Named<'_>, identity: &[Named<'_>], req: &Request<'_>) -> bool {
+    decide_kms(key_policy, identity, req, Tracer::quiet()).allowed()
+}
+
+fn decide_kms(
+    key_policy: Named<'_>,
+    identity: &[Named<'_>],
+    req: &Request<'_>,
+    mut tracer: Tracer,
+) -> Decision {
     let mut tally = Tally::default();
     tally.add(key_policy, req, &mut tracer);
     for doc in identity {

@@ -13,7 +13,7 @@ pub mod lint;
 pub mod policy;
 
 pub use condition::Context;
-pub use evaluate::{Caller, Named, Request, assume_role, kms_call};
+pub use evaluate::{Caller, Named, Request, assume_role, kms_allows, kms_call};
 pub use policy::{Policy, PolicyKind};
 
 /// The key policy KMS gives a key created without one: it lets the account's IAM policies grant

@@ -16,7 +16,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{AwsError, AwsFront, Principal, Protocol};
+use super::{AwsError, AwsFront, Protocol, Signer};
+use crate::access;
 use crate::error::StateError;
 use crate::keys::{BlobHeader, Key, KeySpec, KeyState};
 use crate::pipeline::Call;
@@ -25,6 +26,7 @@ use crate::tenant::AwsTenant;
 use ekm_vocab::{CallKind, Cloud, KeyAction};
 
 mod external;
+mod key_policy;
 mod key_store;
 
 /// Largest plaintext `Encrypt` takes (AWS's limit).
@@ -75,10 +77,14 @@ pub enum Operation {
     UpdateCustomKeyStore,
     /// `DeleteCustomKeyStore`.
     DeleteCustomKeyStore,
+    /// `GetKeyPolicy`.
+    GetKeyPolicy,
+    /// `PutKeyPolicy`.
+    PutKeyPolicy,
 }
 
 impl Operation {
-    const ALL: [(&'static str, Operation); 19] = [
+    const ALL: [(&'static str, Operation); 21] = [
         ("Encrypt", Operation::Encrypt),
         ("Decrypt", Operation::Decrypt),
         ("GenerateDataKey", Operation::GenerateDataKey),
@@ -104,6 +110,8 @@ impl Operation {
         ),
         ("UpdateCustomKeyStore", Operation::UpdateCustomKeyStore),
         ("DeleteCustomKeyStore", Operation::DeleteCustomKeyStore),
+        ("GetKeyPolicy", Operation::GetKeyPolicy),
+        ("PutKeyPolicy", Operation::PutKeyPolicy),
     ];
 
     /// Parses an `x-amz-target` value (`TrentService.Encrypt`).
@@ -128,7 +136,8 @@ impl Operation {
             Operation::DescribeKey
             | Operation::ListAliases
             | Operation::ListKeyRotations
-            | Operation::DescribeCustomKeyStores => CallKind::Describe,
+            | Operation::DescribeCustomKeyStores
+            | Operation::GetKeyPolicy => CallKind::Describe,
             Operation::CreateKey
             | Operation::EnableKey
             | Operation::DisableKey
@@ -140,7 +149,8 @@ impl Operation {
             | Operation::ConnectCustomKeyStore
             | Operation::DisconnectCustomKeyStore
             | Operation::UpdateCustomKeyStore
-            | Operation::DeleteCustomKeyStore => CallKind::Manage,
+            | Operation::DeleteCustomKeyStore
+            | Operation::PutKeyPolicy => CallKind::Manage,
         }
     }
 
@@ -172,15 +182,16 @@ pub(super) fn error_response(error: &AwsError) -> Response {
 /// Runs one KMS operation for `principal`.
 pub(super) async fn dispatch(
     front: &AwsFront,
-    principal: Principal,
+    signer: &Signer,
     op: Operation,
     body: &[u8],
     call: &Call,
 ) -> Result<Value, AwsError> {
-    let caller = principal.kms_caller(op.name())?;
+    let caller = signer.principal.kms_caller(op.name())?;
     let kms = Kms {
         front,
         caller,
+        session: signer.session.clone(),
         call,
     };
     match op {
@@ -203,6 +214,8 @@ pub(super) async fn dispatch(
         Operation::DisconnectCustomKeyStore => kms.disconnect_key_store(parse(body)?).await,
         Operation::UpdateCustomKeyStore => kms.update_key_store(parse(body)?).await,
         Operation::DeleteCustomKeyStore => kms.delete_key_store(parse(body)?).await,
+        Operation::GetKeyPolicy => kms.get_key_policy(parse(body)?).await,
+        Operation::PutKeyPolicy => kms.put_key_policy(parse(body)?).await,
     }
 }
 
@@ -360,6 +373,8 @@ fn check_algorithm(algorithm: Option<&str>) -> Result<(), AwsError> {
 struct Kms<'a> {
     front: &'a AwsFront,
     caller: Caller,
+    /// For a role session: its ARN and lab issue time.
+    session: Option<(String, OffsetDateTime)>,
     call: &'a Call,
 }
 
@@ -387,6 +402,42 @@ impl Kms<'_> {
             .admit_faults()
             .await
             .map_err(|failure| AwsError::fault(Protocol::Kms, failure))
+    }
+
+    /// What the customer's documents decide for a session of the role doing `action` on key
+    /// `name` with `context` (the owner is not subject to them here): a denial answers
+    /// `AccessDeniedException` with AWS's message and leaves the decision's trace in the log.
+    fn check_documents(
+        &self,
+        name: &str,
+        action: &str,
+        context: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        if self.caller != Caller::Service {
+            return Ok(());
+        }
+        let tenant = self.front.lab.tenant();
+        let session = self.session.as_ref();
+        let caller = access::role_caller(tenant, session.map(|(arn, _)| arn.as_str()));
+        let decided = self.front.lab.read(|s| {
+            let key = s.key(name)?;
+            let call = access::KmsCall {
+                name,
+                key_arn: &key.id,
+                action,
+                caller: &caller,
+                encryption_context: context,
+                token_issued: session.map(|(_, issued)| *issued),
+            };
+            Ok::<_, StateError>(s.aws_access.kms_call(tenant, &call))
+        })?;
+        decided.map_err(|decision| {
+            self.call.denied_by(access::short_trace(&decision));
+            AwsError::bad(
+                "AccessDeniedException",
+                decision.message.unwrap_or_default(),
+            )
+        })
     }
 
     /// Checks `action` on `name` for the caller (the owner only, for anything but encrypt and
@@ -431,6 +482,7 @@ impl Kms<'_> {
             ));
         }
         let name = self.key(&req.key_id).await?;
+        self.check_documents(&name, "kms:Encrypt", &req.encryption_context)?;
         let (blob, arn) = self
             .seal_any(
                 &name,
@@ -475,6 +527,7 @@ impl Kms<'_> {
                 self.enter(header.key.clone()).await?
             }
         };
+        self.check_documents(&name, "kms:Decrypt", &req.encryption_context)?;
         if let Some(binding) = self.external(&name) {
             if header.key != name {
                 let ciphertext_key = header.key;

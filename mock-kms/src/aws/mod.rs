@@ -1,18 +1,18 @@
 //! The AWS front-end on the http listener: KMS (JSON 1.1, `x-amz-target: TrentService.*`) and
 //! STS (`Action=AssumeRole` form bodies) share `POST /`, as on the real endpoints.
 //!
-//! Every request is SigV4-verified ([`sigv4`]) and mapped to a caller:
+//! Every request is SigV4-verified ([`sigv4`]) and mapped to a caller by [`admit`]:
 //! - the customer administrator's access key → [`Caller::Owner`] (full rights on its keys);
-//! - an `ASIA…` session issued by [`sts`] `AssumeRole` → [`Caller::Service`] (kms:Encrypt and
-//!   kms:Decrypt only, with the key's trust and access, per [`KmsState::authorize`]). Sessions
-//!   die at once when the AWS trust epoch moves on (revoke-trust), and at their wall-clock expiry;
-//! - the EKM service's own long-term key may only call STS.
+//! - an `ASIA…` session issued by [`sts`] `AssumeRole` → [`Caller::Service`]: its
+//!   `kms:Encrypt` and `kms:Decrypt` are decided by the customer's documents (the key policy and
+//!   the role's policies, [`crate::access`]); anything else is refused. Sessions die at once
+//!   when the AWS trust epoch moves on (revoke-trust), and at their wall-clock expiry;
+//! - the EKM service's own long-term key may only call STS, where `AssumeRole` is decided by the
+//!   role's trust policy (the `sts:ExternalId` condition).
 //!
 //! Then [`kms`] or [`sts`] does the work. Every answer, denials included, is logged in the call
 //! log with the cloud's error code as outcome; errors are rendered in the protocol's dialect
 //! (`{"__type","message"}` JSON for KMS, `ErrorResponse` XML for STS).
-//!
-//! [`KmsState::authorize`]: crate::state::KmsState::authorize
 
 pub mod kms;
 pub mod sigv4;
@@ -68,8 +68,22 @@ struct Session {
     token: String,
     /// The AWS trust epoch at issue: a later revoke-trust kills the session.
     trust_epoch: u64,
+    /// The session's ARN (`arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`).
+    arn: String,
+    /// Lab time of issue (`aws:TokenIssueTime`).
+    issued: OffsetDateTime,
     /// Wall-clock expiry.
     expires: OffsetDateTime,
+}
+
+/// Who signed a request, as AWS's admission found it.
+#[derive(Debug, Clone)]
+struct Signer {
+    principal: Principal,
+    /// The access key id (how the call log and denials name an unknown signer).
+    access_key_id: String,
+    /// For a role session: its ARN and lab issue time.
+    session: Option<(String, OffsetDateTime)>,
 }
 
 impl AwsFront {
@@ -288,10 +302,10 @@ async fn serve(
                     "KMS requests must have content-type application/x-amz-json-1.1",
                 ));
             }
-            let (principal, _) = admit(front, Protocol::Kms, parts, body, call)?;
+            let signer = admit(front, Protocol::Kms, parts, body, call)?;
             let operation = kms::Operation::from_target(&target)?;
             call.name(operation.name(), operation.kind());
-            let reply = kms::dispatch(front, principal, operation, body, call).await?;
+            let reply = kms::dispatch(front, &signer, operation, body, call).await?;
             Ok(kms::json_response(&reply))
         }
         Protocol::Sts => {
@@ -306,11 +320,11 @@ async fn serve(
             if let Some(action) = form.get("Action") {
                 call.name(action, CallKind::Other);
             }
-            let (principal, signer) = admit(front, Protocol::Sts, parts, body, call)?;
+            let signer = admit(front, Protocol::Sts, parts, body, call)?;
             match form.get("Action").map(String::as_str) {
                 Some("AssumeRole") => {
                     call.name("AssumeRole", CallKind::SignIn);
-                    sts::assume_role(front, principal, &signer, &form, call).await
+                    sts::assume_role(front, &signer, &form, call).await
                 }
                 Some(other) => Err(AwsError::bad(
                     "InvalidAction",
@@ -334,14 +348,14 @@ fn media_type(headers: &HeaderMap) -> String {
 }
 
 /// AWS's admission: verifies the SigV4 signature and finds who signed (named in the call log
-/// by access key id, which is also returned).
+/// by access key id).
 fn admit(
     front: &AwsFront,
     protocol: Protocol,
     parts: &Parts,
     body: &[u8],
     call: &Call,
-) -> Result<(Principal, String), AwsError> {
+) -> Result<Signer, AwsError> {
     let fail = |failure: AuthFailure| AwsError::auth(protocol, failure);
     let auth = Authorization::from_headers(&parts.headers).map_err(|e| fail(e.into()))?;
     call.caller(&auth.access_key_id);
@@ -391,13 +405,17 @@ fn admit(
     };
     sigv4::verify(&auth, &request, &secret, &scope, ekm_clock::wall_time())
         .map_err(|e| fail(e.into()))?;
-    if let Some(session) = session {
+    if let Some(session) = &session {
         let epoch = front.lab.read(|s| s.trust_epoch(Cloud::Aws));
         if session.trust_epoch < epoch || session.expires <= ekm_clock::wall_time() {
             return Err(fail(AuthFailure::Expired));
         }
     }
-    Ok((principal, auth.access_key_id))
+    Ok(Signer {
+        principal,
+        access_key_id: auth.access_key_id,
+        session: session.map(|s| (s.arn, s.issued)),
+    })
 }
 
 impl From<StateError> for AwsError {

@@ -1,6 +1,8 @@
-//! AWS STS `AssumeRole` (query protocol: form body in, XML out) with the customer role's trust
-//! policy: the principal must be the EKM service, `sts:ExternalId` must equal the customer's
-//! project id, and the customer must still trust the service (no revoke-trust in effect).
+//! AWS STS `AssumeRole` (query protocol: form body in, XML out): the caller must be the EKM
+//! service and the role the customer's; the role's trust policy then decides
+//! ([`AwsAccess::assume_role`](crate::access::AwsAccess::assume_role): the principal and the
+//! `sts:ExternalId` condition; an explicit Deny — what revoke-trust adds — wins). A denial is
+//! 403 `AccessDenied` with AWS's message, and its trace goes to the call log.
 //!
 //! Sessions are `ASIA…` keys with a random secret and token, remembered with the AWS trust epoch
 //! at issue (a later revoke-trust kills them at once) and a wall-clock expiry (the SDKs cache
@@ -14,7 +16,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use time::format_description::well_known::Rfc3339;
 
-use super::{AwsError, AwsFront, Principal, Protocol, Session};
+use super::{AwsError, AwsFront, Principal, Protocol, Session, Signer};
+use crate::access;
 use crate::error::StateError;
 use crate::pipeline::Call;
 use ekm_vocab::Cloud;
@@ -87,8 +90,7 @@ fn denied(message: String) -> AwsError {
 /// `Action=AssumeRole`.
 pub(super) async fn assume_role(
     front: &AwsFront,
-    principal: Principal,
-    signer: &str,
+    signer: &Signer,
     form: &HashMap<String, String>,
     call: &Call,
 ) -> Result<Response, AwsError> {
@@ -119,21 +121,22 @@ pub(super) async fn assume_role(
         .map_err(|failure| AwsError::fault(Protocol::Sts, failure))?;
 
     let tenant = lab.tenant();
-    let not_authorized = || {
-        denied(format!(
-            "User: {signer} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
-        ))
-    };
-    if principal != Principal::ServiceKey || role_arn != tenant.aws.role_arn {
-        return Err(not_authorized());
+    if signer.principal != Principal::ServiceKey || role_arn != tenant.aws.role_arn {
+        return Err(denied(format!(
+            "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            signer.access_key_id
+        )));
     }
-    if field("ExternalId") != Some(tenant.project_id.as_str()) {
-        return Err(not_authorized());
-    }
-    let (trusted, trust_epoch) =
-        lab.read(|s| (s.service_trusted(Cloud::Aws), s.trust_epoch(Cloud::Aws)));
-    if !trusted {
-        return Err(not_authorized());
+    let service = access::service_caller(tenant);
+    let (decision, trust_epoch) = lab.read(|s| {
+        let decision = s
+            .aws_access
+            .assume_role(role_arn, &service, field("ExternalId"));
+        (decision, s.trust_epoch(Cloud::Aws))
+    });
+    if !decision.allowed() {
+        call.denied_by(access::short_trace(&decision));
+        return Err(denied(decision.message.unwrap_or_default()));
     }
 
     const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -144,10 +147,17 @@ pub(super) async fn assume_role(
     aws_lc_rs::rand::fill(&mut token_bytes)
         .map_err(|_| StateError::Internal("the random number generator failed".into()))?;
     let token = B64.encode(token_bytes);
+    let issued = lab.now();
     let now = ekm_clock::wall_time();
     let expires = (now + time::Duration::seconds(duration))
         .replace_nanosecond(0)
         .unwrap_or(now);
+    let role_name = role_arn.rsplit('/').next().unwrap_or(role_arn);
+    let role_id = format!("AROA{}", random_string(UPPER, 17)?);
+    let assumed_arn = format!(
+        "arn:aws:sts::{}:assumed-role/{role_name}/{session_name}",
+        tenant.aws.account_id
+    );
     {
         let mut sessions = front.sessions();
         sessions.retain(|_, s| s.expires > now);
@@ -157,17 +167,13 @@ pub(super) async fn assume_role(
                 secret: secret.clone(),
                 token: token.clone(),
                 trust_epoch,
+                arn: assumed_arn.clone(),
+                issued,
                 expires,
             },
         );
     }
 
-    let role_name = role_arn.rsplit('/').next().unwrap_or(role_arn);
-    let role_id = format!("AROA{}", random_string(UPPER, 17)?);
-    let assumed_arn = format!(
-        "arn:aws:sts::{}:assumed-role/{role_name}/{session_name}",
-        tenant.aws.account_id
-    );
     let expiration = expires.format(&Rfc3339).unwrap_or_default();
     let body = format!(
         "<AssumeRoleResponse xmlns=\"{XMLNS}\"><AssumeRoleResult>\

@@ -20,6 +20,7 @@
 //!
 //! [`validate`] refuses, at load, a file the lab could not serve from.
 
+mod access;
 mod validate;
 mod xks;
 
@@ -83,6 +84,10 @@ struct Snapshot {
     /// Absent when there is no external key store state.
     #[serde(default, skip_serializing_if = "xks::StoredXks::is_empty")]
     xks: xks::StoredXks,
+    /// The customer's access documents; absent in files written before they were kept (the
+    /// keys' `access` / `trust` switches then stand for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access: Option<access::StoredAccess>,
 }
 
 /// The lab clock when the state was saved.
@@ -109,8 +114,11 @@ impl SavedClock {
 /// What a state file holds: the lab state and the clock it was saved at.
 #[derive(Debug)]
 pub struct Saved {
-    /// Keys, aliases, trust epochs.
+    /// Keys, aliases, trust epochs, access documents.
     pub state: KmsState,
+    /// Whether the file held access documents (older files did not: see
+    /// [`AwsAccess::from_switches`](crate::access::AwsAccess::from_switches)).
+    pub has_access_documents: bool,
     /// The lab clock at the save (absent in older files).
     pub clock: Option<SavedClock>,
 }
@@ -318,12 +326,19 @@ impl StateFile {
             let key = stored.into_key().map_err(|e| self.invalid(e))?;
             keys.insert(key.name.clone(), key);
         }
+        let has_access_documents = snapshot.access.is_some();
+        let aws_access = match snapshot.access {
+            Some(access) => access.into_state(&keys).map_err(|e| self.invalid(e))?,
+            None => Default::default(),
+        };
         Ok(Some(Saved {
+            has_access_documents,
             state: KmsState {
                 keys,
                 aliases: snapshot.aliases,
                 trust_epochs: snapshot.trust_epochs,
                 xks,
+                aws_access,
             },
             clock: snapshot.clock,
         }))
@@ -342,6 +357,7 @@ impl StateFile {
                 offset_seconds: (now - ekm_clock::wall_time()).whole_seconds(),
             }),
             xks: xks::StoredXks::from_state(&state.xks),
+            access: Some(access::StoredAccess::from_state(&state.aws_access)),
         };
         let json = Zeroizing::new(
             serde_json::to_vec_pretty(&snapshot).map_err(|e| self.invalid(e.to_string()))?,
@@ -430,6 +446,9 @@ mod tests {
         state.keys.insert("p".into(), pending);
         state.aliases.insert("a".into(), "k".into());
         state.trust_epochs.insert(Cloud::Aws, 3);
+        let tenant = crate::tenant::Tenant::default();
+        state.aws_access = crate::access::AwsAccess::from_switches(&tenant, state.keys.values());
+        state.aws_access.set_access(&tenant, "k", true);
         file.save(&state, now()).unwrap();
         file.save(&state, now()).unwrap();
         #[cfg(unix)]
@@ -441,7 +460,10 @@ mod tests {
         let Saved {
             state: loaded,
             clock,
+            has_access_documents,
         } = file.load().unwrap().unwrap();
+        assert!(has_access_documents);
+        assert_eq!(loaded.aws_access, state.aws_access);
         let clock = clock.unwrap();
         assert_eq!(clock.lab_time, now());
         let resumed = clock.resume_at(ekm_clock::wall_time()) - now();

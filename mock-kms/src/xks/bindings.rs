@@ -119,9 +119,14 @@ impl Kms {
                     new.external_key
                 )));
             }
+            if provider == Cloud::Aws {
+                let policy = crate::access::AwsAccess::demo_key_policy(self.tenant());
+                state.aws_access.key_policies.insert(name.clone(), policy);
+            }
+            let info = self.key_info_of(state, &key);
             let stores = &mut state.xks.stores;
             let mut bound = BoundKey {
-                key: self.key_info_of(&key),
+                key: info,
                 external_key: new.external_key.clone(),
                 custom_key_store_id: None,
                 protection_level: None,

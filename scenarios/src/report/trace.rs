@@ -203,18 +203,11 @@ mod tests {
     use super::*;
 
     fn call(start: OffsetDateTime, seconds: i64, provider: Cloud, outcome: &str) -> CallRecord {
-        CallRecord {
-            seq: 0,
-            time: start + time::Duration::seconds(seconds),
-            provider,
-            operation: "Decrypt".into(),
-            kind: CallKind::Unwrap,
-            key: None,
-            caller: "test".into(),
-            outcome: outcome.into(),
-            latency_ms: 0.0,
-            hop: None,
-        }
+        let mut record = CallRecord::new(provider, "Decrypt", CallKind::Unwrap);
+        record.time = start + time::Duration::seconds(seconds);
+        record.caller = "test".into();
+        record.outcome = outcome.into();
+        record
     }
 
     #[test]

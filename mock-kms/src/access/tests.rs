@@ -1,0 +1,148 @@
+//! The AWS documents of the demo tenant and the switches as edits of them.
+
+use super::*;
+use crate::keys::KeySpec;
+
+fn key(tenant: &Tenant) -> Key {
+    let arn = tenant.aws.key_arn(&tenant.aws.demo_key_id);
+    let now = time::OffsetDateTime::UNIX_EPOCH;
+    Key::generate("aws-demo", Cloud::Aws, arn, KeySpec::SymmetricDefault, now).unwrap()
+}
+
+fn demo() -> (Tenant, Key, AwsAccess) {
+    let tenant = Tenant::default();
+    let key = key(&tenant);
+    let access = AwsAccess::from_switches(&tenant, [&key]);
+    (tenant, key, access)
+}
+
+fn session_call<'a>(
+    key: &'a Key,
+    caller: &'a Caller,
+    context: &'a BTreeMap<String, String>,
+) -> KmsCall<'a> {
+    KmsCall {
+        name: &key.name,
+        key_arn: &key.id,
+        action: "kms:Decrypt",
+        caller,
+        encryption_context: context,
+        token_issued: None,
+    }
+}
+
+#[test]
+fn the_demo_documents_let_ekm_in_and_the_switches_edit_them() {
+    let (tenant, key, mut access) = demo();
+    assert_eq!(access.service_allowed(&tenant, &key), (true, true));
+
+    access.set_access(&tenant, &key.name, true);
+    assert_eq!(access.service_allowed(&tenant, &key), (false, true));
+    access.set_access(&tenant, &key.name, true);
+    access.set_access(&tenant, &key.name, false);
+    assert_eq!(access.service_allowed(&tenant, &key), (true, true));
+
+    access.set_trust(&tenant, true);
+    assert_eq!(access.service_allowed(&tenant, &key), (true, false));
+    access.set_trust(&tenant, false);
+    assert_eq!(access.service_allowed(&tenant, &key), (true, true));
+    assert_eq!(access, demo().2, "restoring gives back the documents");
+}
+
+#[test]
+fn an_external_id_mismatch_is_refused_and_the_trace_says_so() {
+    let (tenant, _, access) = demo();
+    let service = service_caller(&tenant);
+    let role = &tenant.aws.role_arn;
+    assert!(
+        access
+            .assume_role(role, &service, Some(&tenant.project_id))
+            .allowed()
+    );
+    for external_id in [Some("proj_other"), None] {
+        let decision = access.assume_role(role, &service, external_id);
+        assert!(!decision.allowed());
+        assert!(
+            short_trace(&decision).contains("sts:ExternalId"),
+            "{decision:?}"
+        );
+        let message = decision.message.unwrap();
+        assert!(
+            message.contains("because no role trust policy allows the sts:AssumeRole action"),
+            "{message}"
+        );
+    }
+    let stranger = Caller {
+        arn: "arn:aws:iam::999900000001:role/Other".into(),
+        ..service
+    };
+    assert!(
+        !access
+            .assume_role(role, &stranger, Some(&tenant.project_id))
+            .allowed()
+    );
+}
+
+#[test]
+fn an_explicit_deny_wins_over_the_grant_and_a_role_policy() {
+    let (tenant, key, mut access) = demo();
+    let allow_all = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]});
+    access.role_policies.insert(
+        "Everything".into(),
+        PolicyDocument::new(PolicyKind::Identity, allow_all).unwrap(),
+    );
+    let mut policy = access.key_policies[&key.name].json().clone();
+    policy["Statement"].as_array_mut().unwrap().push(json!({
+        "Sid": "NoDecryptOutsideTheProject", "Effect": "Deny", "Principal": {"AWS": "*"},
+        "Action": "kms:Decrypt", "Resource": "*",
+        "Condition": {"StringNotEquals": {"kms:EncryptionContext:ekm:project": "proj_demo"}}}));
+    access.key_policies.insert(
+        key.name.clone(),
+        PolicyDocument::new(PolicyKind::Key, policy).unwrap(),
+    );
+    let role = role_caller(
+        &tenant,
+        Some("arn:aws:sts::111122223333:assumed-role/ekm-demo/s"),
+    );
+    let ours = BTreeMap::from([("ekm:project".to_owned(), "proj_demo".to_owned())]);
+    assert_eq!(
+        access.kms_call(&tenant, &session_call(&key, &role, &ours)),
+        Ok(())
+    );
+    let theirs = BTreeMap::from([("ekm:project".to_owned(), "proj_other".to_owned())]);
+    let denied = access
+        .kms_call(&tenant, &session_call(&key, &role, &theirs))
+        .unwrap_err();
+    assert_eq!(denied.verdict, ekm_access::Verdict::ExplicitDeny);
+    assert!(short_trace(&denied).contains("NoDecryptOutsideTheProject"));
+    assert!(
+        denied
+            .message
+            .unwrap()
+            .ends_with("with an explicit deny in a resource-based policy")
+    );
+}
+
+#[test]
+fn older_switches_become_documents() {
+    let tenant = Tenant::default();
+    let mut revoked = key(&tenant);
+    revoked.access = false;
+    revoked.trust = false;
+    let access = AwsAccess::from_switches(&tenant, [&revoked]);
+    assert_eq!(access.service_allowed(&tenant, &revoked), (false, false));
+    let none = AwsAccess::from_switches(&tenant, []);
+    assert!(none.key_policies.is_empty());
+    // A key without a policy has KMS's default one: it only delegates to IAM, and the role has
+    // no IAM policy.
+    assert_eq!(none.service_allowed(&tenant, &revoked), (false, true));
+}
+
+#[test]
+fn a_malformed_document_names_its_path() {
+    let bad = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Perhaps",
+        "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}]});
+    let error = PolicyDocument::new(PolicyKind::Key, bad).unwrap_err();
+    assert!(error.path.starts_with("$.Statement[0]"), "{error}");
+}
