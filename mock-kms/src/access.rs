@@ -13,9 +13,10 @@
 //! The control API's switches are edits of these documents: `revoke-access` adds a Deny statement
 //! `EkmLabAccessRevoked` for the role to the key's policy (an explicit Deny wins over any grant,
 //! the customer's own included) and `restore-access` removes it and puts `AllowEkmService` back
-//! if it is missing; `revoke-trust` adds a Deny statement `EkmLabTrustRevoked` for the service
-//! principal to the role's trust policy — trust belongs to the role, so every AWS key loses it —
-//! and `restore-trust` removes it and puts `TrustEkmService` back if it is missing. The key's
+//! if it is missing; `revoke-trust` stays a per-key switch as the scenarios use it: a Deny
+//! statement `EkmLabTrustRevoked` for the role in the key's policy, and, once no AWS key keeps
+//! trust, one for the service principal in the role's trust policy (see [`AwsAccess::set_trust`]:
+//! issue 11 wants trust on the role alone, which changes what `revocation-within-an-hour` shows). The key's
 //! `access` / `trust` in the control API say what the documents decide for EKM's calls.
 //!
 //! GCP and Azure still keep per-key `access` / `trust` switches on the keys ([`Key`]).
@@ -42,7 +43,8 @@ pub const ALLOW_EKM_SID: &str = "AllowEkmService";
 pub const ACCESS_REVOKED_SID: &str = "EkmLabAccessRevoked";
 /// Sid of the demo trust policy's statement trusting the EKM service.
 pub const TRUST_EKM_SID: &str = "TrustEkmService";
-/// Sid of the Deny statement `revoke-trust` adds to the role's trust policy.
+/// Sid of the Deny statements `revoke-trust` adds: to the key's policy, and to the role's trust
+/// policy once no AWS key keeps trust.
 pub const TRUST_REVOKED_SID: &str = "EkmLabTrustRevoked";
 
 /// One policy document: the JSON the customer wrote (kept as written) and its parsed form.
@@ -67,6 +69,10 @@ impl PolicyDocument {
     /// The parsed policy.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    fn has_sid(&self, sid: &str) -> bool {
+        self.statements().iter().any(|st| st["Sid"] == sid)
     }
 
     fn statements(&self) -> Vec<Value> {
@@ -148,7 +154,6 @@ impl AwsAccess {
     /// revoked when the account has AWS keys and none of them keeps `trust`.
     pub fn from_switches<'k>(tenant: &Tenant, keys: impl IntoIterator<Item = &'k Key>) -> Self {
         let mut access = Self::demo(tenant);
-        let (mut any, mut trusted) = (false, false);
         for key in keys.into_iter().filter(|k| k.provider == Cloud::Aws) {
             access
                 .key_policies
@@ -156,11 +161,9 @@ impl AwsAccess {
             if !key.access {
                 access.set_access(tenant, &key.name, true);
             }
-            any = true;
-            trusted |= key.trust;
-        }
-        if any && !trusted {
-            access.set_trust(tenant, true);
+            if !key.trust {
+                access.set_trust(tenant, &key.name, true);
+            }
         }
         access
     }
@@ -187,11 +190,7 @@ impl AwsAccess {
 
     /// `revoke-access` (`revoke` true) or `restore-access` on key `name`'s policy.
     pub fn set_access(&mut self, tenant: &Tenant, name: &str, revoke: bool) {
-        let current = self
-            .key_policies
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| Self::demo_key_policy(tenant));
+        let current = self.key_policy_or_demo(tenant, name);
         let deny = json!({"Sid": ACCESS_REVOKED_SID, "Effect": "Deny",
             "Principal": {"AWS": tenant.aws.role_arn}, "Action": ["kms:Encrypt", "kms:Decrypt"],
             "Resource": "*"});
@@ -206,23 +205,62 @@ impl AwsAccess {
         );
     }
 
-    /// `revoke-trust` (`revoke` true) or `restore-trust` on the role's trust policy.
-    pub fn set_trust(&mut self, tenant: &Tenant, revoke: bool) {
+    /// `revoke-trust` (`revoke` true) or `restore-trust` on key `name`. The switch is per key
+    /// (as the lab's scenarios use it); in documents: a Deny statement `EkmLabTrustRevoked` for
+    /// the role in the key's policy, and — once no AWS key keeps trust — one for the service
+    /// principal in the role's trust policy, so `AssumeRole` is refused. Restoring removes both
+    /// and puts `TrustEkmService` back in the trust policy if it is missing.
+    pub fn set_trust(&mut self, tenant: &Tenant, name: &str, revoke: bool) {
+        let current = self.key_policy_or_demo(tenant, name);
+        let marker = json!({"Sid": TRUST_REVOKED_SID, "Effect": "Deny",
+            "Principal": {"AWS": tenant.aws.role_arn}, "Action": ["kms:Encrypt", "kms:Decrypt"],
+            "Resource": "*"});
+        let edited = if revoke {
+            current.edited(Some(marker), None)
+        } else {
+            current.edited(None, Some(TRUST_REVOKED_SID))
+        };
+        self.key_policies.insert(
+            name.to_owned(),
+            edited.expect("lab edits keep a policy well formed"),
+        );
+        let none_trusted = self
+            .key_policies
+            .values()
+            .all(|p| p.has_sid(TRUST_REVOKED_SID));
         let deny = json!({"Sid": TRUST_REVOKED_SID, "Effect": "Deny",
             "Principal": {"AWS": tenant.aws.service_principal_arn}, "Action": "sts:AssumeRole"});
-        let edited = if revoke {
+        let trust = if revoke && none_trusted {
             self.trust_policy.edited(Some(deny), None)
+        } else if revoke {
+            return;
         } else {
             self.trust_policy
                 .edited(Some(trust_ekm(tenant)), Some(TRUST_REVOKED_SID))
         };
-        self.trust_policy = edited.expect("lab edits keep a policy well formed");
+        self.trust_policy = trust.expect("lab edits keep a policy well formed");
+    }
+
+    fn key_policy_or_demo(&self, tenant: &Tenant, name: &str) -> PolicyDocument {
+        self.key_policies
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Self::demo_key_policy(tenant))
     }
 
     /// What the documents decide for EKM on AWS key `key`: whether a session of the role may
-    /// encrypt and decrypt with EKM's encryption context (`access`), and whether the service may
-    /// assume the role with the customer's ExternalId (`trust`).
+    /// encrypt and decrypt with EKM's encryption context (`access`: the trust switch's marker
+    /// aside), and whether the service may assume the role with the customer's ExternalId and
+    /// the key keeps its trust (`trust`).
     pub fn service_allowed(&self, tenant: &Tenant, key: &Key) -> (bool, bool) {
+        let marked = self
+            .key_policies
+            .get(&key.name)
+            .is_some_and(|p| p.has_sid(TRUST_REVOKED_SID));
+        let mut unmarked = self.clone();
+        if marked {
+            unmarked.set_trust(tenant, &key.name, false);
+        }
         let context = BTreeMap::from([("ekm:project".to_owned(), tenant.project_id.clone())]);
         let role = role_caller(tenant, None);
         let access = ["kms:Encrypt", "kms:Decrypt"].iter().all(|action| {
@@ -234,12 +272,13 @@ impl AwsAccess {
                 encryption_context: &context,
                 token_issued: None,
             };
-            self.kms_call(tenant, &call).is_ok()
+            unmarked.kms_call(tenant, &call).is_ok()
         });
         let service = service_caller(tenant);
-        let trust = self
-            .assume_role(&tenant.aws.role_arn, &service, Some(&tenant.project_id))
-            .allowed();
+        let trust = !marked
+            && self
+                .assume_role(&tenant.aws.role_arn, &service, Some(&tenant.project_id))
+                .allowed();
         (access, trust)
     }
 

@@ -556,12 +556,12 @@ impl Kms {
                     key.access = action == KeyAction::RestoreAccess;
                 }
                 KeyAction::RestoreTrust if provider == Cloud::Aws => {
-                    state.aws_access.set_trust(&self.tenant, false);
+                    state.aws_access.set_trust(&self.tenant, name, false);
                 }
                 KeyAction::RestoreTrust => key.trust = true,
                 KeyAction::RevokeTrust => {
                     if provider == Cloud::Aws {
-                        state.aws_access.set_trust(&self.tenant, true);
+                        state.aws_access.set_trust(&self.tenant, name, true);
                     } else {
                         key.trust = false;
                     }

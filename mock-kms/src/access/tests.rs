@@ -42,11 +42,41 @@ fn the_demo_documents_let_ekm_in_and_the_switches_edit_them() {
     access.set_access(&tenant, &key.name, false);
     assert_eq!(access.service_allowed(&tenant, &key), (true, true));
 
-    access.set_trust(&tenant, true);
+    access.set_trust(&tenant, &key.name, true);
     assert_eq!(access.service_allowed(&tenant, &key), (true, false));
-    access.set_trust(&tenant, false);
+    let service = service_caller(&tenant);
+    let role = &tenant.aws.role_arn;
+    let project = Some(tenant.project_id.as_str());
+    assert!(!access.assume_role(role, &service, project).allowed());
+    access.set_trust(&tenant, &key.name, false);
     assert_eq!(access.service_allowed(&tenant, &key), (true, true));
     assert_eq!(access, demo().2, "restoring gives back the documents");
+}
+
+#[test]
+fn the_role_keeps_its_trust_while_another_key_does() {
+    let (tenant, key, mut access) = demo();
+    let mut other = key.clone();
+    other.name = "aws-other".into();
+    access
+        .key_policies
+        .insert(other.name.clone(), AwsAccess::demo_key_policy(&tenant));
+    access.set_trust(&tenant, &key.name, true);
+    let service = service_caller(&tenant);
+    let project = Some(tenant.project_id.as_str());
+    assert!(
+        access
+            .assume_role(&tenant.aws.role_arn, &service, project)
+            .allowed()
+    );
+    assert_eq!(access.service_allowed(&tenant, &key), (true, false));
+    assert_eq!(access.service_allowed(&tenant, &other), (true, true));
+    access.set_trust(&tenant, &other.name, true);
+    assert!(
+        !access
+            .assume_role(&tenant.aws.role_arn, &service, project)
+            .allowed()
+    );
 }
 
 #[test]
