@@ -131,6 +131,16 @@ impl EmbeddedLab {
             .map_err(|e| LabError::Refused(StateError::InvalidRequest(e)))
     }
 
+    /// Changes how long the clouds wait for the external key manager's proxy (1 ms to 60 s).
+    pub fn set_hop_timeout(&self, timeout: std::time::Duration) -> Result<(), LabError> {
+        self.mock
+            .lab()
+            .xks()
+            .hop()
+            .set_timeout(timeout)
+            .map_err(|e| LabError::Refused(StateError::InvalidRequest(e)))
+    }
+
     /// How long the clouds wait for the external key manager's proxy (the XKS spec's 250 ms
     /// unless changed).
     pub fn hop_timeout(&self) -> std::time::Duration {

@@ -99,7 +99,8 @@
 //!   breaks the hop — `fault: latency` with `ms`, `error` with `error` (an XKS error name,
 //!   `ThrottlingException`, …) and optional `rate`, `malformed` with optional `rate`,
 //!   `unreachable`, `wrong-credentials`. The clouds wait 250 ms for the proxy (the XKS
-//!   specification's timeout).
+//!   specification's timeout); a top-level `hop_timeout: 2s` changes that (a story that is not
+//!   about latency can spare a loaded CI machine the spec's tight budget).
 //! - **expect** — `outcome: ok | <ErrorKind>` (`AccessDenied`, `KeyDisabled`, `KeyNotFound`,
 //!   `KeyDestroyed`, `Throttled`, `Unavailable`, `InvalidCiphertext`, `Authentication`,
 //!   `Rejected`, `Transport`, `UnknownKey`, `NoProvider`, `Envelope`, `Store`, `Refused`, `Other`);

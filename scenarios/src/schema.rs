@@ -39,6 +39,10 @@ pub struct Scenario {
     /// `gcp-demo`, `azure-demo`), each trusted and granted like its provider's demo key.
     #[serde(default)]
     pub keys: Vec<KeyDecl>,
+    /// How long the clouds wait for the external key manager's proxy (`hop_timeout: 250ms`, the
+    /// XKS specification's timeout, when absent).
+    #[serde(default)]
+    pub hop_timeout: Option<LabDuration>,
     /// Named objects: which provider's project seals them and what they contain.
     #[serde(default)]
     pub objects: BTreeMap<String, ObjectDecl>,

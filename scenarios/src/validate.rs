@@ -314,6 +314,14 @@ fn check(scenario: &Scenario) -> Problems {
             }
         }
     }
+    if let Some(timeout) = scenario.hop_timeout
+        && !(Duration::from_millis(1)..=Duration::from_secs(60)).contains(&timeout.0)
+    {
+        p.push((
+            vec![key("hop_timeout")],
+            "between 1ms and 60s (the XKS specification's is 250ms)".into(),
+        ));
+    }
     if let Some(within) = scenario.invariants.revocation_effective_within
         && within.0.is_zero()
     {

@@ -44,6 +44,9 @@ impl Playback {
             ..LabOptions::new(shared)
         })
         .await?;
+        if let Some(timeout) = scenario.hop_timeout {
+            lab.set_hop_timeout(timeout.0)?;
+        }
         for key in &scenario.keys {
             let provider = key.provider.cloud();
             let spec = match &key.spec {
