@@ -417,10 +417,49 @@ fn markers_legend(out: &mut String, trace: &Trace) {
     out.push_str("</ol>");
 }
 
+/// Where every chart's plot area starts.
+const CHART_TOP: f64 = 12.0;
+
+/// A chart's frame: its CSS class, what it shows, where its plot area ends, its y maximum.
+struct Frame {
+    class: &'static str,
+    label: &'static str,
+    bottom: f64,
+    max: u64,
+    unit: &'static str,
+}
+
+/// Opens a chart's `<svg>` with the shared time axis and the y labels (`max` and 0); returns
+/// the y position of a value.
+fn chart_frame(out: &mut String, scale: &TimeScale, frame: Frame) -> impl Fn(u64) -> f64 + use<> {
+    let Frame {
+        class,
+        label,
+        bottom,
+        max,
+        unit,
+    } = frame;
+    let _ = write!(
+        out,
+        r#"<svg class="chart {class}" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{label}">"#,
+        height = num(bottom + 22.0),
+    );
+    out.push_str(&scale.axis(bottom, CHART_TOP));
+    let _ = write!(
+        out,
+        r#"<text x="{}" y="{}" class="ylabel">{max}{unit}</text><text x="{}" y="{}" class="ylabel">0</text>"#,
+        num(LABEL - 8.0),
+        num(CHART_TOP + 4.0),
+        num(LABEL - 8.0),
+        num(bottom)
+    );
+    move |v: u64| bottom - (bottom - CHART_TOP) * v as f64 / max as f64
+}
+
 /// Stacked bars: one per lab minute with calls, one colour per cloud.
 fn calls_chart(out: &mut String, trace: &Trace) {
     let scale = scale(trace);
-    let (top, bottom) = (12.0, 170.0);
+    let bottom = 170.0;
     let mut per_minute: std::collections::BTreeMap<u64, [u64; 3]> = Default::default();
     let mut totals = [0u64; 3];
     for bucket in &trace.calls {
@@ -436,19 +475,16 @@ fn calls_chart(out: &mut String, trace: &Trace) {
             .max()
             .unwrap_or(0),
     );
-    let y = |v: u64| bottom - (bottom - top) * v as f64 / max as f64;
-    let _ = write!(
+    let y = chart_frame(
         out,
-        r#"<svg class="chart calls" viewBox="0 0 {WIDTH} 192" role="img" aria-label="KMS calls per minute per cloud">"#
-    );
-    out.push_str(&scale.axis(bottom, top));
-    let _ = write!(
-        out,
-        r#"<text x="{}" y="{}" class="ylabel">{max}/min</text><text x="{}" y="{}" class="ylabel">0</text>"#,
-        num(LABEL - 8.0),
-        num(top + 4.0),
-        num(LABEL - 8.0),
-        num(bottom)
+        &scale,
+        Frame {
+            class: "calls",
+            label: "KMS calls per minute per cloud",
+            bottom,
+            max,
+            unit: "/min",
+        },
     );
     for (minute, counts) in &per_minute {
         let start = std::time::Duration::from_secs(minute * 60);
@@ -476,22 +512,19 @@ fn calls_chart(out: &mut String, trace: &Trace) {
 /// Step lines of live cache entries (active DEKs + decrypt entries) per cloud.
 fn cache_chart(out: &mut String, trace: &Trace) {
     let scale = scale(trace);
-    let (top, bottom) = (12.0, 130.0);
+    let bottom = 130.0;
     let total = |s: &super::trace::CacheSample| s.active_deks + s.decrypt_entries;
     let max = nice_max(trace.cache.iter().map(total).max().unwrap_or(0));
-    let y = |v: u64| bottom - (bottom - top) * v as f64 / max as f64;
-    let _ = write!(
+    let y = chart_frame(
         out,
-        r#"<svg class="chart cache" viewBox="0 0 {WIDTH} 152" role="img" aria-label="live DEK cache entries per cloud">"#
-    );
-    out.push_str(&scale.axis(bottom, top));
-    let _ = write!(
-        out,
-        r#"<text x="{}" y="{}" class="ylabel">{max}</text><text x="{}" y="{}" class="ylabel">0</text>"#,
-        num(LABEL - 8.0),
-        num(top + 4.0),
-        num(LABEL - 8.0),
-        num(bottom)
+        &scale,
+        Frame {
+            class: "cache",
+            label: "live DEK cache entries per cloud",
+            bottom,
+            max,
+            unit: "",
+        },
     );
     let mut peaks = [0u64; 3];
     for (p, cloud) in PROVIDERS.iter().enumerate() {
