@@ -118,18 +118,11 @@ async fn actions_answer_the_key_and_repeat_idempotently() {
     ] {
         assert!(message.contains(action), "{message}");
     }
-    assert_eq!(
-        lab.control("POST", "/_mock/v1/keys/nope/rotate", None)
-            .await
-            .0,
-        404
-    );
-    assert_eq!(
-        lab.control("POST", "/_mock/v1/keys/azure-demo/enable", None)
-            .await
-            .0,
-        409
-    );
+    lab.expect_statuses(vec![
+        ("POST", "/_mock/v1/keys/nope/rotate", None, 404),
+        ("POST", "/_mock/v1/keys/azure-demo/enable", None, 409),
+    ])
+    .await;
 
     // Pending deletion becomes destroyed on the lab clock.
     let (status, clock) = lab
@@ -174,36 +167,27 @@ async fn aliases_faults_calls_and_clock() {
         lab.control("GET", "/_mock/v1/aliases", None).await.1,
         json!({"ekm-demo": "aws-2"})
     );
-    assert_eq!(
-        lab.control(
+    lab.expect_statuses(vec![
+        (
             "PUT",
             "/_mock/v1/aliases/ekm-demo",
-            Some(json!({"target": "nope"}))
-        )
-        .await
-        .0,
-        404
-    );
-    assert_eq!(
-        lab.control(
+            Some(json!({"target": "nope"})),
+            404,
+        ),
+        (
             "PUT",
             "/_mock/v1/aliases/ekm-demo",
-            Some(json!({"target": "gcp-demo"}))
-        )
-        .await
-        .0,
-        400
-    );
-    assert_eq!(
-        lab.control(
+            Some(json!({"target": "gcp-demo"})),
+            400,
+        ),
+        (
             "PUT",
             "/_mock/v1/aliases/ekm-demo",
-            Some(json!({"to": "aws-2"}))
-        )
-        .await
-        .0,
-        400
-    );
+            Some(json!({"to": "aws-2"})),
+            400,
+        ),
+    ])
+    .await;
 
     let rules = json!([
         {"provider": "aws", "operation": "encrypt", "key": "aws-demo", "latency_ms": 5},

@@ -735,20 +735,16 @@ async fn hop_faults_and_the_call_log() {
     )
     .await;
     assert_eq!(proxy.call("/keys/key-1/encrypt", &body).await.0, 200);
-    assert_eq!(
-        lab.control(
+    lab.expect_statuses(vec![
+        (
             "PUT",
             "/_mock/v1/xks/faults",
-            Some(json!({"probability": 2}))
-        )
-        .await
-        .0,
-        400
-    );
-    assert_eq!(
-        lab.control("DELETE", "/_mock/v1/xks/faults", None).await.0,
-        200
-    );
+            Some(json!({"probability": 2})),
+            400,
+        ),
+        ("DELETE", "/_mock/v1/xks/faults", None, 200),
+    ])
+    .await;
     let (_, log) = lab.control("GET", "/_mock/v1/calls", None).await;
     let hops: Vec<&Value> = log["calls"]
         .as_array()
@@ -780,64 +776,42 @@ async fn hop_faults_and_the_call_log() {
 async fn the_control_api_guards_the_key_manager() {
     let proxy = Proxy::start().await;
     let lab = &proxy.lab;
-    assert_eq!(
-        lab.control("POST", "/_mock/v1/xks/keys", Some(json!({"id": "key-1"})))
-            .await
-            .0,
-        409
-    );
-    assert_eq!(
-        lab.control("POST", "/_mock/v1/xks/keys", Some(json!({"id": "a/b"})))
-            .await
-            .0,
-        400
-    );
-    assert_eq!(
-        lab.control("POST", "/_mock/v1/xks/keys", Some(json!({"idd": "x"})))
-            .await
-            .0,
-        400
-    );
-    assert_eq!(
-        lab.control("POST", "/_mock/v1/xks/keys/nope/disable", None)
-            .await
-            .0,
-        404
-    );
-    assert_eq!(
-        lab.control("POST", "/_mock/v1/xks/keys/key-1/explode", None)
-            .await
-            .0,
-        400
-    );
+    lab.expect_statuses(vec![
+        (
+            "POST",
+            "/_mock/v1/xks/keys",
+            Some(json!({"id": "key-1"})),
+            409,
+        ),
+        (
+            "POST",
+            "/_mock/v1/xks/keys",
+            Some(json!({"id": "a/b"})),
+            400,
+        ),
+        ("POST", "/_mock/v1/xks/keys", Some(json!({"idd": "x"})), 400),
+        ("POST", "/_mock/v1/xks/keys/nope/disable", None, 404),
+        ("POST", "/_mock/v1/xks/keys/key-1/explode", None, 400),
+    ])
+    .await;
     lab.control("POST", "/_mock/v1/xks/keys/key-1/delete", None)
         .await;
-    assert_eq!(
-        lab.control("POST", "/_mock/v1/xks/keys/key-1/enable", None)
-            .await
-            .0,
-        409
-    );
-    assert_eq!(
-        lab.control(
+    lab.expect_statuses(vec![
+        ("POST", "/_mock/v1/xks/keys/key-1/enable", None, 409),
+        (
             "PUT",
             "/_mock/v1/xks/fleet",
-            Some(json!({"status": "SLEEPY"}))
-        )
-        .await
-        .0,
-        400
-    );
-    assert_eq!(
-        lab.control(
+            Some(json!({"status": "SLEEPY"})),
+            400,
+        ),
+        (
             "PUT",
             "/_mock/v1/xks/fleet",
-            Some(json!({"id": "hsm-9", "status": "ACTIVE"}))
-        )
-        .await
-        .0,
-        404
-    );
+            Some(json!({"id": "hsm-9", "status": "ACTIVE"})),
+            404,
+        ),
+    ])
+    .await;
     let (status, view) = lab.control("GET", "/_mock/v1/xks", None).await;
     assert_eq!(status, 200);
     assert_eq!(view["uri_path"], DEFAULT_URI_PATH);

@@ -67,6 +67,14 @@ impl TestLab {
         )
     }
 
+    /// Makes each control call in turn and asserts its status: `(method, path, body, status)`.
+    pub async fn expect_statuses(&self, cases: Vec<(&str, &str, Option<Value>, u16)>) {
+        for (method, path, body, status) in cases {
+            let (got, reply) = self.control(method, path, body).await;
+            assert_eq!(got, status, "{method} {path}: {reply}");
+        }
+    }
+
     /// Applies a key action through the control API, expecting 200.
     pub async fn action(&self, key: &str, action: &str) -> Value {
         let (status, body) = self
