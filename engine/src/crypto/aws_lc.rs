@@ -32,17 +32,23 @@ impl AeadKey {
         tag.as_ref().try_into().map_err(|_| AeadFailure)
     }
 
-    /// Decrypts `frame` (ciphertext ‖ tag) in place: on success its first `len - TAG_LEN` bytes
-    /// are the plaintext.
-    pub(crate) fn open_in_place(
+    /// Decrypts `ciphertext` (with its `tag`) into `out`, which has the same length.
+    pub(crate) fn open_into(
         &self,
         nonce: [u8; NONCE_LEN],
         aad: &[u8],
-        frame: &mut [u8],
+        ciphertext: &[u8],
+        tag: &[u8],
+        out: &mut [u8],
     ) -> Result<(), AeadFailure> {
         self.0
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), frame)
-            .map(|_| ())
+            .open_separate_gather(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                ciphertext,
+                tag,
+                out,
+            )
             .map_err(|_| AeadFailure)
     }
 }

@@ -35,19 +35,19 @@ impl AeadKey {
         Ok(tag.into())
     }
 
-    /// Decrypts `frame` (ciphertext ‖ tag) in place: on success its first `len - TAG_LEN` bytes
-    /// are the plaintext.
-    pub(crate) fn open_in_place(
+    /// Decrypts `ciphertext` (with its `tag`) into `out`, which has the same length.
+    pub(crate) fn open_into(
         &self,
         nonce: [u8; NONCE_LEN],
         aad: &[u8],
-        frame: &mut [u8],
+        ciphertext: &[u8],
+        tag: &[u8],
+        out: &mut [u8],
     ) -> Result<(), AeadFailure> {
-        let split = frame.len().checked_sub(TAG_LEN).ok_or(AeadFailure)?;
-        let (ciphertext, tag) = frame.split_at_mut(split);
-        let tag = Tag::try_from(&*tag).map_err(|_| AeadFailure)?;
+        let tag = Tag::try_from(tag).map_err(|_| AeadFailure)?;
+        let buf = InOutBuf::new(ciphertext, out).map_err(|_| AeadFailure)?;
         self.0
-            .decrypt_inout_detached(&Nonce::from(nonce), aad, InOutBuf::from(ciphertext), &tag)
+            .decrypt_inout_detached(&Nonce::from(nonce), aad, buf, &tag)
             .map_err(|_| AeadFailure)
     }
 }

@@ -229,6 +229,7 @@ impl KeyEncryptionKey for MemoryKek {
             }
             let (version, rest) = edek.split_at(VERSION_LEN);
             let (nonce, rest) = rest.split_at(NONCE_LEN);
+            let (ciphertext, tag) = rest.split_at(KEY_LEN);
             let version =
                 u32::from_be_bytes(version.try_into().map_err(|_| self.invalid("version"))?);
             let material = usize::try_from(version)
@@ -236,15 +237,13 @@ impl KeyEncryptionKey for MemoryKek {
                 .and_then(|v| versions.get(v))
                 .ok_or_else(|| self.invalid("unknown key version"))?;
             let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| self.invalid("nonce"))?;
-            // `rest` is the wrapped DEK ‖ tag; it is opened in place in a copy wiped on drop.
-            let mut frame = Zeroizing::new([0u8; KEY_LEN + TAG_LEN]);
-            frame.copy_from_slice(rest);
+            let mut plaintext = Zeroizing::new([0u8; KEY_LEN]);
             AeadKey::new(material)
-                .open_in_place(nonce, &aad, frame.as_mut())
+                .open_into(nonce, &aad, ciphertext, tag, plaintext.as_mut())
                 .map_err(|_| {
                     self.invalid("eDEK does not authenticate under this key and context")
                 })?;
-            Dek::from_bytes(&frame[..KEY_LEN]).map_err(|e| self.invalid(&e.to_string()))
+            Dek::from_bytes(plaintext.as_ref()).map_err(|e| self.invalid(&e.to_string()))
         })
     }
 }
