@@ -425,3 +425,53 @@ async fn the_clock_stops_at_its_horizon_and_the_server_keeps_answering() {
     assert_eq!((status, keys.as_array().map(Vec::len)), (200, Some(3)));
     lab.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_index_lists_every_route_and_every_listed_route_is_served() {
+    let lab = TestLab::start().await;
+    let (status, index) = lab.control("GET", "/_mock/v1", None).await;
+    assert_eq!(status, 200, "{index}");
+    assert_eq!(index["service"], "ekm-mock-kms");
+    let routes = index["routes"].as_array().expect("routes");
+    assert_eq!(routes.len(), ekm_mock_kms::control::index::ROUTES.len());
+    let listed = |method: &str, path: &str| {
+        routes
+            .iter()
+            .any(|r| r["method"] == method && r["path"] == path)
+    };
+    for (method, path) in [
+        ("GET", "/_mock/v1/keys"),
+        ("POST", "/_mock/v1/keys/{name}/{action}"),
+        ("PUT", "/_mock/v1/faults"),
+        ("GET", "/_mock/v1/calls"),
+        ("POST", "/_mock/v1/clock/advance"),
+        ("GET", "/_mock/v1/identity/jwks"),
+        ("PUT", "/_mock/v1/xks/fleet"),
+    ] {
+        assert!(listed(method, path), "{method} {path} is not in the index");
+    }
+    // Every listed route is served: no 405 and no unknown-route 404. The placeholders name
+    // things that do not exist, and the bodies are absent: nothing but the faults (cleared) changes.
+    for route in routes {
+        let method = route["method"].as_str().unwrap();
+        let path = route["path"]
+            .as_str()
+            .unwrap()
+            .replace("{name}", "no-such-key")
+            .replace("{alias}", "no-such-alias")
+            .replace("{id}", "no-such-external-key")
+            .replace("{action}", "rotate");
+        let (status, reply) = lab.control(method, &path, None).await;
+        assert_ne!(status, 405, "{method} {path}: {reply}");
+        assert!(
+            !(status == 404 && reply["error"] == "no such control API route"),
+            "{method} {path} is listed but not served"
+        );
+        assert!(
+            route["does"].as_str().is_some_and(|d| !d.is_empty()),
+            "{route}"
+        );
+    }
+    assert_eq!(lab.control("DELETE", "/_mock/v1", None).await.0, 405);
+    lab.shutdown().await;
+}

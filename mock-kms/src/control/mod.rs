@@ -4,7 +4,8 @@
 //! Every answer is JSON; every error is `{"error": "..."}` with 400 (malformed or wrongly shaped
 //! JSON — never axum's 422 or plain text, see [`JsonBody`]), 404 (unknown key or route), 405, 409
 //! (duplicate name, a change the key's state forbids) or 413 (body too large). The lab identity
-//! provider (`/_mock/v1/identity/*`) belongs to the GCP front-end.
+//! provider (`/_mock/v1/identity/*`) belongs to the GCP front-end, the external key store's
+//! controls (`/_mock/v1/xks/*`) to [`crate::xks`]; [`index`] lists them all at `GET /_mock/v1`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,8 @@ use ekm_vocab::{Cloud, Fault, KeyAction, UnknownWord};
 /// Longest clock jump one request may ask for (100 years).
 const MAX_ADVANCE_SECONDS: f64 = 100.0 * 365.0 * 24.0 * 3600.0;
 
+pub mod index;
+
 type Shared = State<Arc<Kms>>;
 
 /// The control API routes.
@@ -48,8 +51,8 @@ pub fn router(lab: Arc<Kms>) -> Router {
         .route("/_mock/v1/calls", route(get(calls)))
         .route("/_mock/v1/clock", route(get(clock)))
         .route("/_mock/v1/clock/advance", route(post(advance_clock)))
-        .route("/_mock/v1", any(unknown_route))
-        .route("/_mock/v1/", any(unknown_route))
+        .route("/_mock/v1", route(get(index::index)))
+        .route("/_mock/v1/", route(get(index::index)))
         .route("/_mock/v1/{*rest}", any(unknown_route))
         .with_state(lab)
 }
