@@ -141,6 +141,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod fleet;
 pub mod report;
 pub mod runner;
 pub mod schema;

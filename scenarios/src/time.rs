@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A span of lab time read from a scenario (`at: 2h30m`, `for: 20m`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -35,6 +35,13 @@ impl fmt::Display for LabDuration {
 impl From<LabDuration> for Duration {
     fn from(d: LabDuration) -> Self {
         d.0
+    }
+}
+
+impl Serialize for LabDuration {
+    /// The compact form, which reads back the same.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
