@@ -296,17 +296,17 @@ pub static BINDINGS: &[Binding] = &[
         Log,
         LOG,
         [(KeyCode::PageUp, NONE)],
-        Action::Scroll(10),
+        Action::Page(1),
         "page older"
     ),
     bind!(
         Log,
         LOG,
         [(KeyCode::PageDown, NONE)],
-        Action::Scroll(-10),
+        Action::Page(-1),
         "page newer"
     ),
-    bind!(Log, LOG, [ch('g')], Action::LogTop, "oldest"),
+    bind!(Log, LOG, [ch('g')], Action::LogTop, "oldest page"),
     bind!(Log, LOG, [ch('G')], Action::LogFollow, "follow newest"),
     bind!(
         Log,
@@ -326,8 +326,36 @@ pub static BINDINGS: &[Binding] = &[
         Log,
         LOG,
         [(KeyCode::Esc, NONE)],
-        Action::FocusNext,
-        "back to keys"
+        Action::LeaveLog,
+        "follow newest, back to keys / story"
+    ),
+    bind!(
+        General,
+        HELP,
+        [ch('k'), (KeyCode::Up, NONE)],
+        Action::Scroll(1),
+        "scroll help up"
+    ),
+    bind!(
+        General,
+        HELP,
+        [ch('j'), (KeyCode::Down, NONE)],
+        Action::Scroll(-1),
+        "scroll help down"
+    ),
+    bind!(
+        General,
+        HELP,
+        [(KeyCode::PageUp, NONE)],
+        Action::Page(1),
+        "help page up"
+    ),
+    bind!(
+        General,
+        HELP,
+        [(KeyCode::PageDown, NONE)],
+        Action::Page(-1),
+        "help page down"
     ),
 ];
 

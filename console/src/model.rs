@@ -12,6 +12,8 @@ use ekm_engine::registration::Cloud;
 use ekm_vocab::KeyAction;
 use time::OffsetDateTime;
 
+use ratatui::layout::Rect;
+
 use crate::ring::{MinuteCounts, Ring};
 
 /// Default number of KMS calls the log keeps.
@@ -19,6 +21,10 @@ pub const DEFAULT_LOG_CAPACITY: usize = 10_000;
 
 /// How many minutes of history the sparklines keep.
 const SPARK_MINUTES: usize = 240;
+
+/// The screen assumed until the terminal's size is read: the smallest one the console is laid
+/// out for.
+pub const DEFAULT_SCREEN: Rect = Rect::new(0, 0, 80, 24);
 
 /// How many ticks a notice stays in the status bar (5 s at 10 fps).
 const NOTICE_TICKS: u32 = 50;
@@ -389,12 +395,19 @@ pub enum Action {
     SelectKey(usize),
     /// Focus the call log.
     FocusLog,
-    /// Scroll the log by this many lines (positive = older).
+    /// Move the focused view (the call log, or the help overlay) this many lines up: towards
+    /// older calls, or the top of the help. Negative moves it down.
     Scroll(i32),
-    /// Jump to the oldest logged call.
+    /// Like [`Action::Scroll`], by this many of the view's own pages.
+    Page(i32),
+    /// Show the oldest logged calls, a full page of them.
     LogTop,
     /// Follow the newest call.
     LogFollow,
+    /// Follow the newest call and give the focus back to the keys (or the story).
+    LeaveLog,
+    /// The terminal's size, read at start and on every resize.
+    Resize(Rect),
     /// Cycle the log's provider filter.
     CycleCloudFilter,
     /// Cycle the log's outcome filter.
@@ -511,14 +524,27 @@ pub struct Notice {
     pub error: bool,
     /// Ticks left before it disappears.
     pub ticks_left: u32,
+    /// Whether it answers the user's own action (a key press) rather than reporting the demo
+    /// workload: the answer to a key press is never replaced by the workload's news.
+    pub own: bool,
 }
 
 impl Notice {
+    /// The answer to the user's own action.
     pub(crate) fn new(text: impl Into<String>, error: bool) -> Self {
         Self {
             text: text.into(),
             error,
             ticks_left: NOTICE_TICKS,
+            own: true,
+        }
+    }
+
+    /// A failure of the demo workload, shown only while no answer to the user is.
+    pub(crate) fn workload(text: impl Into<String>) -> Self {
+        Self {
+            own: false,
+            ..Self::new(text, true)
         }
     }
 }
@@ -563,6 +589,10 @@ pub struct Model {
     pub calls: Ring<CallRow>,
     /// Lines scrolled back from the newest call (0 = follow).
     pub log_scroll: usize,
+    /// Lines the help overlay is scrolled down.
+    pub help_scroll: usize,
+    /// The terminal's size: how long a page of the log or the help is.
+    pub screen: Rect,
     /// The log filter.
     pub filter: LogFilter,
     /// The workload's objects, in creation order.
@@ -610,6 +640,8 @@ impl Model {
             stats: CacheStats::default(),
             calls: Ring::new(log_capacity),
             log_scroll: 0,
+            help_scroll: 0,
+            screen: DEFAULT_SCREEN,
             filter: LogFilter::default(),
             objects: Vec::new(),
             kms_per_minute: MinuteCounts::new(SPARK_MINUTES),

@@ -121,6 +121,9 @@ pub async fn run(options: Options) -> Result<(), RunError> {
     let mut ctrl_c = pin!(tokio::signal::ctrl_c());
     let mut driver = Driver::new(Some(clock.clone()));
     let mut first_frame = false;
+    let size = tui.size()?;
+    let screen = Action::Resize(Rect::new(0, 0, size.width, size.height));
+    driver.dispatch(&mut model, screen, |task| spawn(task, &tx));
     loop {
         let (action, draw) = tokio::select! {
             _ = ticks.tick() => (Some(Action::Tick), true),
@@ -131,6 +134,9 @@ pub async fn run(options: Options) -> Result<(), RunError> {
                         let size = tui.size()?;
                         let areas = layout(Rect::new(0, 0, size.width, size.height));
                         map_mouse(&model, &areas, mouse)
+                    }
+                    Some(Ok(Event::Resize(width, height))) => {
+                        Some(Action::Resize(Rect::new(0, 0, width, height)))
                     }
                     Some(Ok(_)) => None,
                     Some(Err(error)) => return Err(error.into()),

@@ -12,6 +12,7 @@ use crate::model::{
     Action, CallRow, Effect, FaultKind, KeyCommand, KeyRow, Mode, Model, Notice, Refresh,
     WorkloadEvent, unix_minute,
 };
+use crate::view;
 use crate::view::text::{action_label, kms_error_label, speed_label, tail};
 
 /// Slowest and fastest speed factors.
@@ -33,18 +34,14 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Effect> {
             } else {
                 model.help_return = model.mode;
                 model.mode = Mode::Help;
+                model.help_scroll = 0;
             }
             Vec::new()
         }
         Action::FocusNext => {
-            let home = if model.story().is_some() {
-                Mode::Story
-            } else {
-                Mode::Keys
-            };
             model.mode = match model.mode {
                 Mode::Keys | Mode::Story => Mode::Log,
-                Mode::Log | Mode::Help => home,
+                Mode::Log | Mode::Help => home(model),
             };
             Vec::new()
         }
@@ -68,26 +65,43 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Action::Scroll(lines) => {
-            let max = model.filtered_calls().saturating_sub(1);
-            let scrolled = if lines >= 0 {
-                model
-                    .log_scroll
-                    .saturating_add(lines.unsigned_abs() as usize)
-            } else {
-                model
-                    .log_scroll
-                    .saturating_sub(lines.unsigned_abs() as usize)
-            };
-            model.log_scroll = scrolled.min(max);
+        Action::Scroll(lines) if model.mode == Mode::Help => {
+            let down = lines.checked_neg().unwrap_or(i32::MAX);
+            model.help_scroll = scrolled(model.help_scroll, down, view::help_max_scroll(model));
             Vec::new()
         }
+        Action::Scroll(lines) => {
+            model.log_scroll = scrolled(model.log_scroll, lines, max_log_scroll(model));
+            Vec::new()
+        }
+        Action::Page(pages) => {
+            let page = if model.mode == Mode::Help {
+                view::help_rows(model)
+            } else {
+                view::log_rows(model)
+            };
+            let lines = i32::try_from(page)
+                .unwrap_or(i32::MAX)
+                .saturating_mul(pages);
+            update(model, Action::Scroll(lines))
+        }
         Action::LogTop => {
-            model.log_scroll = model.filtered_calls().saturating_sub(1);
+            model.log_scroll = max_log_scroll(model);
             Vec::new()
         }
         Action::LogFollow => {
             model.log_scroll = 0;
+            Vec::new()
+        }
+        Action::LeaveLog => {
+            model.log_scroll = 0;
+            model.mode = home(model);
+            Vec::new()
+        }
+        Action::Resize(screen) => {
+            model.screen = screen;
+            model.log_scroll = model.log_scroll.min(max_log_scroll(model));
+            model.help_scroll = model.help_scroll.min(view::help_max_scroll(model));
             Vec::new()
         }
         Action::CycleCloudFilter => {
@@ -423,9 +437,32 @@ fn apply_refresh_calls(model: &mut Model, calls: Vec<CallRow>) {
         }
         model.calls.push(call);
     }
-    model.log_scroll = model
-        .log_scroll
-        .min(model.filtered_calls().saturating_sub(1));
+    model.log_scroll = model.log_scroll.min(max_log_scroll(model));
+}
+
+/// Where focus goes back to from the log or the help: the story, or the keys.
+fn home(model: &Model) -> Mode {
+    if model.story().is_some() {
+        Mode::Story
+    } else {
+        Mode::Keys
+    }
+}
+
+/// How far back the log scrolls: to the page that shows the oldest calls.
+fn max_log_scroll(model: &Model) -> usize {
+    model.filtered_calls().saturating_sub(view::log_rows(model))
+}
+
+/// `current` moved by `lines` (positive: up the list), kept within `0..=max`.
+fn scrolled(current: usize, lines: i32, max: usize) -> usize {
+    let distance = usize::try_from(lines.unsigned_abs()).unwrap_or(usize::MAX);
+    let moved = if lines >= 0 {
+        current.saturating_add(distance)
+    } else {
+        current.saturating_sub(distance)
+    };
+    moved.min(max)
 }
 
 fn apply_workload(model: &mut Model, event: WorkloadEvent) {
@@ -440,7 +477,10 @@ fn apply_workload(model: &mut Model, event: WorkloadEvent) {
         }
         WorkloadEvent::SealFailed { cloud, reason, at } => {
             model.ops_per_minute.add(unix_minute(at), 1);
-            model.notice = Some(Notice::new(format!("{cloud}: cannot seal: {reason}"), true));
+            if !model.notice.as_ref().is_some_and(|n| n.own) {
+                let text = format!("workload: {cloud} cannot seal: {reason}");
+                model.notice = Some(Notice::workload(text));
+            }
         }
         WorkloadEvent::Opened { name, status, at } => {
             model.ops_per_minute.add(unix_minute(at), 1);
@@ -454,6 +494,7 @@ fn apply_workload(model: &mut Model, event: WorkloadEvent) {
 
 #[cfg(test)]
 mod tests {
+    use ratatui::layout::Rect;
     use time::macros::datetime;
 
     use super::*;
@@ -722,12 +763,45 @@ mod tests {
         assert!(update(&mut model, Action::Tick).is_empty());
         let mut model = ready();
         model.notice = Some(Notice {
-            text: "x".into(),
-            error: false,
             ticks_left: 1,
+            ..Notice::new("x", false)
         });
         assert_eq!(update(&mut model, Action::Tick), [Effect::Refresh]);
         assert!(model.notice.is_none());
+    }
+
+    #[test]
+    fn the_status_line_keeps_the_answer_to_the_users_action() {
+        let mut model = ready();
+        let seal_failed = || {
+            Action::Workload(Box::new(WorkloadEvent::SealFailed {
+                cloud: Cloud::Aws,
+                reason: "key disabled".into(),
+                at: datetime!(2026-12-02 10:00 UTC),
+            }))
+        };
+        update(&mut model, Action::Done(Ok("aws-demo disabled".into())));
+        update(&mut model, seal_failed());
+        let notice = model.notice.clone().unwrap();
+        assert_eq!(
+            (notice.text.as_str(), notice.own),
+            ("aws-demo disabled", true)
+        );
+        while model.notice.is_some() {
+            update(&mut model, Action::Tick);
+        }
+        update(&mut model, seal_failed());
+        let notice = model.notice.clone().unwrap();
+        assert_eq!(notice.text, "workload: aws cannot seal: key disabled");
+        assert!(notice.error && !notice.own);
+        update(
+            &mut model,
+            Action::Done(Err("cannot enable: refused".into())),
+        );
+        assert!(
+            model.notice.as_ref().unwrap().own,
+            "the user's answer replaces the workload's"
+        );
     }
 
     #[test]
@@ -738,15 +812,56 @@ mod tests {
             calls: vec![call("ok"); n],
             ..Refresh::default()
         };
-        update(&mut model, Action::Refreshed(Box::new(calls(5))));
+        update(&mut model, Action::Refreshed(Box::new(calls(20))));
         update(&mut model, Action::Scroll(2));
         assert_eq!(model.log_scroll, 2);
         update(&mut model, Action::Refreshed(Box::new(calls(3))));
         assert_eq!(model.log_scroll, 5, "still showing the same calls");
+        let page = view::log_rows(&model);
+        assert_eq!(page, 6, "an 80×24 screen shows six calls");
         update(&mut model, Action::Scroll(100));
-        assert_eq!(model.log_scroll, 7);
+        assert_eq!(
+            model.log_scroll,
+            23 - page,
+            "the oldest calls fill a whole page"
+        );
+        update(&mut model, Action::Page(-1));
+        assert_eq!(model.log_scroll, 23 - 2 * page);
         update(&mut model, Action::LogFollow);
         assert_eq!(model.log_scroll, 0);
+        update(&mut model, Action::LogTop);
+        assert_eq!(model.log_scroll, 23 - page);
+        update(&mut model, Action::Resize(Rect::new(0, 0, 160, 45)));
+        assert!(view::log_rows(&model) > page);
+        assert_eq!(
+            model.log_scroll,
+            23 - view::log_rows(&model),
+            "still a full page"
+        );
+        model.mode = Mode::Log;
+        update(&mut model, Action::LeaveLog);
+        assert_eq!((model.log_scroll, model.mode), (0, Mode::Keys));
+    }
+
+    #[test]
+    fn the_help_scrolls_within_its_lines() {
+        let mut model = ready();
+        update(&mut model, Action::ToggleHelp);
+        let max = view::help_max_scroll(&model);
+        assert!(max > 0, "80×24 needs scrolling");
+        update(&mut model, Action::Scroll(-3));
+        assert_eq!(model.help_scroll, 3, "j moves the help down");
+        update(&mut model, Action::Page(-1));
+        assert_eq!(model.help_scroll, (3 + view::help_rows(&model)).min(max));
+        update(&mut model, Action::Page(-100));
+        assert_eq!(model.help_scroll, max);
+        update(&mut model, Action::Scroll(i32::MAX));
+        assert_eq!(model.help_scroll, 0);
+        update(&mut model, Action::Scroll(-2));
+        update(&mut model, Action::Resize(Rect::new(0, 0, 200, 60)));
+        assert_eq!(model.help_scroll, 0, "everything fits: nothing to scroll");
+        update(&mut model, Action::ToggleHelp);
+        assert_eq!(model.log_scroll, 0, "help scrolling leaves the log alone");
     }
 
     #[test]

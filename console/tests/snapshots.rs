@@ -130,6 +130,12 @@ async fn help_overlay() {
     let mut lab = Harness::start().await;
     lab.dispatch(Action::ToggleHelp).await;
     insta::assert_snapshot!("help_100x30", lab.screen(100, 30));
+    // At 80×24 the bindings do not fit: the first page, then the last, no line cut.
+    lab.dispatch(Action::Resize(ratatui::layout::Rect::new(0, 0, 80, 24)))
+        .await;
+    insta::assert_snapshot!("help_80x24", lab.screen(80, 24));
+    lab.dispatch(Action::Page(-5)).await;
+    insta::assert_snapshot!("help_80x24_last_page", lab.screen(80, 24));
 }
 
 #[tokio::test]

@@ -84,6 +84,25 @@ pub fn layout(area: Rect) -> Areas {
     }
 }
 
+/// How many calls one page of the call log shows on the model's screen.
+pub fn log_rows(model: &Model) -> usize {
+    let area = match model.story() {
+        Some(_) => story::log_area(model, model.screen).unwrap_or_default(),
+        None => layout(model.screen).log,
+    };
+    usize::from(area.height.saturating_sub(3)).max(1)
+}
+
+/// How many lines one page of the help overlay shows on the model's screen.
+pub fn help_rows(model: &Model) -> usize {
+    help::Help::new(model, model.screen).rows()
+}
+
+/// How far down the help overlay scrolls on the model's screen.
+pub fn help_max_scroll(model: &Model) -> usize {
+    help::Help::new(model, model.screen).max_scroll()
+}
+
 /// Draws the console for lab time `now`.
 pub fn view(model: &Model, now: OffsetDateTime, frame: &mut Frame) {
     if let Some(info) = model.story() {

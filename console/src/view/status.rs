@@ -44,21 +44,83 @@ pub(super) fn bar(model: &Model, now: OffsetDateTime, frame: &mut Frame, area: R
         };
         spans.push(Span::styled(notice.text.clone(), style));
     } else {
+        let used: usize = spans.iter().map(Span::width).sum();
+        let room = usize::from(area.width).saturating_sub(used);
+        let hints = fitted(hints(model), room);
         if let Some(first) = model.first_frame {
-            spans.push(Span::raw(format!("up in {:.2} s · ", first.as_secs_f64())));
+            let up = format!("up in {:.2} s · ", first.as_secs_f64());
+            if up.chars().count() + hints.chars().count() <= room {
+                spans.push(Span::raw(up));
+            }
         }
-        spans.push(Span::styled(hints(model), Style::new().fg(Color::DarkGray)));
+        spans.push(Span::styled(hints, Style::new().fg(Color::DarkGray)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// The keys that work now: story keys in story mode; key actions only where the lab takes them.
-fn hints(model: &Model) -> &'static str {
+/// The keys that work now, most needed first: story keys in story mode, log keys in the log,
+/// help keys in the help; key actions only where the lab takes them.
+fn hints(model: &Model) -> &'static [&'static str] {
     let key_actions = model.lab.as_ref().is_some_and(|lab| lab.key_actions);
     match (model.story().is_some(), model.mode, key_actions) {
-        (true, Mode::Log, _) => "? help  q quit  PgUp/PgDn page  g oldest  Esc story",
-        (true, _, _) => "? help  q quit  n next  b back  R restart  space autoplay  Tab log",
-        (false, _, true) => "? help  q quit  r rotate  a revoke  J +1h  Tab log",
-        (false, _, false) => "? help  q quit  J +1h  Tab log",
+        (_, Mode::Help, _) => &["? close", "j/k scroll", "PgUp/PgDn page", "Ctrl-c quit"],
+        (true, Mode::Log, _) => &[
+            "? help",
+            "q quit",
+            "PgUp/PgDn page",
+            "g oldest",
+            "Esc story",
+        ],
+        (true, _, _) => &[
+            "? help",
+            "q quit",
+            "n next",
+            "b back",
+            "R restart",
+            "space autoplay",
+            "Tab log",
+            "w report",
+        ],
+        (false, Mode::Log, _) => &[
+            "? help",
+            "q quit",
+            "PgUp/PgDn page",
+            "g oldest",
+            "Esc keys",
+            "f/o filter",
+        ],
+        (false, _, true) => &[
+            "? help", "q quit", "r rotate", "a revoke", "Tab log", "J +1h",
+        ],
+        (false, _, false) => &["? help", "q quit", "Tab log", "J +1h"],
+    }
+}
+
+/// As many of `hints` as fit in `width` columns, two spaces apart.
+fn fitted(hints: &[&str], width: usize) -> String {
+    let mut line = String::new();
+    for hint in hints {
+        let gap = if line.is_empty() { 0 } else { 2 };
+        if line.chars().count() + gap + hint.chars().count() > width {
+            break;
+        }
+        line.push_str(&"  "[..gap]);
+        line.push_str(hint);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_that_do_not_fit_are_left_out_whole() {
+        let hints = ["? help", "q quit", "r rotate"];
+        assert_eq!(fitted(&hints, 80), "? help  q quit  r rotate");
+        assert_eq!(fitted(&hints, 16), "? help  q quit");
+        assert_eq!(fitted(&hints, 15), "? help  q quit");
+        assert_eq!(fitted(&hints, 13), "? help");
+        assert_eq!(fitted(&hints, 3), "");
     }
 }

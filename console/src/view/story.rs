@@ -15,9 +15,21 @@ use super::{bordered, header, log, scenario, status};
 use crate::model::{Model, ScenarioInfo};
 use crate::story::{Column, Pinned, Readable};
 
-/// Draws the story screen for lab time `now`.
-pub(super) fn draw(model: &Model, info: &ScenarioInfo, now: OffsetDateTime, frame: &mut Frame) {
-    let area = frame.area();
+/// Where each part of the story screen goes.
+struct StoryAreas {
+    narration: Rect,
+    table: Rect,
+    timeline: Rect,
+    /// The call log, when there is room for one.
+    log: Option<Rect>,
+    /// The steps and their checks, beside the log on wide screens.
+    steps: Option<Rect>,
+    status: Rect,
+}
+
+/// Splits `area`: the narration (tall before the first beat), the objects table (once the story
+/// has started), the timeline, the call log (with the steps beside it when wide) and the status.
+fn story_layout(model: &Model, area: Rect) -> StoryAreas {
     let started = !model.played.is_empty();
     let rows = table_lines(&model.pinned);
     let narration = if started {
@@ -26,13 +38,7 @@ pub(super) fn draw(model: &Model, info: &ScenarioInfo, now: OffsetDateTime, fram
         area.height.saturating_sub(1 + 4 + 6).max(4)
     };
     let table = if started { 3 + 2 * rows } else { 0 };
-    let [
-        narration_area,
-        table_area,
-        timeline_area,
-        bottom,
-        status_area,
-    ] = Layout::vertical([
+    let [narration, table, timeline, bottom, status] = Layout::vertical([
         Constraint::Length(narration),
         Constraint::Length(table),
         Constraint::Length(4),
@@ -40,22 +46,45 @@ pub(super) fn draw(model: &Model, info: &ScenarioInfo, now: OffsetDateTime, fram
         Constraint::Length(1),
     ])
     .areas(area);
-    narration_pane(model, info, frame, narration_area);
-    if started {
-        objects_table(model, now, frame, table_area);
+    let (log, steps) = if bottom.height < 4 {
+        (None, None)
+    } else if bottom.width >= 120 {
+        let [log, steps] =
+            Layout::horizontal([Constraint::Min(60), Constraint::Length(56)]).areas(bottom);
+        (Some(log), Some(steps))
+    } else {
+        (Some(bottom), None)
+    };
+    StoryAreas {
+        narration,
+        table,
+        timeline,
+        log,
+        steps,
+        status,
     }
-    timeline(model, info, now, frame, timeline_area);
-    if bottom.height >= 4 {
-        if bottom.width >= 120 {
-            let [log_area, steps] =
-                Layout::horizontal([Constraint::Min(60), Constraint::Length(56)]).areas(bottom);
-            log::pane(model, frame, log_area);
-            scenario::pane(model, info, frame, steps);
-        } else {
-            log::pane(model, frame, bottom);
-        }
+}
+
+/// Where the story screen draws the call log on `area`, if anywhere.
+pub(super) fn log_area(model: &Model, area: Rect) -> Option<Rect> {
+    story_layout(model, area).log
+}
+
+/// Draws the story screen for lab time `now`.
+pub(super) fn draw(model: &Model, info: &ScenarioInfo, now: OffsetDateTime, frame: &mut Frame) {
+    let areas = story_layout(model, frame.area());
+    narration_pane(model, info, frame, areas.narration);
+    if !model.played.is_empty() {
+        objects_table(model, now, frame, areas.table);
     }
-    status::bar(model, now, frame, status_area);
+    timeline(model, info, now, frame, areas.timeline);
+    if let Some(log_area) = areas.log {
+        log::pane(model, frame, log_area);
+    }
+    if let Some(steps) = areas.steps {
+        scenario::pane(model, info, frame, steps);
+    }
+    status::bar(model, now, frame, areas.status);
 }
 
 /// Table lines: per cloud, the longer of its two columns.
