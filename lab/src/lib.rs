@@ -49,7 +49,9 @@ use ekm_engine::clock::SharedClock;
 use ekm_engine::config::{Config, ConfigError, EngineSettings};
 use ekm_engine::envelope::EnvelopeError;
 use ekm_engine::registration::{self, Cloud, SetupError};
-use ekm_engine::{Engine, EngineError, FsStore, KeyReference, KmsError, ProjectId, StoreError};
+use ekm_engine::{
+    Engine, EngineError, FsStore, KeyEncryptionKey, KeyReference, KmsError, ProjectId, StoreError,
+};
 use ekm_mock_kms::error::StateError;
 use ekm_mock_kms::registration::ekm_yaml;
 use ekm_mock_kms::server::{MockKms, Options, ServerError};
@@ -237,6 +239,26 @@ impl EmbeddedLab {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// A new engine on the lab clock with the lab's timings and an in-memory store, with no
+    /// project registered: another replica of the service, with DEK caches of its own (a
+    /// fleet's replicas each register their projects on it with [`connect_on`](Self::connect_on)).
+    pub fn replica(&self) -> Engine {
+        Engine::builder(self.clock.clone())
+            .config(self.config.engine.engine_config())
+            .build()
+    }
+
+    /// Connects a provider of its own to the mock key `key` (a key of `cloud`) with the lab's
+    /// registration — its own SDK client and sign-in session, as each replica of a service has.
+    pub async fn connect_on(
+        &self,
+        cloud: Cloud,
+        key: &KeyInfo,
+    ) -> Result<Arc<dyn KeyEncryptionKey>, LabError> {
+        let config = registration_on(&self.config, cloud, key)?;
+        Ok(registration::connect(&config, cloud).await?)
     }
 
     /// The clouds with a registered key, in display order.

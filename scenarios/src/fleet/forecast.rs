@@ -18,9 +18,10 @@
 //! ```
 //!
 //! solved step by step on a grid ([`fills`]). A new DEK starts a new stream (`q = 0`): seals
-//! rotate every `dek_rotation`; today's reads open the project's most recent envelope, sealed
-//! by any of the R replicas, so each reader sees R streams of today's DEKs per project,
-//! renewed with the writers' rotation; a read `d` days old opens the one DEK of that day.
+//! rotate every `dek_rotation`; today's reads open what a uniformly chosen replica sealed last
+//! for the project, so each reader sees R streams of today's DEKs per project, renewed with the
+//! writers' rotation (and opens yesterday's DEK while the writer has sealed nothing yet); a read
+//! `d` days old opens the one DEK of that day.
 //! Each fill is one KMS call: a seal's fill is a wrap at the start of each rotation epoch and an
 //! unwrap (the re-validation) otherwise; a read's fill is an unwrap.
 //!
@@ -171,26 +172,41 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
         workload.read_age.today
     };
     let grid = Grid {
-        ops: &ops,
         ttl_steps: (ttl / step).round().max(1.0) as usize,
         epoch_steps: (rotation / step).round().max(1.0) as usize,
     };
-    // Per stream of each kind: seals of one (project, replica); today's reads of one (reader,
-    // writer, project); reads d days old of one (reader, project).
-    let seal = grid.fills((1.0 - reads) / (p * r), true);
-    let fresh = grid.fills(reads * today / (p * r * r), true);
-    let older: Vec<f64> = workload
-        .read_age
-        .older_weights()
-        .iter()
-        .map(|w| reads * (1.0 - today) * w / (p * r))
-        .collect();
-    let mut per_step_stream = vec![0.0; steps];
+    // Expected uses per step of one stream of each kind: seals of one (project, replica);
+    // today's reads of one (reader, writer, project), once the writer has sealed for the
+    // project — before that they open yesterday's data; reads d days old of one (reader,
+    // project).
+    let seal_share = (1.0 - reads) / (p * r);
+    let fresh_share = reads * today / (p * r * r);
+    let mut sealed_by_writer: f64 = 0.0;
+    let (mut fresh_uses, mut fallback_uses) =
+        (Vec::with_capacity(steps), Vec::with_capacity(steps));
+    for ops in &ops {
+        let not_yet = (-sealed_by_writer).exp();
+        fresh_uses.push(fresh_share * ops * (1.0 - not_yet));
+        fallback_uses.push(fresh_share * r * ops * not_yet);
+        sealed_by_writer += seal_share * ops;
+    }
+    let seal = grid.fills(
+        &ops.iter().map(|o| seal_share * o).collect::<Vec<_>>(),
+        true,
+    );
+    let fresh = grid.fills(&fresh_uses, true);
+    let mut older_per_step = vec![0.0; steps];
     let mut older_total = 0.0;
-    for share in older.iter().filter(|s| **s > 0.0) {
-        let fills = grid.fills(*share, false);
+    for (d, weight) in workload.read_age.older_weights().iter().enumerate() {
+        let share = reads * (1.0 - today) * weight / (p * r);
+        let uses: Vec<f64> = ops
+            .iter()
+            .zip(&fallback_uses)
+            .map(|(o, fallback)| share * o + if d == 0 { *fallback } else { 0.0 })
+            .collect();
+        let fills = grid.fills(&uses, false);
         older_total += fills.total;
-        for (sum, f) in per_step_stream.iter_mut().zip(&fills.per_step) {
+        for (sum, f) in older_per_step.iter_mut().zip(&fills.per_step) {
             *sum += f;
         }
     }
@@ -205,7 +221,7 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
                 .map(|i| {
                     seal_streams * seal.per_step[i]
                         + fresh_streams * fresh.per_step[i]
-                        + older_streams * per_step_stream[i]
+                        + older_streams * older_per_step[i]
                 })
                 .collect();
             let wraps = seal_streams * seal.epochs_used;
@@ -278,8 +294,8 @@ fn assumptions(input: &ForecastInput, window: f64) -> Vec<String> {
             workload.operations as f64 / window
         ),
         format!(
-            "{:.0} % reads: {:.0} % of them open today's data (the project's latest envelope, \
-             sealed by any replica), the rest 1-{} days old with weight d^-{}",
+            "{:.0} % reads: {:.0} % of them open today's data (what a uniformly chosen replica \
+             sealed last for the project), the rest 1-{} days old with weight d^-{}",
             100.0 * workload.reads,
             100.0 * age.today,
             age.days,
@@ -308,9 +324,8 @@ fn assumptions(input: &ForecastInput, window: f64) -> Vec<String> {
     lines
 }
 
-/// The window on a grid: expected operations per step, steps per TTL and per rotation epoch.
-struct Grid<'a> {
-    ops: &'a [f64],
+/// The window on a grid: steps per TTL and per rotation epoch.
+struct Grid {
     ttl_steps: usize,
     epoch_steps: usize,
 }
@@ -323,17 +338,17 @@ struct Fills {
     epochs_used: f64,
 }
 
-impl Grid<'_> {
-    /// The expected fills of one cache entry that `share` of the operations use, its lifetime
-    /// `ttl_steps`; when `rotates`, a new DEK (an empty entry) every `epoch_steps`.
-    fn fills(&self, share: f64, rotates: bool) -> Fills {
-        let mut per_step = Vec::with_capacity(self.ops.len());
+impl Grid {
+    /// The expected fills of one cache entry used `uses[i]` times in step `i` on average, its
+    /// lifetime `ttl_steps`; when `rotates`, a new DEK (an empty entry) every `epoch_steps`.
+    fn fills(&self, uses: &[f64], rotates: bool) -> Fills {
+        let mut per_step = Vec::with_capacity(uses.len());
         // Fills of the last `ttl_steps` steps, as a ring; `live` is their sum.
         let mut ring = vec![0.0; self.ttl_steps];
         let mut live: f64 = 0.0;
         let mut unused_in_epoch = 1.0;
         let mut epochs_used = 0.0;
-        for (i, ops) in self.ops.iter().enumerate() {
+        for (i, expected) in uses.iter().enumerate() {
             if rotates && i > 0 && i % self.epoch_steps == 0 {
                 ring.iter_mut().for_each(|f| *f = 0.0);
                 live = 0.0;
@@ -342,7 +357,7 @@ impl Grid<'_> {
             }
             let slot = i % self.ttl_steps;
             live -= ring[slot];
-            let no_use = (-share * ops).exp();
+            let no_use = (-expected).exp();
             let fill = (1.0 - no_use) * (1.0 - live).clamp(0.0, 1.0);
             unused_in_epoch *= no_use;
             ring[slot] = fill;

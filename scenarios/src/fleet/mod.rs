@@ -16,8 +16,9 @@
 //! ([`ReadAge`]), every choice drawn from a seeded ChaCha generator ([`schedule`]), so a run is
 //! the same every time. Every operation picks its project and its replica uniformly (a load
 //! balancer spreading requests); a seal uses the replica's active DEK for the project; a read of
-//! today's data opens the project's most recent envelope (the conversation going on), a read `d`
-//! days old opens the project's envelope of that day.
+//! today's data opens what a uniformly chosen replica sealed last for the project (one of the
+//! project's conversations, written through any replica; yesterday's data while that replica has
+//! sealed nothing yet), a read `d` days old opens the project's envelope of that day.
 //!
 //! # Layout
 //!

@@ -4,8 +4,9 @@
 //!
 //! Operation `i` of `n` happens when the cumulative rate reaches `(i + u) / n` (`u` uniform in
 //! 0..1: one operation in each of `n` equal slices of the expected traffic, jittered within its
-//! slice); its project and replica are uniform, it is a read with probability `reads`, and a
-//! read's age follows the [`ReadAge`](super::ReadAge).
+//! slice); its project and replica are uniform, it is a read with probability `reads`, a read's
+//! age follows the [`ReadAge`](super::ReadAge), and a read of today's data opens what a uniformly
+//! chosen replica sealed last for the project.
 
 use std::time::Duration;
 
@@ -33,10 +34,16 @@ pub struct Operation {
 pub enum OperationKind {
     /// Seal new data under the replica's active DEK for the project.
     Seal,
-    /// Open data `age_days` old (0: the project's most recent envelope).
-    Read {
-        /// How many days old.
-        age_days: u32,
+    /// Open today's data: the envelope replica `writer` sealed last for the project (a message
+    /// of one of the project's conversations, written through any replica).
+    ReadToday {
+        /// The replica that sealed it.
+        writer: u32,
+    },
+    /// Open the project's data of `days` days ago.
+    ReadOlder {
+        /// How many days old (1 = yesterday).
+        days: u32,
     },
 }
 
@@ -93,19 +100,20 @@ impl Iterator for Schedule {
         let at = self.curve.time_of_fraction(slice);
         let project = self.rng.random_range(0..self.projects);
         let replica = self.rng.random_range(0..self.replicas);
-        let kind = if self.rng.random::<f64>() < self.reads {
-            let age_days = if self.older.is_empty() || self.rng.random::<f64>() < self.today {
-                0
-            } else {
-                let u = self.rng.random::<f64>();
-                self.older
-                    .partition_point(|c| *c < u)
-                    .min(self.older.len() - 1) as u32
-                    + 1
-            };
-            OperationKind::Read { age_days }
-        } else {
+        let kind = if self.rng.random::<f64>() >= self.reads {
             OperationKind::Seal
+        } else if self.older.is_empty() || self.rng.random::<f64>() < self.today {
+            OperationKind::ReadToday {
+                writer: self.rng.random_range(0..self.replicas),
+            }
+        } else {
+            let u = self.rng.random::<f64>();
+            let days = self
+                .older
+                .partition_point(|c| *c < u)
+                .min(self.older.len() - 1) as u32
+                + 1;
+            OperationKind::ReadOlder { days }
         };
         Some(Operation {
             at,
@@ -159,7 +167,11 @@ mod tests {
         let reads: Vec<u32> = ops
             .iter()
             .filter_map(|o| match o.kind {
-                OperationKind::Read { age_days } => Some(age_days),
+                OperationKind::ReadToday { writer } => {
+                    assert!(writer < 3);
+                    Some(0)
+                }
+                OperationKind::ReadOlder { days } => Some(days),
                 OperationKind::Seal => None,
             })
             .collect();

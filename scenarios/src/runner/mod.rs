@@ -20,6 +20,7 @@
 //! - `actions` — what a step does: seal and read objects, key actions, alias swap, switch-key.
 //! - `traffic` — the `traffic:` workload.
 //! - `faults` — fault windows: building the mock's rules, ending them on time.
+//! - `fleet` — a fleet's keys, replicas and older data, and its `fleet-traffic`.
 //! - `external` — the external key manager: `external-key`, `hsm-fleet`, `hop-fault`.
 //! - `timers` — advancing the clock through due timers; the revocation deadline invariant.
 //! - `checks` — a step's expectations and the disk invariant.
@@ -30,6 +31,7 @@ mod actions;
 mod checks;
 mod external;
 mod faults;
+mod fleet;
 mod outcome;
 mod setup;
 mod timers;
@@ -53,6 +55,7 @@ use crate::schema::{Provider, Scenario, StepTime};
 use crate::time::LabDuration;
 
 use self::faults::ActiveFault;
+pub use self::fleet::{FleetOutcome, SimulatedFleet, simulate};
 pub use self::outcome::error_kind;
 use self::timers::Revocation;
 pub use self::wording::describe;
@@ -75,6 +78,9 @@ pub enum RunError {
     /// The object store directory could not be made.
     #[error("object store directory: {0}")]
     StoreDir(std::io::Error),
+    /// A fleet's older data could not be sealed.
+    #[error("sealing a fleet's older data: {0}")]
+    History(ekm_engine::EngineError),
 }
 
 /// A scenario loaded from somewhere, ready to run.

@@ -1,0 +1,293 @@
+//! A fleet in the lab ([`crate::fleet`]): its keys, its replicas' engines and registrations, its
+//! older data, and the `fleet-traffic` workload played against it — every operation a real seal
+//! or open on a replica's engine, every KMS call a real wire call to the one mock.
+//!
+//! Starting a fleet creates one key per project in the mock (each trusted and granted like its
+//! cloud's demo key), `replicas` engines, and for each replica and project a provider of its
+//! own (its own SDK client and sign-in). Then the first replica seals one envelope per project
+//! per day of `history_days`, the lab clock moving a day at a time, so that a story starts with
+//! months of older data under one DEK per day and cold caches.
+//!
+//! The mock keeps its last 10,000 calls; a fleet drains the log every [`DRAIN_EVERY`]
+//! operations so that no call is lost to the volume report.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ekm_engine::clock::{Clock, ManualClock, Stopwatch};
+use ekm_engine::config::EngineSettings;
+use ekm_engine::{EncryptionContext, Engine, ProjectId};
+use ekm_lab::{CallRecord, EmbeddedLab, KeySpec, LabOptions};
+use time::OffsetDateTime;
+
+use super::outcome::error_kind;
+use super::traffic::traffic_context;
+use super::{RunError, to_time};
+use crate::fleet::schedule::{OperationKind, Schedule};
+use crate::fleet::volume::{Call, VolumeReport};
+use crate::fleet::{FleetSpec, Workload};
+use crate::schema::ErrorKind;
+
+/// Operations between two reads of the mock's call log (it keeps 10,000 calls; one operation
+/// makes at most a few).
+pub const DRAIN_EVERY: usize = 1000;
+
+/// What every fleet envelope holds.
+const PAYLOAD: &[u8] = b"a message in a fleet project's conversation";
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Where a fleet plays: the lab, the clock, and the call log as the host reads it.
+pub(crate) trait FleetHost {
+    /// The lab.
+    fn lab(&self) -> &EmbeddedLab;
+    /// Moves the lab clock to `at` (firing whatever falls due on the way).
+    async fn advance_clock(&mut self, at: OffsetDateTime);
+    /// The calls answered since the last look.
+    fn drain_calls(&mut self) -> Vec<CallRecord>;
+}
+
+/// A fleet set up in a lab.
+#[derive(Debug)]
+pub(crate) struct FleetLab {
+    spec: FleetSpec,
+    engines: Vec<Engine>,
+    projects: Vec<ProjectId>,
+    /// Per project, the envelope sealed `d` days before the start at index `d - 1`.
+    history: Vec<Vec<Vec<u8>>>,
+    /// Per project and replica, the envelope the replica sealed last for the project.
+    latest: Vec<Vec<Option<Vec<u8>>>>,
+    /// Sign-ins made while the fleet started.
+    start_sign_ins: Vec<Call>,
+}
+
+/// What a fleet's traffic came to.
+#[derive(Debug)]
+pub struct FleetOutcome {
+    /// The KMS volume of the window.
+    pub volume: VolumeReport,
+    /// Seals made.
+    pub seals: u64,
+    /// Opens made.
+    pub opens: u64,
+    /// Operations that failed.
+    pub failures: u64,
+    /// The first failure, if any.
+    pub first_error: Option<(ErrorKind, String)>,
+    /// Every call the mock answered during the window (KMS calls, sign-ins, hops).
+    pub calls: usize,
+}
+
+impl FleetLab {
+    /// Sets up `spec` in `lab` (see the module docs); `clock` is the lab's clock and moves
+    /// `history_days` days forward.
+    pub(crate) async fn start(
+        lab: &EmbeddedLab,
+        clock: &ManualClock,
+        spec: &FleetSpec,
+    ) -> Result<Self, RunError> {
+        let mut seq = lab.calls_since(0).next;
+        let engines: Vec<Engine> = (0..spec.replicas).map(|_| lab.replica()).collect();
+        let mut projects = Vec::with_capacity(spec.projects as usize);
+        for p in 0..spec.projects {
+            let (cloud, name) = (spec.cloud_of(p), spec.key_name(p));
+            let key = lab
+                .create_key(&name, cloud, KeySpec::default_for(cloud))
+                .map_err(|source| RunError::Key { name, source })?;
+            let project = ProjectId::from(spec.project_id(p).as_str());
+            for engine in &engines {
+                engine.register(project.clone(), lab.connect_on(cloud, &key).await?);
+            }
+            projects.push(project);
+        }
+        let mut start_sign_ins = Vec::new();
+        let mut drain = |seq: &mut u64| {
+            let page = lab.calls_since(*seq);
+            *seq = page.next;
+            start_sign_ins.extend(
+                page.calls
+                    .into_iter()
+                    .filter(|c| c.kind == ekm_vocab::CallKind::SignIn)
+                    .map(|c| to_call(&c, None)),
+            );
+        };
+        let mut history = vec![Vec::new(); projects.len()];
+        for day in (1..=spec.history_days).rev() {
+            for (p, project) in projects.iter().enumerate() {
+                let context = EncryptionContext::new().with("fleet", format!("day-{day}"));
+                let envelope = engines[0]
+                    .seal(project, &context, PAYLOAD)
+                    .await
+                    .map_err(RunError::History)?;
+                history[p].push(envelope);
+                if (p + 1) % DRAIN_EVERY == 0 {
+                    drain(&mut seq);
+                }
+            }
+            drain(&mut seq);
+            clock.advance(DAY);
+        }
+        drain(&mut seq);
+        // Oldest first was sealed; index `d - 1` must be `d` days old.
+        history.iter_mut().for_each(|days| days.reverse());
+        Ok(Self {
+            spec: spec.clone(),
+            latest: vec![vec![None; spec.replicas as usize]; projects.len()],
+            engines,
+            projects,
+            history,
+            start_sign_ins,
+        })
+    }
+
+    /// Plays `workload` from the lab's now.
+    pub(crate) async fn run(
+        &mut self,
+        host: &mut impl FleetHost,
+        workload: &Workload,
+    ) -> FleetOutcome {
+        host.drain_calls();
+        let start = host.lab().clock().now();
+        let mut calls: Vec<Call> = self.start_sign_ins.clone();
+        let mut answered = 0;
+        let mut keep = |page: Vec<CallRecord>, calls: &mut Vec<Call>| {
+            answered += page.len();
+            calls.extend(page.iter().map(|c| to_call(c, Some(start))));
+        };
+        let (mut seals, mut opens, mut failures) = (0u64, 0u64, 0u64);
+        let mut first_error = None;
+        for (i, op) in Schedule::new(&self.spec, workload).enumerate() {
+            host.advance_clock(start + to_time(op.at)).await;
+            let (p, engine) = (op.project as usize, &self.engines[op.replica as usize]);
+            let project = &self.projects[p];
+            // Today's data a replica has not written yet is yesterday's for now; with no
+            // older data either, the read starts a conversation (a seal) instead.
+            let envelope = match op.kind {
+                OperationKind::Seal => None,
+                OperationKind::ReadToday { writer } => self.latest[p][writer as usize]
+                    .as_ref()
+                    .or(self.history[p].first()),
+                OperationKind::ReadOlder { days } => self.history[p].get(days as usize - 1),
+            };
+            let result = match envelope {
+                Some(envelope) => {
+                    opens += 1;
+                    let context = traffic_context(envelope);
+                    engine.open(project, envelope, &context).await.map(drop)
+                }
+                None => {
+                    seals += 1;
+                    let context = EncryptionContext::new().with("fleet", i.to_string());
+                    engine
+                        .seal(project, &context, PAYLOAD)
+                        .await
+                        .map(|sealed| self.latest[p][op.replica as usize] = Some(sealed))
+                }
+            };
+            if let Err(error) = result {
+                failures += 1;
+                first_error.get_or_insert_with(|| (error_kind(&error), error.to_string()));
+            }
+            if (i + 1) % DRAIN_EVERY == 0 {
+                keep(host.drain_calls(), &mut calls);
+            }
+        }
+        host.advance_clock(start + to_time(workload.over.0)).await;
+        keep(host.drain_calls(), &mut calls);
+        let fleet_keys = |c: &Call| c.key.as_deref().is_none_or(|k| k.starts_with("fleet-"));
+        calls.retain(fleet_keys);
+        FleetOutcome {
+            volume: VolumeReport::of(
+                &self.spec,
+                workload.operations,
+                workload.over.0.as_secs(),
+                &calls,
+            ),
+            seals,
+            opens,
+            failures,
+            first_error,
+            calls: answered,
+        }
+    }
+}
+
+/// A call of the log as the volume report counts it, `start` its window's start (`None`: a
+/// call before the window, at second 0).
+fn to_call(record: &CallRecord, start: Option<OffsetDateTime>) -> Call {
+    let second = start.map_or(0, |start| {
+        (record.time - start).whole_seconds().max(0).unsigned_abs()
+    });
+    Call {
+        second,
+        cloud: record.provider,
+        kind: record.kind,
+        key: record.key.clone(),
+    }
+}
+
+/// A fleet simulated on its own, with the wall time each part took.
+#[derive(Debug)]
+pub struct SimulatedFleet {
+    /// What the traffic came to.
+    pub outcome: FleetOutcome,
+    /// Wall time to start the lab and the fleet (keys, replicas, sign-ins, older data).
+    pub setup: Duration,
+    /// Wall time of the traffic.
+    pub traffic: Duration,
+}
+
+/// A lab with nothing but a fleet: its own manual clock, no demo registration.
+struct Bare {
+    lab: EmbeddedLab,
+    clock: Arc<ManualClock>,
+    seq: u64,
+}
+
+impl FleetHost for Bare {
+    fn lab(&self) -> &EmbeddedLab {
+        &self.lab
+    }
+
+    async fn advance_clock(&mut self, at: OffsetDateTime) {
+        self.clock.advance_to(at);
+    }
+
+    fn drain_calls(&mut self) -> Vec<CallRecord> {
+        let page = self.lab.calls_since(self.seq);
+        self.seq = page.next;
+        page.calls
+    }
+}
+
+/// Starts a lab of its own with `fleet` on engines timed by `engine`, plays `workload` and
+/// stops the lab: what the forecast is checked against and what the scale benchmark runs.
+pub async fn simulate(
+    fleet: &FleetSpec,
+    workload: &Workload,
+    engine: EngineSettings,
+) -> Result<SimulatedFleet, RunError> {
+    let stopwatch = Stopwatch::start();
+    let clock = Arc::new(ManualClock::default());
+    let lab = EmbeddedLab::start(LabOptions {
+        engine: Some(engine),
+        register_demo_keys: false,
+        ..LabOptions::new(clock.clone())
+    })
+    .await?;
+    let mut fleet_lab = FleetLab::start(&lab, &clock, fleet).await?;
+    let mut host = Bare {
+        seq: lab.calls_since(0).next,
+        lab,
+        clock,
+    };
+    let setup = stopwatch.elapsed();
+    let outcome = fleet_lab.run(&mut host, workload).await;
+    let traffic = stopwatch.elapsed() - setup;
+    host.lab.shutdown().await;
+    Ok(SimulatedFleet {
+        outcome,
+        setup,
+        traffic,
+    })
+}
