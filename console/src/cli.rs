@@ -4,25 +4,28 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::model::DEFAULT_LOG_CAPACITY;
 use crate::runtime::{Options, Source, Timings};
 
 /// EKM Lab: envelope encryption under customer-managed keys, live in a terminal.
 /// New here? Run `ekm demo`.
+///
+/// Options belong to the command that uses them and come after it (`ekm demo --fps 30`,
+/// `ekm console --speed 120`); the console's options may also stand alone (`ekm --speed 120`).
 #[derive(Debug, Parser)]
-#[command(name = "ekm", version, about, long_about = None)]
+#[command(name = "ekm", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// A subcommand; without one, the console opens.
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Console options.
+    /// The console's options, for `ekm` without a subcommand.
     #[command(flatten)]
     pub console: ConsoleArgs,
 }
 
-/// Options of the console.
+/// Options of the live console (`ekm`, `ekm console`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConsoleArgs {
     /// Lab-time speed: 60 runs an hour a minute.
@@ -33,12 +36,6 @@ pub struct ConsoleArgs {
     /// engine's own KMS calls, and key and fault actions are off.
     #[arg(long, value_name = "EKM_YAML")]
     pub config: Option<PathBuf>,
-    /// How many KMS calls the log keeps.
-    #[arg(long, default_value_t = DEFAULT_LOG_CAPACITY as u64, value_parser = clap::value_parser!(u64).range(1..))]
-    pub log_capacity: u64,
-    /// Frames per second.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
-    pub fps: u32,
     /// Do not run the demo workload.
     #[arg(long)]
     pub no_workload: bool,
@@ -50,6 +47,20 @@ pub struct ConsoleArgs {
     /// Overrides the registration's `engine.revalidate_after`.
     #[arg(long, value_name = "DURATION", value_parser = parse_period)]
     pub revalidate_after: Option<Duration>,
+    /// How the screen is drawn.
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
+/// How the console draws, for every full-screen command (`ekm`, `console`, `demo`, `play`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ViewArgs {
+    /// How many KMS calls the log keeps.
+    #[arg(long, default_value_t = DEFAULT_LOG_CAPACITY as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_capacity: u64,
+    /// Frames per second.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub fps: u32,
 }
 
 impl ConsoleArgs {
@@ -61,15 +72,56 @@ impl ConsoleArgs {
                 None => Source::Embedded,
             },
             speed: self.speed,
-            fps: self.fps,
-            log_capacity: usize::try_from(self.log_capacity).unwrap_or(usize::MAX),
             workload: !self.no_workload,
             timings: Timings {
                 dek_rotation: self.dek_rotation,
                 revalidate_after: self.revalidate_after,
             },
+            ..self.view.options(Source::Embedded)
         }
     }
+}
+
+impl ViewArgs {
+    /// Runtime options for telling `source` (a story runs on its own clock, without the
+    /// demo workload, with the scenario's own engine timings).
+    pub fn options(&self, source: Source) -> Options {
+        Options {
+            source,
+            speed: 60.0,
+            fps: self.fps,
+            log_capacity: usize::try_from(self.log_capacity).unwrap_or(usize::MAX),
+            workload: false,
+            timings: Timings::default(),
+        }
+    }
+}
+
+/// For options written before a subcommand that takes them (`ekm --config x.yaml check`), the
+/// command line with them moved after it (`ekm check --config x.yaml`); `None` when that is not
+/// the problem.
+pub fn misplaced(args: &[String]) -> Option<String> {
+    let cli = Cli::command();
+    let (at, sub) = args
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find_map(|(i, arg)| cli.find_subcommand(arg).map(|sub| (i, sub)))?;
+    let before = &args[1..at];
+    let takes = |token: &String| {
+        let name = token.strip_prefix("--")?.split('=').next()?;
+        sub.get_arguments().find(|a| a.get_long() == Some(name))
+    };
+    let options: Vec<_> = before.iter().filter(|t| t.starts_with('-')).collect();
+    if options.is_empty() || !options.iter().all(|t| takes(t).is_some()) {
+        return None;
+    }
+    let words: Vec<&str> = std::iter::once("ekm")
+        .chain(std::iter::once(sub.get_name()))
+        .chain(args[at + 1..].iter().map(String::as_str))
+        .chain(before.iter().map(String::as_str))
+        .collect();
+    Some(words.join(" "))
 }
 
 fn parse_period(text: &str) -> Result<Duration, String> {
@@ -94,14 +146,17 @@ fn parse_speed(text: &str) -> Result<f64, String> {
 pub enum Command {
     /// Start here: rotation against revocation on three clouds, told beat by beat (n next,
     /// b back, R restart, space autoplay).
-    Demo,
+    Demo(ViewArgs),
     /// Open the console (the same as no subcommand).
-    Console,
+    Console(ConsoleArgs),
     /// Tell a scenario file as a story, like `ekm demo`: the file is checked first (exit 2 and
     /// FILE:LINE:COL when it is invalid).
     Play {
         /// The scenario file (`scenarios/*.yaml`).
         file: PathBuf,
+        /// How the screen is drawn.
+        #[command(flatten)]
+        view: ViewArgs,
     },
     /// Seal a file into an envelope through the registration's KMS.
     Encrypt(crate::commands::CryptArgs),
@@ -119,8 +174,6 @@ pub enum Command {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
 
     #[test]
@@ -138,6 +191,54 @@ mod tests {
         assert_eq!(options.log_capacity, DEFAULT_LOG_CAPACITY);
         assert!(Cli::try_parse_from(["ekm", "--speed", "0"]).is_err());
         assert_eq!(options.timings, Timings::default());
+    }
+
+    #[test]
+    fn options_come_after_the_command_that_uses_them() {
+        let Some(Command::Console(console)) =
+            Cli::try_parse_from(["ekm", "console", "--speed", "120", "--fps", "30"])
+                .unwrap()
+                .command
+        else {
+            panic!("console");
+        };
+        assert_eq!((console.speed, console.view.fps), (120.0, 30));
+        let Some(Command::Demo(view)) = Cli::try_parse_from(["ekm", "demo", "--fps", "30"])
+            .unwrap()
+            .command
+        else {
+            panic!("demo");
+        };
+        assert_eq!(view.fps, 30);
+        let play = Cli::try_parse_from(["ekm", "play", "a.yaml", "--log-capacity", "5"]).unwrap();
+        assert!(matches!(play.command, Some(Command::Play { view, .. }) if view.log_capacity == 5));
+        // An option the command would ignore is refused, never dropped.
+        for args in [
+            &["ekm", "--speed", "120", "demo"][..],
+            &["ekm", "demo", "--speed", "120"],
+            &["ekm", "--config", "ekm.yaml", "check"],
+        ] {
+            let error = Cli::try_parse_from(args).unwrap_err().to_string();
+            assert!(
+                error.contains("--speed") || error.contains("--config"),
+                "{args:?}: {error}"
+            );
+        }
+        let argv = |line: &str| line.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            misplaced(&argv("ekm --config x.yaml check")).as_deref(),
+            Some("ekm check --config x.yaml")
+        );
+        assert_eq!(
+            misplaced(&argv("ekm --fps 30 play a.yaml")).as_deref(),
+            Some("ekm play a.yaml --fps 30")
+        );
+        assert_eq!(
+            misplaced(&argv("ekm --speed 120 demo")),
+            None,
+            "demo has no speed"
+        );
+        assert_eq!(misplaced(&argv("ekm demo")), None);
     }
 
     #[test]

@@ -3,17 +3,34 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ekm_console::cli::{Cli, Command, ConsoleArgs};
+use clap::error::ErrorKind;
+use ekm_console::cli::{Cli, Command, ViewArgs};
+use ekm_console::runtime::Source;
 use ekm_scenarios::runner::LoadedScenario;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Cli { command, console } = Cli::parse();
+    let Cli { command, console } = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let args: Vec<String> = std::env::args().collect();
+            match ekm_console::cli::misplaced(&args) {
+                Some(fixed) if error.kind() == ErrorKind::ArgumentConflict => {
+                    eprintln!("ekm: options go after the command that uses them: {fixed}");
+                    return ExitCode::from(2);
+                }
+                _ => error.exit(),
+            }
+        }
+    };
     let result = match command {
-        None | Some(Command::Console) => ekm_console::runtime::run(console.options())
+        None => ekm_console::runtime::run(console.options())
             .await
             .map_err(anyhow::Error::from),
-        Some(Command::Demo) => {
+        Some(Command::Console(console)) => ekm_console::runtime::run(console.options())
+            .await
+            .map_err(anyhow::Error::from),
+        Some(Command::Demo(view)) => {
             let scenario = ekm_scenarios::validate::parse(
                 ekm_console::story::DEMO_SCENARIO,
                 "rotation-vs-revocation.yaml",
@@ -21,7 +38,7 @@ async fn main() -> ExitCode {
             match scenario {
                 Ok(scenario) => {
                     play(
-                        &console,
+                        &view,
                         LoadedScenario {
                             file: None,
                             scenario,
@@ -32,10 +49,10 @@ async fn main() -> ExitCode {
                 Err(error) => Err(anyhow::Error::from(error)),
             }
         }
-        Some(Command::Play { file }) => match ekm_scenarios::validate::load(&file) {
+        Some(Command::Play { file, view }) => match ekm_scenarios::validate::load(&file) {
             Ok(scenario) => {
                 let file = Some(file);
-                play(&console, LoadedScenario { file, scenario }).await
+                play(&view, LoadedScenario { file, scenario }).await
             }
             Err(error) => {
                 eprintln!("ekm: {error}");
@@ -62,10 +79,7 @@ async fn main() -> ExitCode {
 }
 
 /// Tells `loaded` as a story in the console.
-async fn play(console: &ConsoleArgs, loaded: LoadedScenario) -> anyhow::Result<()> {
-    let options = ekm_console::runtime::Options {
-        source: ekm_console::runtime::Source::Play(Box::new(loaded)),
-        ..console.options()
-    };
+async fn play(view: &ViewArgs, loaded: LoadedScenario) -> anyhow::Result<()> {
+    let options = view.options(Source::Play(Box::new(loaded)));
     Ok(ekm_console::runtime::run(options).await?)
 }
