@@ -10,13 +10,12 @@ use ekm_engine::config::{Config, EngineSettings};
 use ekm_engine::registration::{self, Cloud, SetupError};
 use ekm_engine::{Engine, KeyReference, ProjectId};
 use ekm_lab::{EmbeddedLab, KeyInfo, LabError, LabOptions};
-use ekm_scenarios::runner::{LoadedScenario, Playback, RunError, describe};
+use ekm_scenarios::runner::{LoadedScenario, Playback, RunError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::Mutex;
 
 use ekm_scenarios::report::StepReport;
-use ekm_scenarios::schema::Action;
 
 use crate::model::{
     CacheRow, CallRow, KeyRow, LabInfo, ProjectRow, Refresh, ScenarioInfo, StepView,
@@ -249,29 +248,10 @@ impl Backend {
             revalidate_after: config.revalidate_after,
             engine_calls: matches!(self.kind, Kind::Registration),
             scenario: match &self.kind {
-                Kind::Playback(playback, _) => playback.try_lock().ok().map(|p| {
-                    let scenario = p.scenario();
-                    ScenarioInfo {
-                        name: scenario.name.clone(),
-                        description: scenario.description.trim().to_owned(),
-                        steps: scenario.steps.iter().map(|s| describe(&s.action)).collect(),
-                        key_events: scenario
-                            .steps
-                            .iter()
-                            .map(|s| {
-                                !matches!(
-                                    s.action,
-                                    Action::Encrypt(_)
-                                        | Action::Decrypt(_)
-                                        | Action::ReadAll
-                                        | Action::Traffic(_)
-                                )
-                            })
-                            .collect(),
-                        beats: crate::story::beats(scenario),
-                        start: p.lab().clock().now() - p.elapsed(),
-                    }
-                }),
+                Kind::Playback(playback, _) => playback
+                    .try_lock()
+                    .ok()
+                    .map(|p| ScenarioInfo::new(p.scenario(), p.lab().clock().now() - p.elapsed())),
                 _ => None,
             },
         }

@@ -340,6 +340,35 @@ pub struct ScenarioInfo {
 }
 
 impl ScenarioInfo {
+    /// What the console shows of `scenario`, whose script started at lab time `start`.
+    pub fn new(scenario: &ekm_scenarios::schema::Scenario, start: OffsetDateTime) -> Self {
+        use ekm_scenarios::schema::Action;
+        Self {
+            name: scenario.name.clone(),
+            description: scenario.description.trim().to_owned(),
+            steps: scenario
+                .steps
+                .iter()
+                .map(|s| ekm_scenarios::runner::describe(&s.action))
+                .collect(),
+            key_events: scenario
+                .steps
+                .iter()
+                .map(|s| {
+                    !matches!(
+                        s.action,
+                        Action::Encrypt(_)
+                            | Action::Decrypt(_)
+                            | Action::ReadAll
+                            | Action::Traffic(_)
+                    )
+                })
+                .collect(),
+            beats: crate::story::beats(scenario),
+            start,
+        }
+    }
+
     /// Index of the next beat to play after `played` steps (`beats.len()`: the story is over).
     pub fn next_beat(&self, played: usize) -> usize {
         self.beats
