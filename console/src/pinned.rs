@@ -22,6 +22,7 @@ use ekm_engine::registration::Cloud;
 use ekm_engine::{ObjectName, ProjectId};
 use ekm_lab::KeyInfo;
 use ekm_scenarios::runner::Playback;
+use ekm_scenarios::schema::demo_key;
 use ekm_vocab::Fault;
 
 use crate::story::{Column, Pinned, Readable, revoked_keys};
@@ -95,13 +96,11 @@ pub async fn read(playback: &Playback, verdicts: &Verdicts) -> Vec<Pinned> {
     let now = lab.clock().now();
     let mut pinned = Vec::new();
     for (name, decl) in &scenario.objects {
-        let Ok(cloud) = decl.provider.to_string().parse::<Cloud>() else {
-            continue;
-        };
+        let cloud = decl.provider;
         let declared_key = decl
             .key
             .clone()
-            .unwrap_or_else(|| decl.provider.demo_key().to_owned());
+            .unwrap_or_else(|| demo_key(cloud).to_owned());
         let stored = ObjectName::new(name.as_str())
             .ok()
             .and_then(|object| engine.store().get(&object).ok().map(|e| (object, e)));

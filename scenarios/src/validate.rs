@@ -13,8 +13,8 @@ use ekm_lab::KeySpec;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::schema::{
-    Action, CallExpectation, Count, Expect, FaultKind, HopExpectation, HopFault, HopFaultWord,
-    Provider, Scenario, StepTime, Vocabulary, suggest,
+    Action, CallExpectation, Cloud, Count, Expect, FaultKind, HopExpectation, HopFault,
+    HopFaultWord, Scenario, StepTime, Vocabulary, demo_key, suggest,
 };
 use crate::time::LabDuration;
 
@@ -168,13 +168,13 @@ type Problems = Vec<(Vec<Seg>, String)>;
 struct Names<'a> {
     scenario: &'a Scenario,
     /// Lab key names and their providers: the demo keys and the declared ones.
-    keys: BTreeMap<String, Provider>,
+    keys: BTreeMap<String, Cloud>,
     /// The declared keys backed by an external key, and that key's id.
     external: BTreeMap<String, String>,
 }
 
 impl Names<'_> {
-    fn object(&self, problems: &mut Problems, at: Vec<Seg>, name: &str) -> Option<Provider> {
+    fn object(&self, problems: &mut Problems, at: Vec<Seg>, name: &str) -> Option<Cloud> {
         match self.scenario.objects.get(name) {
             Some(object) => Some(object.provider),
             None => {
@@ -193,7 +193,7 @@ impl Names<'_> {
         }
     }
 
-    fn key(&self, problems: &mut Problems, at: Vec<Seg>, name: &str) -> Option<Provider> {
+    fn key(&self, problems: &mut Problems, at: Vec<Seg>, name: &str) -> Option<Cloud> {
         match self.keys.get(name) {
             Some(provider) => Some(*provider),
             None => {
@@ -235,7 +235,7 @@ impl Names<'_> {
         }
     }
 
-    fn provider(&self, problems: &mut Problems, at: Vec<Seg>, provider: Provider) {
+    fn provider(&self, problems: &mut Problems, at: Vec<Seg>, provider: Cloud) {
         if let Some(declared) = &self.scenario.providers
             && !declared.contains(&provider)
         {
@@ -332,9 +332,9 @@ fn check(scenario: &Scenario) -> Problems {
     }
 
     let mut external: BTreeMap<String, String> = BTreeMap::new();
-    let mut keys: BTreeMap<String, Provider> = Provider::WORDS
-        .iter()
-        .map(|(_, provider)| (provider.demo_key().to_owned(), *provider))
+    let mut keys: BTreeMap<String, Cloud> = Cloud::ALL
+        .into_iter()
+        .map(|cloud| (demo_key(cloud).to_owned(), cloud))
         .collect();
     for (i, decl) in scenario.keys.iter().enumerate() {
         let here = vec![key("keys"), Seg::Index(i)];
@@ -353,7 +353,7 @@ fn check(scenario: &Scenario) -> Problems {
             ));
         }
         if let Some(spec) = &decl.spec
-            && let Err(error) = KeySpec::parse_for(decl.provider.cloud(), spec)
+            && let Err(error) = KeySpec::parse_for(decl.provider, spec)
         {
             p.push((at(&here, &[key("spec")]), error.to_string()));
         }
@@ -456,7 +456,7 @@ fn check_external_key(
             ),
         ));
     }
-    if decl.provider == Provider::Azure {
+    if decl.provider == Cloud::Azure {
         p.push((
             at(here, &[key("provider")]),
             "Azure Key Vault has no external key store — back an `aws` key (external key \
@@ -472,13 +472,13 @@ fn check_external_key(
                 .into(),
         ));
     }
-    if decl.provider == Provider::Aws
+    if decl.provider == Cloud::Aws
         && let Some((other, _)) = earlier.iter().find(|(other, other_id)| {
             *other_id == id
                 && scenario
                     .keys
                     .iter()
-                    .any(|k| k.name == **other && k.provider == Provider::Aws)
+                    .any(|k| k.name == **other && k.provider == Cloud::Aws)
         })
     {
         p.push((
@@ -607,7 +607,7 @@ fn check_action(names: &Names<'_>, p: &mut Problems, here: &[Seg], action: &Acti
                 ));
             }
             if let Some(provider) = names.key(p, at(&arg, &[key("to")]), &swap.to)
-                && provider != Provider::Aws
+                && provider != Cloud::Aws
             {
                 p.push((
                     at(&arg, &[key("to")]),
@@ -617,7 +617,7 @@ fn check_action(names: &Names<'_>, p: &mut Problems, here: &[Seg], action: &Acti
                     ),
                 ));
             }
-            names.provider(p, arg, Provider::Aws);
+            names.provider(p, arg, Cloud::Aws);
         }
         Action::SwitchKey(switch) => {
             names.provider(p, at(&arg, &[key("provider")]), switch.provider);
@@ -728,7 +728,7 @@ fn check_expect(names: &Names<'_>, p: &mut Problems, here: &[Seg], expect: &Expe
                 at(&base, &[Seg::Index(j)])
             };
             if let Some(provider) = hop.provider {
-                if provider == Provider::Azure {
+                if provider == Cloud::Azure {
                     p.push((
                         at(&item, &[key("provider")]),
                         "Azure Key Vault makes no hops: it has no external key store".into(),

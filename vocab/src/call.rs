@@ -23,9 +23,12 @@ pub enum CallKind {
     Other,
 }
 
-impl CallKind {
+impl CallKind {}
+
+impl crate::Vocabulary for CallKind {
+    const WHAT: &'static str = "call kind";
     /// Every kind with its word (the call log's `kind`).
-    pub const WORDS: &'static [(&'static str, CallKind)] = &[
+    const WORDS: &'static [(&'static str, Self)] = &[
         ("wrap", CallKind::Wrap),
         ("unwrap", CallKind::Unwrap),
         ("sign-in", CallKind::SignIn),
@@ -36,4 +39,4 @@ impl CallKind {
     ];
 }
 
-crate::words!(CallKind, "call kind");
+crate::vocabulary!(CallKind);

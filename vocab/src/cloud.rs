@@ -14,17 +14,20 @@ pub enum Cloud {
 impl Cloud {
     /// Every cloud, in display order.
     pub const ALL: [Cloud; 3] = [Cloud::Aws, Cloud::Gcp, Cloud::Azure];
+}
 
+impl crate::Vocabulary for Cloud {
+    const WHAT: &'static str = "provider";
     /// Each cloud's word (`aws`, `gcp`, `azure`): the control API's `provider`, the envelope's
     /// provider kind and the scenario files' word.
-    pub const WORDS: &'static [(&'static str, Cloud)] = &[
+    const WORDS: &'static [(&'static str, Self)] = &[
         ("aws", Cloud::Aws),
         ("gcp", Cloud::Gcp),
         ("azure", Cloud::Azure),
     ];
 }
 
-crate::words!(Cloud, "provider");
+crate::vocabulary!(Cloud);
 
 #[cfg(test)]
 mod tests {
@@ -40,7 +43,7 @@ mod tests {
         let error = "ibm".parse::<Cloud>().unwrap_err().to_string();
         assert_eq!(
             error,
-            "unknown provider `ibm`; valid providers: aws, gcp, azure"
+            "unknown provider `ibm` — expected one of `aws`, `gcp`, `azure`"
         );
     }
 }

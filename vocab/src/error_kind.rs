@@ -30,20 +30,6 @@ pub enum KmsErrorKind {
 }
 
 impl KmsErrorKind {
-    /// Every kind with its word (`AccessDenied`, as scenario files write it).
-    pub const WORDS: &'static [(&'static str, KmsErrorKind)] = &[
-        ("AccessDenied", KmsErrorKind::AccessDenied),
-        ("KeyDisabled", KmsErrorKind::KeyDisabled),
-        ("KeyNotFound", KmsErrorKind::KeyNotFound),
-        ("KeyDestroyed", KmsErrorKind::KeyDestroyed),
-        ("Throttled", KmsErrorKind::Throttled),
-        ("Unavailable", KmsErrorKind::Unavailable),
-        ("InvalidCiphertext", KmsErrorKind::InvalidCiphertext),
-        ("Authentication", KmsErrorKind::Authentication),
-        ("Rejected", KmsErrorKind::Rejected),
-        ("Transport", KmsErrorKind::Transport),
-    ];
-
     /// A short lowercase phrase for people (`access denied`, `key disabled`).
     pub fn phrase(self) -> &'static str {
         match self {
@@ -61,4 +47,21 @@ impl KmsErrorKind {
     }
 }
 
-crate::words!(KmsErrorKind, "error kind");
+impl crate::Vocabulary for KmsErrorKind {
+    const WHAT: &'static str = "error kind";
+    /// Every kind with its word (`AccessDenied`, as scenario files write it).
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("AccessDenied", KmsErrorKind::AccessDenied),
+        ("KeyDisabled", KmsErrorKind::KeyDisabled),
+        ("KeyNotFound", KmsErrorKind::KeyNotFound),
+        ("KeyDestroyed", KmsErrorKind::KeyDestroyed),
+        ("Throttled", KmsErrorKind::Throttled),
+        ("Unavailable", KmsErrorKind::Unavailable),
+        ("InvalidCiphertext", KmsErrorKind::InvalidCiphertext),
+        ("Authentication", KmsErrorKind::Authentication),
+        ("Rejected", KmsErrorKind::Rejected),
+        ("Transport", KmsErrorKind::Transport),
+    ];
+}
+
+crate::vocabulary!(KmsErrorKind);

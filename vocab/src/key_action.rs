@@ -26,19 +26,6 @@ pub enum KeyAction {
 }
 
 impl KeyAction {
-    /// Every action with its wire name.
-    pub const WORDS: &'static [(&'static str, KeyAction)] = &[
-        ("rotate", KeyAction::Rotate),
-        ("disable", KeyAction::Disable),
-        ("enable", KeyAction::Enable),
-        ("schedule-deletion", KeyAction::ScheduleDeletion),
-        ("destroy", KeyAction::Destroy),
-        ("revoke-access", KeyAction::RevokeAccess),
-        ("restore-access", KeyAction::RestoreAccess),
-        ("revoke-trust", KeyAction::RevokeTrust),
-        ("restore-trust", KeyAction::RestoreTrust),
-    ];
-
     /// Whether the action takes the key away from the service (a revocation).
     pub fn revokes(self) -> bool {
         matches!(
@@ -62,11 +49,28 @@ impl KeyAction {
     }
 }
 
-crate::words!(KeyAction, "action");
+impl crate::Vocabulary for KeyAction {
+    const WHAT: &'static str = "action";
+    /// Every action with its wire name.
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("rotate", KeyAction::Rotate),
+        ("disable", KeyAction::Disable),
+        ("enable", KeyAction::Enable),
+        ("schedule-deletion", KeyAction::ScheduleDeletion),
+        ("destroy", KeyAction::Destroy),
+        ("revoke-access", KeyAction::RevokeAccess),
+        ("restore-access", KeyAction::RestoreAccess),
+        ("revoke-trust", KeyAction::RevokeTrust),
+        ("restore-trust", KeyAction::RestoreTrust),
+    ];
+}
+
+crate::vocabulary!(KeyAction);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Vocabulary;
 
     #[test]
     fn every_action_has_a_word_and_undoing_actions_undo_revocations() {
@@ -78,11 +82,8 @@ mod tests {
             }
         }
         assert!(
-            "rotat"
-                .parse::<KeyAction>()
-                .unwrap_err()
-                .to_string()
-                .starts_with("unknown action `rotat`; valid actions: rotate, disable")
+            "rotat".parse::<KeyAction>().unwrap_err().to_string()
+                == "unknown action `rotat` — did you mean `rotate`?"
         );
     }
 }

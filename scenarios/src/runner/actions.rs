@@ -9,7 +9,7 @@ use super::wording::{describe, key_state};
 use super::{Playback, Sealed, object_context};
 use crate::report::Check;
 use crate::report::trace::{Marker, MarkerKind, Read, Seal};
-use crate::schema::{Action, ErrorKind, ExternalKeyAction, KeyAction, Provider};
+use crate::schema::{Action, Cloud, ErrorKind, ExternalKeyAction, KeyAction};
 
 impl Playback {
     /// Performs a step's action; a key or fault event that took effect becomes a trace marker.
@@ -58,7 +58,7 @@ impl Playback {
                 match self.lab.set_alias(&swap.alias, &swap.to) {
                     Ok(()) => {
                         self.alias_target = swap.to.clone();
-                        if !self.registered.contains_key(&Provider::Aws) {
+                        if !self.registered.contains_key(&Cloud::Aws) {
                             self.revoke(
                                 &old,
                                 RevocationCause::AliasSwap,
@@ -73,11 +73,7 @@ impl Playback {
             }
             Action::SwitchKey(switch) => {
                 let old = self.current_key(switch.provider);
-                match self
-                    .lab
-                    .switch_key(switch.provider.cloud(), &switch.to)
-                    .await
-                {
+                match self.lab.switch_key(switch.provider, &switch.to).await {
                     Ok(reference) => {
                         self.registered.insert(switch.provider, switch.to.clone());
                         if old != switch.to {
@@ -156,7 +152,7 @@ impl Playback {
     }
 
     /// The project an object is sealed for and opened as.
-    fn object_project(&self, name: &str) -> Result<(Provider, ProjectId), (ErrorKind, String)> {
+    fn object_project(&self, name: &str) -> Result<(Cloud, ProjectId), (ErrorKind, String)> {
         let decl = self
             .scenario
             .objects

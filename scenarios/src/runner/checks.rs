@@ -62,7 +62,7 @@ impl Playback {
                     continue;
                 };
                 let op = call.op.unwrap_or(CallOp::Any);
-                let provider = call.provider.cloud();
+                let provider = call.provider;
                 let count = log
                     .iter()
                     .filter(|c| c.provider == provider && op.matches(c.kind))
@@ -110,7 +110,7 @@ impl Playback {
                 let count = log
                     .iter()
                     .filter(|c| c.hop.as_deref() == Some(CLOUD_SIDE))
-                    .filter(|c| hop.provider.is_none_or(|p| c.provider == p.cloud()))
+                    .filter(|c| hop.provider.is_none_or(|p| c.provider == p))
                     .filter(|c| hop.key.is_none() || c.key == hop.key)
                     .filter(|c| op.matches(&c.operation))
                     .filter(|c| hop.outcome.is_none_or(|o| o.matches(&c.outcome)))

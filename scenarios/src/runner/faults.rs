@@ -16,7 +16,7 @@ use super::external::hop_faults;
 use super::outcome::Done;
 use crate::report::Event;
 use crate::report::trace::{Marker, MarkerKind};
-use crate::schema::{ErrorKind, Fault, FaultKind, HopFault, injected_error_word};
+use crate::schema::{ErrorKind, Fault, FaultKind, HopFault};
 use crate::time::{LabDuration, clock_offset};
 
 /// A fault in force until its window ends.
@@ -174,7 +174,7 @@ impl Playback {
             FaultKind::ErrorRate { rate, error } => (
                 Probability::new(rate)
                     .map(|probability| FaultEffect::ErrorRate { error, probability }),
-                format!("{}% {}", rate * 100.0, injected_error_word(error)),
+                format!("{}% {}", rate * 100.0, error.as_str()),
             ),
             FaultKind::Throttle { limit, per } => (
                 Throttle::new(limit, per.0).map(FaultEffect::Throttle),
@@ -193,7 +193,7 @@ impl Playback {
         };
         let rule = Rule::Kms(MockFault::new(
             FaultScope {
-                cloud: scope.provider.cloud(),
+                cloud: scope.provider,
                 operation,
                 key: scope.key.clone(),
             },

@@ -51,7 +51,7 @@ use time::OffsetDateTime;
 use crate::audit::DiskAudit;
 use crate::report::trace::Trace;
 use crate::report::{Check, Event, Hop, ScenarioReport, StepReport};
-use crate::schema::{Provider, Scenario, StepTime};
+use crate::schema::{Cloud, Scenario, StepTime, demo_key};
 use crate::time::LabDuration;
 
 use self::faults::ActiveFault;
@@ -124,7 +124,7 @@ pub struct Playback {
     revocations: Vec<Revocation>,
     /// The key each provider's project was switched to; absent = the demo registration (AWS:
     /// alias `ekm-demo`).
-    registered: BTreeMap<Provider, String>,
+    registered: BTreeMap<Cloud, String>,
     alias_target: String,
     audit: Option<DiskAudit>,
     _store_dir: Option<tempfile::TempDir>,
@@ -300,16 +300,16 @@ impl Playback {
         self.trace.sample_cache(at, &self.lab.engine().snapshot());
     }
 
-    fn project(&self, provider: Provider) -> Option<ProjectId> {
-        self.lab.project(provider.cloud())
+    fn project(&self, provider: Cloud) -> Option<ProjectId> {
+        self.lab.project(provider)
     }
 
     /// The lab key a provider's project seals with now.
-    fn current_key(&self, provider: Provider) -> String {
+    fn current_key(&self, provider: Cloud) -> String {
         match self.registered.get(&provider) {
             Some(key) => key.clone(),
-            None if provider == Provider::Aws => self.alias_target.clone(),
-            None => provider.demo_key().to_owned(),
+            None if provider == Cloud::Aws => self.alias_target.clone(),
+            None => demo_key(provider).to_owned(),
         }
     }
 }

@@ -13,7 +13,7 @@ use ekm_lab::{EmbeddedLab, LabError, LabOptions};
 use super::{LoadedScenario, Playback, RunError};
 use crate::audit::DiskAudit;
 use crate::report::trace::Trace;
-use crate::schema::{Provider, Scenario};
+use crate::schema::{Cloud, Scenario, demo_key};
 
 impl Playback {
     /// Starts a fresh lab for `scenario` (mock KMS with the demo tenant on port 0, engine on a
@@ -48,7 +48,7 @@ impl Playback {
             lab.set_hop_timeout(timeout.0)?;
         }
         for key in &scenario.keys {
-            let provider = key.provider.cloud();
+            let provider = key.provider;
             let spec = match &key.spec {
                 Some(spec) => KeySpec::parse_for(provider, spec),
                 None => Ok(KeySpec::default_for(provider)),
@@ -93,7 +93,7 @@ impl Playback {
             faults: Vec::new(),
             revocations: Vec::new(),
             registered: BTreeMap::new(),
-            alias_target: Provider::Aws.demo_key().to_owned(),
+            alias_target: demo_key(Cloud::Aws).to_owned(),
             audit,
             _store_dir: store_dir,
             call_seq,
@@ -108,15 +108,15 @@ impl Playback {
 /// Registers a project of its own on the mock key `key` (`proj_demo/<key>`).
 pub(super) async fn register_key_project(
     lab: &EmbeddedLab,
-    provider: Provider,
+    provider: Cloud,
     key: &str,
 ) -> Result<ProjectId, RunError> {
     let info = lab.key(key).map_err(|source| RunError::Key {
         name: key.to_owned(),
         source,
     })?;
-    let config = ekm_lab::registration_on(lab.config(), provider.cloud(), &info)?;
-    let kek = ekm_engine::registration::connect(&config, provider.cloud())
+    let config = ekm_lab::registration_on(lab.config(), provider, &info)?;
+    let kek = ekm_engine::registration::connect(&config, provider)
         .await
         .map_err(LabError::from)?;
     let project = ProjectId::from(format!("{}/{key}", lab.config().project_id).as_str());

@@ -1,14 +1,13 @@
 //! The actions a step can take (`encrypt`, `rotate`, `alias-swap`, `outage`, …), their names
 //! as step keys and how each reads its arguments.
 
-use ekm_vocab::KeyAction;
+use ekm_vocab::{Cloud, KeyAction, Vocabulary};
 use serde::Deserialize;
 use serde::de::MapAccess;
 
 use super::external::{ExternalKeyStep, HopFault, HsmFleet};
 use super::fault::{ErrorRateArgs, Fault, FaultKind, LatencyArgs, OutageArgs, ThrottleArgs};
-use super::keys::Provider;
-use super::words::{OneOrMany, Vocabulary};
+use super::words::{OneOrMany, find_in, word_in};
 use crate::time::LabDuration;
 
 /// One action.
@@ -53,7 +52,7 @@ pub struct Traffic {
     /// The window they are spread over.
     pub over: LabDuration,
     /// Which providers' projects (round-robin).
-    pub provider: OneOrMany<Provider>,
+    pub provider: OneOrMany<Cloud>,
     /// Fraction of operations that are reads (default 0.5).
     #[serde(default)]
     pub reads: Option<f64>,
@@ -79,7 +78,7 @@ fn default_alias() -> String {
 #[serde(deny_unknown_fields)]
 pub struct SwitchKey {
     /// The project's provider.
-    pub provider: Provider,
+    pub provider: Cloud,
     /// The new key (lab name, same provider).
     pub to: String,
 }
@@ -103,25 +102,13 @@ pub(super) enum ActionName {
     HopFault,
 }
 
-impl Vocabulary for ActionName {
-    const WHAT: &'static str = "action";
-    const WORDS: &'static [(&'static str, Self)] = &[
+impl ActionName {
+    /// The action words besides the key actions (whose words are [`KeyAction`]'s).
+    const OWN: &'static [(&'static str, ActionName)] = &[
         ("encrypt", ActionName::Encrypt),
         ("decrypt", ActionName::Decrypt),
         ("read-all", ActionName::ReadAll),
         ("traffic", ActionName::Traffic),
-        ("rotate", ActionName::Key(KeyAction::Rotate)),
-        ("disable", ActionName::Key(KeyAction::Disable)),
-        ("enable", ActionName::Key(KeyAction::Enable)),
-        (
-            "schedule-deletion",
-            ActionName::Key(KeyAction::ScheduleDeletion),
-        ),
-        ("destroy", ActionName::Key(KeyAction::Destroy)),
-        ("revoke-access", ActionName::Key(KeyAction::RevokeAccess)),
-        ("restore-access", ActionName::Key(KeyAction::RestoreAccess)),
-        ("revoke-trust", ActionName::Key(KeyAction::RevokeTrust)),
-        ("restore-trust", ActionName::Key(KeyAction::RestoreTrust)),
         ("alias-swap", ActionName::AliasSwap),
         ("switch-key", ActionName::SwitchKey),
         ("latency", ActionName::Latency),
@@ -132,6 +119,29 @@ impl Vocabulary for ActionName {
         ("hsm-fleet", ActionName::HsmFleet),
         ("hop-fault", ActionName::HopFault),
     ];
+
+    /// The action's word (`encrypt`, `rotate`).
+    fn word(self) -> &'static str {
+        match self {
+            ActionName::Key(action) => action.word(),
+            own => word_in(Self::OWN, own),
+        }
+    }
+
+    /// The action `text` names.
+    pub(super) fn parse(text: &str) -> Option<Self> {
+        KeyAction::parse_word(text)
+            .map(ActionName::Key)
+            .ok()
+            .or_else(|| find_in(Self::OWN, text))
+    }
+
+    /// Every action word: the scenario's own, then the key actions.
+    pub(super) fn words() -> Vec<&'static str> {
+        let mut words: Vec<&'static str> = Self::OWN.iter().map(|(word, _)| *word).collect();
+        words.extend(KeyAction::words());
+        words
+    }
 }
 
 impl Action {

@@ -1,35 +1,19 @@
-//! The kinds of error an outcome or an `unreadable:` entry can name.
+//! The kinds of error an outcome or an `unreadable:` entry can name: ekm-vocab's KMS error
+//! kinds (their words are [`KmsErrorKind`]'s table) and the scenario's own few.
 
-use ekm_vocab::KmsErrorKind;
-use serde::Serialize;
+use std::fmt;
 
-use super::words::{Vocabulary, vocabulary_deserialize};
+use ekm_vocab::{KmsErrorKind, UnknownWord, Vocabulary};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::words::{find_in, word_in};
 
 /// The kinds of error an outcome can name: the engine's KMS error classes, plus the engine's
 /// own refusals and the lab refusing a key change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
-    /// The service identity may not use the key.
-    AccessDenied,
-    /// The key is disabled.
-    KeyDisabled,
-    /// The key does not exist (Azure: also pending deletion or destroyed).
-    KeyNotFound,
-    /// The key is destroyed or pending deletion.
-    KeyDestroyed,
-    /// The KMS rate-limited the call.
-    Throttled,
-    /// The KMS did not answer.
-    Unavailable,
-    /// The KMS refused the eDEK (another key's, e.g. after an alias swap).
-    InvalidCiphertext,
-    /// The service identity could not authenticate (trust removed).
-    Authentication,
-    /// The KMS refused the request for a reason retrying cannot fix (a validation error, a key of
-    /// the wrong usage, an unexpected 4xx).
-    Rejected,
-    /// The request did not reach the KMS.
-    Transport,
+    /// A KMS call failed with this kind (`AccessDenied`, `KeyDisabled`, …).
+    Kms(KmsErrorKind),
     /// No key registered for the project owns the envelope's key (after a switch-key).
     UnknownKey,
     /// The project has no key to seal with.
@@ -44,37 +28,9 @@ pub enum ErrorKind {
     Other,
 }
 
-impl From<KmsErrorKind> for ErrorKind {
-    fn from(kind: KmsErrorKind) -> Self {
-        match kind {
-            KmsErrorKind::AccessDenied => ErrorKind::AccessDenied,
-            KmsErrorKind::KeyDisabled => ErrorKind::KeyDisabled,
-            KmsErrorKind::KeyNotFound => ErrorKind::KeyNotFound,
-            KmsErrorKind::KeyDestroyed => ErrorKind::KeyDestroyed,
-            KmsErrorKind::Throttled => ErrorKind::Throttled,
-            KmsErrorKind::Unavailable => ErrorKind::Unavailable,
-            KmsErrorKind::InvalidCiphertext => ErrorKind::InvalidCiphertext,
-            KmsErrorKind::Authentication => ErrorKind::Authentication,
-            KmsErrorKind::Rejected => ErrorKind::Rejected,
-            KmsErrorKind::Transport => ErrorKind::Transport,
-            _ => ErrorKind::Other,
-        }
-    }
-}
-
-impl Vocabulary for ErrorKind {
-    const WHAT: &'static str = "error kind";
-    const WORDS: &'static [(&'static str, Self)] = &[
-        ("AccessDenied", ErrorKind::AccessDenied),
-        ("KeyDisabled", ErrorKind::KeyDisabled),
-        ("KeyNotFound", ErrorKind::KeyNotFound),
-        ("KeyDestroyed", ErrorKind::KeyDestroyed),
-        ("Throttled", ErrorKind::Throttled),
-        ("Unavailable", ErrorKind::Unavailable),
-        ("InvalidCiphertext", ErrorKind::InvalidCiphertext),
-        ("Authentication", ErrorKind::Authentication),
-        ("Rejected", ErrorKind::Rejected),
-        ("Transport", ErrorKind::Transport),
+impl ErrorKind {
+    /// The scenario's own error words; the KMS kinds' words are [`KmsErrorKind`]'s.
+    const OWN: &'static [(&'static str, ErrorKind)] = &[
         ("UnknownKey", ErrorKind::UnknownKey),
         ("NoProvider", ErrorKind::NoProvider),
         ("Envelope", ErrorKind::Envelope),
@@ -82,5 +38,75 @@ impl Vocabulary for ErrorKind {
         ("Refused", ErrorKind::Refused),
         ("Other", ErrorKind::Other),
     ];
+
+    /// The kind's word (`AccessDenied`, `Refused`).
+    pub fn word(self) -> &'static str {
+        match self {
+            ErrorKind::Kms(kind) => kind.word(),
+            own => word_in(Self::OWN, own),
+        }
+    }
+
+    /// Every error word: the KMS kinds' first.
+    pub fn words() -> Vec<&'static str> {
+        let mut words = KmsErrorKind::words();
+        words.extend(Self::OWN.iter().map(|(word, _)| *word));
+        words
+    }
+
+    /// The kind `text` names; an unknown word names the nearest valid one (as `what`).
+    pub(super) fn parse_as(what: &'static str, text: &str) -> Result<Self, UnknownWord> {
+        KmsErrorKind::parse_word(text)
+            .map(ErrorKind::Kms)
+            .ok()
+            .or_else(|| find_in(Self::OWN, text))
+            .ok_or_else(|| UnknownWord::new(what, text, Self::words()))
+    }
 }
-vocabulary_deserialize!(ErrorKind);
+
+impl From<KmsErrorKind> for ErrorKind {
+    fn from(kind: KmsErrorKind) -> Self {
+        ErrorKind::Kms(kind)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+impl Serialize for ErrorKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.word())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ekm_vocab::deserialize_word(deserializer, |text| ErrorKind::parse_as("error kind", text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_round_trips_through_one_table() {
+        for word in ErrorKind::words() {
+            let kind = ErrorKind::parse_as("error kind", word).unwrap();
+            assert_eq!(kind.word(), word);
+        }
+        assert_eq!(
+            ErrorKind::parse_as("error kind", "AccessDenied"),
+            Ok(ErrorKind::Kms(KmsErrorKind::AccessDenied))
+        );
+        assert_eq!(
+            ErrorKind::parse_as("outcome", "Refusd")
+                .unwrap_err()
+                .to_string(),
+            "unknown outcome `Refusd` — did you mean `Refused`?"
+        );
+    }
+}

@@ -4,13 +4,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use ekm_vocab::CallKind;
+use ekm_vocab::{CallKind, Cloud, UnknownWord, Vocabulary, deserialize_word};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::error_kind::ErrorKind;
-use super::keys::Provider;
-use super::words::{OneOrMany, Vocabulary, deserialize_word, unknown, vocabulary_deserialize};
+use super::words::OneOrMany;
 use crate::time::LabDuration;
 
 /// `expect:` — checked right after the step's action.
@@ -49,7 +48,7 @@ pub struct Unreadable(pub Vec<(String, Option<ErrorKind>)>);
 #[serde(deny_unknown_fields)]
 pub struct CallExpectation {
     /// The cloud.
-    pub provider: Provider,
+    pub provider: Cloud,
     /// Which calls (default `any`).
     #[serde(default)]
     pub op: Option<CallOp>,
@@ -74,7 +73,7 @@ pub struct CallExpectation {
 pub struct HopExpectation {
     /// Only hops this cloud made (default both `aws` and `gcp`).
     #[serde(default)]
-    pub provider: Option<Provider>,
+    pub provider: Option<Cloud>,
     /// Only hops for this cloud key (lab name).
     #[serde(default)]
     pub key: Option<String>,
@@ -105,7 +104,7 @@ pub struct HopExpectation {
 pub struct CacheExpectation {
     /// Only entries of this provider's keys.
     #[serde(default)]
-    pub provider: Option<Provider>,
+    pub provider: Option<Cloud>,
     /// Live encrypt-path (active) DEKs.
     #[serde(default)]
     pub active_deks: Option<Count>,
@@ -166,12 +165,11 @@ impl<'de> Deserialize<'de> for Outcome {
             if text == "ok" {
                 return Ok(Outcome::Ok);
             }
-            ErrorKind::parse_word(text)
+            ErrorKind::parse_as("outcome", text)
                 .map(Outcome::Error)
-                .map_err(|_| {
-                    let mut words = vec!["ok"];
-                    words.extend(ErrorKind::WORDS.iter().map(|(w, _)| *w));
-                    unknown("outcome", text, &words)
+                .map_err(|mut unknown| {
+                    unknown.valid.insert(0, "ok");
+                    unknown
                 })
         })
     }
@@ -199,7 +197,7 @@ impl Vocabulary for CallOp {
         ("any", CallOp::Any),
     ];
 }
-vocabulary_deserialize!(CallOp);
+ekm_vocab::vocabulary!(CallOp);
 
 impl CallOp {
     /// Whether a logged call of `kind` is one of these. `any` counts the calls clients made,
@@ -233,7 +231,7 @@ impl Vocabulary for HopOp {
         ("any", HopOp::Any),
     ];
 }
-vocabulary_deserialize!(HopOp);
+ekm_vocab::vocabulary!(HopOp);
 
 impl HopOp {
     /// Whether a hop to the XKS API `operation` (`Encrypt`, `GetHealthStatus`, …) is one of
@@ -293,7 +291,7 @@ impl<'de> Deserialize<'de> for HopOutcome {
                     .ok_or_else(|| {
                         let mut words = vec!["ok", "failed"];
                         words.extend(failures);
-                        unknown("hop outcome", text, &words)
+                        UnknownWord::new("hop outcome", text, words)
                     }),
             }
         })
@@ -313,7 +311,7 @@ impl Vocabulary for KeyStateWord {
         ("destroyed", KeyStateWord("destroyed")),
     ];
 }
-vocabulary_deserialize!(KeyStateWord);
+ekm_vocab::vocabulary!(KeyStateWord);
 
 impl<'de> Deserialize<'de> for Unreadable {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

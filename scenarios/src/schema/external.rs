@@ -5,8 +5,8 @@
 use ekm_lab::{ExternalKeyAction, HealthStatus, HopErrorName};
 use serde::{Deserialize, Deserializer};
 
-use super::words::{Vocabulary, deserialize_word, unknown, vocabulary_deserialize};
 use crate::time::LabDuration;
+use ekm_vocab::{UnknownWord, Vocabulary, deserialize_word};
 
 /// `external-key:` — `action` on the external key backing the cloud key `key`.
 #[derive(Debug, Clone, Deserialize)]
@@ -62,7 +62,7 @@ impl Vocabulary for ExternalKeyWord {
         ("delete", ExternalKeyWord(ExternalKeyAction::Delete)),
     ];
 }
-vocabulary_deserialize!(ExternalKeyWord);
+ekm_vocab::vocabulary!(ExternalKeyWord);
 
 /// The fleet health statuses of the XKS specification, as it spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ impl Vocabulary for FleetStatus {
         ("UNAVAILABLE", FleetStatus(HealthStatus::Unavailable)),
     ];
 }
-vocabulary_deserialize!(FleetStatus);
+ekm_vocab::vocabulary!(FleetStatus);
 
 /// The faults of the hop to the external key manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +103,7 @@ impl Vocabulary for HopFaultWord {
         ("wrong-credentials", HopFaultWord::WrongCredentials),
     ];
 }
-vocabulary_deserialize!(HopFaultWord);
+ekm_vocab::vocabulary!(HopFaultWord);
 
 /// An XKS error name (`ThrottlingException`, …), as the specification spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +114,7 @@ impl<'de> Deserialize<'de> for HopError {
         deserialize_word(deserializer, |text| {
             HopErrorName::parse(text).map(HopError).ok_or_else(|| {
                 let words: Vec<&str> = HopErrorName::ALL.iter().map(|e| e.as_str()).collect();
-                unknown("XKS error", text, &words)
+                UnknownWord::new("XKS error", text, words)
             })
         })
     }

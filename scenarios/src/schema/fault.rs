@@ -1,12 +1,10 @@
 //! Fault windows on a cloud's KMS calls (`latency`, `error-rate`, `throttle`, `outage`), their
 //! argument maps and the words of fault operations and injected errors.
 
-use ekm_vocab::{FaultOperation, InjectedError as FaultError};
+use ekm_vocab::{Cloud, FaultOperation, InjectedError as FaultError, Vocabulary};
 use serde::Deserialize;
 
 use super::action::Action;
-use super::keys::Provider;
-use super::words::{Vocabulary, vocabulary_deserialize};
 use crate::time::LabDuration;
 
 /// A fault window.
@@ -50,7 +48,7 @@ pub enum FaultKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultScope {
     /// The cloud.
-    pub provider: Provider,
+    pub provider: Cloud,
     /// `encrypt`, `decrypt`, `auth` or `*`; absent = encrypt and decrypt.
     pub op: Option<FaultOperation>,
     /// Only this key (lab name).
@@ -70,31 +68,11 @@ impl Vocabulary for FaultOp {
         ("any", FaultOp(FaultOperation::Any)),
     ];
 }
-vocabulary_deserialize!(FaultOp);
-
-/// The injectable errors, with the scenario's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct InjectedError(FaultError);
-
-impl Vocabulary for InjectedError {
-    const WHAT: &'static str = "injected error";
-    const WORDS: &'static [(&'static str, Self)] = &[
-        ("unavailable", InjectedError(FaultError::Unavailable)),
-        ("internal", InjectedError(FaultError::Internal)),
-        ("access-denied", InjectedError(FaultError::AccessDenied)),
-        ("throttled", InjectedError(FaultError::Throttled)),
-    ];
-}
-vocabulary_deserialize!(InjectedError);
+ekm_vocab::vocabulary!(FaultOp);
 
 /// The words of a fault operation (`encrypt`, `decrypt`, `auth`, `any`).
 pub fn fault_op_word(op: FaultOperation) -> &'static str {
     FaultOp(op).word()
-}
-
-/// The word of an injected error (`unavailable`, …).
-pub fn injected_error_word(error: FaultError) -> &'static str {
-    InjectedError(error).word()
 }
 
 // ---- fault argument maps ----
@@ -102,7 +80,7 @@ pub fn injected_error_word(error: FaultError) -> &'static str {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LatencyArgs {
-    provider: Provider,
+    provider: Cloud,
     ms: u64,
     #[serde(default)]
     op: Option<FaultOp>,
@@ -115,10 +93,10 @@ pub(super) struct LatencyArgs {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ErrorRateArgs {
-    provider: Provider,
+    provider: Cloud,
     rate: f64,
     #[serde(default)]
-    error: Option<InjectedError>,
+    error: Option<FaultError>,
     #[serde(default)]
     op: Option<FaultOp>,
     #[serde(default)]
@@ -130,7 +108,7 @@ pub(super) struct ErrorRateArgs {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ThrottleArgs {
-    provider: Provider,
+    provider: Cloud,
     limit: u32,
     per: LabDuration,
     #[serde(default)]
@@ -144,7 +122,7 @@ pub(super) struct ThrottleArgs {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct OutageArgs {
-    provider: Provider,
+    provider: Cloud,
     #[serde(default)]
     op: Option<FaultOp>,
     #[serde(default)]
@@ -155,7 +133,7 @@ pub(super) struct OutageArgs {
 
 fn fault(
     kind: FaultKind,
-    provider: Provider,
+    provider: Cloud,
     op: Option<FaultOp>,
     key: Option<String>,
     window: LabDuration,
@@ -187,7 +165,7 @@ impl ErrorRateArgs {
     pub(super) fn into_action(self) -> Action {
         let kind = FaultKind::ErrorRate {
             rate: self.rate,
-            error: self.error.map_or(FaultError::Unavailable, |e| e.0),
+            error: self.error.unwrap_or(FaultError::Unavailable),
         };
         fault(kind, self.provider, self.op, self.key, self.window)
     }

@@ -1,10 +1,8 @@
-//! The clouds, the extra keys and the named objects a scenario declares (`providers:`, `keys:`,
-//! `objects:`).
+//! The extra keys and the named objects a scenario declares (`keys:`, `objects:`) and the
+//! demo keys' names; their clouds are [`ekm_vocab::Cloud`].
 
-use ekm_engine::registration::Cloud;
-use serde::{Deserialize, Serialize};
-
-use super::words::{Vocabulary, vocabulary_deserialize};
+use ekm_vocab::Cloud;
+use serde::Deserialize;
 
 /// An extra key (`keys:` entry).
 #[derive(Debug, Clone, Deserialize)]
@@ -13,7 +11,7 @@ pub struct KeyDecl {
     /// Lab-wide name (`aws-second`).
     pub name: String,
     /// Its cloud.
-    pub provider: Provider,
+    pub provider: Cloud,
     /// Key spec (`SYMMETRIC_DEFAULT`, `RSA_2048`, …); the provider's default when absent.
     #[serde(default)]
     pub spec: Option<String>,
@@ -29,7 +27,7 @@ pub struct KeyDecl {
 #[serde(deny_unknown_fields)]
 pub struct ObjectDecl {
     /// The provider whose engine project seals it (`proj_demo/<provider>`).
-    pub provider: Provider,
+    pub provider: Cloud,
     /// Seal it in another project of the same customer, registered on this key (lab name) for
     /// the whole run (`proj_demo/<key>`), instead of the provider's main project.
     #[serde(default)]
@@ -38,53 +36,11 @@ pub struct ObjectDecl {
     pub content: String,
 }
 
-/// The cloud of a key, object or fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    /// AWS KMS.
-    Aws,
-    /// GCP Cloud KMS.
-    Gcp,
-    /// Azure Key Vault.
-    Azure,
-}
-
-impl Vocabulary for Provider {
-    const WHAT: &'static str = "provider";
-    const WORDS: &'static [(&'static str, Self)] = &[
-        ("aws", Provider::Aws),
-        ("gcp", Provider::Gcp),
-        ("azure", Provider::Azure),
-    ];
-}
-vocabulary_deserialize!(Provider);
-
-impl Provider {
-    /// The engine's cloud.
-    pub fn cloud(self) -> Cloud {
-        match self {
-            Provider::Aws => Cloud::Aws,
-            Provider::Gcp => Cloud::Gcp,
-            Provider::Azure => Cloud::Azure,
-        }
-    }
-
-    /// The lab name of the provider's demo key.
-    pub fn demo_key(self) -> &'static str {
-        match self {
-            Provider::Aws => "aws-demo",
-            Provider::Gcp => "gcp-demo",
-            Provider::Azure => "azure-demo",
-        }
-    }
-
-    /// The scenario word's counterpart of `cloud`.
-    pub fn from_cloud(cloud: Cloud) -> Self {
-        match cloud {
-            Cloud::Aws => Provider::Aws,
-            Cloud::Gcp => Provider::Gcp,
-            Cloud::Azure => Provider::Azure,
-        }
+/// The lab name of `cloud`'s demo key (`aws-demo`, `gcp-demo`, `azure-demo`).
+pub fn demo_key(cloud: Cloud) -> &'static str {
+    match cloud {
+        Cloud::Aws => "aws-demo",
+        Cloud::Gcp => "gcp-demo",
+        Cloud::Azure => "azure-demo",
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! # Layout
 //! - this module: the document root ([`Scenario`]: engine timings, hop timeout, invariants).
-//! - `keys`: the clouds ([`Provider`]), the extra keys and the named objects a scenario declares.
+//! - `keys`: the extra keys and the named objects a scenario declares, the demo keys' names.
 //! - `step`: a step of the timeline ([`Step`], [`StepTime`]) and how a step map is read.
 //! - `action`: the actions a step takes and their argument maps.
 //! - `fault`: fault windows on a cloud's calls and their words.
@@ -17,8 +17,14 @@
 //!   faults on the hop to its proxy.
 //! - `expect`: what a step expects (outcomes, readability, KMS and hop call counts, caches,
 //!   key states).
-//! - `error_kind`: the error kinds an outcome can name.
-//! - `words`: the closed vocabularies' parsing, with suggestions on near misses.
+//! - `error_kind`: the error kinds an outcome can name (ekm-vocab's KMS kinds and a few more).
+//! - `words`: one value or a list, and the look-ups of the scenario-only word tables.
+//!
+//! Every word maps onto the vocabulary in one table: clouds, key actions, KMS error kinds and
+//! injected errors are ekm-vocab's tables ([`Cloud`], [`KeyAction`], [`KmsErrorKind`],
+//! [`ekm_vocab::InjectedError`]); the tables here hold only the words a scenario alone has
+//! (its other actions and error kinds, call and hop operations, key states, the external key
+//! manager's words, `any` for every fault operation where the control API says `*`).
 
 mod action;
 mod error_kind;
@@ -33,7 +39,7 @@ use std::collections::BTreeMap;
 
 use ekm_engine::config::EngineSettings;
 pub use ekm_lab::{ExternalKeyAction, HealthStatus, HopErrorName};
-pub use ekm_vocab::KeyAction;
+pub use ekm_vocab::{Cloud, KeyAction, KmsErrorKind, UnknownWord, Vocabulary, suggest};
 use serde::Deserialize;
 
 pub use action::{Action, AliasSwap, SwitchKey, Traffic};
@@ -45,10 +51,10 @@ pub use expect::{
 pub use external::{
     ExternalKeyStep, ExternalKeyWord, FleetStatus, HopError, HopFault, HopFaultWord, HsmFleet,
 };
-pub use fault::{Fault, FaultKind, FaultScope, fault_op_word, injected_error_word};
-pub use keys::{KeyDecl, ObjectDecl, Provider};
+pub use fault::{Fault, FaultKind, FaultScope, fault_op_word};
+pub use keys::{KeyDecl, ObjectDecl, demo_key};
 pub use step::{Step, StepTime};
-pub use words::{OneOrMany, Vocabulary, suggest, unknown};
+pub use words::OneOrMany;
 
 use crate::time::LabDuration;
 
@@ -66,7 +72,7 @@ pub struct Scenario {
     pub engine: Option<EngineSettings>,
     /// The clouds the story covers; when absent, the ones its objects and actions name.
     #[serde(default)]
-    pub providers: Option<Vec<Provider>>,
+    pub providers: Option<Vec<Cloud>>,
     /// Keys to create at the start besides the demo keys (`aws-demo` with alias `ekm-demo`,
     /// `gcp-demo`, `azure-demo`), each trusted and granted like its provider's demo key.
     #[serde(default)]

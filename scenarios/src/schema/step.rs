@@ -3,12 +3,12 @@
 
 use std::fmt;
 
+use ekm_vocab::{UnknownWord, deserialize_word};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::action::{Action, ActionName};
 use super::expect::Expect;
-use super::words::{Vocabulary, deserialize_word, unknown};
 use crate::time::LabDuration;
 
 /// One step of the timeline.
@@ -51,10 +51,10 @@ impl<'de> Deserialize<'de> for StepKey {
                 "after" => StepKey::After,
                 "note" => StepKey::Note,
                 "expect" => StepKey::Expect,
-                other => StepKey::Action(ActionName::parse_word(other).map_err(|_| {
-                    let mut words: Vec<&str> = ActionName::WORDS.iter().map(|(w, _)| *w).collect();
+                other => StepKey::Action(ActionName::parse(other).ok_or_else(|| {
+                    let mut words = ActionName::words();
                     words.extend(["at", "after", "note", "expect"]);
-                    unknown("action", other, &words)
+                    UnknownWord::new("action", other, words)
                 })?),
             })
         })

@@ -1,113 +1,28 @@
-//! The closed vocabularies of the format: a [`Vocabulary`] parses its words exactly and answers
-//! a near miss with a suggestion; [`OneOrMany`] reads one value or a list.
+//! The format's word handling: the closed vocabularies are [`ekm_vocab::Vocabulary`] tables
+//! (ekm-vocab's own for clouds, key actions, KMS error kinds and injected errors; the scenario-only
+//! word sets here in `schema`), each read by `ekm_vocab::vocabulary!` with a suggestion on a near
+//! miss; [`OneOrMany`] reads one value or a list.
 
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
-/// A closed vocabulary parsed from YAML strings with suggestions on near misses.
-pub trait Vocabulary: Sized + Copy + 'static {
-    /// What the words name, for messages ("action", "provider").
-    const WHAT: &'static str;
-    /// Every word and its value.
-    const WORDS: &'static [(&'static str, Self)];
-
-    /// The word for a value.
-    fn word(self) -> &'static str
-    where
-        Self: PartialEq,
-    {
-        Self::WORDS
-            .iter()
-            .find(|(_, v)| *v == self)
-            .map_or("?", |(w, _)| w)
-    }
-
-    /// Parses `text`, or explains what was expected.
-    fn parse_word(text: &str) -> Result<Self, String> {
-        Self::WORDS
-            .iter()
-            .find(|(w, _)| *w == text)
-            .map(|(_, v)| *v)
-            .ok_or_else(|| {
-                let words: Vec<&str> = Self::WORDS.iter().map(|(w, _)| *w).collect();
-                unknown(Self::WHAT, text, &words)
-            })
-    }
+/// The word of `value` in a table of the scenario's own words (empty if it has none there).
+pub(super) fn word_in<T: Copy + PartialEq>(table: &[(&'static str, T)], value: T) -> &'static str {
+    table
+        .iter()
+        .find(|(_, v)| *v == value)
+        .map_or("", |(word, _)| word)
 }
 
-/// "unknown action `rotat` — did you mean `rotate`?" or "… — expected one of …".
-pub fn unknown(what: &str, found: &str, candidates: &[&str]) -> String {
-    match suggest(found, candidates.iter().copied()) {
-        Some(best) => format!("unknown {what} `{found}` — did you mean `{best}`?"),
-        None => format!(
-            "unknown {what} `{found}` — expected one of {}",
-            candidates
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
+/// The value `text` names in a table of the scenario's own words.
+pub(super) fn find_in<T: Copy>(table: &[(&'static str, T)], text: &str) -> Option<T> {
+    table
+        .iter()
+        .find(|(word, _)| *word == text)
+        .map(|(_, v)| *v)
 }
-
-/// The candidate closest to `found`, if it is close enough to be a typo.
-pub fn suggest<'a>(found: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| {
-            (
-                strsim::jaro_winkler(&found.to_lowercase(), &c.to_lowercase()),
-                c,
-            )
-        })
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
-}
-
-/// Reads a word and maps it with `parse`, failing inside the string's own deserialization so
-/// the error carries the word's line and column.
-pub(super) fn deserialize_word<'de, D: Deserializer<'de>, T>(
-    deserializer: D,
-    parse: fn(&str) -> Result<T, String>,
-) -> Result<T, D::Error> {
-    struct WordVisitor<T>(fn(&str) -> Result<T, String>);
-    impl<T> Visitor<'_> for WordVisitor<T> {
-        type Value = T;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a word")
-        }
-
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-            (self.0)(v).map_err(E::custom)
-        }
-    }
-    deserializer.deserialize_str(WordVisitor(parse))
-}
-
-/// Implements `Deserialize` for a [`Vocabulary`] from a YAML string.
-macro_rules! vocabulary_deserialize {
-    ($ty:ty) => {
-        impl<'de> serde::Deserialize<'de> for $ty {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                $crate::schema::words::deserialize_word(
-                    deserializer,
-                    <$ty as $crate::schema::words::Vocabulary>::parse_word,
-                )
-            }
-        }
-
-        impl std::fmt::Display for $ty {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.word())
-            }
-        }
-    };
-}
-pub(super) use vocabulary_deserialize;
 
 /// One value or a list of them (`encrypt: a` or `encrypt: [a, b]`).
 #[derive(Debug, Clone, PartialEq)]

@@ -96,9 +96,12 @@ pub enum InjectedError {
     Throttled,
 }
 
-impl InjectedError {
+impl InjectedError {}
+
+impl crate::Vocabulary for InjectedError {
+    const WHAT: &'static str = "injected error";
     /// Every injectable error with its wire word.
-    pub const WORDS: &'static [(&'static str, InjectedError)] = &[
+    const WORDS: &'static [(&'static str, Self)] = &[
         ("unavailable", InjectedError::Unavailable),
         ("internal", InjectedError::Internal),
         ("access-denied", InjectedError::AccessDenied),
@@ -106,4 +109,4 @@ impl InjectedError {
     ];
 }
 
-crate::words!(InjectedError, "injected error");
+crate::vocabulary!(InjectedError);

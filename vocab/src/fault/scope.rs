@@ -1,6 +1,6 @@
 //! Which calls a fault hits: a cloud, optionally narrowed to an operation class and a key.
 
-use crate::{CallKind, Cloud};
+use crate::{CallKind, Cloud, Vocabulary};
 
 /// Which operations a fault hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -19,14 +19,6 @@ pub enum FaultOperation {
 }
 
 impl FaultOperation {
-    /// The wire words of the operations that have one (`Crypto` is the absent `operation`).
-    pub const WORDS: &'static [(&'static str, FaultOperation)] = &[
-        ("encrypt", FaultOperation::Encrypt),
-        ("decrypt", FaultOperation::Decrypt),
-        ("auth", FaultOperation::Auth),
-        ("*", FaultOperation::Any),
-    ];
-
     /// Whether a call of this kind is hit.
     pub fn covers(self, kind: CallKind) -> bool {
         matches!(
@@ -43,9 +35,20 @@ impl FaultOperation {
     pub fn label(self) -> &'static str {
         match self {
             FaultOperation::Crypto => "encrypt+decrypt",
-            other => crate::word_of(Self::WORDS, other),
+            other => other.word(),
         }
     }
+}
+
+impl Vocabulary for FaultOperation {
+    const WHAT: &'static str = "fault operation";
+    /// The wire words of the operations that have one (`Crypto` is the absent `operation`).
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("encrypt", FaultOperation::Encrypt),
+        ("decrypt", FaultOperation::Decrypt),
+        ("auth", FaultOperation::Auth),
+        ("*", FaultOperation::Any),
+    ];
 }
 
 /// Which calls a fault hits.

@@ -54,8 +54,11 @@ impl Serialize for WireOperation {
 
 impl<'de> Deserialize<'de> for WireOperation {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        crate::deserialize_word(deserializer, "fault operation", FaultOperation::WORDS)
-            .map(WireOperation)
+        crate::deserialize_word(
+            deserializer,
+            <FaultOperation as crate::Vocabulary>::parse_word,
+        )
+        .map(WireOperation)
     }
 }
 
@@ -228,7 +231,7 @@ mod tests {
             (json!({"provider": "aws", "error": "boom"}), "access-denied"),
             (
                 json!({"provider": "aws", "operation": "wrap", "outage": true}),
-                "valid fault operations",
+                "unknown fault operation `wrap`",
             ),
         ] {
             let error = parse(wire.clone()).unwrap_err();
