@@ -13,7 +13,7 @@ use crate::view::Areas;
 
 /// The help overlay's sections, in display order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
+pub(crate) enum Section {
     /// Quit, help, focus.
     General,
     /// Lifecycle of the selected key.
@@ -30,7 +30,7 @@ pub enum Section {
 
 impl Section {
     /// Every section, in display order.
-    pub const ALL: [Section; 6] = [
+    pub(crate) const ALL: [Section; 6] = [
         Section::General,
         Section::Story,
         Section::Key,
@@ -40,7 +40,7 @@ impl Section {
     ];
 
     /// The heading.
-    pub fn title(self) -> &'static str {
+    pub(crate) fn title(self) -> &'static str {
         match self {
             Section::General => "General",
             Section::Key => "Selected key",
@@ -54,7 +54,7 @@ impl Section {
 
 /// One entry of the key table.
 #[derive(Debug)]
-pub struct Binding {
+pub(crate) struct Binding {
     /// Where it applies.
     pub modes: &'static [Mode],
     /// The keys (any of them).
@@ -96,7 +96,7 @@ macro_rules! bind {
 }
 
 /// Every key binding.
-pub static BINDINGS: &[Binding] = &[
+pub(crate) static BINDINGS: &[Binding] = &[
     bind!(
         General,
         ANY,
@@ -361,7 +361,7 @@ pub static BINDINGS: &[Binding] = &[
 
 /// The action `key` triggers in `mode`, if any. Key releases and repeats of non-navigation
 /// keys are ignored; Shift is implied by upper-case characters.
-pub fn map_key(mode: Mode, key: KeyEvent) -> Option<Action> {
+pub(crate) fn map_key(mode: Mode, key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
     }
@@ -382,7 +382,7 @@ pub fn map_key(mode: Mode, key: KeyEvent) -> Option<Action> {
 
 /// The action a mouse event triggers: a click on a key row selects it, a click in the call
 /// log focuses it, the wheel over the log scrolls it. `areas` is the current layout.
-pub fn map_mouse(model: &Model, areas: &Areas, event: MouseEvent) -> Option<Action> {
+pub(crate) fn map_mouse(model: &Model, areas: &Areas, event: MouseEvent) -> Option<Action> {
     if model.mode == Mode::Help || model.story().is_some() {
         return None;
     }
@@ -403,7 +403,7 @@ pub fn map_mouse(model: &Model, areas: &Areas, event: MouseEvent) -> Option<Acti
 }
 
 /// How a key is written in the help overlay.
-pub fn key_label((code, modifiers): (KeyCode, KeyModifiers)) -> String {
+pub(crate) fn key_label((code, modifiers): (KeyCode, KeyModifiers)) -> String {
     let base = match code {
         KeyCode::Char(' ') => "Space".to_owned(),
         KeyCode::Char(c) => c.to_string(),
@@ -423,7 +423,7 @@ pub fn key_label((code, modifiers): (KeyCode, KeyModifiers)) -> String {
 }
 
 /// The help overlay's lines: per section, each binding's keys and text.
-pub fn help_entries() -> Vec<(Section, String, &'static str)> {
+pub(crate) fn help_entries() -> Vec<(Section, String, &'static str)> {
     Section::ALL
         .iter()
         .flat_map(|section| {

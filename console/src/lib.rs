@@ -15,8 +15,8 @@
 //! - [`check`] — `ekm check`'s verdicts: sign-in, key state and permissions, each with a hint.
 //! - [`lint`] — `ekm lint FILE…`: the least-privilege lint on access documents.
 //! - [`model`] — the state, [`Action`](model::Action) and [`Effect`](model::Effect).
-//! - [`keymap`] — the key table ([`keymap::BINDINGS`]) behind both `map_key` and the help
-//!   overlay; mouse mapping.
+//! - `keymap` (private) — the key table (`keymap::BINDINGS`) behind both `map_key` and the
+//!   help overlay; mouse mapping.
 //! - [`update`] — `update(&mut Model, Action) -> Vec<Effect>`.
 //! - [`view`] — `view(&Model, now, &mut Frame)` and the pane layout.
 //! - [`ring`] — bounded buffers: the call log and per-minute counts.
@@ -24,23 +24,25 @@
 //!   registration, or a scenario's lab (`ekm play FILE`); reads keys, DEK caches and the call
 //!   log into the model.
 //! - [`workload`] — the demo workload sealing and re-opening objects.
+//! - [`story`] — story mode (`ekm demo`, `ekm play FILE`): beats, narration and the pinned
+//!   objects; `pinned` (private) reads those objects' wrapping key, state and readability.
 //! - [`driver`] — the effect loop: performs what `update` asks, feeds the results back.
 //! - [`runtime`] — the `select!` loop over input, ticks, task reports and Ctrl-C.
-//! - [`terminal`] — raw mode and the alternate screen, restored on exit and on panic.
+//! - `terminal` (private) — raw mode and the alternate screen, restored on exit and on panic.
 
 pub mod backend;
 pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod driver;
-pub mod keymap;
+mod keymap;
 pub mod lint;
 pub mod model;
-pub mod pinned;
+mod pinned;
 pub mod ring;
 pub mod runtime;
 pub mod story;
-pub mod terminal;
+mod terminal;
 pub mod update;
 pub mod view;
 pub mod workload;

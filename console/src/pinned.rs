@@ -39,7 +39,7 @@ struct KeyEvents {
 /// Refusals seen by earlier reads, by object, with the envelope (its DEK id) they were for and
 /// the key events they are valid until.
 #[derive(Debug, Default)]
-pub struct Verdicts {
+pub(crate) struct Verdicts {
     refused: Mutex<Refusals>,
 }
 
@@ -51,7 +51,7 @@ struct Refusals {
 
 impl Verdicts {
     /// Forgets every refusal (a story restarted in a fresh lab).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = Refusals::default();
     }
 
@@ -81,7 +81,7 @@ impl Verdicts {
 
 /// The declared objects of `playback`'s scenario, as they read now, by cloud, column and name;
 /// refusals already seen come from `verdicts` until a key event.
-pub async fn read(playback: &Playback, verdicts: &Verdicts) -> Vec<Pinned> {
+pub(crate) async fn read(playback: &Playback, verdicts: &Verdicts) -> Vec<Pinned> {
     let lab = playback.lab();
     let scenario = playback.scenario();
     let revoked = revoked_keys(scenario);

@@ -15,11 +15,11 @@ use ratatui::crossterm::terminal::{
 };
 
 /// The console's terminal.
-pub type Tui = Terminal<CrosstermBackend<Stdout>>;
+pub(crate) type Tui = Terminal<CrosstermBackend<Stdout>>;
 
 /// Restores the terminal when dropped.
 #[derive(Debug)]
-pub struct TerminalGuard;
+pub(crate) struct TerminalGuard;
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
@@ -29,7 +29,7 @@ impl Drop for TerminalGuard {
 }
 
 /// Enters raw mode, the alternate screen and mouse capture, and installs the panic hook.
-pub fn init() -> io::Result<(Tui, TerminalGuard)> {
+pub(crate) fn init() -> io::Result<(Tui, TerminalGuard)> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let _ = restore();
@@ -44,7 +44,7 @@ pub fn init() -> io::Result<(Tui, TerminalGuard)> {
 }
 
 /// Leaves the alternate screen and raw mode, stops mouse capture and shows the cursor.
-pub fn restore() -> io::Result<()> {
+pub(crate) fn restore() -> io::Result<()> {
     let screen = execute!(stdout(), DisableMouseCapture, LeaveAlternateScreen, Show);
     disable_raw_mode()?;
     screen

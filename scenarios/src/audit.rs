@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use ekm_engine::DekId;
@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 /// Why an envelope's DEK could not be recovered.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum AuditError {
+pub(crate) enum AuditError {
     /// The envelope does not parse.
     #[error("envelope: {0}")]
     Envelope(#[from] EnvelopeError),
@@ -35,14 +35,14 @@ pub enum AuditError {
 
 /// DEKs recovered by the key owner, and the directory they must never appear in.
 #[derive(Debug)]
-pub struct DiskAudit {
+pub(crate) struct DiskAudit {
     dir: PathBuf,
     deks: HashMap<DekId, Zeroizing<Vec<u8>>>,
 }
 
 /// What a scan found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScanResult {
+pub(crate) struct ScanResult {
     /// Files scanned.
     pub files: usize,
     /// DEKs looked for.
@@ -53,21 +53,16 @@ pub struct ScanResult {
 
 impl DiskAudit {
     /// An audit of the files in `dir`.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
             deks: HashMap::new(),
         }
     }
 
-    /// The audited directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Recovers the DEK of `envelope` as the key owner of `lab`, once per DEK. Call it while
     /// the key is still usable (right after the seal that made the envelope).
-    pub fn learn(&mut self, lab: &EmbeddedLab, envelope: &[u8]) -> Result<(), AuditError> {
+    pub(crate) fn learn(&mut self, lab: &EmbeddedLab, envelope: &[u8]) -> Result<(), AuditError> {
         let dek_id = envelope::parse(envelope)?.header().dek_id();
         if let Entry::Vacant(entry) = self.deks.entry(dek_id) {
             entry.insert(lab.recover_dek(envelope)?);
@@ -76,7 +71,7 @@ impl DiskAudit {
     }
 
     /// Looks for every known DEK in every file of the directory (recursively).
-    pub fn scan(&self) -> Result<ScanResult, AuditError> {
+    pub(crate) fn scan(&self) -> Result<ScanResult, AuditError> {
         let mut needles: Vec<(Vec<u8>, &'static str)> = Vec::new();
         for dek in self.deks.values() {
             needles.push((dek.to_vec(), "raw"));

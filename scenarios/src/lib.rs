@@ -118,7 +118,7 @@
 //!   within D, the runner checks at exactly D later that every object sealed under the revoked
 //!   key is unreadable; `no_plaintext_dek_on_disk: true`: objects live in a temporary directory
 //!   and after every step no file holds any DEK (raw, hex or base64) — the DEKs are recovered by
-//!   the key owner in-process ([`audit`]).
+//!   the key owner in-process (`audit`).
 //!
 //! Errors name the file, line and column and what was expected, e.g.
 //! `scenarios/x.yaml:12:5: steps[3]: unknown action `rotat` — did you mean `rotate`?`
@@ -131,20 +131,22 @@
 //! - [`validate`] — loading: YAML errors with positions, then the meaning (references, times).
 //! - [`runner`] — the discrete-event runner: [`runner::Playback`] step by step, [`runner::run`],
 //!   [`runner::run_all`] in parallel.
-//! - [`audit`] — the `no_plaintext_dek_on_disk` auditor and which key wrapped an envelope.
+//! - `audit` (private) — the `no_plaintext_dek_on_disk` auditor and which key wrapped an envelope.
 //! - [`report`] — reports: the readable timeline, JSON, JUnit.
-//! - [`shard`] — `--shard I/N`: a deterministic partition of a library over CI jobs.
+//! - `shard` (private) — `--shard I/N`: a deterministic partition of a library over CI jobs.
 //! - [`cli`] — `ekm scenario run | validate | list` for the `ekm` binary.
+//! - [`fleet`] — many projects and replicas under a realistic workload: the fleet model, its
+//!   schedule, the analytic forecast of KMS volume and the volume report of a run.
 //!
 //! The scenario library lives beside the crate in `scenarios/*.yaml`; `cargo test` runs each file
 //! as its own test case (`tests/library.rs`).
 
-pub mod audit;
+mod audit;
 pub mod cli;
 pub mod fleet;
 pub mod report;
 pub mod runner;
 pub mod schema;
-pub mod shard;
+mod shard;
 pub mod time;
 pub mod validate;

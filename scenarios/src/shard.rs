@@ -95,11 +95,11 @@ impl fmt::Display for Shard {
 
 /// Recorded wall times by scenario name, from a previous `ekm scenario run --json` report.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Durations(BTreeMap<String, Duration>);
+pub(crate) struct Durations(BTreeMap<String, Duration>);
 
 impl Durations {
     /// Reads the wall times out of a JSON report.
-    pub fn load(path: &Path) -> Result<Self, ShardError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, ShardError> {
         let text = std::fs::read_to_string(path).map_err(|source| ShardError::Read {
             path: path.to_owned(),
             source,
@@ -111,7 +111,7 @@ impl Durations {
     }
 
     /// Reads the wall times out of a JSON report's text.
-    pub fn parse(json: &str) -> Result<Self, serde_json::Error> {
+    pub(crate) fn parse(json: &str) -> Result<Self, serde_json::Error> {
         #[derive(Deserialize)]
         struct Run {
             scenarios: Vec<Entry>,
@@ -131,7 +131,7 @@ impl Durations {
     }
 
     /// The recorded wall time of `name`, if any.
-    pub fn get(&self, name: &str) -> Option<Duration> {
+    pub(crate) fn get(&self, name: &str) -> Option<Duration> {
         self.0.get(name).copied()
     }
 }
@@ -140,7 +140,7 @@ impl Durations {
 ///
 /// Every position belongs to exactly one shard of the same count, whatever the order of
 /// `names`; positions come back ascending.
-pub fn partition(names: &[&str], shard: Shard, durations: &Durations) -> Vec<usize> {
+pub(crate) fn partition(names: &[&str], shard: Shard, durations: &Durations) -> Vec<usize> {
     let known: Vec<Duration> = names.iter().filter_map(|n| durations.get(n)).collect();
     let fallback = match known.len() {
         0 => Duration::from_secs(1),

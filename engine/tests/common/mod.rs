@@ -16,10 +16,10 @@ use ekm_engine::{
     Dek, EncryptionContext, Engine, EngineConfig, KeyEncryptionKey, ProjectId, RetryPolicy,
 };
 
-pub const HOUR: Duration = Duration::from_secs(3600);
-pub const SECOND: Duration = Duration::from_secs(1);
+pub(crate) const HOUR: Duration = Duration::from_secs(3600);
+pub(crate) const SECOND: Duration = Duration::from_secs(1);
 
-pub struct Lab {
+pub(crate) struct Lab {
     pub clock: Arc<ManualClock>,
     pub kek: Arc<MemoryKek>,
     pub engine: Engine,
@@ -28,11 +28,11 @@ pub struct Lab {
 }
 
 impl Lab {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with_config(EngineConfig::default())
     }
 
-    pub fn with_config(config: EngineConfig) -> Self {
+    pub(crate) fn with_config(config: EngineConfig) -> Self {
         let clock = Arc::new(ManualClock::default());
         let kek = Arc::new(MemoryKek::new("lab"));
         let project = ProjectId::from("proj_lab");
@@ -49,18 +49,18 @@ impl Lab {
         }
     }
 
-    pub fn advance(&self, by: Duration) {
+    pub(crate) fn advance(&self, by: Duration) {
         self.clock.advance(by);
     }
 
-    pub async fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+    pub(crate) async fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
         self.engine
             .seal(&self.project, &self.context, plaintext)
             .await
             .expect("seal")
     }
 
-    pub async fn open(&self, envelope: &[u8]) -> Result<Vec<u8>, ekm_engine::EngineError> {
+    pub(crate) async fn open(&self, envelope: &[u8]) -> Result<Vec<u8>, ekm_engine::EngineError> {
         self.engine
             .open(&self.project, envelope, &self.context)
             .await
@@ -68,7 +68,7 @@ impl Lab {
     }
 
     /// The DEK inside an envelope, recovered through the KEK as a test oracle.
-    pub async fn dek_of(&self, envelope: &[u8]) -> Dek {
+    pub(crate) async fn dek_of(&self, envelope: &[u8]) -> Dek {
         let parsed = envelope::parse(envelope).expect("parse");
         let header = parsed.header();
         let context = EncryptionContext::new().with(WRAP_CONTEXT_PROJECT, header.project());
@@ -80,7 +80,7 @@ impl Lab {
 }
 
 /// A retry policy that never sleeps long, for tests that exhaust it.
-pub fn quick_retries() -> RetryPolicy {
+pub(crate) fn quick_retries() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 3,
         initial_backoff: Duration::from_millis(1),
@@ -89,6 +89,6 @@ pub fn quick_retries() -> RetryPolicy {
     }
 }
 
-pub fn dek_id(envelope: &[u8]) -> ekm_engine::DekId {
+pub(crate) fn dek_id(envelope: &[u8]) -> ekm_engine::DekId {
     envelope::parse(envelope).expect("parse").header().dek_id()
 }

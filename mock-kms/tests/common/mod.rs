@@ -19,12 +19,12 @@ use ekm_mock_kms::server::{MockKms, Options};
 use ekm_mock_kms::tenant::Tenant;
 use serde_json::Value;
 
-pub const ROLE: &str = "arn:aws:iam::111122223333:role/ekm-demo";
-pub const DEMO_ARN: &str =
+pub(crate) const ROLE: &str = "arn:aws:iam::111122223333:role/ekm-demo";
+pub(crate) const DEMO_ARN: &str =
     "arn:aws:kms:us-east-1:111122223333:key/0b5c1f3e-8d2a-4e7b-9c61-2f4a7d9e1b30";
 
 /// A running mock and its lab clock.
-pub struct TestLab {
+pub(crate) struct TestLab {
     pub mock: MockKms,
     pub clock: Arc<ManualClock>,
     http: reqwest::Client,
@@ -32,13 +32,13 @@ pub struct TestLab {
 
 impl TestLab {
     /// A demo-tenant mock on port 0 with a manual clock.
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let clock = Arc::new(ManualClock::default());
         Self::start_with(Options::ephemeral_with_clock(clock.clone()), clock).await
     }
 
     /// A mock with these options (their clock must be `clock`).
-    pub async fn start_with(options: Options, clock: Arc<ManualClock>) -> Self {
+    pub(crate) async fn start_with(options: Options, clock: Arc<ManualClock>) -> Self {
         let mock = MockKms::start(options).await.expect("mock starts");
         Self {
             mock,
@@ -47,12 +47,17 @@ impl TestLab {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.mock.http_url()
     }
 
     /// A control-API call: status and JSON body.
-    pub async fn control(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn control(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self.http.request(method, format!("{}{path}", self.url()));
         if let Some(body) = body {
@@ -68,7 +73,7 @@ impl TestLab {
     }
 
     /// Makes each control call in turn and asserts its status: `(method, path, body, status)`.
-    pub async fn expect_statuses(&self, cases: Vec<(&str, &str, Option<Value>, u16)>) {
+    pub(crate) async fn expect_statuses(&self, cases: Vec<(&str, &str, Option<Value>, u16)>) {
         for (method, path, body, status) in cases {
             let (got, reply) = self.control(method, path, body).await;
             assert_eq!(got, status, "{method} {path}: {reply}");
@@ -76,7 +81,7 @@ impl TestLab {
     }
 
     /// Applies a key action through the control API, expecting 200.
-    pub async fn action(&self, key: &str, action: &str) -> Value {
+    pub(crate) async fn action(&self, key: &str, action: &str) -> Value {
         let (status, body) = self
             .control("POST", &format!("/_mock/v1/keys/{key}/{action}"), None)
             .await;
@@ -85,20 +90,20 @@ impl TestLab {
     }
 
     /// The call log after `since`.
-    pub async fn calls(&self, since: u64) -> Vec<Value> {
+    pub(crate) async fn calls(&self, since: u64) -> Vec<Value> {
         let (_, page) = self
             .control("GET", &format!("/_mock/v1/calls?since={since}"), None)
             .await;
         page["calls"].as_array().cloned().unwrap_or_default()
     }
 
-    pub async fn shutdown(self) {
+    pub(crate) async fn shutdown(self) {
         self.mock.shutdown().await;
     }
 }
 
 /// Base SDK config for `url` signing with a static key.
-pub async fn sdk_config(url: &str, access_key: &str, secret: &str) -> aws_config::SdkConfig {
+pub(crate) async fn sdk_config(url: &str, access_key: &str, secret: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(url)
@@ -112,7 +117,7 @@ pub async fn sdk_config(url: &str, access_key: &str, secret: &str) -> aws_config
 }
 
 /// KMS client of the customer administrator (the key owner).
-pub async fn owner_kms(url: &str) -> aws_sdk_kms::Client {
+pub(crate) async fn owner_kms(url: &str) -> aws_sdk_kms::Client {
     let tenant = Tenant::default().aws;
     aws_sdk_kms::Client::new(
         &sdk_config(
@@ -125,12 +130,16 @@ pub async fn owner_kms(url: &str) -> aws_sdk_kms::Client {
 }
 
 /// KMS client signing with `access_key`/`secret` directly.
-pub async fn static_kms(url: &str, access_key: &str, secret: &str) -> aws_sdk_kms::Client {
+pub(crate) async fn static_kms(url: &str, access_key: &str, secret: &str) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::new(&sdk_config(url, access_key, secret).await)
 }
 
 /// KMS client of the EKM service: AssumeRole of the customer's role with `external_id`.
-pub async fn service_kms_with(url: &str, role: &str, external_id: &str) -> aws_sdk_kms::Client {
+pub(crate) async fn service_kms_with(
+    url: &str,
+    role: &str,
+    external_id: &str,
+) -> aws_sdk_kms::Client {
     let tenant = Tenant::default().aws;
     let base = sdk_config(
         url,
@@ -151,12 +160,12 @@ pub async fn service_kms_with(url: &str, role: &str, external_id: &str) -> aws_s
 }
 
 /// The demo service client (role `ekm-demo`, ExternalId `proj_demo`).
-pub async fn service_kms(url: &str) -> aws_sdk_kms::Client {
+pub(crate) async fn service_kms(url: &str) -> aws_sdk_kms::Client {
     service_kms_with(url, ROLE, "proj_demo").await
 }
 
 /// The AWS error code of a failed SDK call.
-pub fn code<T, E: ProvideErrorMetadata + std::fmt::Debug>(result: Result<T, E>) -> String {
+pub(crate) fn code<T, E: ProvideErrorMetadata + std::fmt::Debug>(result: Result<T, E>) -> String {
     match result {
         Ok(_) => panic!("expected an error"),
         Err(e) => e

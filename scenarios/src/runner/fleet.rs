@@ -30,7 +30,7 @@ use crate::schema::ErrorKind;
 
 /// Operations between two reads of the mock's call log (it keeps 10,000 calls; one operation
 /// makes at most a few).
-pub const DRAIN_EVERY: usize = 1000;
+pub(super) const DRAIN_EVERY: usize = 1000;
 
 /// What every fleet envelope holds.
 const PAYLOAD: &[u8] = b"a message in a fleet project's conversation";
