@@ -11,15 +11,25 @@
 //!   - { name: gcp-old, provider: gcp, state: disabled, access: false }
 //! aliases:
 //!   main: aws-main
+//! access:
+//!   gcp:
+//!     providers: [ gcp-provider.json ]          # a file (relative to this one) or inline
+//!     policies:
+//!       projects/demo-project-12345: { bindings: [ … ] }
+//!     custom_roles: [ { name: projects/p/roles/ekm, includedPermissions: [ … ] } ]
 //! ```
 //!
-//! Unknown fields are errors; parse errors name the line and column.
+//! `access` replaces or adds to the documents the keys got from the demo tenant: each document
+//! is the cloud's own JSON, written inline (YAML) or as the path of a JSON file. Unknown fields
+//! are errors; parse errors name the line and column; a malformed document is refused naming
+//! its place in the file and its JSON path.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::access::gcp::ProviderDocument;
 use crate::error::StateError;
 use crate::keys::KeySpec;
 use crate::state::Kms;
@@ -50,7 +60,7 @@ pub enum ConfigError {
 }
 
 /// A parsed config file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabConfig {
     /// Identities and resource names (demo values for whatever is omitted).
@@ -62,6 +72,64 @@ pub struct LabConfig {
     /// AWS aliases (name without `alias/`) → lab key name.
     #[serde(default)]
     pub aliases: BTreeMap<String, String>,
+    /// The customer's access documents beyond the demo ones.
+    #[serde(default)]
+    pub access: AccessConfig,
+    /// The directory document paths are relative to (the config file's).
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
+}
+
+/// The `access` section: documents per cloud.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    /// GCP documents.
+    #[serde(default)]
+    pub gcp: GcpConfig,
+}
+
+/// GCP documents: workload-identity providers, IAM policies by resource, custom roles.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcpConfig {
+    /// Providers (each replaces the one of its `name`).
+    #[serde(default)]
+    pub providers: Vec<DocumentSource>,
+    /// IAM policies by resource name (each replaces the resource's policy).
+    #[serde(default)]
+    pub policies: BTreeMap<String, DocumentSource>,
+    /// Custom roles.
+    #[serde(default)]
+    pub custom_roles: Vec<DocumentSource>,
+}
+
+/// A document written inline, or the path of a JSON file holding it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum DocumentSource {
+    /// The path of a JSON file.
+    File(PathBuf),
+    /// The document itself.
+    Inline(serde_json::Value),
+}
+
+impl DocumentSource {
+    /// The document: read from its file (relative to `base`) or as written.
+    fn load(&self, base: Option<&Path>, place: &str) -> Result<serde_json::Value, StateError> {
+        let path = match self {
+            DocumentSource::Inline(value) => return Ok(value.clone()),
+            DocumentSource::File(path) => match base {
+                Some(base) if path.is_relative() => base.join(path),
+                _ => path.clone(),
+            },
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            StateError::InvalidRequest(format!("{place}: cannot read {}: {e}", path.display()))
+        })?;
+        ekm_access::document::parse_json(&text)
+            .map_err(|e| StateError::InvalidRequest(format!("{place} ({}): {e}", path.display())))
+    }
 }
 
 /// A key to create.
@@ -116,10 +184,12 @@ impl LabConfig {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text).map_err(|source| ConfigError::Parse {
+        let mut config = Self::parse(&text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
             source,
-        })
+        })?;
+        config.base_dir = path.parent().map(Path::to_path_buf);
+        Ok(config)
     }
 
     /// Creates the configured keys and aliases in `lab`.
@@ -154,7 +224,49 @@ impl LabConfig {
             lab.set_alias(alias, target)
                 .map_err(|e| StateError::InvalidRequest(format!("alias `{alias}`: {e}")))?;
         }
-        Ok(())
+        self.seed_gcp_documents(lab)
+    }
+
+    /// Puts the `access.gcp` documents in `lab`, each refused naming its place and JSON path.
+    fn seed_gcp_documents(&self, lab: &Kms) -> Result<(), StateError> {
+        let base = self.base_dir.as_deref();
+        let gcp = &self.access.gcp;
+        let refused = |place: &str, e: &dyn std::fmt::Display| {
+            StateError::InvalidRequest(format!("{place}: {e}"))
+        };
+        let mut providers = Vec::new();
+        for (i, source) in gcp.providers.iter().enumerate() {
+            let place = format!("access.gcp.providers[{i}]");
+            let json = source.load(base, &place)?;
+            providers.push(ProviderDocument::new(json).map_err(|e| refused(&place, &e))?);
+        }
+        let mut policies = Vec::new();
+        for (resource, source) in &gcp.policies {
+            let place = format!("access.gcp.policies.{resource}");
+            policies.push((resource, place.clone(), source.load(base, &place)?));
+        }
+        let mut roles = Vec::new();
+        for (i, source) in gcp.custom_roles.iter().enumerate() {
+            let place = format!("access.gcp.custom_roles[{i}]");
+            roles.push((place.clone(), source.load(base, &place)?));
+        }
+        lab.write(|state| {
+            let access = &mut state.gcp_access;
+            for provider in providers {
+                access.put_provider(provider);
+            }
+            for (place, role) in roles {
+                access
+                    .add_custom_role(role)
+                    .map_err(|e| refused(&place, &e))?;
+            }
+            for (resource, place, policy) in policies {
+                access
+                    .put_policy(resource, policy, None)
+                    .map_err(|e| refused(&place, &e))?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -23,7 +23,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::access::AwsAccess;
+use crate::access::{AwsAccess, GcpAccess};
 use crate::config::LabConfig;
 use crate::error::StateError;
 pub use crate::listener::Limits;
@@ -256,8 +256,17 @@ impl MockKms {
                     resume_clock(&lab, clock)?;
                 }
                 let mut state = saved.state;
+                let tenant = lab.tenant();
                 if !saved.has_access_documents {
-                    state.aws_access = AwsAccess::from_switches(lab.tenant(), state.keys.values());
+                    state.aws_access = AwsAccess::from_switches(tenant, state.keys.values());
+                }
+                if !saved.has_gcp_documents {
+                    let gcp_keys = state
+                        .keys
+                        .values()
+                        .filter(|k| k.provider == ekm_vocab::Cloud::Gcp);
+                    let switches = gcp_keys.map(|k| (k.id.as_str(), k.access, k.trust));
+                    state.gcp_access = GcpAccess::from_switches(tenant, switches);
                 }
                 lab.write(|current| {
                     *current = state;

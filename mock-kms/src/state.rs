@@ -22,7 +22,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::access::AwsAccess;
+use crate::access::{AwsAccess, GcpAccess};
 use crate::calls::{CallLog, CallRecord};
 use crate::error::StateError;
 use crate::faults::Faults;
@@ -94,6 +94,8 @@ pub struct KmsState {
     pub xks: XksState,
     /// The customer's AWS access documents (trust, role and key policies).
     pub aws_access: AwsAccess,
+    /// The customer's GCP access documents (providers, IAM policies, custom roles).
+    pub gcp_access: GcpAccess,
 }
 
 impl KmsState {
@@ -149,8 +151,8 @@ impl KmsState {
         if caller == Caller::Owner {
             return Ok(key);
         }
-        // AWS keys: the customer's documents decide, in the AWS front-end (`access`).
-        let switches = key.provider != Cloud::Aws;
+        // AWS and GCP keys: the customer's documents decide, in the front-ends (`access`).
+        let switches = key.provider == Cloud::Azure;
         if switches && !key.trust {
             return Err(StateError::NotTrusted(key.provider));
         }
@@ -161,6 +163,21 @@ impl KmsState {
             });
         }
         Ok(key)
+    }
+
+    /// Gives a new key the documents the demo key of its provider has: its AWS key policy or its
+    /// GCP IAM policy granting EKM encrypt and decrypt.
+    pub fn give_demo_documents(&mut self, tenant: &Tenant, key: &Key) {
+        match key.provider {
+            Cloud::Aws => {
+                let policy = AwsAccess::demo_key_policy(tenant);
+                self.aws_access
+                    .key_policies
+                    .insert(key.name.clone(), policy);
+            }
+            Cloud::Gcp => self.gcp_access.put_demo_key_policy(tenant, &key.id),
+            Cloud::Azure => {}
+        }
     }
 
     /// Resolves an AWS alias (without `alias/`) to its key's lab name.
@@ -211,6 +228,7 @@ impl Kms {
             vault_url: vault_url.trim_end_matches('/').to_owned(),
             state: Mutex::new(KmsState {
                 aws_access: AwsAccess::demo(&tenant),
+                gcp_access: GcpAccess::demo(&tenant),
                 ..KmsState::default()
             }),
             calls: CallLog::default(),
@@ -261,13 +279,7 @@ impl Kms {
                 if state.keys.contains_key(&key.name) {
                     return Err(StateError::AlreadyExists(key.name));
                 }
-                if key.provider == Cloud::Aws {
-                    let policy = AwsAccess::demo_key_policy(&self.tenant);
-                    state
-                        .aws_access
-                        .key_policies
-                        .insert(key.name.clone(), policy);
-                }
+                state.give_demo_documents(&self.tenant, &key);
                 state.keys.insert(key.name.clone(), key);
             }
             state
@@ -438,11 +450,9 @@ impl Kms {
     /// documents decide for EKM's calls with EKM's encryption context.
     fn info_in(&self, state: &KmsState, key: &Key) -> KeyInfo {
         let (access, trust) = match key.provider {
-            Cloud::Aws => {
-                let (access, trust) = state.aws_access.service_allowed(&self.tenant, key);
-                (access, trust)
-            }
-            Cloud::Gcp | Cloud::Azure => (key.access, key.trust),
+            Cloud::Aws => state.aws_access.service_allowed(&self.tenant, key),
+            Cloud::Gcp => state.gcp_access.service_allowed(&self.tenant, &key.id),
+            Cloud::Azure => (key.access, key.trust),
         };
         let state = key.state_at(self.now());
         KeyInfo {
@@ -485,13 +495,7 @@ impl Kms {
             if state.key_by_id(provider, &key.id).is_some() {
                 return Err(StateError::AlreadyExists(key.id.clone()));
             }
-            if provider == Cloud::Aws {
-                let policy = AwsAccess::demo_key_policy(&self.tenant);
-                state
-                    .aws_access
-                    .key_policies
-                    .insert(name.to_owned(), policy);
-            }
+            state.give_demo_documents(&self.tenant, &key);
             let info = self.info_in(state, &key);
             state.keys.insert(name.to_owned(), key);
             Ok(info)
@@ -548,24 +552,25 @@ impl Kms {
                     KeyState::Destroyed => return Err(refuse("the key is already destroyed")),
                 },
                 KeyAction::Destroy => key.destroy(),
-                KeyAction::RevokeAccess | KeyAction::RestoreAccess if provider == Cloud::Aws => {
-                    let revoke = action == KeyAction::RevokeAccess;
-                    state.aws_access.set_access(&self.tenant, name, revoke);
-                }
                 KeyAction::RevokeAccess | KeyAction::RestoreAccess => {
-                    key.access = action == KeyAction::RestoreAccess;
-                }
-                KeyAction::RestoreTrust if provider == Cloud::Aws => {
-                    state.aws_access.set_trust(&self.tenant, name, false);
-                }
-                KeyAction::RestoreTrust => key.trust = true,
-                KeyAction::RevokeTrust => {
-                    if provider == Cloud::Aws {
-                        state.aws_access.set_trust(&self.tenant, name, true);
-                    } else {
-                        key.trust = false;
+                    let revoke = action == KeyAction::RevokeAccess;
+                    let id = key.id.clone();
+                    match provider {
+                        Cloud::Aws => state.aws_access.set_access(&self.tenant, name, revoke),
+                        Cloud::Gcp => state.gcp_access.set_access(&self.tenant, &id, revoke),
+                        Cloud::Azure => key.access = !revoke,
                     }
-                    *state.trust_epochs.entry(provider).or_default() += 1;
+                }
+                KeyAction::RevokeTrust | KeyAction::RestoreTrust => {
+                    let revoke = action == KeyAction::RevokeTrust;
+                    match provider {
+                        Cloud::Aws => state.aws_access.set_trust(&self.tenant, revoke),
+                        Cloud::Gcp => state.gcp_access.set_trust(&self.tenant, revoke),
+                        Cloud::Azure => key.trust = !revoke,
+                    }
+                    if revoke {
+                        *state.trust_epochs.entry(provider).or_default() += 1;
+                    }
                 }
             }
             Ok(self.info_in(state, state.key(name)?))
@@ -786,28 +791,50 @@ mod tests {
     #[test]
     fn service_needs_trust_and_access_owner_does_not() {
         let (_, lab) = demo_lab();
-        let epoch = lab.read(|s| s.trust_epoch(Cloud::Gcp));
-        lab.apply("gcp-demo", KeyAction::RevokeAccess).unwrap();
+        let epoch = lab.read(|s| s.trust_epoch(Cloud::Azure));
+        lab.apply("azure-demo", KeyAction::RevokeAccess).unwrap();
         lab.read(|s| {
             assert!(matches!(
-                s.authorize("gcp-demo", Caller::Service, KeyUse::Encrypt, "useToEncrypt"),
+                s.authorize("azure-demo", Caller::Service, KeyUse::Encrypt, "encrypt"),
                 Err(StateError::AccessDenied { .. })
             ));
             assert!(
-                s.authorize("gcp-demo", Caller::Owner, KeyUse::Encrypt, "x")
+                s.authorize("azure-demo", Caller::Owner, KeyUse::Encrypt, "x")
                     .is_ok()
             );
         });
-        lab.apply("gcp-demo", KeyAction::RevokeTrust).unwrap();
+        lab.apply("azure-demo", KeyAction::RevokeTrust).unwrap();
         lab.read(|s| {
-            assert!(!s.service_trusted(Cloud::Gcp));
+            assert!(!s.service_trusted(Cloud::Azure));
             assert!(s.service_trusted(Cloud::Aws));
-            assert_eq!(s.trust_epoch(Cloud::Gcp), epoch + 1);
+            assert_eq!(s.trust_epoch(Cloud::Azure), epoch + 1);
             assert!(matches!(
-                s.authorize("gcp-demo", Caller::Service, KeyUse::Decrypt, "useToDecrypt"),
-                Err(StateError::NotTrusted(Cloud::Gcp))
+                s.authorize("azure-demo", Caller::Service, KeyUse::Decrypt, "decrypt"),
+                Err(StateError::NotTrusted(Cloud::Azure))
             ));
         });
+    }
+
+    #[test]
+    fn gcp_switches_edit_the_documents_and_trust_is_the_providers() {
+        let (_, lab) = demo_lab();
+        lab.create_key("gcp-2", Cloud::Gcp, KeySpec::SymmetricDefault)
+            .unwrap();
+        let switches = |name: &str| {
+            let info = lab.key_info(name).unwrap();
+            (info.access, info.trust)
+        };
+        assert_eq!(switches("gcp-2"), (true, true));
+        lab.apply("gcp-demo", KeyAction::RevokeAccess).unwrap();
+        assert_eq!(switches("gcp-demo"), (false, true));
+        assert_eq!(switches("gcp-2"), (true, true));
+        lab.apply("gcp-2", KeyAction::RevokeTrust).unwrap();
+        assert_eq!(switches("gcp-demo"), (false, false));
+        assert_eq!(switches("gcp-2"), (true, false));
+        lab.apply("gcp-demo", KeyAction::RestoreTrust).unwrap();
+        lab.apply("gcp-demo", KeyAction::RestoreAccess).unwrap();
+        assert_eq!(switches("gcp-demo"), (true, true));
+        assert_eq!(switches("gcp-2"), (true, true));
     }
 
     #[test]

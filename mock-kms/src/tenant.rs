@@ -69,12 +69,22 @@ pub struct GcpTenant {
 }
 
 impl GcpTenant {
+    /// The workload identity pool's resource name.
+    pub fn pool_name(&self) -> String {
+        format!(
+            "projects/{}/locations/global/workloadIdentityPools/{}",
+            self.wif_project_number, self.wif_pool
+        )
+    }
+
+    /// The workload identity provider's resource name.
+    pub fn provider_name(&self) -> String {
+        format!("{}/providers/{}", self.pool_name(), self.wif_provider)
+    }
+
     /// The STS audience naming the workload identity provider.
     pub fn sts_audience(&self) -> String {
-        format!(
-            "//iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}/providers/{}",
-            self.wif_project_number, self.wif_pool, self.wif_provider
-        )
+        format!("//iam.googleapis.com/{}", self.provider_name())
     }
 
     /// The resource name of cryptoKey `key` in the customer's key ring.

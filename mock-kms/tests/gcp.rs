@@ -6,15 +6,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{Extensions, HeaderMap, HeaderValue, header};
+use axum::http::header;
 use ekm_clock::{Clock, ManualClock};
 use ekm_mock_kms::gcp::OWNER_ACCESS_TOKEN;
 use ekm_mock_kms::server::{MockKms, Options};
 use ekm_vocab::Fault;
 use ekm_vocab::KeyAction;
-use google_cloud_auth::credentials::{
-    CacheableResource, Credentials, CredentialsProvider, EntityTag, external_account,
-};
+mod gcp_clients;
+
+use gcp_clients::{PROJECT_ID, StaticToken, WIF_AUDIENCE};
+use google_cloud_auth::credentials::{Credentials, external_account};
 use google_cloud_gax::error::Error as GaxError;
 use google_cloud_gax::error::rpc::Code;
 use google_cloud_gax::retry_policy::NeverRetry;
@@ -24,8 +25,6 @@ use serde_json::{Value, json};
 
 const KEY: &str =
     "projects/demo-project-12345/locations/us-east1/keyRings/ekm-ring/cryptoKeys/ekm-key";
-const WIF_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ekm-pool/providers/ekm-provider";
-const PROJECT_ID: &str = "proj_demo";
 const SERVICE_ACCOUNT_ID: &str = "100000000000000000001";
 const SERVICE_ACCOUNT_EMAIL: &str = "ekm-service@demo-project-12345.iam.gserviceaccount.com";
 const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
@@ -66,19 +65,9 @@ impl TestLab {
         self.mock.lab().set_faults(rules).expect("faults");
     }
 
-    /// External-account credentials that fetch their subject token from the lab identity
-    /// provider themselves (URL-sourced, JSON format): the recipe the engine uses.
+    /// The engine's recipe of external-account credentials.
     fn wif_config(&self) -> Value {
-        json!({
-            "type": "external_account",
-            "audience": WIF_AUDIENCE,
-            "subject_token_type": JWT_TYPE,
-            "token_url": format!("{}/v1/token", self.url()),
-            "credential_source": {
-                "url": format!("{}/_mock/v1/identity/gcp-id-token?audience={PROJECT_ID}", self.url()),
-                "format": { "type": "json", "subject_token_field_name": "id_token" },
-            },
-        })
+        gcp_clients::wif_config(&self.url())
     }
 
     /// A KMS client on `creds`, never retrying.
@@ -198,29 +187,6 @@ fn exchange_form<'a>(subject: &'a str, audience: &'a str) -> Vec<(&'a str, &'a s
         ("audience", audience),
         ("scope", "https://www.googleapis.com/auth/cloud-platform"),
     ]
-}
-
-/// A static bearer token as SDK credentials (the owner's).
-#[derive(Debug)]
-struct StaticToken(&'static str);
-
-impl CredentialsProvider for StaticToken {
-    async fn headers(
-        &self,
-        _: Extensions,
-    ) -> Result<CacheableResource<HeaderMap>, google_cloud_auth::errors::CredentialsError> {
-        let mut headers = HeaderMap::new();
-        let value = HeaderValue::from_str(&format!("Bearer {}", self.0)).expect("header");
-        headers.insert(header::AUTHORIZATION, value);
-        Ok(CacheableResource::New {
-            entity_tag: EntityTag::default(),
-            data: headers,
-        })
-    }
-
-    async fn universe_domain(&self) -> Option<String> {
-        None
-    }
 }
 
 async fn encrypt(
@@ -455,21 +421,20 @@ async fn sts_refuses_bad_subject_tokens() {
     assert_ne!(good_sig, other_sig);
     let forged = format!("{good_head}.{other_sig}");
 
-    for (token, why) in [
-        (&wrong_audience, "audience"),
-        (&wrong_subject, "subject"),
-        (&expired, "expired"),
-        (&forged, "signature"),
+    // The provider's attribute condition admits only EKM's service account: another subject
+    // is `unauthorized_client`, as GCP answers a rejected condition.
+    for (token, why, error_code) in [
+        (&wrong_audience, "audience", "invalid_grant"),
+        (&wrong_subject, "attribute condition", "unauthorized_client"),
+        (&expired, "expired", "invalid_grant"),
+        (&forged, "signature", "invalid_grant"),
     ] {
         let client = lab.service_with_subject_token(token).await;
         let error = auth_failure(encrypt(&client, b"x", b"").await);
-        assert!(error.contains("invalid_grant"), "{why}: {error}");
+        assert!(error.contains(error_code), "{why}: {error}");
         assert!(error.contains(why), "{why}: {error}");
         let (status, body) = lab.exchange(&exchange_form(token, WIF_AUDIENCE)).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (400, Some("invalid_grant"))
-        );
+        assert_eq!((status, body["error"].as_str()), (400, Some(error_code)));
     }
 
     let mut config = lab.wif_config();
@@ -521,9 +486,10 @@ async fn revoking_trust_kills_issued_tokens_at_once() {
         (status, &body["error"]["status"]),
         (401, &json!("UNAUTHENTICATED"))
     );
+    // Trust is the provider's: revoked, it is disabled, and STS treats it as missing.
     let fresh = lab.service().await;
     let error = auth_failure(decrypt(&fresh, &sealed.ciphertext, b"").await);
-    assert!(error.contains("invalid_grant"), "{error}");
+    assert!(error.contains("invalid_target"), "{error}");
 
     lab.apply(KeyAction::RestoreTrust);
     assert_eq!(

@@ -161,6 +161,24 @@ pub struct Federated {
     pub principal_sets: Vec<String>,
 }
 
+impl From<&Federated> for crate::gcp::Identity {
+    /// Who a federated token calls Cloud KMS as: its principal and its principal sets.
+    fn from(federated: &Federated) -> Self {
+        let mut names = vec![crate::gcp::Member::Principal(federated.principal.clone())];
+        names.extend(
+            federated
+                .principal_sets
+                .iter()
+                .cloned()
+                .map(crate::gcp::Member::PrincipalSet),
+        );
+        Self {
+            shown: federated.principal.clone(),
+            names,
+        }
+    }
+}
+
 /// STS's answer to an exchange.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchange {

@@ -278,7 +278,29 @@ pub fn authorize(
     permission: &str,
     key: &str,
 ) -> Decision {
-    let mut tracer = Tracer::default();
+    decide(policies, roles, who, permission, key, Tracer::default())
+}
+
+/// Whether `who` holds `permission` on `key`: [`authorize`]'s answer without building a trace
+/// (the hot path of every allowed call).
+pub fn allows(
+    policies: &BTreeMap<String, IamPolicy>,
+    roles: &CustomRoles,
+    who: &Identity,
+    permission: &str,
+    key: &str,
+) -> bool {
+    decide(policies, roles, who, permission, key, Tracer::quiet()).allowed()
+}
+
+fn decide(
+    policies: &BTreeMap<String, IamPolicy>,
+    roles: &CustomRoles,
+    who: &Identity,
+    permission: &str,
+    key: &str,
+    mut tracer: Tracer,
+) -> Decision {
     let resource = json!({"name": key, "type": "cloudkms.googleapis.com/CryptoKey", "service": "cloudkms.googleapis.com"});
     for level in ancestry(key) {
         let Some(policy) = policies.get(&level) else {
@@ -288,44 +310,40 @@ pub fn authorize(
         for (i, b) in policy.bindings.iter().enumerate() {
             let part = format!("bindings[{i}] {}", b.role);
             if !b.members.iter().any(|m| names_caller(m, who)) {
-                tracer.note(&doc, &part, format!("does not name {}", who.shown));
+                tracer.note_with(&doc, &part, || format!("does not name {}", who.shown));
                 continue;
             }
             let perms = predefined_role(&b.role).or_else(|| roles.permissions(&b.role));
             let Some(perms) = perms else {
-                tracer.note(&doc, &part, "grants nothing the lab knows: the role is not modelled (define it as a custom role)");
+                tracer.note_with(&doc, &part, || "grants nothing the lab knows: the role is not modelled (define it as a custom role)".into());
                 continue;
             };
             if !perms.contains(&permission) {
-                tracer.note(
-                    &doc,
-                    &part,
-                    format!("names {} but the role lacks {permission}", who.shown),
-                );
+                tracer.note_with(&doc, &part, || {
+                    format!("names {} but the role lacks {permission}", who.shown)
+                });
                 continue;
             }
             if let Some((title, expr)) = &b.condition {
                 match expr.holds(&[("resource", &resource)]) {
                     Ok(true) => {}
                     Ok(false) => {
-                        tracer.note(
-                            &doc,
-                            &part,
-                            format!("condition `{title}` is false for {key}"),
-                        );
+                        tracer.note_with(&doc, &part, || {
+                            format!("condition `{title}` is false for {key}")
+                        });
                         continue;
                     }
                     Err(why) => {
-                        tracer.note(
-                            &doc,
-                            &part,
-                            format!("condition `{title}` grants nothing: {why}"),
-                        );
+                        tracer.note_with(&doc, &part, || {
+                            format!("condition `{title}` grants nothing: {why}")
+                        });
                         continue;
                     }
                 }
             }
-            let step = tracer.note(&doc, &part, format!("grants {permission} to {}", who.shown));
+            let step = tracer.note_with(&doc, &part, || {
+                format!("grants {permission} to {}", who.shown)
+            });
             return tracer.allow(step);
         }
     }

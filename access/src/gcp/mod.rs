@@ -14,4 +14,4 @@ pub mod iam;
 pub mod lint;
 
 pub use federation::{Exchange, Federated, Provider, exchange};
-pub use iam::{CustomRoles, IamPolicy, Identity, Member, authorize};
+pub use iam::{CustomRoles, IamPolicy, Identity, Member, allows, authorize};

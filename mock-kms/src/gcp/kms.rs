@@ -26,7 +26,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use base64::Engine;
@@ -172,7 +172,7 @@ fn checked_bytes(
 }
 
 /// The request names the key's resource `projects/P/locations/L/keyRings/R/cryptoKeys/K`.
-fn resource_name(project: &str, location: &str, ring: &str, key: &str) -> String {
+pub(super) fn resource_name(project: &str, location: &str, ring: &str, key: &str) -> String {
     format!("projects/{project}/locations/{location}/keyRings/{ring}/cryptoKeys/{key}")
 }
 
@@ -188,7 +188,7 @@ fn resolve(gcp: &Gcp, resource: &str) -> Result<String, ApiError> {
 }
 
 /// A lab refusal in Google's words.
-fn lab_error(error: StateError, resource: &str, permission: &str) -> ApiError {
+pub(super) fn lab_error(error: StateError, resource: &str, permission: &str) -> ApiError {
     let not_enabled = |state: &str| {
         ApiError::failed_precondition(format!(
             "{resource} is not enabled, current state is: {state}."
@@ -317,15 +317,14 @@ async fn encrypt(
     check_name(request.name.as_deref(), resource)?;
     let name = enter(gcp, call, resource).await?;
     let now = gcp.lab.now();
-    let (sealed, ekm) = gcp
-        .lab
-        .read(|state| {
-            let sealed = state
-                .authorize(&name, principal.caller, KeyUse::Encrypt, USE_TO_ENCRYPT)?
-                .encrypt_blob(now, &aad.bytes, &plaintext.bytes)?;
-            Ok::<_, StateError>((sealed, state.xks.stores.ekm_keys.get(&name).cloned()))
-        })
-        .map_err(|e| lab_error(e, resource, USE_TO_ENCRYPT))?;
+    let (sealed, ekm) = gcp.lab.read(|state| {
+        principal.check_iam(state, call, USE_TO_ENCRYPT, resource)?;
+        let sealed = state
+            .authorize(&name, principal.caller, KeyUse::Encrypt, USE_TO_ENCRYPT)
+            .and_then(|key| key.encrypt_blob(now, &aad.bytes, &plaintext.bytes))
+            .map_err(|e| lab_error(e, resource, USE_TO_ENCRYPT))?;
+        Ok::<_, ApiError>((sealed, state.xks.stores.ekm_keys.get(&name).cloned()))
+    })?;
     let ciphertext = match &ekm {
         Some(ekm) => {
             let who = ekm::Who {
@@ -375,14 +374,14 @@ async fn decrypt(
     let name = enter(gcp, call, resource).await?;
     let now = gcp.lab.now();
     // An EKM key: the caller's rights and the key's state first, then the hop.
-    let ekm = gcp
-        .lab
-        .read(|state| {
-            let key = state.authorize(&name, principal.caller, KeyUse::Decrypt, USE_TO_DECRYPT)?;
-            key.ensure_usable(now)?;
-            Ok::<_, StateError>(state.xks.stores.ekm_keys.get(&name).cloned())
-        })
-        .map_err(|e| lab_error(e, resource, USE_TO_DECRYPT))?;
+    let ekm = gcp.lab.read(|state| {
+        principal.check_iam(state, call, USE_TO_DECRYPT, resource)?;
+        state
+            .authorize(&name, principal.caller, KeyUse::Decrypt, USE_TO_DECRYPT)
+            .and_then(|key| key.ensure_usable(now))
+            .map_err(|e| lab_error(e, resource, USE_TO_DECRYPT))?;
+        Ok::<_, ApiError>(state.xks.stores.ekm_keys.get(&name).cloned())
+    })?;
     let inner = match &ekm {
         Some(ekm) => {
             let who = ekm::Who {
@@ -394,14 +393,17 @@ async fn decrypt(
         }
         None => Zeroizing::new(ciphertext.bytes),
     };
-    let (plaintext, used_primary) = gcp
-        .lab
-        .read(|state| {
-            let key = state.authorize(&name, principal.caller, KeyUse::Decrypt, USE_TO_DECRYPT)?;
-            let (plaintext, version) = key.decrypt_blob(now, &inner, &aad.bytes)?;
-            Ok::<_, StateError>((plaintext, version == key.primary().id))
-        })
-        .map_err(|e| lab_error(e, resource, USE_TO_DECRYPT))?;
+    let (plaintext, used_primary) = gcp.lab.read(|state| {
+        principal.check_iam(state, call, USE_TO_DECRYPT, resource)?;
+        let opened = state
+            .authorize(&name, principal.caller, KeyUse::Decrypt, USE_TO_DECRYPT)
+            .and_then(|key| {
+                let (plaintext, version) = key.decrypt_blob(now, &inner, &aad.bytes)?;
+                Ok((plaintext, version == key.primary().id))
+            })
+            .map_err(|e| lab_error(e, resource, USE_TO_DECRYPT))?;
+        Ok::<_, ApiError>(opened)
+    })?;
     Ok(DecryptResponse {
         plaintext: STANDARD.encode(plaintext.as_slice()),
         plaintext_crc32c: crc32c::crc32c(&plaintext).to_string(),
@@ -440,11 +442,13 @@ async fn read_metadata<T>(
     })
 }
 
-fn method_not_found(method: &Method, uri: &OriginalUri) -> ApiError {
+pub(super) fn method_not_found(method: &Method, uri: &OriginalUri) -> ApiError {
     ApiError::not_found(format!("Method not found: {method} {}", uri.path()))
 }
 
-/// `…/cryptoKeys/{K}` (`GET`) and `…/cryptoKeys/{K}:encrypt|decrypt` (`POST`).
+/// `…/cryptoKeys/{K}` (`GET`), `…/cryptoKeys/{K}:encrypt|decrypt` (`POST`) and the IAM verbs
+/// ([`iam_policy`](super::iam_policy)).
+#[allow(clippy::too_many_arguments)]
 pub async fn crypto_key(
     State(gcp): State<Arc<Gcp>>,
     Extension(call): Extension<Call>,
@@ -452,6 +456,7 @@ pub async fn crypto_key(
     uri: OriginalUri,
     path: Result<Path<KeyPath>, PathRejection>,
     headers: HeaderMap,
+    query: RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Ok(Path((project, location, ring, key))) = path else {
@@ -461,6 +466,14 @@ pub async fn crypto_key(
         Some((key, verb)) => (key, Some(verb)),
         None => (key.as_str(), None),
     };
+    if let Some(verb @ ("getIamPolicy" | "setIamPolicy")) = verb {
+        let at = (project.as_str(), location.as_str(), ring.as_str(), key);
+        let query = query.0.as_deref();
+        return super::iam_policy::crypto_key(
+            &gcp, &call, &method, &uri, verb, at, &headers, query, body,
+        )
+        .await;
+    }
     let resource = resource_name(&project, &location, &ring, key);
     match (&method, verb) {
         (&Method::POST, Some("encrypt")) => {
@@ -578,7 +591,7 @@ pub async fn unknown(
     unknown_call(&call, &method, &uri)
 }
 
-fn unknown_call(call: &Call, method: &Method, uri: &OriginalUri) -> Response {
+pub(super) fn unknown_call(call: &Call, method: &Method, uri: &OriginalUri) -> Response {
     call.name("unknown", CallKind::Other);
     answer::<Value, _>(Err(method_not_found(method, uri)))
 }

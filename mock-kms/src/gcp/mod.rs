@@ -13,17 +13,20 @@
 //! 3. It calls Cloud KMS ([`kms`]) with `Authorization: Bearer TOKEN`.
 //!
 //! # Who is who
-//! - The **federated principal** (and the impersonated service account, which is the same
-//!   identity here) is [`Caller::Service`]: it holds `cloudkms.cryptoKeyVersions.useToEncrypt`
-//!   and `useToDecrypt` on keys whose `access` and `trust` hold, and nothing else — reading key
-//!   metadata is `403 PERMISSION_DENIED`, as with the real roles.
+//! - The **federated principal** (with its principal sets) and the impersonated service account
+//!   are [`Caller::Service`]: what they may do is what the customer's IAM policies on the
+//!   project, key ring and crypto key grant them ([`GcpAccess`](crate::access::GcpAccess));
+//!   the demo tenant grants `roles/cloudkms.cryptoKeyEncrypterDecrypter` on each key. Reading
+//!   key metadata stays the owner's (`403 PERMISSION_DENIED`).
 //! - The **customer administrator** is [`Caller::Owner`] and authenticates with the static
 //!   bearer token [`OWNER_ACCESS_TOKEN`] (GCP has no access-key pair to model it with). It may
 //!   read metadata (`GET` cryptoKey / cryptoKeyVersions) and encrypt or decrypt whatever the
-//!   state of `access` and `trust`. Lifecycle changes go through the control API.
+//!   state of `access` and `trust`, and read and set IAM policies ([`iam_policy`]). Lifecycle
+//!   changes go through the control API.
 //!
-//! Revoking trust bumps the GCP trust epoch: every token issued before stops working at once
-//! (`401 UNAUTHENTICATED`), and new exchanges fail while no GCP key trusts the service.
+//! Revoking trust disables the tenant's provider and bumps the GCP trust epoch: every token
+//! issued before stops working at once (`401 UNAUTHENTICATED`), and new exchanges fail
+//! (`invalid_target`) until trust is restored.
 //!
 //! Every request is logged in the call log (provider `gcp`); KMS errors are
 //! `{"error":{"code","message","status"}}`, STS errors OAuth-style
@@ -34,10 +37,12 @@
 //! - [`identity`]: the lab OIDC issuer (ID tokens, JWKS) and subject-token verification.
 //! - [`sts`]: the token exchange, impersonation and the store of issued access tokens.
 //! - [`kms`]: Cloud KMS `:encrypt`, `:decrypt` and the key / version metadata reads.
+//! - [`iam_policy`]: `:getIamPolicy` / `:setIamPolicy` on key rings and crypto keys.
 //! - [`ekm`]: Cloud EKM keys (`EXTERNAL`, `EXTERNAL_VPC`): the hop to the external key manager
 //!   and its errors.
 
 pub mod ekm;
+pub mod iam_policy;
 pub mod identity;
 pub mod kms;
 pub mod sts;
@@ -81,15 +86,6 @@ impl Gcp {
         }
     }
 
-    /// The federated principal of the service account (`principal://…/subject/SUB`).
-    fn federated_principal(&self, subject: &str) -> String {
-        let gcp = &self.lab.tenant().gcp;
-        format!(
-            "principal://iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}/subject/{subject}",
-            gcp.wif_project_number, gcp.wif_pool
-        )
-    }
-
     /// GCP's admission: authenticates a request by its bearer token — the owner's static
     /// token, or an access token issued by STS / impersonation in the current trust epoch and
     /// not yet expired (wall-clock time) — and names the caller in the call log.
@@ -105,10 +101,11 @@ impl Gcp {
             Principal {
                 caller: Caller::Owner,
                 name: OWNER_CALLER.to_owned(),
+                identity: None,
             }
         } else {
             let epoch = self.lab.read(|state| state.trust_epoch(Cloud::Gcp));
-            let name = self
+            let identity = self
                 .tokens
                 .check(token, epoch, ekm_clock::wall_time())
                 .map_err(|why| {
@@ -118,7 +115,8 @@ impl Gcp {
                 })?;
             Principal {
                 caller: Caller::Service,
-                name,
+                name: identity.shown.clone(),
+                identity: Some(identity),
             }
         };
         call.caller(&principal.name);
@@ -142,11 +140,37 @@ fn answer<T: Serialize, E: WireError>(result: Result<T, E>) -> Response {
     }
 }
 
-/// An authenticated caller: its role and how the call log names it.
+/// An authenticated caller: its role, how the call log names it and, for the service, who its
+/// token stands for in IAM policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Principal {
     caller: Caller,
     name: String,
+    identity: Option<ekm_access::gcp::Identity>,
+}
+
+impl Principal {
+    /// Whether the customer's IAM policies let this caller use `permission` on crypto key
+    /// `resource` (the owner is not subject to them here); a denial answers
+    /// `PERMISSION_DENIED` with GCP's message and leaves the decision's trace in the log.
+    fn check_iam(
+        &self,
+        state: &crate::state::KmsState,
+        call: &Call,
+        permission: &str,
+        resource: &str,
+    ) -> Result<(), ApiError> {
+        let Some(identity) = &self.identity else {
+            return Ok(());
+        };
+        state
+            .gcp_access
+            .kms_call(identity, permission, resource)
+            .map_err(|decision| {
+                call.denied_by(crate::access::short_trace(&decision));
+                ApiError::permission_denied(decision.message.unwrap_or_default())
+            })
+    }
 }
 
 /// An error answer that names its outcome for the call log.
@@ -341,6 +365,10 @@ pub fn router(lab: Arc<Kms>) -> Router {
         .route(
             "/v1/projects/{project}/serviceAccounts/{account}",
             any(sts::generate_access_token),
+        )
+        .route(
+            "/v1/projects/{project}/locations/{location}/keyRings/{ring}",
+            any(iam_policy::key_ring),
         )
         .route(KEY, any(kms::crypto_key))
         .route(&format!("{KEY}/cryptoKeyVersions"), any(kms::versions))

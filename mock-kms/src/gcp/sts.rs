@@ -3,16 +3,19 @@
 //! access tokens they issue.
 //!
 //! The exchange (RFC 8693, as `external_account` credentials send it, form- or JSON-encoded)
-//! checks the request's shape, that `audience` names the tenant's workload identity provider,
-//! that the provider still exists (some GCP key trusts the service,
-//! [`KmsState::service_trusted`](crate::state::KmsState::service_trusted)), and the subject JWT
-//! ([`identity`](super::identity)): signature, issuer, `aud` = the allowed audience (the project
-//! id), `sub` = the service account id, expiry. It answers an opaque access token valid for
-//! 3600 s of wall-clock time in the current trust epoch.
+//! checks the request's shape and the subject JWT's signature and expiry
+//! ([`identity`](super::identity)), then the customer's workload-identity providers decide
+//! ([`GcpAccess::exchange`](crate::access::GcpAccess::exchange): the provider named by
+//! `audience` exists and is enabled, the token's issuer and audience, the attribute condition).
+//! It answers an opaque access token valid for 3600 s of wall-clock time in the current trust
+//! epoch, standing for the federated principal and its principal sets.
 //!
 //! Errors are OAuth-style 400 `{"error","error_description"}`: `invalid_request` (missing or
-//! malformed fields), `unsupported_grant_type`, `invalid_target` (another workload identity
-//! provider), `invalid_grant` (a refused subject token, or trust revoked). Injected throttling,
+//! malformed fields, an audience that names no provider), `unsupported_grant_type`,
+//! `invalid_target` (a provider that does not exist or is disabled: trust revoked),
+//! `invalid_grant` (a refused subject token: signature, expiry, issuer, audience),
+//! `unauthorized_client` (the attribute condition rejects it); a refusal's trace goes to the
+//! call log. Injected throttling,
 //! outages and internal errors answer in Google's API error format (429 / 503 / 500).
 
 use std::collections::HashMap;
@@ -34,8 +37,10 @@ use time::format_description::well_known::Rfc3339;
 use super::{
     ApiError, Call, Gcp, WireError, admit_faults, answer, body_error, json_body, media_type,
 };
+use crate::access;
 use crate::faults::Failure;
 use crate::state::Caller;
+use ekm_access::gcp::Identity;
 use ekm_vocab::CallKind;
 use ekm_vocab::Cloud;
 
@@ -67,7 +72,7 @@ pub enum TokenRejection {
 
 #[derive(Debug, Clone)]
 struct IssuedToken {
-    principal: String,
+    identity: Identity,
     epoch: u64,
     expires: OffsetDateTime,
 }
@@ -80,11 +85,11 @@ pub struct TokenStore {
 }
 
 impl TokenStore {
-    /// Issues a random access token for `principal` in trust epoch `epoch`, valid from `now`
+    /// Issues a random access token for `identity` in trust epoch `epoch`, valid from `now`
     /// for `lifetime`; returns it and its expiry.
     pub fn issue(
         &self,
-        principal: &str,
+        identity: Identity,
         epoch: u64,
         now: OffsetDateTime,
         lifetime: Duration,
@@ -99,7 +104,7 @@ impl TokenStore {
         tokens.insert(
             token.clone(),
             IssuedToken {
-                principal: principal.to_owned(),
+                identity,
                 epoch,
                 expires,
             },
@@ -107,13 +112,13 @@ impl TokenStore {
         Ok((token, expires))
     }
 
-    /// The principal of `token` if it is live in trust epoch `epoch` at wall time `now`.
+    /// The identity of `token` if it is live in trust epoch `epoch` at wall time `now`.
     pub fn check(
         &self,
         token: &str,
         epoch: u64,
         now: OffsetDateTime,
-    ) -> Result<String, TokenRejection> {
+    ) -> Result<Identity, TokenRejection> {
         let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
         let issued = tokens.get(token).ok_or(TokenRejection::Unknown)?;
         if issued.epoch != epoch {
@@ -121,7 +126,7 @@ impl TokenStore {
         } else if issued.expires <= now {
             Err(TokenRejection::Expired)
         } else {
-            Ok(issued.principal.clone())
+            Ok(issued.identity.clone())
         }
     }
 }
@@ -280,49 +285,38 @@ async fn exchange(
             SUBJECT_TOKEN_TYPES.join(", ")
         )));
     }
-    let tenant = gcp.lab.tenant();
-    let provider = tenant.gcp.sts_audience();
     let audience = required(request.audience, "audience")?;
-    if audience != provider {
-        return Err(StsError::oauth(
-            "invalid_target",
-            format!(
-                "The target service indicated by the \"audience\" parameter is invalid: \
-                 `{audience}` is not a workload identity provider of this lab ({provider})."
-            ),
-        ));
-    }
     call.admit_faults().await.map_err(StsError::from_failure)?;
-    let (trusted, epoch) = gcp.lab.read(|state| {
-        (
-            state.service_trusted(Cloud::Gcp),
-            state.trust_epoch(Cloud::Gcp),
-        )
-    });
-    if !trusted {
-        return Err(StsError::invalid_grant(format!(
-            "The workload identity pool provider {provider} does not exist or no longer \
-             trusts the service."
-        )));
-    }
     let key = gcp
         .identity
         .get()
         .map_err(|e| StsError::Api(ApiError::internal(e.to_string())))?;
     let now = ekm_clock::wall_time();
-    let verified = key
-        .verify(
-            &subject_token,
-            &tenant.project_id,
-            &tenant.gcp.service_account_id,
-            now,
-        )
+    let claims = key
+        .verify(&subject_token, now)
         .map_err(|e| StsError::invalid_grant(e.to_string()))?;
-    let principal = gcp.federated_principal(&verified.subject);
-    call.caller(&principal);
+    let (exchange, epoch) = gcp.lab.read(|state| {
+        (
+            state.gcp_access.exchange(&audience, &claims),
+            state.trust_epoch(Cloud::Gcp),
+        )
+    });
+    let Some(federated) = exchange.federated else {
+        call.denied_by(access::short_trace(&exchange.decision));
+        return Err(StsError::oauth(
+            exchange.error.unwrap_or("invalid_grant"),
+            exchange.decision.message.unwrap_or_default(),
+        ));
+    };
+    call.caller(&federated.principal);
     let (access_token, _) = gcp
         .tokens
-        .issue(&principal, epoch, now, ACCESS_TOKEN_LIFETIME)
+        .issue(
+            Identity::from(&federated),
+            epoch,
+            now,
+            ACCESS_TOKEN_LIFETIME,
+        )
         .map_err(StsError::Api)?;
     Ok(TokenResponse {
         access_token,
@@ -425,7 +419,7 @@ async fn impersonate(
     admit_faults(call).await?;
     let epoch = gcp.lab.read(|state| state.trust_epoch(Cloud::Gcp));
     let (access_token, expires) = gcp.tokens.issue(
-        &sa.service_account_email,
+        access::gcp::service_account_identity(&sa.service_account_email),
         epoch,
         ekm_clock::wall_time(),
         lifetime,
@@ -450,16 +444,21 @@ mod tests {
     #[test]
     fn tokens_expire_and_die_with_their_trust_epoch() {
         let store = TokenStore::default();
-        let (token, expires) = store.issue("p", 0, t0(), ACCESS_TOKEN_LIFETIME).unwrap();
+        let who = |name: &str| access::gcp::service_account_identity(name);
+        let (token, expires) = store
+            .issue(who("p"), 0, t0(), ACCESS_TOKEN_LIFETIME)
+            .unwrap();
         assert_eq!(expires, t0() + ACCESS_TOKEN_LIFETIME);
-        assert_eq!(store.check(&token, 0, t0()).as_deref(), Ok("p"));
+        assert_eq!(store.check(&token, 0, t0()), Ok(who("p")));
         assert_eq!(
             store.check(&token, 0, expires),
             Err(TokenRejection::Expired)
         );
         assert_eq!(store.check(&token, 1, t0()), Err(TokenRejection::Revoked));
         assert_eq!(store.check("ya29.x", 0, t0()), Err(TokenRejection::Unknown));
-        let (other, _) = store.issue("q", 1, t0(), ACCESS_TOKEN_LIFETIME).unwrap();
+        let (other, _) = store
+            .issue(who("q"), 1, t0(), ACCESS_TOKEN_LIFETIME)
+            .unwrap();
         assert_ne!(token, other);
         assert_eq!(store.check(&token, 0, t0()), Err(TokenRejection::Unknown));
     }

@@ -119,6 +119,9 @@ pub struct Saved {
     /// Whether the file held access documents (older files did not: see
     /// [`AwsAccess::from_switches`](crate::access::AwsAccess::from_switches)).
     pub has_access_documents: bool,
+    /// Whether the file held GCP access documents (older files did not: see
+    /// [`GcpAccess::from_switches`](crate::access::GcpAccess::from_switches)).
+    pub has_gcp_documents: bool,
     /// The lab clock at the save (absent in older files).
     pub clock: Option<SavedClock>,
 }
@@ -327,18 +330,24 @@ impl StateFile {
             keys.insert(key.name.clone(), key);
         }
         let has_access_documents = snapshot.access.is_some();
-        let aws_access = match snapshot.access {
-            Some(access) => access.into_state(&keys).map_err(|e| self.invalid(e))?,
+        let (aws_access, gcp_access) = match snapshot.access {
+            Some(access) => {
+                let loaded = access.into_state(&keys).map_err(|e| self.invalid(e))?;
+                (loaded.aws, loaded.gcp)
+            }
             None => Default::default(),
         };
+        let has_gcp_documents = gcp_access.is_some();
         Ok(Some(Saved {
             has_access_documents,
+            has_gcp_documents,
             state: KmsState {
                 keys,
                 aliases: snapshot.aliases,
                 trust_epochs: snapshot.trust_epochs,
                 xks,
                 aws_access,
+                gcp_access: gcp_access.unwrap_or_default(),
             },
             clock: snapshot.clock,
         }))
@@ -357,7 +366,10 @@ impl StateFile {
                 offset_seconds: (now - ekm_clock::wall_time()).whole_seconds(),
             }),
             xks: xks::StoredXks::from_state(&state.xks),
-            access: Some(access::StoredAccess::from_state(&state.aws_access)),
+            access: Some(access::StoredAccess::from_state(
+                &state.aws_access,
+                &state.gcp_access,
+            )),
         };
         let json = Zeroizing::new(
             serde_json::to_vec_pretty(&snapshot).map_err(|e| self.invalid(e.to_string()))?,
@@ -461,8 +473,9 @@ mod tests {
             state: loaded,
             clock,
             has_access_documents,
+            has_gcp_documents,
         } = file.load().unwrap().unwrap();
-        assert!(has_access_documents);
+        assert!(has_access_documents && has_gcp_documents);
         assert_eq!(loaded.aws_access, state.aws_access);
         let clock = clock.unwrap();
         assert_eq!(clock.lab_time, now());

@@ -119,10 +119,7 @@ impl Kms {
                     new.external_key
                 )));
             }
-            if provider == Cloud::Aws {
-                let policy = crate::access::AwsAccess::demo_key_policy(self.tenant());
-                state.aws_access.key_policies.insert(name.clone(), policy);
-            }
+            state.give_demo_documents(self.tenant(), &key);
             let info = self.key_info_of(state, &key);
             let stores = &mut state.xks.stores;
             let mut bound = BoundKey {

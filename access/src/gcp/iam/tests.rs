@@ -19,8 +19,16 @@ fn at(level: &str, policy: Value) -> BTreeMap<String, IamPolicy> {
     BTreeMap::from([(level.to_owned(), IamPolicy::from_value(&policy).unwrap())])
 }
 
+/// The traced decision, checked against the traceless one the hot path uses.
 fn decide(policies: &BTreeMap<String, IamPolicy>, permission: &str) -> Decision {
-    authorize(policies, &CustomRoles::default(), &who(), permission, KEY)
+    let roles = CustomRoles::default();
+    let decision = authorize(policies, &roles, &who(), permission, KEY);
+    assert_eq!(
+        allows(policies, &roles, &who(), permission, KEY),
+        decision.allowed(),
+        "the quiet path agrees: {decision:?}"
+    );
+    decision
 }
 
 #[test]

@@ -1,7 +1,4 @@
-//! The customer's access documents the mock decides from (issue 11), as the customer writes them
-//! in the cloud's own JSON, evaluated by [`ekm_access`].
-//!
-//! AWS, as built here:
+//! The customer's AWS documents, as built here:
 //! - the **role trust policy** of the customer role EKM assumes (`AwsTenant::role_arn`): the demo
 //!   tenant's trusts the EKM service principal for `sts:AssumeRole` under
 //!   `StringEquals sts:ExternalId` = the customer's project id;
@@ -13,15 +10,11 @@
 //! The control API's switches are edits of these documents: `revoke-access` adds a Deny statement
 //! `EkmLabAccessRevoked` for the role to the key's policy (an explicit Deny wins over any grant,
 //! the customer's own included) and `restore-access` removes it and puts `AllowEkmService` back
-//! if it is missing; `revoke-trust` stays a per-key switch as the scenarios use it: a Deny
-//! statement `EkmLabTrustRevoked` for the role in the key's policy, and, once no AWS key keeps
-//! trust, one for the service principal in the role's trust policy (see [`AwsAccess::set_trust`]:
-//! issue 11 wants trust on the role alone, which changes what `revocation-within-an-hour` shows). The key's
-//! `access` / `trust` in the control API say what the documents decide for EKM's calls.
-//!
-//! GCP and Azure still keep per-key `access` / `trust` switches on the keys ([`Key`]).
-//!
-//! [`Key`]: crate::keys::Key
+//! if it is missing; `revoke-trust` on any AWS key adds a Deny statement `EkmLabTrustRevoked`
+//! for the service principal to the role's trust policy (trust belongs to the role, so every
+//! AWS key of the tenant loses it) and `restore-trust` removes it and puts `TrustEkmService`
+//! back if it is missing. The key's `access` / `trust` in the control API say what the
+//! documents decide for EKM's calls.
 
 use std::collections::BTreeMap;
 
@@ -43,8 +36,7 @@ pub const ALLOW_EKM_SID: &str = "AllowEkmService";
 pub const ACCESS_REVOKED_SID: &str = "EkmLabAccessRevoked";
 /// Sid of the demo trust policy's statement trusting the EKM service.
 pub const TRUST_EKM_SID: &str = "TrustEkmService";
-/// Sid of the Deny statements `revoke-trust` adds: to the key's policy, and to the role's trust
-/// policy once no AWS key keeps trust.
+/// Sid of the Deny statement `revoke-trust` adds to the role's trust policy.
 pub const TRUST_REVOKED_SID: &str = "EkmLabTrustRevoked";
 
 /// One policy document: the JSON the customer wrote (kept as written) and its parsed form.
@@ -69,10 +61,6 @@ impl PolicyDocument {
     /// The parsed policy.
     pub fn policy(&self) -> &Policy {
         &self.policy
-    }
-
-    fn has_sid(&self, sid: &str) -> bool {
-        self.statements().iter().any(|st| st["Sid"] == sid)
     }
 
     fn statements(&self) -> Vec<Value> {
@@ -154,6 +142,7 @@ impl AwsAccess {
     /// revoked when the account has AWS keys and none of them keeps `trust`.
     pub fn from_switches<'k>(tenant: &Tenant, keys: impl IntoIterator<Item = &'k Key>) -> Self {
         let mut access = Self::demo(tenant);
+        let (mut any, mut trusted) = (false, false);
         for key in keys.into_iter().filter(|k| k.provider == Cloud::Aws) {
             access
                 .key_policies
@@ -161,9 +150,11 @@ impl AwsAccess {
             if !key.access {
                 access.set_access(tenant, &key.name, true);
             }
-            if !key.trust {
-                access.set_trust(tenant, &key.name, true);
-            }
+            any = true;
+            trusted |= key.trust;
+        }
+        if any && !trusted {
+            access.set_trust(tenant, true);
         }
         access
     }
@@ -205,35 +196,14 @@ impl AwsAccess {
         );
     }
 
-    /// `revoke-trust` (`revoke` true) or `restore-trust` on key `name`. The switch is per key
-    /// (as the lab's scenarios use it); in documents: a Deny statement `EkmLabTrustRevoked` for
-    /// the role in the key's policy, and — once no AWS key keeps trust — one for the service
-    /// principal in the role's trust policy, so `AssumeRole` is refused. Restoring removes both
-    /// and puts `TrustEkmService` back in the trust policy if it is missing.
-    pub fn set_trust(&mut self, tenant: &Tenant, name: &str, revoke: bool) {
-        let current = self.key_policy_or_demo(tenant, name);
-        let marker = json!({"Sid": TRUST_REVOKED_SID, "Effect": "Deny",
-            "Principal": {"AWS": tenant.aws.role_arn}, "Action": ["kms:Encrypt", "kms:Decrypt"],
-            "Resource": "*"});
-        let edited = if revoke {
-            current.edited(Some(marker), None)
-        } else {
-            current.edited(None, Some(TRUST_REVOKED_SID))
-        };
-        self.key_policies.insert(
-            name.to_owned(),
-            edited.expect("lab edits keep a policy well formed"),
-        );
-        let none_trusted = self
-            .key_policies
-            .values()
-            .all(|p| p.has_sid(TRUST_REVOKED_SID));
+    /// `revoke-trust` (`revoke` true) or `restore-trust`: a Deny statement `EkmLabTrustRevoked`
+    /// for the service principal in the role's trust policy, so `AssumeRole` is refused;
+    /// restoring removes it and puts `TrustEkmService` back if it is missing.
+    pub fn set_trust(&mut self, tenant: &Tenant, revoke: bool) {
         let deny = json!({"Sid": TRUST_REVOKED_SID, "Effect": "Deny",
             "Principal": {"AWS": tenant.aws.service_principal_arn}, "Action": "sts:AssumeRole"});
-        let trust = if revoke && none_trusted {
+        let trust = if revoke {
             self.trust_policy.edited(Some(deny), None)
-        } else if revoke {
-            return;
         } else {
             self.trust_policy
                 .edited(Some(trust_ekm(tenant)), Some(TRUST_REVOKED_SID))
@@ -249,18 +219,9 @@ impl AwsAccess {
     }
 
     /// What the documents decide for EKM on AWS key `key`: whether a session of the role may
-    /// encrypt and decrypt with EKM's encryption context (`access`: the trust switch's marker
-    /// aside), and whether the service may assume the role with the customer's ExternalId and
-    /// the key keeps its trust (`trust`).
+    /// encrypt and decrypt with EKM's encryption context (`access`), and whether the service
+    /// may assume the role with the customer's ExternalId (`trust`).
     pub fn service_allowed(&self, tenant: &Tenant, key: &Key) -> (bool, bool) {
-        let marked = self
-            .key_policies
-            .get(&key.name)
-            .is_some_and(|p| p.has_sid(TRUST_REVOKED_SID));
-        let mut unmarked = self.clone();
-        if marked {
-            unmarked.set_trust(tenant, &key.name, false);
-        }
         let context = BTreeMap::from([("ekm:project".to_owned(), tenant.project_id.clone())]);
         let role = role_caller(tenant, None);
         let access = ["kms:Encrypt", "kms:Decrypt"].iter().all(|action| {
@@ -272,13 +233,12 @@ impl AwsAccess {
                 encryption_context: &context,
                 token_issued: None,
             };
-            unmarked.kms_call(tenant, &call).is_ok()
+            self.kms_call(tenant, &call).is_ok()
         });
         let service = service_caller(tenant);
-        let trust = !marked
-            && self
-                .assume_role(&tenant.aws.role_arn, &service, Some(&tenant.project_id))
-                .allowed();
+        let trust = self
+            .assume_role(&tenant.aws.role_arn, &service, Some(&tenant.project_id))
+            .allowed();
         (access, trust)
     }
 
@@ -410,22 +370,6 @@ fn short_role(arn: &str) -> &str {
     arn.split_once(':')
         .and_then(|_| arn.rsplit(':').next())
         .unwrap_or(arn)
-}
-
-/// The lab's short form of a decision's trace for the call log: the deciding step, or for an
-/// implicit denial every step, one `document part: note` each, joined by `; `.
-pub fn short_trace(decision: &Decision) -> String {
-    let line = |s: &ekm_access::Step| format!("{} {}: {}", s.document, s.part, s.note);
-    match &decision.decided_by {
-        Some(step) => line(step),
-        None if decision.trace.is_empty() => "no statement applies".to_owned(),
-        None => decision
-            .trace
-            .iter()
-            .map(line)
-            .collect::<Vec<_>>()
-            .join("; "),
-    }
 }
 
 impl Kms {

@@ -1,6 +1,7 @@
 //! The AWS documents of the demo tenant and the switches as edits of them.
 
 use super::*;
+use crate::access::short_trace;
 use crate::keys::KeySpec;
 
 fn key(tenant: &Tenant) -> Key {
@@ -42,41 +43,49 @@ fn the_demo_documents_let_ekm_in_and_the_switches_edit_them() {
     access.set_access(&tenant, &key.name, false);
     assert_eq!(access.service_allowed(&tenant, &key), (true, true));
 
-    access.set_trust(&tenant, &key.name, true);
+    access.set_trust(&tenant, true);
     assert_eq!(access.service_allowed(&tenant, &key), (true, false));
     let service = service_caller(&tenant);
     let role = &tenant.aws.role_arn;
     let project = Some(tenant.project_id.as_str());
     assert!(!access.assume_role(role, &service, project).allowed());
-    access.set_trust(&tenant, &key.name, false);
+    access.set_trust(&tenant, false);
     assert_eq!(access.service_allowed(&tenant, &key), (true, true));
     assert_eq!(access, demo().2, "restoring gives back the documents");
 }
 
 #[test]
-fn the_role_keeps_its_trust_while_another_key_does() {
+fn trust_belongs_to_the_role_not_to_a_key() {
     let (tenant, key, mut access) = demo();
     let mut other = key.clone();
     other.name = "aws-other".into();
     access
         .key_policies
         .insert(other.name.clone(), AwsAccess::demo_key_policy(&tenant));
-    access.set_trust(&tenant, &key.name, true);
+    access.set_trust(&tenant, true);
     let service = service_caller(&tenant);
     let project = Some(tenant.project_id.as_str());
+    let decision = access.assume_role(&tenant.aws.role_arn, &service, project);
+    assert_eq!(decision.verdict, ekm_access::Verdict::ExplicitDeny);
     assert!(
-        access
-            .assume_role(&tenant.aws.role_arn, &service, project)
-            .allowed()
+        short_trace(&decision).contains(TRUST_REVOKED_SID),
+        "{decision:?}"
     );
-    assert_eq!(access.service_allowed(&tenant, &key), (true, false));
+    for key in [&key, &other] {
+        assert_eq!(
+            access.service_allowed(&tenant, key),
+            (true, false),
+            "{}",
+            key.name
+        );
+    }
+    let key_policies = access.key_policies.clone();
+    access.set_trust(&tenant, false);
+    assert_eq!(
+        access.key_policies, key_policies,
+        "key policies are not trust"
+    );
     assert_eq!(access.service_allowed(&tenant, &other), (true, true));
-    access.set_trust(&tenant, &other.name, true);
-    assert!(
-        !access
-            .assume_role(&tenant.aws.role_arn, &service, project)
-            .allowed()
-    );
 }
 
 #[test]
