@@ -322,6 +322,11 @@ fn check(scenario: &Scenario) -> Problems {
             "between 1ms and 60s (the XKS specification's is 250ms)".into(),
         ));
     }
+    if let Some(fleet) = &scenario.fleet
+        && let Err(error) = fleet.check()
+    {
+        p.push((vec![key("fleet")], error.to_string()));
+    }
     if let Some(within) = scenario.invariants.revocation_effective_within
         && within.0.is_zero()
     {
@@ -569,6 +574,18 @@ fn check_action(names: &Names<'_>, p: &mut Problems, here: &[Seg], action: &Acti
             }
         }
         Action::ReadAll => {}
+        Action::FleetTraffic(workload) => match &names.scenario.fleet {
+            None => p.push((
+                arg,
+                "a fleet-traffic step needs a `fleet:` (e.g. `fleet: {projects: 50, replicas: 3}`)"
+                    .into(),
+            )),
+            Some(fleet) => {
+                if let Err(error) = workload.check(fleet) {
+                    p.push((arg, error.to_string()));
+                }
+            }
+        },
         Action::Traffic(traffic) => {
             if !(1..=10_000_000).contains(&traffic.operations) {
                 p.push((
@@ -769,6 +786,30 @@ fn check_expect(names: &Names<'_>, p: &mut Problems, here: &[Seg], expect: &Expe
             p.push((
                 base,
                 "say what to expect: `active_deks` and/or `decrypt_entries`".into(),
+            ));
+        }
+    }
+    if let Some(volume) = &expect.volume {
+        let base = at(here, &[key("volume")]);
+        for (field, value) in [
+            ("min_hit_ratio", volume.min_hit_ratio),
+            ("forecast_within", volume.forecast_within),
+        ] {
+            if let Some(value) = value
+                && !(0.0..=1.0).contains(&value)
+            {
+                p.push((
+                    at(&base, &[key(field)]),
+                    format!("`{value}` is not a fraction between 0 and 1"),
+                ));
+            }
+        }
+        if let Some(max) = volume.max_calls_per_1000_ops
+            && (!max.is_finite() || max < 0.0)
+        {
+            p.push((
+                at(&base, &[key("max_calls_per_1000_ops")]),
+                format!("`{max}` is not a number of calls"),
             ));
         }
     }

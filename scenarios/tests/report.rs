@@ -18,13 +18,39 @@ use ekm_scenarios::validate;
 fn demo_report() -> ScenarioReport {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("rotation-vs-revocation.yaml");
     let scenario = validate::load(&file).expect("the demo scenario is valid");
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let report = runtime.block_on(run(LoadedScenario {
+    played(LoadedScenario {
         file: Some(file),
         scenario,
-    }));
+    })
+}
+
+fn played(loaded: LoadedScenario) -> ScenarioReport {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let report = runtime.block_on(run(loaded));
     assert!(report.passed(), "{}", report.failure_summary());
     report
+}
+
+/// A small fleet's day: six projects on three clouds, two replicas.
+fn fleet_report() -> ScenarioReport {
+    let yaml = "name: small-fleet\ndescription: six projects, two replicas, a day\n\
+                fleet: {projects: 6, replicas: 2, history_days: 2}\n\
+                steps:\n  - at: 0s\n    fleet-traffic: {operations: 600, over: 24h, seed: 5, \
+                read_age: {today: 0.8, days: 2}}\n    expect: {outcome: ok}\n";
+    let scenario = validate::parse(yaml, "small-fleet.yaml").expect("the fleet story is valid");
+    played(LoadedScenario {
+        file: None,
+        scenario,
+    })
+}
+
+/// Each cloud's volume row of a fleet report: calls, quota and price beside the forecast.
+fn volume_row<'a>(html: &'a str, cloud: &str) -> &'a str {
+    let marker = format!(r#"<tr data-cloud="{cloud}">"#);
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no volume row for {cloud}"));
+    &html[at..at + html[at..].find("</tr>").expect("a closed row")]
 }
 
 fn chromium() -> Option<PathBuf> {
@@ -103,7 +129,7 @@ fn the_report_renders_in_a_real_browser() {
     let report = demo_report();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-browser");
     let _ = std::fs::remove_dir_all(&dir);
-    let files = write_report(&dir, &[report]).expect("the report is written");
+    let files = write_report(&dir, &[report, fleet_report()]).expect("the report is written");
     let page = files.html.canonicalize().expect("an absolute path");
 
     let output = browse(&chromium, &page, &["--dump-dom"]);
@@ -139,6 +165,17 @@ fn the_report_renders_in_a_real_browser() {
         assert!(dom.contains(chart), "no {chart} chart");
     }
     assert!(dom.contains(r#"class="bar aws""#), "no KMS-call bars");
+    for cloud in ["aws", "gcp", "azure"] {
+        assert!(
+            dom.contains(&format!(r#"class="vline {cloud}" data-cloud="{cloud}""#)),
+            "no {cloud} line in the fleet's volume chart"
+        );
+        assert!(volume_row(&dom, cloud).contains("$0.03"), "{cloud}'s price");
+    }
+    assert!(
+        dom.contains("KMS request volume of the fleet"),
+        "no volume section"
+    );
     let console: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("CONSOLE") || l.contains("Content Security Policy"))
@@ -238,4 +275,51 @@ fn an_unwritable_report_directory_is_a_clear_error() {
         format!("cannot write {}", file.display())
     );
     assert!(std::error::Error::source(&error).is_some());
+}
+
+#[test]
+fn a_fleet_report_shows_its_volume_beside_quota_price_and_forecast() {
+    let report = fleet_report();
+    let volume = report.steps[0]
+        .volume
+        .as_ref()
+        .expect("the fleet step's volume");
+    assert_eq!(volume.simulated.projects, 6);
+    assert!(volume.simulated.calls() > 0 && volume.simulated.calls() < 600);
+    let timeline = ekm_scenarios::report::render_timeline(
+        &report,
+        ekm_scenarios::report::Style { color: false },
+    );
+    assert!(
+        timeline.contains("fleet of 6 projects × 2 replicas: 600 operations"),
+        "{timeline}"
+    );
+    assert!(timeline.contains("forecast: "), "{timeline}");
+    let json = ekm_scenarios::report::render_json(std::slice::from_ref(&report));
+    for field in [
+        "\"volume\"",
+        "\"per_minute\"",
+        "\"p99_per_second\"",
+        "\"assumptions\"",
+    ] {
+        assert!(json.contains(field), "{field} in the JSON");
+    }
+    let html = ekm_scenarios::report::html::render_html(&[report]);
+    assert!(
+        volume_row(&html, "aws").contains("<td class=\"num\">100000</td>"),
+        "AWS's quota"
+    );
+    assert!(
+        volume_row(&html, "gcp").contains("not published"),
+        "GCP's quota"
+    );
+    assert!(
+        volume_row(&html, "azure").contains("<td class=\"num\">400</td>"),
+        "Azure's quota"
+    );
+    assert!(html.contains("busiest keys ("), "the busiest keys");
+    assert!(
+        html.contains("UNVERIFIED"),
+        "the unverified Azure price is marked"
+    );
 }

@@ -17,7 +17,39 @@ use ekm_vocab::{CallKind, Cloud};
 use serde::Serialize;
 
 use super::FleetSpec;
+use super::forecast::Forecast;
 use super::quotas::{Published, published};
+
+/// A `fleet-traffic` step's volume: what the simulated fleet did and what `ekm forecast`
+/// computes for the same parameters.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetVolume {
+    /// From the mock's call log.
+    pub simulated: VolumeReport,
+    /// From the parameters alone.
+    pub forecast: Forecast,
+}
+
+impl FleetVolume {
+    /// The simulated report's lines, each cloud's with the forecast's calls beside it.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = self.simulated.lines();
+        let forecast: Vec<String> = self
+            .forecast
+            .clouds
+            .iter()
+            .map(|c| format!("{} {:.0}", c.cloud, c.calls()))
+            .collect();
+        lines.push(format!(
+            "forecast: {:.0} KMS calls ({}), {:.1} per 1,000 operations, hit ratio {:.1} %",
+            self.forecast.calls(),
+            forecast.join(", "),
+            self.forecast.calls_per_1000_ops(),
+            100.0 * self.forecast.hit_ratio()
+        ));
+        lines
+    }
+}
 
 /// One KMS call as the volume report needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -180,6 +180,7 @@ fn scenario_section(out: &mut String, index: usize, report: &ScenarioReport) {
     calls_chart(out, trace);
     out.push_str(r#"<h3>DEK cache occupancy (live entries)</h3>"#);
     cache_chart(out, trace);
+    super::volume::sections(out, report);
     out.push_str(r#"<h3>Steps and checks</h3>"#);
     steps_table(out, report);
     out.push_str("</section>");

@@ -11,6 +11,7 @@
 //! - [`html`] — the self-contained HTML page (inline SVG charts, no network, no external script).
 //! - [`markdown`] — the Markdown summary for tickets.
 //! - [`svg`] — the chart primitives the page draws with.
+//! - `volume` — the page's section for a fleet's KMS volume, simulated and forecast.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -18,12 +19,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::fleet::volume::FleetVolume;
 use crate::time::{clock_offset, compact};
 
 pub mod html;
 pub mod markdown;
 pub mod svg;
 pub mod trace;
+mod volume;
 
 pub use html::{ReportFiles, write_report};
 pub use trace::Trace;
@@ -74,6 +77,9 @@ pub struct StepReport {
     pub hops: Vec<Hop>,
     /// Expectations and invariants checked after the step.
     pub checks: Vec<Check>,
+    /// A `fleet-traffic` step's KMS volume, simulated and forecast.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume: Option<Box<FleetVolume>>,
 }
 
 /// One side of one hop from a cloud's KMS to the customer's external key manager.
@@ -263,6 +269,9 @@ pub fn render_timeline(report: &ScenarioReport, style: Style) -> String {
                 format!(" — {}", shorten(&step.detail))
             }
         );
+        for line in step.volume.iter().flat_map(|v| v.lines()) {
+            let _ = writeln!(out, "  {:>13}    {}", "", style.paint("36", &line));
+        }
         for check in &step.checks {
             let found = if check.passed {
                 String::new()

@@ -52,6 +52,7 @@ impl Playback {
                 self.each_object(ObjectVerb::Read, &all).await
             }
             Action::Traffic(traffic) => self.traffic(traffic).await,
+            Action::FleetTraffic(workload) => self.fleet_traffic(workload).await,
             Action::Key { action, key } => self.key_action(*action, key),
             Action::AliasSwap(swap) => {
                 let old = self.alias_target.clone();

@@ -137,6 +137,9 @@ impl Playback {
                 });
             }
         }
+        if let Some(volume) = &expect.volume {
+            checks.extend(self.volume_checks(volume));
+        }
         if let Some(cache) = &expect.cache {
             let snapshot = self.lab.engine().snapshot();
             let provider = cache.provider;

@@ -20,13 +20,15 @@ use ekm_engine::{EncryptionContext, Engine, ProjectId};
 use ekm_lab::{CallRecord, EmbeddedLab, KeySpec, LabOptions};
 use time::OffsetDateTime;
 
-use super::outcome::error_kind;
+use super::outcome::{Done, error_kind};
 use super::traffic::traffic_context;
-use super::{RunError, to_time};
+use super::{Playback, RunError, to_time};
+use crate::fleet::forecast::{ForecastInput, Sessions, forecast};
 use crate::fleet::schedule::{OperationKind, Schedule};
-use crate::fleet::volume::{Call, VolumeReport};
+use crate::fleet::volume::{Call, FleetVolume, VolumeReport};
 use crate::fleet::{FleetSpec, Workload};
-use crate::schema::ErrorKind;
+use crate::report::Check;
+use crate::schema::{ErrorKind, VolumeExpectation};
 
 /// Operations between two reads of the mock's call log (it keeps 10,000 calls; one operation
 /// makes at most a few).
@@ -223,6 +225,107 @@ fn to_call(record: &CallRecord, start: Option<OffsetDateTime>) -> Call {
         cloud: record.provider,
         kind: record.kind,
         key: record.key.clone(),
+    }
+}
+
+impl FleetHost for Playback {
+    fn lab(&self) -> &EmbeddedLab {
+        &self.lab
+    }
+
+    async fn advance_clock(&mut self, at: OffsetDateTime) {
+        self.advance_to(at).await;
+    }
+
+    fn drain_calls(&mut self) -> Vec<CallRecord> {
+        let calls = self.take_calls();
+        self.drained_kms_calls += calls.iter().filter(|c| c.hop.is_none()).count();
+        calls
+    }
+}
+
+impl Playback {
+    /// `fleet-traffic:` — the workload on the scenario's fleet; its volume, simulated and
+    /// forecast, goes to the step's report and `volume` expectations.
+    pub(super) async fn fleet_traffic(&mut self, workload: &Workload) -> Done {
+        let Some(mut fleet) = self.fleet.take() else {
+            return Done::failed(ErrorKind::NoProvider, "the scenario declares no `fleet:`");
+        };
+        let outcome = fleet.run(self, workload).await;
+        let engine = self.scenario.engine.clone().unwrap_or_default();
+        let forecast = forecast(&ForecastInput {
+            fleet: fleet.spec.clone(),
+            workload: workload.clone(),
+            dek_rotation: engine.dek_rotation,
+            revalidate_after: engine.revalidate_after,
+            sessions: Sessions::Wall,
+        });
+        self.fleet = Some(fleet);
+        let detail = format!(
+            "{} operations over {} ({} seals, {} opens) on {} projects × {} replicas, {} failed; \
+             {} KMS calls (forecast {:.0})",
+            workload.operations,
+            workload.over,
+            outcome.seals,
+            outcome.opens,
+            outcome.volume.projects,
+            outcome.volume.replicas,
+            outcome.failures,
+            outcome.volume.calls(),
+            forecast.calls()
+        );
+        self.fleet_volume = Some(FleetVolume {
+            simulated: outcome.volume,
+            forecast,
+        });
+        Done::with_first_error(detail, outcome.first_error)
+    }
+}
+
+impl Playback {
+    /// The checks of a `volume` expectation against the step's fleet volume.
+    pub(super) fn volume_checks(&self, expect: &VolumeExpectation) -> Vec<Check> {
+        let Some(volume) = &self.fleet_volume else {
+            return vec![Check {
+                expected: "a fleet volume to check".to_owned(),
+                actual: "the step sent no fleet-traffic".to_owned(),
+                passed: false,
+            }];
+        };
+        let simulated = &volume.simulated;
+        let mut checks = Vec::new();
+        if let Some(max) = expect.max_calls_per_1000_ops {
+            let found = simulated.calls_per_1000_ops();
+            checks.push(Check {
+                expected: format!("at most {max} KMS calls per 1,000 operations"),
+                actual: format!("{found:.1}"),
+                passed: found <= max,
+            });
+        }
+        if let Some(min) = expect.min_hit_ratio {
+            let found = simulated.hit_ratio();
+            checks.push(Check {
+                expected: format!("a cache hit ratio of at least {min}"),
+                actual: format!("{found:.3}"),
+                passed: found >= min,
+            });
+        }
+        if let Some(within) = expect.forecast_within {
+            for (sim, fc) in simulated.clouds.iter().zip(&volume.forecast.clouds) {
+                let error = (sim.calls() as f64 - fc.calls()).abs() / fc.calls().max(1.0);
+                checks.push(Check {
+                    expected: format!(
+                        "{} KMS calls within {:.0} % of the forecast's {:.0}",
+                        sim.cloud,
+                        100.0 * within,
+                        fc.calls()
+                    ),
+                    actual: format!("{} ({:.1} % off)", sim.calls(), 100.0 * error),
+                    passed: error <= within,
+                });
+            }
+        }
+        checks
     }
 }
 

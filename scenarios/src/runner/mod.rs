@@ -55,10 +55,12 @@ use crate::schema::{Cloud, Scenario, StepTime, demo_key};
 use crate::time::LabDuration;
 
 use self::faults::ActiveFault;
+use self::fleet::FleetLab;
 pub use self::fleet::{FleetOutcome, SimulatedFleet, simulate};
 pub use self::outcome::error_kind;
 use self::timers::Revocation;
 pub use self::wording::describe;
+use crate::fleet::volume::FleetVolume;
 
 /// Why a scenario could not run.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +135,12 @@ pub struct Playback {
     deferred_checks: Vec<Check>,
     reports: Vec<StepReport>,
     trace: Trace,
+    /// The scenario's fleet, if it declares one.
+    fleet: Option<FleetLab>,
+    /// The volume of the `fleet-traffic` step being played, for its checks and report.
+    fleet_volume: Option<FleetVolume>,
+    /// KMS calls a step drained from the call log before its end (a fleet's traffic).
+    drained_kms_calls: usize,
 }
 
 /// An object as last encrypted.
@@ -242,9 +250,10 @@ impl Playback {
             note: step.note.clone(),
             outcome,
             detail,
-            kms_calls: calls.len() - hops.len(),
+            kms_calls: calls.len() - hops.len() + std::mem::take(&mut self.drained_kms_calls),
             hops,
             checks,
+            volume: self.fleet_volume.take().map(Box::new),
         };
         self.reports.push(report.clone());
         Some(report)

@@ -10,6 +10,7 @@ use ekm_engine::clock::{Clock, ManualClock, SharedClock, Stopwatch};
 use ekm_lab::KeySpec;
 use ekm_lab::{EmbeddedLab, LabError, LabOptions};
 
+use super::fleet::FleetLab;
 use super::{LoadedScenario, Playback, RunError};
 use crate::audit::DiskAudit;
 use crate::report::trace::Trace;
@@ -78,6 +79,10 @@ impl Playback {
         let audit = store_dir
             .as_ref()
             .map(|d| DiskAudit::new(d.path().join("objects")));
+        let fleet = match &scenario.fleet {
+            Some(spec) => Some(FleetLab::start(&lab, &clock, spec).await?),
+            None => None,
+        };
         let call_seq = lab.calls_since(0).next;
         Ok(Self {
             start: clock.now(),
@@ -101,6 +106,9 @@ impl Playback {
             deferred_checks: Vec::new(),
             reports: Vec::new(),
             trace: Trace::default(),
+            fleet,
+            fleet_volume: None,
+            drained_kms_calls: 0,
         })
     }
 }

@@ -39,6 +39,7 @@ pub fn describe(action: &Action) -> String {
                 providers.join("+")
             )
         }
+        Action::FleetTraffic(w) => format!("{name} {} ops / {}", w.operations, w.over),
         Action::Key { key, .. } => format!("{name} {key}"),
         Action::AliasSwap(swap) => format!("{name} alias/{} → {}", swap.alias, swap.to),
         Action::SwitchKey(switch) => format!("{name} {} → {}", switch.provider, switch.to),

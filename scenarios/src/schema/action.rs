@@ -21,6 +21,8 @@ pub enum Action {
     ReadAll,
     /// Many operations spread evenly over a window.
     Traffic(Traffic),
+    /// The fleet's workload over a window (`fleet-traffic:`).
+    FleetTraffic(crate::fleet::Workload),
     /// A lifecycle action on a key (`rotate`, `disable`, …).
     Key {
         /// Which.
@@ -90,6 +92,7 @@ pub(super) enum ActionName {
     Decrypt,
     ReadAll,
     Traffic,
+    FleetTraffic,
     Key(KeyAction),
     AliasSwap,
     SwitchKey,
@@ -109,6 +112,7 @@ impl ActionName {
         ("decrypt", ActionName::Decrypt),
         ("read-all", ActionName::ReadAll),
         ("traffic", ActionName::Traffic),
+        ("fleet-traffic", ActionName::FleetTraffic),
         ("alias-swap", ActionName::AliasSwap),
         ("switch-key", ActionName::SwitchKey),
         ("latency", ActionName::Latency),
@@ -152,6 +156,7 @@ impl Action {
             Action::Decrypt(_) => ActionName::Decrypt,
             Action::ReadAll => ActionName::ReadAll,
             Action::Traffic(_) => ActionName::Traffic,
+            Action::FleetTraffic(_) => ActionName::FleetTraffic,
             Action::Key { action, .. } => ActionName::Key(*action),
             Action::AliasSwap(_) => ActionName::AliasSwap,
             Action::SwitchKey(_) => ActionName::SwitchKey,
@@ -182,6 +187,7 @@ impl Action {
     pub fn span(&self) -> LabDuration {
         match self {
             Action::Traffic(traffic) => traffic.over,
+            Action::FleetTraffic(workload) => workload.over,
             _ => LabDuration::default(),
         }
     }
@@ -203,6 +209,7 @@ impl ActionName {
                 Action::ReadAll
             }
             ActionName::Traffic => Action::Traffic(map.next_value()?),
+            ActionName::FleetTraffic => Action::FleetTraffic(map.next_value()?),
             ActionName::Key(action) => Action::Key {
                 action,
                 key: map.next_value()?,

@@ -37,6 +37,24 @@ pub struct Expect {
     /// Keys' states in their cloud, as the cloud shows them (`{aws-demo: enabled}`).
     #[serde(default)]
     pub key_state: Option<BTreeMap<String, KeyStateWord>>,
+    /// The KMS volume of a `fleet-traffic` step.
+    #[serde(default)]
+    pub volume: Option<VolumeExpectation>,
+}
+
+/// `volume:` — the KMS volume of a `fleet-traffic` step, as its volume report counts it.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeExpectation {
+    /// KMS calls per 1,000 operations, at most.
+    #[serde(default)]
+    pub max_calls_per_1000_ops: Option<f64>,
+    /// The share of operations served without a KMS call, at least.
+    #[serde(default)]
+    pub min_hit_ratio: Option<f64>,
+    /// Each cloud's KMS calls within this fraction of the forecast's (`0.1`: 10 %).
+    #[serde(default)]
+    pub forecast_within: Option<f64>,
 }
 
 /// `unreadable:` — a list of objects (any error), or a map of object → error kind.

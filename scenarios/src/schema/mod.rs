@@ -46,7 +46,7 @@ pub use action::{Action, AliasSwap, SwitchKey, Traffic};
 pub use error_kind::ErrorKind;
 pub use expect::{
     CacheExpectation, CallExpectation, CallOp, Count, Expect, HopExpectation, HopOp, HopOutcome,
-    KeyStateWord, Outcome, Unreadable,
+    KeyStateWord, Outcome, Unreadable, VolumeExpectation,
 };
 pub use external::{
     ExternalKeyStep, ExternalKeyWord, FleetStatus, HopError, HopFault, HopFaultWord, HsmFleet,
@@ -84,6 +84,9 @@ pub struct Scenario {
     /// Named objects: which provider's project seals them and what they contain.
     #[serde(default)]
     pub objects: BTreeMap<String, ObjectDecl>,
+    /// Many customer projects served by several replicas, for `fleet-traffic` steps.
+    #[serde(default)]
+    pub fleet: Option<crate::fleet::FleetSpec>,
     /// Properties checked after every step.
     #[serde(default)]
     pub invariants: Invariants,
