@@ -6,13 +6,13 @@ use google_cloud_auth::credentials::{CacheableResource, CredentialsProvider, Ent
 use serde_json::{Value, json};
 
 /// The demo tenant's workload identity provider, as STS's audience.
-pub const WIF_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ekm-pool/providers/ekm-provider";
+pub(crate) const WIF_AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ekm-pool/providers/ekm-provider";
 /// The customer's project id (the provider's allowed audience).
-pub const PROJECT_ID: &str = "proj_demo";
+pub(crate) const PROJECT_ID: &str = "proj_demo";
 
 /// External-account credentials against the mock at `url` that fetch their subject token from
 /// the lab identity provider themselves (URL-sourced, JSON format): the recipe the engine uses.
-pub fn wif_config(url: &str) -> Value {
+pub(crate) fn wif_config(url: &str) -> Value {
     json!({
         "type": "external_account",
         "audience": WIF_AUDIENCE,
@@ -27,7 +27,7 @@ pub fn wif_config(url: &str) -> Value {
 
 /// Credentials that always send `Authorization: Bearer TOKEN` (the owner's).
 #[derive(Debug)]
-pub struct StaticToken(pub &'static str);
+pub(crate) struct StaticToken(pub(crate) &'static str);
 
 impl CredentialsProvider for StaticToken {
     async fn headers(
