@@ -167,6 +167,9 @@ pub enum Command {
     /// Lint access documents (AWS trust/key/role policies, GCP IAM policies and providers, Azure
     /// role assignments) for privilege EKM does not need; exit 1 on a warning, 2 on a bad file.
     Lint(crate::lint::LintArgs),
+    /// Forecast a fleet's KMS request volume from its parameters, in milliseconds, with the
+    /// assumptions printed and each cloud beside its published quota and price.
+    Forecast(crate::forecast::ForecastArgs),
     /// Run, validate or list scenarios (YAML timelines on simulated time).
     #[command(subcommand)]
     Scenario(ekm_scenarios::cli::ScenarioCommand),

@@ -14,6 +14,7 @@
 //! - [`commands`] — `ekm encrypt`, `ekm decrypt` and `ekm check`: scripting a registration.
 //! - [`check`] — `ekm check`'s verdicts: sign-in, key state and permissions, each with a hint.
 //! - [`lint`] — `ekm lint FILE…`: the least-privilege lint on access documents.
+//! - [`forecast`] — `ekm forecast`: a fleet's KMS request volume computed from its parameters.
 //! - [`model`] — the state, [`Action`](model::Action) and [`Effect`](model::Effect).
 //! - `keymap` (private) — the key table (`keymap::BINDINGS`) behind both `map_key` and the
 //!   help overlay; mouse mapping.
@@ -35,6 +36,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod driver;
+pub mod forecast;
 mod keymap;
 pub mod lint;
 pub mod model;

@@ -63,6 +63,7 @@ async fn main() -> ExitCode {
         Some(Command::Decrypt(args)) => ekm_console::commands::decrypt(args).await,
         Some(Command::Scenario(command)) => return ekm_scenarios::cli::run(command).await,
         Some(Command::Lint(args)) => return ekm_console::lint::run(&args),
+        Some(Command::Forecast(args)) => ekm_console::forecast::run(&args),
         Some(Command::Check(args)) => match ekm_console::commands::check(args).await {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
