@@ -37,7 +37,8 @@ pub use ekm_mock_kms::keys::KeySpec;
 pub use ekm_mock_kms::state::KeyInfo;
 pub use ekm_mock_kms::xks::api::ErrorName as HopErrorName;
 pub use ekm_mock_kms::xks::faults::HopFaults;
-pub use ekm_mock_kms::xks::manager::{ExternalKeyAction, ExternalKeyInfo, HealthStatus};
+pub use ekm_mock_kms::xks::manager::ExternalKeyInfo;
+pub use ekm_vocab::{ExternalKeyAction, HealthStatus};
 pub use owner::WrappingKey;
 
 use std::collections::BTreeMap;

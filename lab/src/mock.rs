@@ -12,8 +12,9 @@ use ekm_mock_kms::keys::KeySpec;
 use ekm_mock_kms::state::KeyInfo;
 use ekm_mock_kms::xks::bindings::NewBinding;
 use ekm_mock_kms::xks::faults::HopFaults;
-use ekm_mock_kms::xks::manager::{ExternalKeyAction, ExternalKeyInfo, HealthStatus};
+use ekm_mock_kms::xks::manager::ExternalKeyInfo;
 use ekm_vocab::{Cloud, Fault, KeyAction};
+use ekm_vocab::{ExternalKeyAction, HealthStatus};
 
 use crate::{EmbeddedLab, LabError};
 

@@ -8,6 +8,8 @@
 //!   [`FaultEffect`] (latency, error rate, throttle or outage) and an optional lab-time window;
 //!   valid by construction, with the control API's wire shape (`PUT /_mock/v1/faults`) as serde.
 //! - [`CallKind`]: what a logged KMS call did (wrap, unwrap, sign-in, …), decided by the mock.
+//! - [`ExternalKeyAction`], [`HealthStatus`]: the customer's actions on a key of their own
+//!   external key manager, and its HSM fleet's health.
 //! - [`KmsErrorKind`]: the class of a KMS failure as the engine sees it
 //!   (`ekm_engine::KmsError::kind()`).
 //!
@@ -21,6 +23,7 @@
 mod call;
 mod cloud;
 mod error_kind;
+mod external;
 mod fault;
 mod key_action;
 mod word;
@@ -28,6 +31,7 @@ mod word;
 pub use call::CallKind;
 pub use cloud::Cloud;
 pub use error_kind::KmsErrorKind;
+pub use external::{ExternalKeyAction, HealthStatus};
 pub use fault::{
     Fault, FaultEffect, FaultOperation, FaultScope, InjectedError, InvalidFault, Latency,
     MAX_LATENCY, Probability, Throttle,

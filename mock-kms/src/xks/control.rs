@@ -28,9 +28,9 @@ use serde_json::{Value, json};
 use super::XksCredential;
 use super::bindings::NewBinding;
 use super::faults::HopFaults;
-use super::manager::{ExternalKeyAction, HealthStatus};
 use crate::control::{ControlError, JsonBody};
 use crate::state::Kms;
+use ekm_vocab::{ExternalKeyAction, HealthStatus};
 
 type Shared = State<Arc<Kms>>;
 
@@ -102,7 +102,7 @@ async fn key_action(
     State(lab): Shared,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<Value>, ControlError> {
-    let action: ExternalKeyAction = action.parse().map_err(ControlError::bad_request)?;
+    let action: ExternalKeyAction = action.parse()?;
     lab.xks_write(|x| {
         x.manager.key_info(&id).map_err(ControlError::not_found)?;
         x.manager

@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+pub use ekm_vocab::{ExternalKeyAction, HealthStatus};
+
 use super::api::ErrorName;
 
 /// The `ciphertextMetadata` this manager stamps on its ciphertexts (≤ 20 bytes, spec).
@@ -48,44 +50,6 @@ pub enum ExternalKeyStatus {
     Disabled,
     /// Material destroyed: gone for good.
     Deleted,
-}
-
-/// A lifecycle action on an external key (`POST /_mock/v1/xks/keys/{id}/{action}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExternalKeyAction {
-    /// Enable a disabled key.
-    Enable,
-    /// Disable it.
-    Disable,
-    /// Destroy its material.
-    Delete,
-}
-
-impl std::str::FromStr for ExternalKeyAction {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "enable" => Ok(Self::Enable),
-            "disable" => Ok(Self::Disable),
-            "delete" => Ok(Self::Delete),
-            other => Err(format!(
-                "unknown external key action `{other}`; valid actions: enable, disable, delete"
-            )),
-        }
-    }
-}
-
-/// One HSM's health as the spec reports it (`ekmFleetDetails[].healthStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum HealthStatus {
-    /// Healthy.
-    Active,
-    /// Unhealthy but still serving.
-    Degraded,
-    /// Not serving.
-    Unavailable,
 }
 
 /// One member of the manager's fleet.

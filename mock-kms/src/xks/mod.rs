@@ -44,9 +44,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use ekm_vocab::HealthStatus;
 use faults::{HopAction, HopFaults};
 use hop::HopClient;
-use manager::{Fleet, HealthStatus, KeyManager, Refusal};
+use manager::{Fleet, KeyManager, Refusal};
 use stores::KeyStores;
 
 use crate::error::StateError;

@@ -473,11 +473,6 @@ fn decrypt(lab: &Kms, id: &str, request: DecryptRequest) -> Result<Response, Xks
 
 fn health(lab: &Kms) -> Response {
     let fleet = lab.xks().fleet().members().to_vec();
-    let status = |h| match h {
-        super::manager::HealthStatus::Active => "ACTIVE",
-        super::manager::HealthStatus::Degraded => "DEGRADED",
-        super::manager::HealthStatus::Unavailable => "UNAVAILABLE",
-    };
     json(
         StatusCode::OK,
         &HealthResponse {
@@ -490,7 +485,7 @@ fn health(lab: &Kms) -> Response {
                 .map(|hsm| FleetMember {
                     id: hsm.id,
                     model: hsm.model,
-                    health_status: status(hsm.health).into(),
+                    health_status: hsm.health.as_str().into(),
                 })
                 .collect(),
         },

@@ -23,7 +23,7 @@ impl Playback {
             Action::Key { action, .. } if action.revokes() => Some(MarkerKind::Revoke),
             Action::Key { action, .. } if action.undoes().is_some() => Some(MarkerKind::Restore),
             Action::AliasSwap(_) | Action::SwitchKey(_) => Some(MarkerKind::Revoke),
-            Action::ExternalKey(step) if step.action.0 == ExternalKeyAction::Enable => {
+            Action::ExternalKey(step) if step.action == ExternalKeyAction::Enable => {
                 Some(MarkerKind::Restore)
             }
             Action::ExternalKey(_) => Some(MarkerKind::Revoke),

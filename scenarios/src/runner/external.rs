@@ -43,7 +43,7 @@ impl Playback {
                 format!("key `{}` is not backed by an external key", step.key),
             );
         };
-        let action = step.action.0;
+        let action = step.action;
         let info = match self.lab.external_key_action(&id, action) {
             Ok(info) => info,
             Err(error) => return Done::failed(ErrorKind::Refused, error.to_string()),
@@ -82,7 +82,7 @@ impl Playback {
     /// `hsm-fleet:` — the whole fleet reports `status` until the window ends.
     pub(super) fn hsm_fleet(&mut self, fleet: &HsmFleet) -> Done {
         let label = format!("HSM fleet {}", fleet.status);
-        self.open_window(Rule::Fleet(fleet.status.0), label, fleet.window)
+        self.open_window(Rule::Fleet(fleet.status), label, fleet.window)
     }
 
     /// `hop-fault:` — one fault on the hop until the window ends. Faults add up while their

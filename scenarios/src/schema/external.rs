@@ -2,7 +2,8 @@
 //! (`external-key:`), the HSM fleet's health (`hsm-fleet:`) and faults on the hop from the clouds
 //! to its proxy (`hop-fault:`), with their words.
 
-use ekm_lab::{ExternalKeyAction, HealthStatus, HopErrorName};
+use ekm_lab::HopErrorName;
+use ekm_vocab::{ExternalKeyAction, HealthStatus};
 use serde::{Deserialize, Deserializer};
 
 use crate::time::LabDuration;
@@ -15,7 +16,7 @@ pub struct ExternalKeyStep {
     /// Lab name of a cloud key declared with `external_key:`.
     pub key: String,
     /// `disable`, `enable` or `delete`.
-    pub action: ExternalKeyWord,
+    pub action: ExternalKeyAction,
 }
 
 /// `hsm-fleet:` — every HSM of the external key manager reports `status` for `window`; the
@@ -24,7 +25,7 @@ pub struct ExternalKeyStep {
 #[serde(deny_unknown_fields)]
 pub struct HsmFleet {
     /// `ACTIVE`, `DEGRADED` or `UNAVAILABLE`.
-    pub status: FleetStatus,
+    pub status: HealthStatus,
     /// How long.
     #[serde(rename = "for")]
     pub window: LabDuration,
@@ -49,34 +50,6 @@ pub struct HopFault {
     #[serde(rename = "for")]
     pub window: LabDuration,
 }
-
-/// The customer's actions on an external key, with the scenario's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExternalKeyWord(pub ExternalKeyAction);
-
-impl Vocabulary for ExternalKeyWord {
-    const WHAT: &'static str = "external key action";
-    const WORDS: &'static [(&'static str, Self)] = &[
-        ("disable", ExternalKeyWord(ExternalKeyAction::Disable)),
-        ("enable", ExternalKeyWord(ExternalKeyAction::Enable)),
-        ("delete", ExternalKeyWord(ExternalKeyAction::Delete)),
-    ];
-}
-ekm_vocab::vocabulary!(ExternalKeyWord);
-
-/// The fleet health statuses of the XKS specification, as it spells them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FleetStatus(pub HealthStatus);
-
-impl Vocabulary for FleetStatus {
-    const WHAT: &'static str = "HSM fleet status";
-    const WORDS: &'static [(&'static str, Self)] = &[
-        ("ACTIVE", FleetStatus(HealthStatus::Active)),
-        ("DEGRADED", FleetStatus(HealthStatus::Degraded)),
-        ("UNAVAILABLE", FleetStatus(HealthStatus::Unavailable)),
-    ];
-}
-ekm_vocab::vocabulary!(FleetStatus);
 
 /// The faults of the hop to the external key manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,9 +22,9 @@
 //!
 //! Every word maps onto the vocabulary in one table: clouds, key actions, KMS error kinds and
 //! injected errors are ekm-vocab's tables ([`Cloud`], [`KeyAction`], [`KmsErrorKind`],
-//! [`ekm_vocab::InjectedError`]); the tables here hold only the words a scenario alone has
+//! [`ekm_vocab::InjectedError`], [`ExternalKeyAction`], [`HealthStatus`]); the tables here hold only the words a scenario alone has
 //! (its other actions and error kinds, call and hop operations, key states, the external key
-//! manager's words, `any` for every fault operation where the control API says `*`).
+//! manager's hop faults, `any` for every fault operation where the control API says `*`).
 
 mod action;
 mod error_kind;
@@ -38,8 +38,11 @@ mod words;
 use std::collections::BTreeMap;
 
 use ekm_engine::config::EngineSettings;
-pub use ekm_lab::{ExternalKeyAction, HealthStatus, HopErrorName};
-pub use ekm_vocab::{Cloud, KeyAction, KmsErrorKind, UnknownWord, Vocabulary, suggest};
+pub use ekm_lab::HopErrorName;
+pub use ekm_vocab::{
+    Cloud, ExternalKeyAction, HealthStatus, KeyAction, KmsErrorKind, UnknownWord, Vocabulary,
+    suggest,
+};
 use serde::Deserialize;
 
 pub use action::{Action, AliasSwap, SwitchKey, Traffic};
@@ -48,9 +51,7 @@ pub use expect::{
     CacheExpectation, CallExpectation, CallOp, Count, Expect, HopExpectation, HopOp, HopOutcome,
     KeyStateWord, Outcome, Unreadable, VolumeExpectation,
 };
-pub use external::{
-    ExternalKeyStep, ExternalKeyWord, FleetStatus, HopError, HopFault, HopFaultWord, HsmFleet,
-};
+pub use external::{ExternalKeyStep, HopError, HopFault, HopFaultWord, HsmFleet};
 pub use fault::{Fault, FaultKind, FaultScope, fault_op_word};
 pub use keys::{KeyDecl, ObjectDecl, demo_key};
 pub use step::{Step, StepTime};
