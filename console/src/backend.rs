@@ -1,17 +1,23 @@
 //! What the console runs against ([`Backend`]): the embedded lab (mock KMS + engine on one
-//! clock, every pane observable and every action available), or an `ekm.yaml` registration
-//! (the engine only: keys are the customer's, so their state, the KMS's call log and key
-//! actions are out of reach; the call log shows the engine's own KMS calls), or a scenario's
-//! lab in `ekm play` (observable like the embedded lab; the scenario's steps are the actions). [`Backend::refresh`]
-//! reads what the panes show; [`Labels`] names keys and key versions the way the lab does.
+//! clock, every pane observable and every action available), or an `ekm.yaml` registration,
+//! or a scenario's lab in `ekm play` (observable like the embedded lab; the scenario's steps
+//! are the actions). A registration whose endpoints are a lab `mock-kms` on loopback is held
+//! through that mock's control API ([`MockControl`]): its keys, call log, key and fault actions
+//! work as in the embedded lab. Against real clouds the keys are the customer's, so their
+//! state, the KMS's call log and key actions are out of reach, and the call log shows the
+//! engine's own KMS calls. [`Backend::refresh`] (or [`Backend::remote_refresh`]) reads what
+//! the panes show; [`Labels`] names keys and key versions the way the lab does.
 
 use ekm_engine::clock::SharedClock;
 use ekm_engine::config::{Config, EngineSettings};
 use ekm_engine::registration::{self, Cloud, SetupError};
 use ekm_engine::{Engine, KeyReference, ProjectId};
-use ekm_lab::{EmbeddedLab, KeyInfo, LabError, LabOptions};
+use ekm_lab::{CallPage, EmbeddedLab, KeyInfo, LabError, LabOptions, MockControl};
 use ekm_scenarios::runner::{LoadedScenario, Playback, RunError};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::Mutex;
 
@@ -69,11 +75,21 @@ struct Current {
 enum Kind {
     /// The console's own embedded lab.
     Lab(Box<EmbeddedLab>),
-    /// A registration: the engine only.
-    Registration,
+    /// A registration: the engine, and the control API of the lab mock behind it, if it is one.
+    Registration(Option<Remote>),
     /// A scenario's lab, owned by its playback (locked while a step runs), and the scenario
     /// to start again from.
     Playback(Arc<Mutex<Playback>>, Box<LoadedScenario>),
+}
+
+/// A lab mock in another process, held through its control API.
+#[derive(Debug)]
+struct Remote {
+    control: MockControl,
+    /// The keys and aliases as last read.
+    labels: RwLock<Labels>,
+    /// Set while a refresh is on its way, so slow answers never pile up.
+    refreshing: AtomicBool,
 }
 
 impl Backend {
@@ -187,6 +203,15 @@ impl Backend {
             engine.register(project.clone(), kek);
             projects.push((cloud, project));
         }
+        let remote = MockControl::find(config).await.map(|control| Remote {
+            control,
+            labels: RwLock::default(),
+            refreshing: AtomicBool::new(false),
+        });
+        let source = match &remote {
+            Some(remote) => format!("{origin} · mock {}", remote.control.base()),
+            None => origin.to_owned(),
+        };
         Ok(Self {
             current: RwLock::new(Current {
                 engine,
@@ -194,8 +219,8 @@ impl Backend {
                 projects,
                 since: 0,
             }),
-            kind: Kind::Registration,
-            source: origin.to_owned(),
+            kind: Kind::Registration(remote),
+            source,
             verdicts: pinned::Verdicts::default(),
         })
     }
@@ -222,12 +247,20 @@ impl Backend {
         }
     }
 
+    /// The control API of the lab mock behind the registration, when there is one.
+    pub fn remote(&self) -> Option<&MockControl> {
+        match &self.kind {
+            Kind::Registration(Some(remote)) => Some(&remote.control),
+            _ => None,
+        }
+    }
+
     /// Calls `f` with the lab whose state the panes show, if it can be read now (a playback's
     /// lab is busy while a step runs).
     fn with_lab<R>(&self, f: impl FnOnce(Option<&EmbeddedLab>) -> R) -> Option<R> {
         match &self.kind {
             Kind::Lab(lab) => Some(f(Some(lab))),
-            Kind::Registration => Some(f(None)),
+            Kind::Registration(_) => Some(f(None)),
             Kind::Playback(playback, _) => playback.try_lock().ok().map(|p| f(Some(p.lab()))),
         }
     }
@@ -243,10 +276,10 @@ impl Backend {
         let config = engine.config();
         LabInfo {
             source: self.source.clone(),
-            key_actions: matches!(self.kind, Kind::Lab(_)),
+            key_actions: matches!(self.kind, Kind::Lab(_) | Kind::Registration(Some(_))),
             dek_rotation: config.dek_rotation,
             revalidate_after: config.revalidate_after,
-            engine_calls: matches!(self.kind, Kind::Registration),
+            engine_calls: matches!(self.kind, Kind::Registration(None)),
             scenario: match &self.kind {
                 Kind::Playback(playback, _) => playback
                     .try_lock()
@@ -259,8 +292,51 @@ impl Backend {
 
     /// The current names of keys and aliases.
     pub fn labels(&self) -> Labels {
+        if let Kind::Registration(Some(remote)) = &self.kind {
+            return remote
+                .labels
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+        }
         self.with_lab(|lab| lab.map(Labels::of).unwrap_or_default())
             .unwrap_or_default()
+    }
+
+    /// For a registration held through a mock's control API: reading what the panes show, as
+    /// a task (`None` while the previous read is still on its way, or for any other backend).
+    /// A mock that stopped answering leaves the panes as they were.
+    pub fn remote_refresh(self: &Arc<Self>) -> Option<BoxFuture<'static, Option<Refresh>>> {
+        let Kind::Registration(Some(remote)) = &self.kind else {
+            return None;
+        };
+        if remote.refreshing.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let backend = self.clone();
+        Some(
+            async move {
+                let Kind::Registration(Some(remote)) = &backend.kind else {
+                    return None;
+                };
+                let since = backend.current().since;
+                let control = &remote.control;
+                let read = futures::try_join!(
+                    control.keys(),
+                    control.aliases(),
+                    control.calls_since(since)
+                );
+                remote.refreshing.store(false, Ordering::Release);
+                let (keys, aliases, page) = read.ok()?;
+                let labels = Labels { keys, aliases };
+                *remote
+                    .labels
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = labels.clone();
+                Some(backend.refresh_with(Some((labels, since, page))))
+            }
+            .boxed(),
+        )
     }
 
     /// Keys, projects, both DEK caches and the calls logged after `*since` (which moves on);
@@ -270,9 +346,20 @@ impl Backend {
     }
 
     fn refresh_from(&self, lab: Option<&EmbeddedLab>) -> Refresh {
+        let since = self.current().since;
+        self.refresh_with(lab.map(|lab| (Labels::of(lab), since, lab.calls_since(since))))
+    }
+
+    /// What the panes show, given the mock's keys and the calls after sequence number `since`
+    /// when the mock is observable. Calls read from another `since` than the current one (a
+    /// restarted story swapped its lab in meanwhile) are left for the next read.
+    fn refresh_with(&self, observed: Option<(Labels, u64, CallPage)>) -> Refresh {
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-        let labels = lab.map(Labels::of).unwrap_or_default();
-        let keys = lab.map(|_| labels.key_rows());
+        let keys = observed.as_ref().map(|(labels, _, _)| labels.key_rows());
+        let (labels, page) = match observed {
+            Some((labels, since, page)) => (labels, Some(page).filter(|_| since == current.since)),
+            None => (Labels::default(), None),
+        };
         let projects = current
             .projects
             .iter()
@@ -304,9 +391,8 @@ impl Backend {
                 uses: e.uses,
             })
             .collect();
-        let calls = match lab {
-            Some(lab) => {
-                let page = lab.calls_since(current.since);
+        let calls = match page {
+            Some(page) => {
                 current.since = page.next;
                 page.calls
                     .into_iter()

@@ -31,9 +31,10 @@ pub struct ConsoleArgs {
     /// Lab-time speed: 60 runs an hour a minute.
     #[arg(long, default_value_t = 60.0, value_parser = parse_speed)]
     pub speed: f64,
-    /// Use the registration in this ekm.yaml instead of the embedded lab. Keys are then the
-    /// customer's: the Keys pane shows the registered keys only, the call log shows the
-    /// engine's own KMS calls, and key and fault actions are off.
+    /// Use the registration in this ekm.yaml instead of the embedded lab. When its endpoints
+    /// are a lab mock-kms on loopback, the console holds it through its control API (keys, call
+    /// log, key and fault actions as in the embedded lab); against real clouds the keys are the
+    /// customer's: the call log shows the engine's own KMS calls and key actions are off.
     #[arg(long, value_name = "EKM_YAML")]
     pub config: Option<PathBuf>,
     /// Do not run the demo workload.

@@ -9,14 +9,15 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use ekm_engine::clock::{Clock, SystemClock};
-use ekm_lab::KeySpec;
-use ekm_vocab::Cloud;
+use ekm_lab::{EmbeddedLab, KeyInfo, KeySpec, MockControl};
+use ekm_scenarios::cli::one_line;
+use ekm_vocab::{Cloud, KeyAction};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::Mutex;
 
 use crate::backend::Backend;
-use crate::model::{Action, ClockStatus, Effect, Model};
+use crate::model::{Action, ClockStatus, Effect, Model, Refresh};
 use crate::update::update;
 use crate::view::text::action_label;
 use crate::workload::Workload;
@@ -136,13 +137,20 @@ impl Driver {
                 none
             }
             Effect::Refresh => {
-                let refresh = self.backend().and_then(|backend| backend.refresh());
-                Followup::Now(
+                let refreshed = |refresh: Option<Refresh>| {
                     refresh
                         .map(|refresh| Action::Refreshed(Box::new(refresh)))
                         .into_iter()
-                        .collect(),
-                )
+                        .collect()
+                };
+                match self.backend() {
+                    Some(backend) if backend.remote().is_some() => match backend.remote_refresh() {
+                        Some(read) => Followup::Later(read.map(refreshed).boxed()),
+                        None => none,
+                    },
+                    Some(backend) => Followup::Now(refreshed(backend.refresh())),
+                    None => none,
+                }
             }
             Effect::CheckObjects => match self.running.as_ref().and_then(|r| r.workload.clone()) {
                 Some(workload) => Followup::Later(check(workload).boxed()),
@@ -245,20 +253,65 @@ async fn check(workload: Arc<Mutex<Workload>>) -> Vec<Action> {
         .collect()
 }
 
-/// Performs a lab-changing effect (key action, alias swap, key switch, faults); the message
-/// for the status bar, or why it failed.
+/// Where lab changes go: the console's own lab, or a lab mock in another process.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Embedded(&'a EmbeddedLab),
+    Remote(&'a MockControl),
+}
+
+impl Target<'_> {
+    async fn apply(self, key: &str, action: KeyAction) -> Result<KeyInfo, String> {
+        match self {
+            Target::Embedded(lab) => lab.apply(key, action).map_err(|e| one_line(&e)),
+            Target::Remote(mock) => mock.apply(key, action).await.map_err(|e| one_line(&e)),
+        }
+    }
+
+    async fn create(self, name: &str, cloud: Cloud) -> Result<(), String> {
+        let spec = KeySpec::default_for(cloud);
+        match self {
+            Target::Embedded(lab) => lab.create_key(name, cloud, spec).map_err(|e| one_line(&e)),
+            Target::Remote(mock) => mock
+                .create_key(name, cloud, spec)
+                .await
+                .map_err(|e| one_line(&e)),
+        }
+        .map(drop)
+    }
+
+    async fn set_alias(self, alias: &str, target: &str) -> Result<(), String> {
+        match self {
+            Target::Embedded(lab) => lab.set_alias(alias, target).map_err(|e| one_line(&e)),
+            Target::Remote(mock) => mock
+                .set_alias(alias, target)
+                .await
+                .map_err(|e| one_line(&e)),
+        }
+    }
+
+    async fn set_faults(self, rules: Vec<ekm_vocab::Fault>) -> Result<(), String> {
+        match self {
+            Target::Embedded(lab) => lab.set_faults(rules).map_err(|e| one_line(&e)),
+            Target::Remote(mock) => mock.set_faults(rules).await.map_err(|e| one_line(&e)),
+        }
+    }
+}
+
+/// Performs a lab-changing effect (key action, alias swap, key switch, faults) on the embedded
+/// lab or on the lab mock behind the registration; the message for the status bar, or why it
+/// failed.
 pub async fn change_lab(backend: &Backend, effect: Effect) -> Result<String, String> {
-    let lab = backend
-        .lab()
-        .ok_or_else(|| "key actions need the embedded lab".to_owned())?;
-    let create = |name: &str, provider: Cloud| {
-        lab.create_key(name, provider, KeySpec::default_for(provider))
-            .map(drop)
-            .map_err(|e| e.to_string())
+    let target = match (backend.lab(), backend.remote()) {
+        (Some(lab), _) => Target::Embedded(lab),
+        (None, Some(mock)) => Target::Remote(mock),
+        (None, None) => {
+            return Err("key actions need a lab mock: the embedded one, or mock-kms".to_owned());
+        }
     };
     match effect {
         Effect::KeyAction { key, action } => {
-            let info = lab.apply(&key, action).map_err(|e| e.to_string())?;
+            let info = target.apply(&key, action).await?;
             Ok(format!(
                 "{} {}: {} v{}",
                 action_label(action),
@@ -269,33 +322,39 @@ pub async fn change_lab(backend: &Backend, effect: Effect) -> Result<String, Str
         }
         Effect::SwapAlias {
             alias,
-            target,
-            create: new,
+            target: key,
+            create,
         } => {
-            if new {
-                create(&target, Cloud::Aws)?;
+            if create {
+                target.create(&key, Cloud::Aws).await?;
             }
-            lab.set_alias(&alias, &target).map_err(|e| e.to_string())?;
-            Ok(format!("alias/{alias} now points at {target}"))
+            target.set_alias(&alias, &key).await?;
+            Ok(format!("alias/{alias} now points at {key}"))
         }
         Effect::SwitchKey {
             cloud,
-            target,
-            create: new,
+            target: key,
+            create,
         } => {
-            if new {
-                create(&target, cloud)?;
+            let Target::Embedded(lab) = target else {
+                return Err(format!(
+                    "switching {cloud}'s key re-registers the project: edit the registration \
+                     (ekm.yaml) and start again"
+                ));
+            };
+            if create {
+                target.create(&key, cloud).await?;
             }
-            lab.switch_key(cloud, &target)
+            lab.switch_key(cloud, &key)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| one_line(&e))?;
             Ok(format!(
-                "{cloud} now seals with {target}; old data readable until its DEKs expire"
+                "{cloud} now seals with {key}; old data readable until its DEKs expire"
             ))
         }
         Effect::SetFaults(rules) => {
             let count = rules.len();
-            lab.set_faults(rules).map_err(|e| e.to_string())?;
+            target.set_faults(rules).await?;
             Ok(format!("{count} fault rule(s) active"))
         }
         other => Err(format!("not a lab change: {other:?}")),

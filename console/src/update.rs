@@ -258,7 +258,7 @@ fn manual_clock(model: &mut Model) -> Vec<Effect> {
 fn target(model: &Model) -> Result<KeyRow, &'static str> {
     let actions = model.lab.as_ref().is_some_and(|lab| lab.key_actions);
     if !actions {
-        return Err("key actions need the embedded lab (see `ekm --help`)");
+        return Err("key actions need a lab mock: the embedded one, or --config on a mock-kms");
     }
     model.selected_key().cloned().ok_or("no key selected")
 }

@@ -7,7 +7,8 @@
 //! `proj_demo/azure`): a customer project has one EKM registration, and the lab shows three side
 //! by side. The lab's API is the only way in to the mock for its users: key actions, aliases,
 //! faults and the call log (`mock.rs`), which key wrapped an envelope and the key owner's DEK
-//! recovery (`owner.rs`), the listeners' addresses and CA for clients that speak the wire; the
+//! recovery (`owner.rs`), the listeners' addresses and CA for clients that speak the wire; a lab
+//! mock in another process is held the same way through its control API (`remote.rs`); the
 //! engine's event stream and snapshot show what the engine makes of it. The mock's modules,
 //! ciphertext format and state lock stay behind it.
 //!
@@ -28,6 +29,7 @@
 
 mod mock;
 mod owner;
+mod remote;
 
 // The mock's own answers, re-exported as part of the lab's API so its users need no
 // dependency on the mock: a key as the lab shows it, the spec of a key to create, and a page
@@ -40,6 +42,7 @@ pub use ekm_mock_kms::xks::faults::HopFaults;
 pub use ekm_mock_kms::xks::manager::ExternalKeyInfo;
 pub use ekm_vocab::{ExternalKeyAction, HealthStatus};
 pub use owner::WrappingKey;
+pub use remote::{MockControl, RemoteError};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use ekm_vocab::{CallKind, Cloud};
@@ -13,7 +13,7 @@ use ekm_vocab::{CallKind, Cloud};
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
 /// One answered request (contract: DESIGN.md §4).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
     /// Position in the log, from 1, never reused ([`CallLog::record`] stamps it).
     pub seq: u64,
@@ -65,7 +65,7 @@ impl CallRecord {
 }
 
 /// A page of the log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallPage {
     /// Calls after the requested sequence number, oldest first.
     pub calls: Vec<CallRecord>,

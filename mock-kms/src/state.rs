@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ekm_clock::SharedClock;
 use ekm_vocab::{CallKind, Cloud, Fault, KeyAction};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -53,8 +53,9 @@ pub enum KeyUse {
     Manage,
 }
 
-/// A key as the control API shows it (contract: DESIGN.md §4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A key as the control API shows it (contract: DESIGN.md §4); a client of the control API
+/// reads it back as it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInfo {
     /// Lab name.
     pub name: String,
@@ -63,13 +64,14 @@ pub struct KeyInfo {
     /// The cloud's own id (ARN, GCP resource name, Azure key URL).
     pub id: String,
     /// Material kind (`SYMMETRIC_DEFAULT`, `RSA_2048`, …).
-    pub spec: &'static str,
+    pub spec: String,
     /// `enabled`, `disabled`, `pending-deletion` or `destroyed`.
-    pub state: &'static str,
+    pub state: String,
     /// When a pending deletion takes effect (lab time).
     #[serde(
         with = "time::serde::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "Option::is_none",
+        default
     )]
     pub deletion_date: Option<OffsetDateTime>,
     /// Whether the service's policy / role assignment exists.
@@ -459,8 +461,8 @@ impl Kms {
             name: key.name.clone(),
             provider: key.provider,
             id: self.display_id(key),
-            spec: key.spec.as_str(),
-            state: state.as_str(),
+            spec: key.spec.as_str().to_owned(),
+            state: state.as_str().to_owned(),
             deletion_date: match state {
                 KeyState::PendingDeletion { deletion_date } => Some(deletion_date),
                 _ => None,

@@ -380,7 +380,7 @@ async fn owner_creates_disables_and_enables_keys() -> TestResult {
         .into_model()?;
     assert_eq!(created.key.and_then(|k| k.n).map(|n| n.len()), Some(384));
     let info = lab.mock.lab().key_info("tenant-kek")?;
-    assert_eq!((info.spec, info.access), ("RSA_3072", true));
+    assert_eq!((info.spec.as_str(), info.access), ("RSA_3072", true));
     let (_, ciphertext) = encrypt(&service, "tenant-kek", alg.clone(), b"dek").await?;
     assert_eq!(ciphertext.len(), 384);
 

@@ -472,6 +472,17 @@ async fn the_index_lists_every_route_and_every_listed_route_is_served() {
             "{route}"
         );
     }
+    let actions = routes
+        .iter()
+        .find(|r| r["path"] == "/_mock/v1/keys/{name}/{action}")
+        .and_then(|r| r["does"].as_str())
+        .unwrap();
+    for (word, _) in ekm_vocab::KeyAction::WORDS {
+        assert!(
+            actions.contains(word),
+            "the index omits the action `{word}`"
+        );
+    }
     assert_eq!(lab.control("DELETE", "/_mock/v1", None).await.0, 405);
     lab.shutdown().await;
 }

@@ -44,8 +44,8 @@ pub const ROUTES: &[RouteDoc] = &[
     route(
         "POST",
         "/_mock/v1/keys/{name}/{action}",
-        "a key action as its owner: rotate, disable, enable, schedule-deletion, \
-         cancel-deletion, destroy, revoke-access, restore-access, revoke-trust, restore-trust",
+        "a key action as its owner: rotate, disable, enable, schedule-deletion, destroy, \
+         revoke-access, restore-access, revoke-trust, restore-trust",
     ),
     route("GET", "/_mock/v1/aliases", "every AWS alias and its key"),
     route(
