@@ -297,7 +297,10 @@ mod tests {
         let error = args(&["--replicas", "0"]).input().unwrap_err().to_string();
         assert_eq!(error, "replicas: a service needs at least one replica");
         let error = args(&["--days", "500"]).input().unwrap_err().to_string();
-        assert!(error.starts_with("history_days: 500 is more than 400"), "{error}");
+        assert!(
+            error.starts_with("history_days: 500 is more than 400"),
+            "{error}"
+        );
         let error = args(&["--today", "1.5"]).input().unwrap_err().to_string();
         assert!(error.starts_with("read_age.today: 1.5"), "{error}");
         let cli = Cli::try_parse_from(["forecast", "--burst", "9h:4"]);

@@ -10,14 +10,17 @@
 //! - [`keys`]: the key model — providers, specs, lifecycle states, versions, material and the
 //!   symmetric ciphertext blobs of AWS and GCP keys.
 //! - [`tenant`]: who is who — the demo tenant of DESIGN.md §6.
-//! - [`faults`]: scripted latency, error rates, throttling and outages.
+//! - `faults` (private): fault admission — scripted latency, error rates, throttling and
+//!   outages applied to one call.
 //! - [`calls`]: the bounded call log.
 //! - [`pipeline`]: the one request pipeline of the three clouds' routes — timing, fault
 //!   admission and the call log as one middleware; each cloud adds its own `admit()`.
 //! - [`error`]: the lab's error type, which each front-end renders in its cloud's dialect.
-//! - [`server`]: binding the listeners and serving ([`listener`]: connections, read timeouts
-//!   and the connection cap); [`config`] (`--config` YAML seed) and
-//!   [`store`] (`--state` file, atomic saves) feed it.
+//! - [`server`]: binding the listeners and serving (`listener`, private: connections, read
+//!   timeouts and the connection cap; `tls`, private: the https listener's fresh CA and leaf);
+//!   [`config`] (`--config` YAML seed) and [`store`] (`--state` file, atomic saves) feed it.
+//! - [`registration`]: the `ekm.yaml` a client needs to use this mock (`--write-config`).
+//! - [`access`]: the customer's access documents in the state, decided by `ekm-access`.
 //! - [`aws`], [`gcp`], [`azure`]: the clouds' wire protocols and auth; [`control`]: the
 //!   control API under `/_mock/v1/`.
 //! - [`xks`]: the external key store hop — an AWS XKS proxy on the https listener and the
@@ -27,17 +30,17 @@ pub mod access;
 pub mod calls;
 pub mod config;
 pub mod error;
-pub mod faults;
+mod faults;
 pub mod keygen;
 pub mod keys;
-pub mod listener;
+mod listener;
 pub mod pipeline;
 pub mod registration;
 pub mod server;
 pub mod state;
 pub mod store;
 pub mod tenant;
-pub mod tls;
+mod tls;
 
 pub mod aws;
 pub mod azure;

@@ -63,7 +63,7 @@ impl Default for Limits {
 
 /// A listener being served; [`Serving::shutdown`] stops it.
 #[derive(Debug)]
-pub struct Serving {
+pub(crate) struct Serving {
     open: Arc<AtomicUsize>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -71,13 +71,13 @@ pub struct Serving {
 
 impl Serving {
     /// Connections open now.
-    pub fn open_connections(&self) -> usize {
+    pub(crate) fn open_connections(&self) -> usize {
         self.open.load(Ordering::SeqCst)
     }
 
     /// Stops accepting, lets requests in flight finish for up to `grace`, then drops whatever is
     /// left.
-    pub async fn shutdown(self, grace: Duration) {
+    pub(crate) async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
         let mut task = self.task;
         if tokio::time::timeout(grace, &mut task).await.is_err() {
@@ -88,10 +88,10 @@ impl Serving {
 }
 
 /// TLS for a listener, or none.
-pub type Tls = Option<tokio_rustls::TlsAcceptor>;
+pub(crate) type Tls = Option<tokio_rustls::TlsAcceptor>;
 
 /// Serves `router` on `listener` (already bound, non-blocking) within `limits`.
-pub fn serve(
+pub(crate) fn serve(
     listener: StdTcpListener,
     router: Router,
     tls: Tls,

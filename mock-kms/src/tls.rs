@@ -25,7 +25,7 @@ pub enum TlsError {
 
 /// A freshly made CA and the server configuration of a leaf it signed.
 #[derive(Debug)]
-pub struct LabTls {
+pub(crate) struct LabTls {
     /// The CA certificate, PEM: what clients must trust.
     pub ca_pem: String,
     /// rustls configuration serving the leaf certificate.
@@ -34,7 +34,7 @@ pub struct LabTls {
 
 impl LabTls {
     /// Makes a new CA and leaf.
-    pub fn generate() -> Result<Self, TlsError> {
+    pub(crate) fn generate() -> Result<Self, TlsError> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params
