@@ -477,7 +477,7 @@ async fn the_index_lists_every_route_and_every_listed_route_is_served() {
         .find(|r| r["path"] == "/_mock/v1/keys/{name}/{action}")
         .and_then(|r| r["does"].as_str())
         .unwrap();
-    for (word, _) in ekm_vocab::KeyAction::WORDS {
+    for word in <ekm_vocab::KeyAction as ekm_vocab::Vocabulary>::words() {
         assert!(
             actions.contains(word),
             "the index omits the action `{word}`"
