@@ -46,10 +46,32 @@ async fn a_mock_behind_the_registration_is_found_and_driven_through_its_control_
     let context = EncryptionContext::new().with("object", "remote");
     lab.engine().seal(&project, &context, b"x").await.unwrap();
     // The engine may still be making calls of its own (a sign-in refreshed in the background):
-    // what the control API read is what the lab reads just after begins with, in order.
+    // what the control API read is what the lab reads just after begins with, in order. (The
+    // latency is compared to the microsecond: JSON floats are not bit-exact.)
     let page = control.calls_since(0).await.unwrap();
     let local = lab.calls_since(0).calls;
-    assert!(!page.calls.is_empty() && local.starts_with(&page.calls));
+    let seen = |calls: &[ekm_lab::CallRecord]| -> Vec<_> {
+        calls
+            .iter()
+            .map(|c| {
+                let micros = (c.latency_ms * 1000.0).round() as u64;
+                (
+                    c.seq,
+                    c.time,
+                    c.provider,
+                    c.operation.clone(),
+                    c.kind,
+                    c.key.clone(),
+                    c.caller.clone(),
+                    c.outcome.clone(),
+                    micros,
+                    c.hop.clone(),
+                    c.trace.clone(),
+                )
+            })
+            .collect()
+    };
+    assert!(!page.calls.is_empty() && seen(&local).starts_with(&seen(&page.calls)));
     assert!(local.iter().any(|c| c.provider == Cloud::Azure));
     let rest = control.calls_since(page.next).await.unwrap().calls;
     assert!(
