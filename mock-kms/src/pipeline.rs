@@ -97,6 +97,22 @@ impl Call {
         }
     }
 
+    /// Says which cloud made the call, when the route serves more than one (the XKS proxy hears
+    /// both AWS and GCP).
+    pub fn provider(&self, cloud: Cloud) {
+        if let Some(record) = self.record().as_mut() {
+            record.provider = cloud;
+        }
+    }
+
+    /// Marks the call as one side of an external key store hop (`xks-proxy`: the proxy's own
+    /// answer), logged apart from the clouds' KMS calls.
+    pub fn hop(&self, side: &str) {
+        if let Some(record) = self.record().as_mut() {
+            record.hop = Some(side.to_owned());
+        }
+    }
+
     /// Says which key (lab name) the call concerns.
     pub fn key(&self, key: &str) {
         if let Some(record) = self.record().as_mut() {

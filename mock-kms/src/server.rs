@@ -151,7 +151,7 @@ impl Routers {
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
         let https = azure::router(kms.clone())
             .layer(axum::middleware::from_fn_with_state(
-                kms.clone(),
+                xks::proxy::router(kms.clone()),
                 xks::proxy::intercept,
             ))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));

@@ -9,8 +9,9 @@
 //! 4. `Content-Type: application/json` and the API's JSON shape — else 400 `ValidationException`;
 //! 5. the hop's faults, then the key manager.
 //!
-//! Every request is logged in the lab's call log as a hop call (`hop: "xks-proxy"`, operation =
-//! the spec's API name, key = the external key id), with its own latency and outcome. Plaintext
+//! Every request runs under the one request pipeline ([`pipeline::layer`]) and is logged in the
+//! lab's call log as a hop call (`hop: "xks-proxy"`, operation = the spec's API name, key = the
+//! external key id), with its own latency and outcome (an error answer's XKS error name). Plaintext
 //! is never logged. The provider is the calling cloud: GCP when `requestMetadata.kmsKeyArn`
 //! names a Cloud KMS resource (`projects/…`, as the lab's Cloud EKM sends), else AWS.
 
@@ -22,10 +23,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use ekm_clock::Stopwatch;
-use ekm_vocab::Cloud;
+use ekm_vocab::{CallKind, Cloud};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -36,10 +37,12 @@ use super::api::{
 };
 use super::faults::{HopAction, UNREACHABLE_HOLD};
 use super::manager::{MAX_AAD_BYTES, MAX_DATA_BYTES, MAX_METADATA_BYTES, Sealed};
-use super::{HopCall, PROXY_MODEL, PROXY_VENDOR, SIGV4_SERVICE};
+use super::{PROXY_MODEL, PROXY_VENDOR, SIGV4_SERVICE};
 use crate::aws::sigv4::{self, Authorization, Scope, SignedRequest};
+use crate::pipeline::{self, Call, Pipeline};
 use crate::server::MAX_BODY_BYTES;
 use crate::state::Kms;
+use tower::ServiceExt as _;
 
 /// How far a request's `x-amz-date` may be from the proxy's clock (spec Appendix A, Task 4).
 pub const MAX_SKEW: time::Duration = time::Duration::minutes(5);
@@ -136,63 +139,53 @@ fn json(status: StatusCode, body: &impl Serialize) -> Response {
         .into_response()
 }
 
-/// The layer: XKS paths go to the proxy, everything else to the routes behind it.
-pub async fn intercept(State(lab): State<Arc<Kms>>, request: Request, next: Next) -> Response {
+/// The proxy's routes: every request is one hop call through the request pipeline
+/// ([`pipeline::layer`]), named by [`handle`].
+pub fn router(lab: Arc<Kms>) -> Router {
+    Router::new()
+        .fallback(handle)
+        .with_state(lab.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            Pipeline::new(lab, Cloud::Aws),
+            pipeline::layer,
+        ))
+}
+
+/// The layer in front of the https routes: XKS paths go to the proxy (`proxy`, the [`router`]),
+/// everything else to the routes behind it.
+pub async fn intercept(State(proxy): State<Router>, request: Request, next: Next) -> Response {
     if !request.uri().path().contains("/kms/xks/") {
         return next.run(request).await;
     }
-    let watch = Stopwatch::start();
+    match proxy.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// One proxy request: a hop call (`hop: "xks-proxy"`) named by the spec's API as soon as the
+/// path is understood, answered by [`serve`], its error answers carrying the spec's error name.
+async fn handle(
+    State(lab): State<Arc<Kms>>,
+    Extension(call): Extension<Call>,
+    request: Request,
+) -> Response {
+    call.name("Unknown", CallKind::Hop);
+    call.hop("xks-proxy");
     let (parts, body) = request.into_parts();
-    let mut log = HopLog {
-        provider: Cloud::Aws,
-        outcome: None,
-        operation: "Unknown",
-        key: None,
-        caller: "anonymous".to_owned(),
-    };
-    let (response, outcome) = match serve(&lab, &parts, body, &mut log).await {
-        Ok(response) => {
-            let outcome = if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-                "MethodNotAllowed"
-            } else {
-                "ok"
-            };
-            (response, log.outcome.unwrap_or(outcome))
+    match serve(&lab, &parts, body, &call).await {
+        Ok(response) if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
+            pipeline::refused(response, "MethodNotAllowed")
         }
+        Ok(response) => response,
         Err(error) => {
-            let outcome = error.name.as_str();
-            (error.into_response(), outcome)
+            let name = error.name.as_str();
+            pipeline::refused(error.into_response(), name)
         }
-    };
-    lab.log_hop(HopCall {
-        hop: "xks-proxy",
-        provider: log.provider,
-        operation: log.operation,
-        key: log.key.as_deref(),
-        caller: &log.caller,
-        outcome,
-        latency: watch.elapsed(),
-    });
-    response
+    }
 }
 
-/// What the call log records about a proxy request.
-struct HopLog {
-    /// The calling cloud.
-    provider: Cloud,
-    /// Set when the answer is not what its status says (a malformed 200).
-    outcome: Option<&'static str>,
-    operation: &'static str,
-    key: Option<String>,
-    caller: String,
-}
-
-async fn serve(
-    lab: &Kms,
-    parts: &Parts,
-    body: Body,
-    log: &mut HopLog,
-) -> Result<Response, XksError> {
+async fn serve(lab: &Kms, parts: &Parts, body: Body, call: &Call) -> Result<Response, XksError> {
     let xks = lab.xks();
     let endpoint = xks.endpoint();
     let api = parts
@@ -206,8 +199,10 @@ async fn serve(
                 format!("{} is not a path of this XKS proxy", parts.uri.path()),
             )
         })?;
-    log.operation = api.name();
-    log.key = api.key().map(str::to_owned);
+    call.name(api.name(), CallKind::Hop);
+    if let Some(key) = api.key() {
+        call.key(key);
+    }
     if parts.method != axum::http::Method::POST {
         return Ok((
             StatusCode::METHOD_NOT_ALLOWED,
@@ -223,9 +218,9 @@ async fn serve(
                 format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
             )
         })?;
-    log.provider = calling_cloud(&body);
+    call.provider(calling_cloud(&body));
     let (latency, action) = xks.next_request();
-    authenticate(parts, &body, &endpoint.credentials, log, action)?;
+    authenticate(parts, &body, &endpoint.credentials, call, action)?;
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -244,8 +239,8 @@ async fn serve(
             return Err(XksError::new(name, "injected fault on the XKS hop"));
         }
         HopAction::Malformed => {
-            log.outcome = Some("malformed");
-            return Ok((StatusCode::OK, "<html>not the XKS API</html>").into_response());
+            let response = (StatusCode::OK, "<html>not the XKS API</html>").into_response();
+            return Ok(pipeline::refused(response, "malformed"));
         }
         HopAction::Hang => {
             tokio::time::sleep(UNREACHABLE_HOLD).await;
@@ -281,12 +276,12 @@ fn authenticate(
     parts: &Parts,
     body: &[u8],
     credentials: &[super::XksCredential],
-    log: &mut HopLog,
+    call: &Call,
     action: HopAction,
 ) -> Result<(), XksError> {
     let failed = |why: String| XksError::new(ErrorName::AuthenticationFailedException, why);
     let auth = Authorization::from_headers(&parts.headers).map_err(|e| failed(e.to_string()))?;
-    log.caller.clone_from(&auth.access_key_id);
+    call.caller(&auth.access_key_id);
     if !auth.signed_headers.iter().any(|h| h == "x-amz-date") {
         return Err(failed(
             "SignedHeaders must include host and x-amz-date".into(),
