@@ -13,7 +13,7 @@
 //! - `faults` (private): fault admission — scripted latency, error rates, throttling and
 //!   outages applied to one call.
 //! - [`calls`]: the bounded call log.
-//! - [`pipeline`]: the one request pipeline of the three clouds' routes — timing, fault
+//! - `pipeline` (private): the one request pipeline of the three clouds' routes — timing, fault
 //!   admission and the call log as one middleware; each cloud adds its own `admit()`.
 //! - [`error`]: the lab's error type, which each front-end renders in its cloud's dialect.
 //! - [`server`]: binding the listeners and serving (`listener`, private: connections, read
@@ -34,7 +34,7 @@ mod faults;
 pub mod keygen;
 pub mod keys;
 mod listener;
-pub mod pipeline;
+mod pipeline;
 pub mod registration;
 pub mod server;
 pub mod state;

@@ -27,14 +27,14 @@ use ekm_vocab::{CallKind, Cloud};
 
 /// The middleware state: the lab and the cloud whose routes it wraps.
 #[derive(Debug, Clone)]
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     lab: Arc<Kms>,
     cloud: Cloud,
 }
 
 impl Pipeline {
     /// The pipeline of `cloud`'s routes.
-    pub fn new(lab: Arc<Kms>, cloud: Cloud) -> Self {
+    pub(crate) fn new(lab: Arc<Kms>, cloud: Cloud) -> Self {
         Self { lab, cloud }
     }
 }
@@ -45,7 +45,7 @@ struct Outcome(String);
 
 /// Marks `response` as a refusal with the cloud's error `code` (`AccessDeniedException`,
 /// `PERMISSION_DENIED`, `invalid_grant`, `ForbiddenByRbac`, …) for the call log.
-pub fn refused(mut response: Response, code: &str) -> Response {
+pub(crate) fn refused(mut response: Response, code: &str) -> Response {
     response.extensions_mut().insert(Outcome(code.to_owned()));
     response
 }
@@ -152,7 +152,11 @@ impl Call {
 
 /// The middleware: times the request, gives the handler its [`Call`] (an extension), and logs
 /// the call once answered.
-pub async fn layer(State(pipeline): State<Pipeline>, mut request: Request, next: Next) -> Response {
+pub(crate) async fn layer(
+    State(pipeline): State<Pipeline>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let watch = Stopwatch::start();
     let call = Call::new(pipeline.clone());
     request.extensions_mut().insert(call.clone());

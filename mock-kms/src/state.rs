@@ -2,7 +2,7 @@
 //! log, the fault rules and the lab clock.
 //!
 //! Front-ends (`aws`, `gcp`, `azure`, `control`) hold an `Arc<Kms>`. Under the one request
-//! pipeline ([`pipeline`](crate::pipeline): timing, fault admission, the call log) they
+//! pipeline (`pipeline`: timing, fault admission, the call log) they
 //! authenticate the caller in their own cloud's way, then read or change keys through
 //! [`Kms::read`] / [`Kms::write`]. Authorization is decided here, the
 //! same way for all three clouds ([`KmsState::authorize`]): the key's owner may do anything; the

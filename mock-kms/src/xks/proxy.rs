@@ -9,7 +9,7 @@
 //! 4. `Content-Type: application/json` and the API's JSON shape — else 400 `ValidationException`;
 //! 5. the hop's faults, then the key manager.
 //!
-//! Every request runs under the one request pipeline ([`pipeline::layer`]) and is logged in the
+//! Every request runs under the one request pipeline (`pipeline::layer`) and is logged in the
 //! lab's call log as a hop call (`hop: "xks-proxy"`, operation = the spec's API name, key = the
 //! external key id), with its own latency and outcome (an error answer's XKS error name). Plaintext
 //! is never logged. The provider is the calling cloud: GCP when `requestMetadata.kmsKeyArn`
@@ -140,7 +140,7 @@ fn json(status: StatusCode, body: &impl Serialize) -> Response {
 }
 
 /// The proxy's routes: every request is one hop call through the request pipeline
-/// ([`pipeline::layer`]), named by [`handle`].
+/// (`pipeline::layer`), named by `handle`.
 pub fn router(lab: Arc<Kms>) -> Router {
     Router::new()
         .fallback(handle)
