@@ -295,7 +295,7 @@ pub fn wall_time() -> OffsetDateTime {
 pub struct Stopwatch(Instant);
 
 impl Stopwatch {
-    /// Starts measuring.
+    /// Starts measuring real time from now (never lab time: a manual clock does not move it).
     pub fn start() -> Self {
         Self(Instant::now())
     }

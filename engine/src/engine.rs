@@ -155,7 +155,8 @@ impl EngineBuilder {
         self
     }
 
-    /// The engine.
+    /// Builds the engine with the providers registered so far, its caches empty and its event
+    /// bus started on the builder's clock.
     pub fn build(self) -> Engine {
         let events = EventBus::new(self.clock.clone(), self.config.event_capacity);
         let cache = DekCache::new(&self.config, self.clock.clone(), events.clone());
@@ -379,7 +380,7 @@ impl Engine {
         &self.inner.clock
     }
 
-    /// The configuration.
+    /// The timings and limits the engine was built with (rotation, revalidation, cache sizes).
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
     }

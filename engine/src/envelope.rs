@@ -490,7 +490,7 @@ impl<'a> Envelope<'a> {
 pub struct Plaintext(Vec<u8>);
 
 impl Plaintext {
-    /// The bytes.
+    /// The plaintext, borrowed: copy it out only where it must outlive the wipe on drop.
     pub fn as_slice(&self) -> &[u8] {
         &self.0
     }

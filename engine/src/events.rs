@@ -23,11 +23,13 @@ use crate::provider::{KeyReference, KmsError, KmsOp};
 pub struct EngineEvent {
     /// Lab time ([`Clock::now`](crate::clock::Clock::now)) when it happened.
     pub at: OffsetDateTime,
-    /// What happened.
+    /// What happened, with the project, KEK and DEK it concerns.
     pub kind: EventKind,
 }
 
-/// What happened.
+/// The kinds of engine event: KMS calls, DEK cache hits and misses, DEK creation, rotation,
+/// revalidation, expiry and eviction, failed operations: what the console's panes and the
+/// scenario reports are drawn from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EventKind {

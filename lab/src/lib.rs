@@ -240,7 +240,8 @@ impl EmbeddedLab {
         &self.config
     }
 
-    /// The engine.
+    /// The engine the lab registered on the mock (seal and open through it; its events and
+    /// caches are what the console and the scenarios watch).
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

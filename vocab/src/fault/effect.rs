@@ -24,7 +24,7 @@ impl Probability {
         }
     }
 
-    /// The fraction.
+    /// The fraction of calls hit, in [0, 1], for comparing with a call's deterministic draw.
     pub fn get(self) -> f64 {
         self.0
     }
@@ -49,7 +49,7 @@ impl Latency {
         }
     }
 
-    /// The delay.
+    /// The real delay to wait before answering each call hit (at most [`MAX_LATENCY`](crate::MAX_LATENCY)).
     pub fn get(self) -> Duration {
         self.0
     }
@@ -77,7 +77,7 @@ impl Throttle {
         self.limit
     }
 
-    /// The window.
+    /// The span of lab time in which at most [`limit`](Self::limit) calls are answered.
     pub fn per(self) -> Duration {
         Duration::from_secs(self.per_seconds.get())
     }

@@ -54,9 +54,9 @@ impl Vocabulary for FaultOperation {
 /// Which calls a fault hits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FaultScope {
-    /// The cloud.
+    /// The cloud whose calls are hit (a fault never spans clouds).
     pub cloud: Cloud,
-    /// The operations.
+    /// Which of the cloud's calls are hit, by what they do ([`FaultOperation::covers`]).
     pub operation: FaultOperation,
     /// Only calls on this key (lab name); `None` = every key. Sign-ins concern no key and are
     /// hit only by faults without one.
