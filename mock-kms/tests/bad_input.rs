@@ -415,7 +415,6 @@ async fn broken_control_requests_get_json_4xx_answers() {
         Vec::new(),
     ));
     cases.push(("PATCH", "/_mock/v1/clock".into(), None, Vec::new()));
-    cases.push(("GET", "/_mock/v1/".into(), None, Vec::new()));
     for (method, path, content_type, body) in cases {
         let mut request = http
             .request(
