@@ -23,6 +23,10 @@ pub struct Cli {
     /// The console's options, for `ekm` without a subcommand.
     #[command(flatten)]
     pub console: ConsoleArgs,
+    /// On failure, print the error's whole chain of causes, one per line (also when RUST_LOG
+    /// is set); otherwise it is one line.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 /// Options of the live console (`ekm`, `ekm console`).

@@ -10,7 +10,11 @@ use ekm_scenarios::runner::LoadedScenario;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Cli { command, console } = match Cli::try_parse() {
+    let Cli {
+        command,
+        console,
+        verbose,
+    } = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
             let args: Vec<String> = std::env::args().collect();
@@ -72,6 +76,14 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if verbose || std::env::var_os("RUST_LOG").is_some() => {
+            let mut layers = ekm_scenarios::cli::chain(error.as_ref()).into_iter();
+            eprintln!("ekm: {}", layers.next().unwrap_or_default());
+            for cause in layers {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
         Err(error) => {
             eprintln!("ekm: {}", ekm_scenarios::cli::one_line(error.as_ref()));
             ExitCode::FAILURE

@@ -48,6 +48,7 @@ async fn ekm(args: &[&str]) -> Output {
     tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_ekm"))
             .args(args)
+            .env_remove("RUST_LOG")
             .output()
             .expect("ekm runs")
     })
@@ -321,5 +322,22 @@ async fn errors_are_one_line_and_never_repeat_themselves() {
             assert!(!said.contains(dump), "{args:?}: {said}");
         }
     }
+    // `-v`: the whole chain, a cause a line, each fact still once.
+    let out = ekm(&[
+        "decrypt", "-v", "--config", &missing, "--in", garbage, "--out", &opened,
+    ])
+    .await;
+    let said = text(&out);
+    assert!(!out.status.success());
+    assert!(said.lines().count() >= 2, "{said}");
+    assert!(
+        said.lines().skip(1).all(|l| l.starts_with("  caused by: ")),
+        "{said}"
+    );
+    assert_eq!(
+        said.matches("No such file or directory").count(),
+        1,
+        "{said}"
+    );
     lab.shutdown().await;
 }

@@ -253,6 +253,32 @@ pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// An error's whole chain, a layer a line, for `-v`: each layer's own words, without the text
+/// of the cause it already printed (`embedded lab`, `mock KMS`, `Address in use (os error 98)`),
+/// so the chain reads the same whichever convention a layer follows.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut texts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        texts.push(cause.to_string());
+        source = cause.source();
+    }
+    let mut layers = Vec::with_capacity(texts.len());
+    for (i, text) in texts.iter().enumerate() {
+        let own = match texts.get(i + 1) {
+            Some(cause) if !cause.is_empty() => text
+                .strip_suffix(cause.as_str())
+                .and_then(|head| head.strip_suffix(": "))
+                .unwrap_or(text),
+            _ => text,
+        };
+        if !own.is_empty() {
+            layers.push(own.to_owned());
+        }
+    }
+    layers
+}
+
 fn origin(loaded: &LoadedScenario) -> String {
     loaded
         .file
@@ -393,6 +419,19 @@ mod tests {
     #[error("registration")]
     struct Context {
         source: Read,
+    }
+
+    #[test]
+    fn the_chain_gives_each_layer_its_own_words_once() {
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let said = missing.to_string();
+        let error = Context {
+            source: Read { source: missing },
+        };
+        assert_eq!(
+            super::chain(&error),
+            ["registration", "cannot read ekm.yaml", said.as_str()]
+        );
     }
 
     #[test]
