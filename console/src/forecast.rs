@@ -198,18 +198,14 @@ pub fn render(input: &ForecastInput, result: &Forecast, took: Duration) -> Strin
         out.push_str(&format!("  - {line}\n"));
     }
     out.push_str(
-        "cloud   projects  KMS calls     wraps   unwraps  peak/s  p99/s  per key at peak/s  quota/s per customer  cost   sign-ins\n",
+        "cloud   projects  KMS calls     wraps   unwraps  peak/s  p99/s  per key at peak/s  cost    sign-ins  one customer's quota\n",
     );
     for c in &result.clouds {
         let quota = published(c.cloud);
         let busiest_minute = c.per_minute.iter().copied().fold(0.0, f64::max);
         let per_key = busiest_minute / 60.0 / f64::from(c.projects.max(1));
-        let quota_text = match quota.quota_per_second {
-            Some(q) => format!("{q:.0} ({:.4} %)", 100.0 * per_key / q),
-            None => "not published".to_owned(),
-        };
         out.push_str(&format!(
-            "{:<7} {:>8}  {:>9.0}  {:>8.0}  {:>8.0}  {:>6}  {:>5}  {:>17.3}  {:>20}  ${:<6.2} {:>8.0}\n",
+            "{:<7} {:>8}  {:>9.0}  {:>8.0}  {:>8.0}  {:>6}  {:>5}  {:>17.3}  ${:<6.2} {:>8.0}  {}\n",
             c.cloud.to_string(),
             c.projects,
             c.calls(),
@@ -218,9 +214,9 @@ pub fn render(input: &ForecastInput, result: &Forecast, took: Duration) -> Strin
             c.peak_per_second,
             c.p99_per_second,
             per_key,
-            quota_text,
             quota.cost_usd(c.calls()),
-            c.sign_ins
+            c.sign_ins,
+            quota.quota_text(per_key),
         ));
     }
     out.push_str(&format!(
@@ -266,11 +262,11 @@ mod tests {
         assert!(text.contains("sessions on lab time"), "{text}");
         assert!(
             text.lines()
-                .any(|l| l.starts_with("azure") && l.contains("400 ("))
+                .any(|l| l.starts_with("azure") && l.contains("of the 400/s quota"))
         );
         assert!(
             text.lines()
-                .any(|l| l.starts_with("gcp") && l.contains("not published"))
+                .any(|l| l.starts_with("gcp") && l.contains("no fixed quota published"))
         );
     }
 

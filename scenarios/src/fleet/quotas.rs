@@ -74,9 +74,15 @@ impl Published {
         requests / 10_000.0 * self.price_per_10k_usd
     }
 
-    /// `per_second` as a share of the quota, if there is one.
-    pub fn quota_share(&self, per_second: f64) -> Option<f64> {
-        self.quota_per_second.map(|quota| per_second / quota)
+    /// `per_second` against the quota, in words (`0.003 % of the 100000/s quota`).
+    pub fn quota_text(&self, per_second: f64) -> String {
+        match self.quota_per_second {
+            Some(quota) => format!(
+                "{:.3} % of the {quota:.0}/s quota",
+                100.0 * per_second / quota
+            ),
+            None => "no fixed quota published".to_owned(),
+        }
     }
 }
 
@@ -91,7 +97,11 @@ mod tests {
         assert_eq!(published(Cloud::Azure).quota_per_second, Some(400.0));
         let aws = published(Cloud::Aws);
         assert!((aws.cost_usd(1_000_000.0) - 3.0).abs() < 1e-9);
-        assert_eq!(aws.quota_share(1_000.0), Some(0.01));
+        assert_eq!(aws.quota_text(1_000.0), "1.000 % of the 100000/s quota");
+        assert_eq!(
+            published(Cloud::Gcp).quota_text(5.0),
+            "no fixed quota published"
+        );
         for cloud in Cloud::ALL {
             let p = published(cloud);
             assert!(p.quota.contains("DESIGN.md") || p.quota.contains("cloud.google.com"));

@@ -238,14 +238,7 @@ impl VolumeReport {
             self.sign_ins()
         )];
         for c in &self.clouds {
-            let quota = match c.published.quota_share(c.key_peak_per_second as f64) {
-                Some(share) => format!(
-                    "{:.3} % of the {}/s quota",
-                    100.0 * share,
-                    c.published.quota_per_second.unwrap_or_default()
-                ),
-                None => "no fixed quota published".to_owned(),
-            };
+            let quota = c.published.quota_text(c.key_peak_per_second as f64);
             lines.push(format!(
                 "{}: {} projects, {} calls ({} wraps, {} unwraps), peak {}/s, p99 {}/s, busiest \
                  minute {}; busiest key {}/s ({quota}); ${:.4} at ${}/10k; {} sign-ins",
