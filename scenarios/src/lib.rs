@@ -111,7 +111,17 @@
 //!   {provider, key, op: encrypt|decrypt|any, outcome: ok|failed|timeout|<XKS error>|…, exactly |
 //!   min | max, window}` (hops the clouds made to the external key manager, counted from their
 //!   side of the hop like `kms_calls`); `key_state: {KEY: enabled | disabled | pending-deletion |
-//!   destroyed}` (the key as its cloud shows it).
+//!   destroyed}` (the key as its cloud shows it); `volume: {max_calls_per_1000_ops,
+//!   min_hit_ratio, forecast_within}` (a `fleet-traffic` step's KMS volume, each cloud's calls
+//!   within a fraction of `ekm forecast`'s).
+//! - **fleets** — a top-level `fleet: {projects: 50, clouds: [aws, gcp, azure], replicas: 3,
+//!   history_days: 30}` declares many customer projects, each with its own key and registration
+//!   in the one lab, served by `replicas` engines with caches of their own, each project with a
+//!   day's DEK of older data per history day; `fleet-traffic: {operations, over, reads, daily:
+//!   {peak, swing}, bursts: [{at, for, factor}], read_age: {today, days, tail}, seed}` plays a
+//!   deterministic workload on it — a rate over the day, bursts, reads of today's data or of
+//!   long-tailed older days — and reports its KMS volume per cloud and per key against each
+//!   cloud's published quota and price, beside the forecast ([`fleet`]).
 //! - **invariants** — `revocation_effective_within: D`: after every revocation (disable,
 //!   schedule-deletion, destroy, revoke-access, revoke-trust, alias-swap, switch-key, an
 //!   external key disabled or deleted) not undone
