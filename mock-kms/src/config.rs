@@ -17,6 +17,9 @@
 //!     policies:
 //!       projects/demo-project-12345: { bindings: [ … ] }
 //!     custom_roles: [ { name: projects/p/roles/ekm, includedPermissions: [ … ] } ]
+//!   azure:                                      # each list given replaces the demo's
+//!     role_assignments: [ assignments.json ]
+//!     vault: { id: /subscriptions/…/vaults/ekm-demo, properties: { enableRbacAuthorization: false, accessPolicies: [ … ] } }
 //! ```
 //!
 //! `access` replaces or adds to the documents the keys got from the demo tenant: each document
@@ -87,6 +90,23 @@ pub struct AccessConfig {
     /// GCP documents.
     #[serde(default)]
     pub gcp: GcpConfig,
+    /// Azure documents.
+    #[serde(default)]
+    pub azure: AzureConfig,
+}
+
+/// Azure documents: each list given replaces the demo tenant's.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    /// Service principals (Graph's shape).
+    pub service_principals: Option<Vec<DocumentSource>>,
+    /// Custom role definitions.
+    pub role_definitions: Option<Vec<DocumentSource>>,
+    /// Role assignments.
+    pub role_assignments: Option<Vec<DocumentSource>>,
+    /// The vault (`az keyvault show`).
+    pub vault: Option<DocumentSource>,
 }
 
 /// GCP documents: workload-identity providers, IAM policies by resource, custom roles.
@@ -224,7 +244,43 @@ impl LabConfig {
             lab.set_alias(alias, target)
                 .map_err(|e| StateError::InvalidRequest(format!("alias `{alias}`: {e}")))?;
         }
-        self.seed_gcp_documents(lab)
+        self.seed_gcp_documents(lab)?;
+        self.seed_azure_documents(lab)
+    }
+
+    /// Puts the `access.azure` documents in `lab`, each refused naming its place and JSON path.
+    fn seed_azure_documents(&self, lab: &Kms) -> Result<(), StateError> {
+        let base = self.base_dir.as_deref();
+        let azure = &self.access.azure;
+        let mut given = serde_json::Map::new();
+        let lists = [
+            ("service_principals", &azure.service_principals),
+            ("role_definitions", &azure.role_definitions),
+            ("role_assignments", &azure.role_assignments),
+        ];
+        for (field, sources) in lists {
+            let Some(sources) = sources else { continue };
+            let documents = sources
+                .iter()
+                .enumerate()
+                .map(|(i, source)| source.load(base, &format!("access.azure.{field}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            given.insert(field.to_owned(), serde_json::Value::Array(documents));
+        }
+        if let Some(vault) = &azure.vault {
+            given.insert("vault".to_owned(), vault.load(base, "access.azure.vault")?);
+        }
+        if given.is_empty() {
+            return Ok(());
+        }
+        lab.write(|state| {
+            let mut documents = crate::store::documents(state, Cloud::Azure);
+            for (field, value) in given {
+                documents[field] = value;
+            }
+            crate::store::replace_documents(state, Cloud::Azure, documents)
+                .map_err(StateError::InvalidRequest)
+        })
     }
 
     /// Puts the `access.gcp` documents in `lab`, each refused naming its place and JSON path.

@@ -4,8 +4,6 @@
 
 use time::OffsetDateTime;
 
-use ekm_vocab::Cloud;
-
 /// Why the lab refused or failed a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -35,9 +33,6 @@ pub enum StateError {
         /// The action, in the cloud's words (`kms:Decrypt`, `useToEncrypt`, `decrypt`).
         action: String,
     },
-    /// The service identity is not trusted by the customer's tenant for this provider.
-    #[error("the service identity is not trusted by the {0} tenant")]
-    NotTrusted(Cloud),
     /// The ciphertext is malformed, tampered with, or the context/AAD does not match.
     #[error("invalid ciphertext: {0}")]
     InvalidCiphertext(String),

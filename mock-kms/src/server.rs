@@ -23,7 +23,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::access::{AwsAccess, GcpAccess};
+use crate::access::{AwsAccess, AzureAccess, GcpAccess};
 use crate::config::LabConfig;
 use crate::error::StateError;
 pub use crate::listener::Limits;
@@ -33,6 +33,7 @@ use crate::store::{SavedClock, StateFile, StoreError};
 use crate::tenant::Tenant;
 use crate::tls::{LabTls, TlsError};
 use crate::{aws, azure, control, gcp, xks};
+use ekm_vocab::Cloud;
 
 /// Largest request body any route accepts (AWS KMS caps requests far below this).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -261,12 +262,14 @@ impl MockKms {
                     state.aws_access = AwsAccess::from_switches(tenant, state.keys.values());
                 }
                 if !saved.has_gcp_documents {
-                    let gcp_keys = state
-                        .keys
-                        .values()
-                        .filter(|k| k.provider == ekm_vocab::Cloud::Gcp);
+                    let gcp_keys = state.keys.values().filter(|k| k.provider == Cloud::Gcp);
                     let switches = gcp_keys.map(|k| (k.id.as_str(), k.access, k.trust));
                     state.gcp_access = GcpAccess::from_switches(tenant, switches);
+                }
+                if !saved.has_azure_documents {
+                    let azure_keys = state.keys.values().filter(|k| k.provider == Cloud::Azure);
+                    let switches = azure_keys.map(|k| (k.id.as_str(), k.access, k.trust));
+                    state.azure_access = AzureAccess::from_switches(tenant, switches);
                 }
                 lab.write(|current| {
                     *current = state;

@@ -4,9 +4,10 @@
 //! Front-ends (`aws`, `gcp`, `azure`, `control`) hold an `Arc<Kms>`. Under the one request
 //! pipeline (`pipeline`: timing, fault admission, the call log) they
 //! authenticate the caller in their own cloud's way, then read or change keys through
-//! [`Kms::read`] / [`Kms::write`]. Authorization is decided here, the
-//! same way for all three clouds ([`KmsState::authorize`]): the key's owner may do anything; the
-//! EKM service identity needs the key's `trust` and `access` and may only encrypt and decrypt.
+//! [`Kms::read`] / [`Kms::write`]. The customer's access documents
+//! ([`access`](crate::access)) decide what the EKM service identity may do, in each front-end;
+//! here ([`KmsState::authorize`]) only that the key's owner may do anything and the service
+//! nothing but encrypt and decrypt.
 //!
 //! Revoking trust bumps the provider's *trust epoch*: every session or token issued to the service
 //! before it stops working at once (AWS "revoke active sessions", Entra app removal, a deleted
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::access::{AwsAccess, GcpAccess};
+use crate::access::{AwsAccess, AzureAccess, GcpAccess};
 use crate::calls::{CallLog, CallRecord};
 use crate::error::StateError;
 use crate::faults::Faults;
@@ -85,7 +86,7 @@ pub struct KeyInfo {
 }
 
 /// Everything the lab knows, behind one lock.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct KmsState {
     /// Keys by lab name.
     pub keys: BTreeMap<String, Key>,
@@ -98,6 +99,24 @@ pub struct KmsState {
     pub aws_access: AwsAccess,
     /// The customer's GCP access documents (providers, IAM policies, custom roles).
     pub gcp_access: GcpAccess,
+    /// The customer's Azure access documents (service principals, roles, assignments, vault).
+    pub azure_access: AzureAccess,
+}
+
+impl Default for KmsState {
+    /// No keys and the demo tenant's documents.
+    fn default() -> Self {
+        let tenant = Tenant::default();
+        Self {
+            keys: BTreeMap::new(),
+            aliases: BTreeMap::new(),
+            trust_epochs: BTreeMap::new(),
+            xks: XksState::default(),
+            aws_access: AwsAccess::demo(&tenant),
+            gcp_access: GcpAccess::demo(&tenant),
+            azure_access: AzureAccess::demo(&tenant),
+        }
+    }
 }
 
 impl KmsState {
@@ -127,19 +146,6 @@ impl KmsState {
         self.trust_epochs.get(&provider).copied().unwrap_or(0)
     }
 
-    /// Whether the customer still trusts the service identity for `provider` (the trust policy,
-    /// workload identity provider or service principal exists): true while any of the
-    /// provider's keys keeps its trust, or while the provider has no keys at all.
-    pub fn service_trusted(&self, provider: Cloud) -> bool {
-        let mut keys = self.keys.values().filter(|k| k.provider == provider);
-        let mut any = false;
-        let trusted = keys.any(|k| {
-            any = true;
-            k.trust
-        });
-        trusted || !any
-    }
-
     /// Decides whether `caller` may use key `name` for `usage`; `action` is the cloud's word for
     /// it (`kms:Decrypt`, `cloudkms.cryptoKeyVersions.useToEncrypt`, `decrypt`), used in errors.
     pub fn authorize(
@@ -153,12 +159,8 @@ impl KmsState {
         if caller == Caller::Owner {
             return Ok(key);
         }
-        // AWS and GCP keys: the customer's documents decide, in the front-ends (`access`).
-        let switches = key.provider == Cloud::Azure;
-        if switches && !key.trust {
-            return Err(StateError::NotTrusted(key.provider));
-        }
-        if (switches && !key.access) || usage == KeyUse::Manage {
+        // Encrypt and decrypt: the customer's documents decide, in the front-ends (`access`).
+        if usage == KeyUse::Manage {
             return Err(StateError::AccessDenied {
                 key: name.to_owned(),
                 action: action.to_owned(),
@@ -167,8 +169,8 @@ impl KmsState {
         Ok(key)
     }
 
-    /// Gives a new key the documents the demo key of its provider has: its AWS key policy or its
-    /// GCP IAM policy granting EKM encrypt and decrypt.
+    /// Gives a new key the documents the demo key of its provider has: its AWS key policy, its
+    /// GCP IAM policy or its Azure role assignment granting EKM encrypt and decrypt.
     pub fn give_demo_documents(&mut self, tenant: &Tenant, key: &Key) {
         match key.provider {
             Cloud::Aws => {
@@ -178,7 +180,7 @@ impl KmsState {
                     .insert(key.name.clone(), policy);
             }
             Cloud::Gcp => self.gcp_access.put_demo_key_policy(tenant, &key.id),
-            Cloud::Azure => {}
+            Cloud::Azure => self.azure_access.assign_demo_role(tenant, &key.id),
         }
     }
 
@@ -231,6 +233,7 @@ impl Kms {
             state: Mutex::new(KmsState {
                 aws_access: AwsAccess::demo(&tenant),
                 gcp_access: GcpAccess::demo(&tenant),
+                azure_access: AzureAccess::demo(&tenant),
                 ..KmsState::default()
             }),
             calls: CallLog::default(),
@@ -454,7 +457,7 @@ impl Kms {
         let (access, trust) = match key.provider {
             Cloud::Aws => state.aws_access.service_allowed(&self.tenant, key),
             Cloud::Gcp => state.gcp_access.service_allowed(&self.tenant, &key.id),
-            Cloud::Azure => (key.access, key.trust),
+            Cloud::Azure => state.azure_access.service_allowed(&self.tenant, &key.id),
         };
         let state = key.state_at(self.now());
         KeyInfo {
@@ -560,7 +563,7 @@ impl Kms {
                     match provider {
                         Cloud::Aws => state.aws_access.set_access(&self.tenant, name, revoke),
                         Cloud::Gcp => state.gcp_access.set_access(&self.tenant, &id, revoke),
-                        Cloud::Azure => key.access = !revoke,
+                        Cloud::Azure => state.azure_access.set_access(&self.tenant, &id, revoke),
                     }
                 }
                 KeyAction::RevokeTrust | KeyAction::RestoreTrust => {
@@ -568,7 +571,7 @@ impl Kms {
                     match provider {
                         Cloud::Aws => state.aws_access.set_trust(&self.tenant, revoke),
                         Cloud::Gcp => state.gcp_access.set_trust(&self.tenant, revoke),
-                        Cloud::Azure => key.trust = !revoke,
+                        Cloud::Azure => state.azure_access.set_trust(&self.tenant, revoke),
                     }
                     if revoke {
                         *state.trust_epochs.entry(provider).or_default() += 1;
@@ -791,52 +794,52 @@ mod tests {
     }
 
     #[test]
-    fn service_needs_trust_and_access_owner_does_not() {
+    fn the_service_only_encrypts_and_decrypts_the_owner_does_anything() {
         let (_, lab) = demo_lab();
-        let epoch = lab.read(|s| s.trust_epoch(Cloud::Azure));
-        lab.apply("azure-demo", KeyAction::RevokeAccess).unwrap();
         lab.read(|s| {
             assert!(matches!(
-                s.authorize("azure-demo", Caller::Service, KeyUse::Encrypt, "encrypt"),
+                s.authorize("azure-demo", Caller::Service, KeyUse::Manage, "rotate"),
                 Err(StateError::AccessDenied { .. })
             ));
             assert!(
-                s.authorize("azure-demo", Caller::Owner, KeyUse::Encrypt, "x")
+                s.authorize("azure-demo", Caller::Service, KeyUse::Decrypt, "decrypt")
                     .is_ok()
             );
-        });
-        lab.apply("azure-demo", KeyAction::RevokeTrust).unwrap();
-        lab.read(|s| {
-            assert!(!s.service_trusted(Cloud::Azure));
-            assert!(s.service_trusted(Cloud::Aws));
-            assert_eq!(s.trust_epoch(Cloud::Azure), epoch + 1);
-            assert!(matches!(
-                s.authorize("azure-demo", Caller::Service, KeyUse::Decrypt, "decrypt"),
-                Err(StateError::NotTrusted(Cloud::Azure))
-            ));
+            assert!(
+                s.authorize("azure-demo", Caller::Owner, KeyUse::Manage, "rotate")
+                    .is_ok()
+            );
         });
     }
 
     #[test]
-    fn gcp_switches_edit_the_documents_and_trust_is_the_providers() {
+    fn switches_edit_the_documents_and_trust_is_the_tenants() {
         let (_, lab) = demo_lab();
-        lab.create_key("gcp-2", Cloud::Gcp, KeySpec::SymmetricDefault)
-            .unwrap();
         let switches = |name: &str| {
             let info = lab.key_info(name).unwrap();
             (info.access, info.trust)
         };
-        assert_eq!(switches("gcp-2"), (true, true));
-        lab.apply("gcp-demo", KeyAction::RevokeAccess).unwrap();
-        assert_eq!(switches("gcp-demo"), (false, true));
-        assert_eq!(switches("gcp-2"), (true, true));
-        lab.apply("gcp-2", KeyAction::RevokeTrust).unwrap();
-        assert_eq!(switches("gcp-demo"), (false, false));
-        assert_eq!(switches("gcp-2"), (true, false));
-        lab.apply("gcp-demo", KeyAction::RestoreTrust).unwrap();
-        lab.apply("gcp-demo", KeyAction::RestoreAccess).unwrap();
-        assert_eq!(switches("gcp-demo"), (true, true));
-        assert_eq!(switches("gcp-2"), (true, true));
+        for (cloud, demo, spec) in [
+            (Cloud::Aws, "aws-demo", KeySpec::SymmetricDefault),
+            (Cloud::Gcp, "gcp-demo", KeySpec::SymmetricDefault),
+            (Cloud::Azure, "azure-demo", KeySpec::Rsa2048),
+        ] {
+            let other = format!("{demo}-2");
+            lab.create_key(&other, cloud, spec).unwrap();
+            assert_eq!(switches(&other), (true, true), "{cloud}");
+            lab.apply(demo, KeyAction::RevokeAccess).unwrap();
+            assert_eq!(switches(demo), (false, true), "{cloud}");
+            assert_eq!(switches(&other), (true, true), "{cloud}");
+            let epoch = lab.read(|s| s.trust_epoch(cloud));
+            lab.apply(&other, KeyAction::RevokeTrust).unwrap();
+            assert_eq!(lab.read(|s| s.trust_epoch(cloud)), epoch + 1);
+            assert_eq!(switches(demo), (false, false), "{cloud}");
+            assert_eq!(switches(&other), (true, false), "{cloud}");
+            lab.apply(demo, KeyAction::RestoreTrust).unwrap();
+            lab.apply(demo, KeyAction::RestoreAccess).unwrap();
+            assert_eq!(switches(demo), (true, true), "{cloud}");
+            assert_eq!(switches(&other), (true, true), "{cloud}");
+        }
     }
 
     #[test]

@@ -104,6 +104,12 @@ pub struct AzureTenant {
     pub tenant_id: String,
     /// The operator's application (client) id.
     pub service_app_id: String,
+    /// The object id of the service principal the customer's tenant holds for that app.
+    pub service_object_id: String,
+    /// The subscription holding the vault.
+    pub subscription_id: String,
+    /// The vault's resource group.
+    pub resource_group: String,
     /// Its client secret.
     pub service_client_secret: String,
     /// The customer administrator's application id.
@@ -197,6 +203,9 @@ impl Default for AzureTenant {
         Self {
             tenant_id: "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee".into(),
             service_app_id: "11111111-2222-4333-8444-555555555555".into(),
+            service_object_id: "22222222-3333-4444-8555-666666666666".into(),
+            subscription_id: "cccccccc-dddd-4eee-8fff-000000000000".into(),
+            resource_group: "ekm-rg".into(),
             service_client_secret: "ekm-lab-azure-secret".into(),
             admin_app_id: "99999999-8888-4777-8666-555555555555".into(),
             admin_client_secret: "ekm-lab-customer-admin".into(),

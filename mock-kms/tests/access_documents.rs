@@ -10,6 +10,7 @@ use std::sync::Arc;
 use aws_sdk_kms::primitives::Blob;
 use common::{DEMO_ARN, ROLE, TestLab, code, owner_kms, service_kms, service_kms_with};
 use ekm_clock::ManualClock;
+use ekm_mock_kms::config::LabConfig;
 use ekm_mock_kms::server::{MockKms, Options, ServerError};
 use serde_json::{Value, json};
 
@@ -217,6 +218,181 @@ async fn a_garbage_document_in_the_state_file_is_refused_at_start_naming_the_fie
     assert!(matches!(error, ServerError::State(_)), "{text}");
     assert!(
         text.contains("access.aws.key_policies.aws-demo") && text.contains("$.Statement[0]"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_control_api_reads_and_replaces_each_clouds_documents() {
+    let lab = TestLab::start().await;
+    let switches = |name: &str| {
+        let info = lab.mock.lab().key_info(name).unwrap();
+        (info.access, info.trust)
+    };
+    for cloud in ["aws", "gcp", "azure"] {
+        let (status, documents) = lab
+            .control("GET", &format!("/_mock/v1/access/{cloud}"), None)
+            .await;
+        assert_eq!(status, 200, "{documents}");
+        let (status, again) = lab
+            .control(
+                "PUT",
+                &format!("/_mock/v1/access/{cloud}"),
+                Some(documents.clone()),
+            )
+            .await;
+        assert_eq!(
+            (status, &again["error"]),
+            (200, &Value::Null),
+            "{cloud}: {again}"
+        );
+    }
+
+    // GCP: a provider that admits another subject only; the service's exchange is refused.
+    let (_, mut gcp) = lab.control("GET", "/_mock/v1/access/gcp", None).await;
+    let provider = gcp["providers"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    gcp["providers"][&provider]["attributeCondition"] = json!("assertion.sub == 'someone-else'");
+    assert_eq!(
+        lab.control("PUT", "/_mock/v1/access/gcp", Some(gcp.clone()))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(switches("gcp-demo"), (true, false));
+
+    // Azure: the wrap/unwrap-only role instead of Crypto User: no encrypt/decrypt.
+    let (_, mut azure) = lab.control("GET", "/_mock/v1/access/azure", None).await;
+    let role =
+        "/providers/Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6";
+    azure["role_assignments"][0]["roleDefinitionId"] = json!(role);
+    assert_eq!(
+        lab.control("PUT", "/_mock/v1/access/azure", Some(azure.clone()))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(switches("azure-demo"), (false, true));
+
+    // Bad documents: 400 naming the field and the JSON path, and nothing changes.
+    let mut bad_gcp = gcp.clone();
+    bad_gcp["providers"][&provider]["attributeCondition"] = json!("request.time > 0");
+    let mut bad_azure = azure.clone();
+    bad_azure["role_assignments"][0]["scope"] = json!("subscriptions/no-slash");
+    let mut bad_aws = lab.control("GET", "/_mock/v1/access/aws", None).await.1;
+    bad_aws["role_policies"]["Everything"] = json!({"Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*",
+            "Condition": {"StringEqualsMaybe": {"aws:PrincipalArn": "x"}}}]});
+    let cases = [
+        ("gcp", bad_gcp, "$.attributeCondition"),
+        (
+            "azure",
+            bad_azure,
+            "access.azure.role_assignments[0]: $.scope",
+        ),
+        (
+            "aws",
+            bad_aws,
+            "access.aws.role_policies.Everything: $.Statement[0].Condition",
+        ),
+        (
+            "aws",
+            json!({"trust_policy": {}, "colour": "red"}),
+            "unknown field `colour`",
+        ),
+        ("ibm", json!({}), "ibm"),
+    ];
+    for (cloud, body, expected) in cases {
+        let (status, reply) = lab
+            .control("PUT", &format!("/_mock/v1/access/{cloud}"), Some(body))
+            .await;
+        let error = reply["error"].as_str().unwrap_or_default();
+        assert_eq!(status, 400, "{cloud}: {reply}");
+        assert!(error.contains(expected), "{cloud}: {error}");
+    }
+    assert_eq!(switches("gcp-demo"), (true, false));
+    assert_eq!(switches("azure-demo"), (false, true));
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn azure_documents_come_from_config_survive_a_restart_and_bad_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = ekm_mock_kms::tenant::Tenant::default();
+    let oid = &tenant.azure.service_object_id;
+    let vault = ekm_mock_kms::access::azure::vault_id(&tenant);
+    // A vault on the legacy access-policy model: RBAC assignments are ignored there.
+    let policies = json!({"id": vault, "properties": {"enableRbacAuthorization": false,
+        "accessPolicies": [{"tenantId": tenant.azure.tenant_id, "objectId": oid,
+            "permissions": {"keys": ["get", "encrypt", "decrypt"]}}]}});
+    std::fs::write(dir.path().join("vault.json"), policies.to_string()).unwrap();
+    let yaml = "keys:\n  - { name: azure-main, provider: azure }\naccess:\n  azure:\n    vault: vault.json\n    role_assignments: []\n";
+    std::fs::write(dir.path().join("lab.yaml"), yaml).unwrap();
+    let config = LabConfig::from_file(&dir.path().join("lab.yaml")).unwrap();
+    let state = dir.path().join("state.json");
+    let clock = Arc::new(ManualClock::default());
+    let options = Options {
+        config: Some(config),
+        ..with_state(&clock, &state)
+    };
+    let lab = TestLab::start_with(options, clock.clone()).await;
+    let switches = |lab: &TestLab| {
+        let info = lab.mock.lab().key_info("azure-main").unwrap();
+        (info.access, info.trust)
+    };
+    assert_eq!(
+        switches(&lab),
+        (true, true),
+        "the access policy grants encrypt and decrypt"
+    );
+    lab.mock
+        .lab()
+        .apply("azure-main", ekm_vocab::KeyAction::RevokeTrust)
+        .unwrap();
+    lab.shutdown().await;
+
+    let lab = TestLab::start_with(with_state(&clock, &state), clock.clone()).await;
+    let (_, azure) = lab.control("GET", "/_mock/v1/access/azure", None).await;
+    assert_eq!(
+        azure["vault"]["properties"]["enableRbacAuthorization"], false,
+        "{azure}"
+    );
+    assert_eq!(
+        switches(&lab),
+        (true, false),
+        "the service principal stays deleted"
+    );
+    lab.shutdown().await;
+
+    let mut saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    saved["access"]["azure"]["vault"]["properties"]["enableRbacAuthorization"] = json!("yes");
+    std::fs::write(&state, saved.to_string()).unwrap();
+    let text = MockKms::start(with_state(&clock, &state))
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        text.contains("access.azure.vault: $.properties.enableRbacAuthorization"),
+        "{text}"
+    );
+
+    let bad =
+        LabConfig::parse("access:\n  azure:\n    service_principals: [ { appId: x } ]\n").unwrap();
+    let options = Options {
+        config: Some(bad),
+        ..Options::ephemeral_with_clock(clock)
+    };
+    let text = MockKms::start(options)
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        text.contains("access.azure.service_principals[0]") && text.contains("id"),
         "{text}"
     );
 }

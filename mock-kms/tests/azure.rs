@@ -549,8 +549,9 @@ async fn revoked_trust_stops_existing_tokens_and_refuses_new_ones() -> TestResul
     let error = encrypt(&fresh, KEY, alg.clone(), b"dek")
         .await
         .expect_err("no service principal");
+    // The app is known but the tenant holds no service principal for it: AADSTS7000229.
     assert!(
-        full_text(&error).contains("AADSTS700016"),
+        full_text(&error).contains("AADSTS7000229"),
         "{}",
         full_text(&error)
     );
@@ -1105,7 +1106,7 @@ async fn bad_input_corpus_gets_azure_format_4xx() -> TestResult {
         (
             token_url.clone(),
             format!(
-                "grant_type=client_credentials&client_id={SERVICE_APP}&scope=https://graph.microsoft.com/.default&client_secret={SERVICE_SECRET}"
+                "grant_type=client_credentials&client_id={SERVICE_APP}&scope=https://management.azure.com/.default&client_secret={SERVICE_SECRET}"
             ),
         ),
         (
@@ -1234,5 +1235,151 @@ async fn encrypt_options_name_a_version() -> TestResult {
         .await?
         .into_model()?;
     assert!(result.kid.unwrap_or_default().ends_with(&v1));
+    Ok(())
+}
+
+/// A Microsoft Graph token of `app`, obtained by the real `azure_identity` credential.
+async fn graph_token(lab: &Lab, app: &str, secret: &str) -> String {
+    let token = credential(lab, app, secret)
+        .get_token(&["https://graph.microsoft.com/.default"], None)
+        .await
+        .expect("a Graph token");
+    token.token.secret().to_owned()
+}
+
+#[tokio::test]
+async fn graph_service_principals_are_the_trust_and_role_assignments_the_access() -> TestResult {
+    let lab = start().await;
+    let http = http(&lab);
+    let graph = format!("{}/v1.0/servicePrincipals", lab.mock.https_url());
+    let admin = graph_token(&lab, ADMIN_APP, ADMIN_SECRET).await;
+    let alg = EncryptionAlgorithm::RsaOaep256;
+    let client = service_client(&lab);
+    encrypt(&client, KEY, alg.clone(), b"dek").await?;
+
+    // The service principal as Graph shows it; deleting it is revoking trust.
+    let object_id = lab.mock.lab().tenant().azure.service_object_id.clone();
+    let sp: Value = http
+        .get(format!("{graph}/{object_id}"))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(sp["appId"], SERVICE_APP);
+    let deleted = http
+        .delete(format!("{graph}/{object_id}"))
+        .bearer_auth(&admin)
+        .send()
+        .await?;
+    assert_eq!(deleted.status(), 204);
+    let error = encrypt(&client, KEY, alg.clone(), b"dek")
+        .await
+        .expect_err("its token died with it");
+    assert_eq!(kv_error(&error).0, 401);
+    let error = encrypt(&service_client(&lab), KEY, alg.clone(), b"dek")
+        .await
+        .expect_err("no service principal");
+    assert!(
+        full_text(&error).contains("AADSTS7000229"),
+        "{}",
+        full_text(&error)
+    );
+    let info = lab.mock.lab().key_info(LAB_KEY)?;
+    assert_eq!((info.access, info.trust), (true, false));
+
+    // Graph's refusals.
+    let cases = [
+        (
+            json!({"appId": "00000000-0000-4000-8000-000000000000"}),
+            &admin,
+            400,
+            "Request_BadRequest",
+        ),
+        (
+            json!({"displayName": "no app id"}),
+            &admin,
+            400,
+            "Request_BadRequest",
+        ),
+        (
+            json!({"appId": SERVICE_APP}),
+            &"not-a-token".to_owned(),
+            401,
+            "InvalidAuthenticationToken",
+        ),
+    ];
+    for (body, token, status, code) in cases {
+        let response = http
+            .post(&graph)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), status, "{body}");
+        let reply: Value = response.json().await?;
+        assert_eq!(reply["error"]["code"], code, "{body}: {reply}");
+    }
+    let missing = http
+        .delete(format!("{graph}/{object_id}"))
+        .bearer_auth(&admin)
+        .send()
+        .await?;
+    assert_eq!(missing.status(), 404);
+
+    // Creating it again is restoring trust; a second one for the app is refused.
+    let created = http
+        .post(&graph)
+        .bearer_auth(&admin)
+        .json(&json!({"appId": SERVICE_APP}))
+        .send()
+        .await?;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await?;
+    assert_eq!(
+        (&created["id"], &created["appId"]),
+        (&json!(object_id), &json!(SERVICE_APP))
+    );
+    let again = http
+        .post(&graph)
+        .bearer_auth(&admin)
+        .json(&json!({"appId": SERVICE_APP}))
+        .send()
+        .await?;
+    assert_eq!(again.status(), 400);
+    let client = service_client(&lab);
+    encrypt(&client, KEY, alg.clone(), b"dek").await?;
+
+    // The service's own Graph token may not manage service principals.
+    let service_token = graph_token(&lab, SERVICE_APP, SERVICE_SECRET).await;
+    let denied = http
+        .delete(format!("{graph}/{object_id}"))
+        .bearer_auth(&service_token)
+        .send()
+        .await?;
+    assert_eq!(denied.status(), 403);
+
+    // Access: the role assignment; its removal is a 403 ForbiddenByRbac traced in the call log.
+    lab.mock.lab().apply(LAB_KEY, KeyAction::RevokeAccess)?;
+    let error = encrypt(&client, KEY, alg, b"dek")
+        .await
+        .expect_err("no assignment");
+    let (status, code, inner) = kv_error(&error);
+    assert_eq!(
+        (status, code.as_str(), inner.as_str()),
+        (403, "Forbidden", "ForbiddenByRbac")
+    );
+    let calls = lab.mock.lab().calls().since(0).calls;
+    let last = calls
+        .iter()
+        .rev()
+        .find(|c| c.operation == "encrypt")
+        .expect("logged");
+    assert_eq!(last.outcome, "ForbiddenByRbac");
+    let trace = last.trace.as_deref().unwrap_or_default();
+    assert!(
+        trace.contains("does not cover the key") || trace.contains("no statement"),
+        "{trace}"
+    );
     Ok(())
 }

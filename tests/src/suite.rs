@@ -248,8 +248,11 @@ pub async fn revocation_takes_effect_at_revalidation(
         );
     }
 
-    // Made only now for the other methods: the mock trusts the service per key, so a new
-    // trusted key would have kept the tenant's trust alive during the checks above.
+    // Trust is the tenant's (the role, provider or service principal), not the key's: put it
+    // back so the new key can be reached at all — it must still not open the old data.
+    if method == Revocation::RevokeTrust {
+        lab.key_action(case.demo_key, "restore-trust").await;
+    }
     let replacement = match method {
         Revocation::AliasSwap => lab.key_info(&replacement_name).await,
         _ => {

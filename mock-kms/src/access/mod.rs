@@ -1,11 +1,13 @@
 //! The customer's access documents the mock decides from (issue 11), as the customer writes them
 //! in each cloud's own JSON, evaluated by [`ekm_access`]: trust (the AWS role trust policy, the
-//! GCP workload-identity provider), the limited policy and its assignment (AWS key and role
-//! policies, GCP IAM policies on the project, key ring and crypto key).
+//! GCP workload-identity provider, the Azure service principal), the limited policy and its
+//! assignment (AWS key and role policies, GCP IAM policies on the project, key ring and crypto
+//! key, Azure role definitions and assignments or the vault's access policies).
 //!
 //! Trust belongs to the identity document, not to a key: the control API's `revoke-trust` on
 //! any key of a cloud edits the tenant's trust document, so every key of that cloud loses it.
-//! Azure still keeps per-key `access` / `trust` switches on the keys ([`Key`]).
+//! The keys' own `access` / `trust` flags ([`Key`]) only say, for a state file written before
+//! the documents were kept, what documents stand for them.
 //!
 //! A denial leaves its decision's trace in the call log in short ([`short_trace`]).
 //!
@@ -13,16 +15,20 @@
 //! - [`aws`]: role trust policy, role policies, key policies; AssumeRole and KMS decisions.
 //! - [`gcp`]: providers, IAM policies with their etags, custom roles; the STS exchange and the
 //!   Cloud KMS permission decisions.
+//! - [`azure`]: service principals, role definitions and assignments, the vault; the Entra
+//!   sign-in and the Key Vault data-action decisions.
 //!
 //! [`Key`]: crate::keys::Key
 
 pub mod aws;
+pub mod azure;
 pub mod gcp;
 
 pub use aws::{
     ACCESS_REVOKED_SID, ALLOW_EKM_SID, AwsAccess, KmsCall, PolicyDocument, TRUST_EKM_SID,
     TRUST_REVOKED_SID, role_caller, service_caller,
 };
+pub use azure::AzureAccess;
 pub use gcp::GcpAccess;
 
 use ekm_access::Decision;

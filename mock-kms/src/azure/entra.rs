@@ -33,7 +33,7 @@ use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{AzureState, VAULT_RESOURCE};
+use super::{AzureState, GRAPH_RESOURCE, VAULT_RESOURCE};
 use crate::faults::Failure;
 use crate::pipeline::{self, Call};
 use crate::state::{Caller, Kms};
@@ -52,6 +52,15 @@ const ASSERTION_SKEW: time::Duration = time::Duration::minutes(5);
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// The resource a token is issued for (`scope` = `RESOURCE/.default`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// `https://vault.azure.net`.
+    Vault,
+    /// `https://graph.microsoft.com`.
+    Graph,
+}
+
 /// An access token the endpoint issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedToken {
@@ -59,6 +68,11 @@ pub struct IssuedToken {
     pub app_id: String,
     /// What that application may do.
     pub caller: Caller,
+    /// What the token is for: Key Vault or Microsoft Graph.
+    pub audience: Audience,
+    /// For the service, the object id of its service principal at issue (what role
+    /// assignments name).
+    pub object_id: Option<String>,
     /// The Azure trust epoch at issue: a later epoch revokes service tokens.
     pub epoch: u64,
     /// Wall-clock expiry.
@@ -330,7 +344,12 @@ async fn issue_token(
         .get("scope")
         .ok_or_else(|| EntraError::missing("scope"))?;
     let vault_scope = format!("{VAULT_RESOURCE}/.default");
-    if !scope.split(' ').any(|s| s == vault_scope) {
+    let graph_scope = format!("{GRAPH_RESOURCE}/.default");
+    let audience = if scope.split(' ').any(|s| s == vault_scope) {
+        Audience::Vault
+    } else if scope.split(' ').any(|s| s == graph_scope) {
+        Audience::Graph
+    } else {
         return Err(EntraError::new(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
@@ -340,7 +359,7 @@ async fn issue_token(
                  {scope} is not valid."
             ),
         ));
-    }
+    };
 
     call.admit_faults()
         .await
@@ -353,12 +372,30 @@ async fn issue_token(
     } else {
         return Err(EntraError::no_service_principal(client_id, tenant));
     };
-    let epoch = lab.read(|s| {
-        let trusted = caller == Caller::Owner || s.service_trusted(Cloud::Azure);
-        trusted.then(|| s.trust_epoch(Cloud::Azure))
+    // The service signs in only while the customer's tenant holds its service principal.
+    let (sign_in, epoch) = lab.read(|s| {
+        let sign_in =
+            (caller == Caller::Service).then(|| s.azure_access.sign_in(lab.tenant(), client_id));
+        (sign_in, s.trust_epoch(Cloud::Azure))
     });
-    let Some(epoch) = epoch else {
-        return Err(EntraError::no_service_principal(client_id, tenant));
+    let object_id = match sign_in {
+        None => None,
+        Some(decided) => match (decided.object_id, decided.error) {
+            (Some(oid), _) => Some(oid),
+            (None, error) => {
+                call.denied_by(crate::access::short_trace(&decided.decision));
+                let (status, error, code) = error.unwrap_or((400, "unauthorized_client", 700_016));
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                let message = decided.decision.message.unwrap_or_default();
+                // The answer adds its own `AADSTSnnn: ` prefix.
+                let description = message
+                    .split_once(": ")
+                    .filter(|(prefix, _)| prefix.starts_with("AADSTS"))
+                    .map_or(message.as_str(), |(_, rest)| rest)
+                    .to_owned();
+                return Err(EntraError::new(status, error, code, description));
+            }
+        },
     };
 
     if let Some(given) = form.get("client_secret") {
@@ -392,6 +429,8 @@ async fn issue_token(
     let issued = IssuedToken {
         app_id: client_id.clone(),
         caller,
+        audience,
+        object_id,
         epoch,
         expires_at: ekm_clock::wall_time() + time::Duration::seconds(TOKEN_LIFETIME_SECONDS),
     };

@@ -28,13 +28,14 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::crypto::{Algorithm, BASE64URL, CryptoError, ParsedKey};
+use super::entra::Audience;
 use super::entra::IssuedToken;
 use super::{AzureState, KvError, VAULT_RESOURCE};
 use crate::error::StateError;
 use crate::keygen;
 use crate::keys::{Key, KeySpec, KeyState, KeyVersion};
 use crate::pipeline::Call;
-use crate::state::{Caller, KeyUse};
+use crate::state::{Caller, KeyUse, KmsState};
 use ekm_vocab::{CallKind, Cloud, KeyAction};
 
 const READ_ACTION: &str = "Microsoft.KeyVault/vaults/keys/read";
@@ -248,7 +249,11 @@ fn admit(state: &AzureState, call: &Call, headers: &HeaderMap) -> Result<IssuedT
             ));
         }
     };
-    let Some(issued) = state.tokens.lookup(token) else {
+    let Some(issued) = state
+        .tokens
+        .lookup(token)
+        .filter(|t| t.audience == Audience::Vault)
+    else {
         return Err(unauthorized(
             state,
             "AKV10022: Invalid token: it is unknown or has expired.",
@@ -292,11 +297,6 @@ fn lab_error(state: &AzureState, error: StateError, name: &str, operation: &str)
             ),
         )
         .with_inner("ForbiddenByRbac"),
-        StateError::NotTrusted(_) => unauthorized(
-            state,
-            "AKV10032: Invalid issuer: the application's service principal was removed from \
-             the tenant.",
-        ),
         StateError::AlreadyExists(_) => KvError::new(StatusCode::CONFLICT, "Conflict", text),
         StateError::InvalidState { .. } => KvError::new(StatusCode::CONFLICT, "Conflict", text),
         StateError::InvalidCiphertext(_)
@@ -432,6 +432,7 @@ fn pick_version<'k>(key: &'k Key, version: &str, name: &str) -> Result<&'k KeyVe
 /// Everything a request needs once it is authenticated.
 struct Request<'a> {
     state: &'a Arc<AzureState>,
+    call: &'a Call,
     token: &'a IssuedToken,
     name: &'a str,
 }
@@ -444,9 +445,11 @@ impl Request<'_> {
         work: impl FnOnce(&Request<'_>) -> Result<Value, KvError> + Send + 'static,
     ) -> Result<Value, KvError> {
         let (state, token, name) = (self.state.clone(), self.token.clone(), self.name.to_owned());
+        let call = self.call.clone();
         keygen::off_runtime(move || {
             work(&Request {
                 state: &state,
+                call: &call,
                 token: &token,
                 name: &name,
             })
@@ -481,6 +484,22 @@ impl Request<'_> {
         lab_error(self.state, error, self.name, operation)
     }
 
+    /// Whether the customer's documents let the service perform data action `action` on key
+    /// `key` (the owner is not subject to them here): a denial answers 403 `Forbidden` with Key
+    /// Vault's message and inner code and leaves the decision's trace in the call log.
+    fn check_documents(&self, s: &KmsState, key: &Key, action: &str) -> Result<(), KvError> {
+        let Some(oid) = &self.token.object_id else {
+            return Ok(());
+        };
+        s.azure_access
+            .data_action(oid, action, &key.id)
+            .map_err(|(decision, inner)| {
+                self.call.denied_by(crate::access::short_trace(&decision));
+                let message = decision.message.unwrap_or_default();
+                KvError::new(StatusCode::FORBIDDEN, "Forbidden", message).with_inner(inner)
+            })
+    }
+
     /// The bundle of `version` of lab key `lab_name`, after `action`'s authorization.
     fn read_bundle(
         &self,
@@ -496,6 +515,7 @@ impl Request<'_> {
             ensure_visible(key, now, self.name)?;
             s.authorize(lab_name, self.token.caller, usage, action)
                 .map_err(|e| self.lab_error(e, "get"))?;
+            self.check_documents(s, key, action)?;
             self.bundle(key, pick_version(key, version, self.name)?)
         })
     }
@@ -541,6 +561,7 @@ impl Request<'_> {
             ensure_visible(key, now, self.name)?;
             s.authorize(lab_name, self.token.caller, usage, op.action())
                 .map_err(|e| self.lab_error(e, op.name()))?;
+            self.check_documents(s, key, op.action())?;
             key.ensure_usable(now)
                 .map_err(|e| self.lab_error(e, op.name()))?;
             let version = pick_version(key, version, self.name)?;
@@ -683,6 +704,7 @@ async fn run(
     call.admit_faults().await.map_err(KvError::from_failure)?;
     let request = Request {
         state,
+        call,
         token,
         name: &route.name,
     };

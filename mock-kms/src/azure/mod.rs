@@ -6,6 +6,8 @@
 //! # Layout
 //! - [`entra`]: `POST /{tenant}/oauth2/v2.0/token` (client secret or client assertion), the
 //!   OpenID configuration and instance discovery, and the store of issued bearer tokens.
+//! - [`graph`]: Microsoft Graph's `POST` / `GET` / `DELETE /v1.0/servicePrincipals`: the
+//!   customer's service principals ([`AzureAccess`](crate::access::AzureAccess)).
 //! - [`keyvault`]: `/keys/...`: the 401 challenge, `GET` key bundles, `encrypt` / `decrypt` /
 //!   `wrapkey` / `unwrapkey`, and the owner's `create`, `rotate` and `PATCH`.
 //! - [`crypto`]: RSA-OAEP on the keys' PKCS#8 material (parsed once and cached) and JSON Web
@@ -13,19 +15,23 @@
 //! - this module: the router, the shared state and Key Vault's error format.
 //!
 //! # Who may do what
-//! The vault lives in the tenant's directory: the service application (`service_app_id`) is the
-//! EKM operator's service principal, the administrator application (`admin_app_id`) is the
-//! customer's key owner ([`Caller::Owner`](crate::state::Caller::Owner): everything). The service
-//! ([`Caller::Service`](crate::state::Caller::Service)) holds the "Key Vault Crypto User" role on
-//! each key while the key's `access` is granted: `encrypt` / `wrapkey`
-//! (`Microsoft.KeyVault/vaults/keys/encrypt/action`), `decrypt` / `unwrapkey`
-//! (`.../decrypt/action`) and — as that role does — `GET` of the key (`.../keys/read`), which
-//! clients need to encrypt locally. Creating, rotating and updating keys is the owner's.
+//! The vault lives in the tenant's directory: the service application (`service_app_id`) signs
+//! in while the tenant holds a service principal for it, the administrator application
+//! (`admin_app_id`) is the customer's key owner ([`Caller::Owner`](crate::state::Caller::Owner):
+//! everything). What the service ([`Caller::Service`](crate::state::Caller::Service)) may do is
+//! what the customer's role assignments (or, for a vault without RBAC, access policies) grant
+//! its service principal ([`AzureAccess`](crate::access::AzureAccess)): the demo tenant assigns
+//! "Key Vault Crypto User" on each key — `encrypt` / `wrapkey`, `decrypt` / `unwrapkey` and
+//! `GET` of the key (`.../keys/read`), which clients need to encrypt locally. A denial is 403
+//! `Forbidden` with inner code `ForbiddenByRbac` (or `ForbiddenByPolicy`) and the trace in the
+//! call log. Creating, rotating and updating keys is the owner's.
 //!
-//! Tokens are opaque random strings remembered with their application, the provider's trust
-//! epoch and a wall-clock expiry (59 min 59 s, as Entra's). Revoking trust removes the service
-//! principal: the service's tokens stop working at once (401) and new ones are refused
-//! (`unauthorized_client`, AADSTS700016) until trust is restored.
+//! Tokens are opaque random strings remembered with their application, audience (Key Vault or
+//! Graph), the service principal's object id, the provider's trust epoch and a wall-clock
+//! expiry (59 min 59 s, as Entra's). Revoking trust deletes the service principal: the service's
+//! tokens stop working at once (401) and new ones are refused (401 `invalid_client`,
+//! AADSTS7000229: the app is missing a service principal in the tenant) until trust is
+//! restored.
 //!
 //! # Choices where the real service is not mirrored exactly
 //! - Enabled/disabled is a property of the key, not of each version: `PATCH` on any version
@@ -41,6 +47,7 @@
 
 pub mod crypto;
 pub mod entra;
+pub mod graph;
 pub mod keyvault;
 
 use std::sync::Arc;
@@ -58,6 +65,9 @@ use ekm_vocab::Cloud;
 
 /// The resource (audience) of Key Vault tokens.
 pub const VAULT_RESOURCE: &str = "https://vault.azure.net";
+
+/// The resource (audience) of Microsoft Graph tokens.
+pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 
 /// Shared state of the Azure routes.
 #[derive(Debug)]
@@ -84,6 +94,11 @@ pub fn router(lab: Arc<Kms>) -> Router {
         .route("/keys", any(keyvault::handle))
         .route("/keys/", any(keyvault::handle))
         .route("/keys/{*rest}", any(keyvault::handle))
+        .route("/v1.0/servicePrincipals", any(graph::service_principals))
+        .route(
+            "/v1.0/servicePrincipals/{id}",
+            any(graph::service_principal),
+        )
         .route("/{tenant}/oauth2/v2.0/token", any(entra::token))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",

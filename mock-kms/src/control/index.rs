@@ -47,6 +47,16 @@ pub const ROUTES: &[RouteDoc] = &[
         "a key action as its owner: rotate, disable, enable, schedule-deletion, destroy, \
          revoke-access, restore-access, revoke-trust, restore-trust",
     ),
+    route(
+        "GET",
+        "/_mock/v1/access/{cloud}",
+        "the customer's access documents of aws, gcp or azure, as --state keeps them",
+    ),
+    route(
+        "PUT",
+        "/_mock/v1/access/{cloud}",
+        "replace them (same shape); refused naming field and JSON path",
+    ),
     route("GET", "/_mock/v1/aliases", "every AWS alias and its key"),
     route(
         "PUT",

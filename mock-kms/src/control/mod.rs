@@ -51,6 +51,10 @@ pub fn router(lab: Arc<Kms>) -> Router {
         .route("/_mock/v1/calls", route(get(calls)))
         .route("/_mock/v1/clock", route(get(clock)))
         .route("/_mock/v1/clock/advance", route(post(advance_clock)))
+        .route(
+            "/_mock/v1/access/{cloud}",
+            route(get(access_documents).put(put_access_documents)),
+        )
         .route("/_mock/v1", route(get(index::index)))
         .route("/_mock/v1/", route(get(index::index)))
         .route("/_mock/v1/{*rest}", any(unknown_route))
@@ -162,6 +166,43 @@ async fn method_not_allowed() -> ControlError {
 
 async fn unknown_route() -> ControlError {
     ControlError::new(StatusCode::NOT_FOUND, "no such control API route")
+}
+
+/// `GET /_mock/v1/access/{cloud}`: the customer's documents of that cloud, as the state file
+/// keeps them.
+async fn access_documents(
+    State(lab): Shared,
+    cloud: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ControlError> {
+    let Path(cloud) = cloud?;
+    let cloud: Cloud = cloud.parse()?;
+    Ok(Json(
+        lab.read(|state| crate::store::documents(state, cloud)),
+    ))
+}
+
+/// `PUT /_mock/v1/access/{cloud}`: replaces that cloud's documents (the shape `GET` answers);
+/// a malformed one is refused naming its field and JSON path, and nothing changes.
+async fn put_access_documents(
+    State(lab): Shared,
+    cloud: Result<Path<String>, PathRejection>,
+    JsonBody(documents): JsonBody<Value>,
+) -> Result<Json<Value>, ControlError> {
+    let Path(cloud) = cloud?;
+    let cloud: Cloud = cloud.parse()?;
+    let size = documents.to_string().len();
+    let limit = 16 * ekm_access::document::MAX_DOCUMENT_BYTES;
+    if size > limit {
+        return Err(ControlError::bad(format!(
+            "the documents are {size} bytes; the limit is {limit}"
+        )));
+    }
+    lab.write(|state| {
+        crate::store::replace_documents(state, cloud, documents).map_err(StateError::InvalidRequest)
+    })?;
+    Ok(Json(
+        lab.read(|state| crate::store::documents(state, cloud)),
+    ))
 }
 
 async fn list_keys(State(lab): Shared) -> Json<Value> {

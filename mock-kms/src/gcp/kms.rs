@@ -210,10 +210,6 @@ pub(super) fn lab_error(error: StateError, resource: &str, permission: &str) -> 
         StateError::AccessDenied { .. } => ApiError::permission_denied(format!(
             "Permission '{permission}' denied on resource '{resource}' (or it may not exist)."
         )),
-        StateError::NotTrusted(_) => ApiError::permission_denied(format!(
-            "Permission '{permission}' denied on resource '{resource}': the workload identity \
-             provider no longer trusts the caller."
-        )),
         StateError::InvalidCiphertext(_) | StateError::IncorrectKey { .. } => {
             ApiError::invalid_argument("Decryption failed: the ciphertext is invalid.")
         }
@@ -632,7 +628,6 @@ mod tests {
                 },
                 "PERMISSION_DENIED",
             ),
-            (StateError::NotTrusted(Cloud::Gcp), "PERMISSION_DENIED"),
             (
                 StateError::InvalidCiphertext("x".into()),
                 "INVALID_ARGUMENT",

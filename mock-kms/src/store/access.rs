@@ -11,9 +11,11 @@ use ekm_access::aws::PolicyKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::access::gcp::ProviderDocument;
-use crate::access::{AwsAccess, GcpAccess, PolicyDocument};
+use crate::access::azure::Written;
+use crate::access::gcp::{ProviderDocument, SetPolicyError};
+use crate::access::{AwsAccess, AzureAccess, GcpAccess, PolicyDocument};
 use crate::keys::Key;
+use crate::state::KmsState;
 use ekm_vocab::Cloud;
 
 /// The `access` object of the file.
@@ -23,6 +25,19 @@ pub(super) struct StoredAccess {
     aws: StoredAws,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gcp: Option<StoredGcp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    azure: Option<StoredAzure>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredAzure {
+    service_principals: Vec<Value>,
+    #[serde(default)]
+    role_definitions: Vec<Value>,
+    #[serde(default)]
+    role_assignments: Vec<Value>,
+    vault: Value,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,13 +60,71 @@ struct StoredGcp {
 #[serde(deny_unknown_fields)]
 struct StoredPolicy {
     policy: Value,
-    etag: String,
+    /// Absent when the customer writes the policy (control API, hand-edited file): a fresh one
+    /// is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    etag: Option<String>,
 }
 
-/// The documents a state file holds: AWS's always, GCP's when the file has them.
+/// The documents a state file holds: AWS's always, GCP's and Azure's when the file has them.
 pub(super) struct LoadedAccess {
     pub(super) aws: AwsAccess,
     pub(super) gcp: Option<GcpAccess>,
+    pub(super) azure: Option<AzureAccess>,
+}
+
+/// Reads each document of `field` with `parse`, refused naming `access.azure.FIELD[i]`.
+fn read_each<T>(
+    field: &str,
+    documents: Vec<Value>,
+    parse: fn(&Value) -> Result<T, ekm_access::DocumentError>,
+) -> Result<Vec<Written<T>>, String> {
+    documents
+        .into_iter()
+        .enumerate()
+        .map(|(i, json)| {
+            Written::new(json, parse).map_err(|e| format!("access.azure.{field}[{i}]: {e}"))
+        })
+        .collect()
+}
+
+impl StoredAzure {
+    fn from_state(azure: &AzureAccess) -> Self {
+        let jsons = |docs: &mut dyn Iterator<Item = &Value>| docs.cloned().collect::<Vec<_>>();
+        Self {
+            service_principals: jsons(&mut azure.service_principals.values().map(Written::json)),
+            role_definitions: jsons(&mut azure.role_definitions.iter().map(Written::json)),
+            role_assignments: jsons(&mut azure.role_assignments.iter().map(Written::json)),
+            vault: azure.vault.json().clone(),
+        }
+    }
+
+    fn into_state(self) -> Result<AzureAccess, String> {
+        use ekm_access::azure::{Assignment, RoleDefinition, ServicePrincipal, Vault};
+        let principals = read_each(
+            "service_principals",
+            self.service_principals,
+            ServicePrincipal::from_value,
+        )?;
+        Ok(AzureAccess {
+            service_principals: principals
+                .into_iter()
+                .map(|sp| (sp.parsed().object_id.clone(), sp))
+                .collect(),
+            role_definitions: read_each(
+                "role_definitions",
+                self.role_definitions,
+                RoleDefinition::from_value,
+            )?,
+            role_assignments: read_each(
+                "role_assignments",
+                self.role_assignments,
+                Assignment::from_value,
+            )?,
+            vault: Written::new(self.vault, Vault::from_value)
+                .map_err(|e| format!("access.azure.vault: {e}"))?,
+        })
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -99,7 +172,7 @@ impl StoredGcp {
                 .map(|(resource, doc)| {
                     let stored = StoredPolicy {
                         policy: doc.json().clone(),
-                        etag: doc.etag().to_owned(),
+                        etag: Some(doc.etag().to_owned()),
                     };
                     (resource.clone(), stored)
                 })
@@ -122,39 +195,47 @@ impl StoredGcp {
             }
             gcp.put_provider(provider);
         }
+        gcp.set_revision(self.revision);
         for (resource, stored) in self.policies {
-            gcp.restore_policy(&resource, stored.policy, stored.etag)
-                .map_err(|e| format!("access.gcp.policies.{resource}: {e}"))?;
+            let place = |e: &dyn std::fmt::Display| format!("access.gcp.policies.{resource}: {e}");
+            match stored.etag {
+                Some(etag) => gcp.restore_policy(&resource, stored.policy, etag),
+                None => gcp
+                    .put_policy(&resource, stored.policy, None)
+                    .map(drop)
+                    .map_err(|e| match e {
+                        SetPolicyError::Invalid(e) => e,
+                        other => ekm_access::DocumentError {
+                            path: "$".into(),
+                            reason: other.to_string(),
+                        },
+                    }),
+            }
+            .map_err(|e| place(&e))?;
         }
         for (i, role) in self.custom_roles.into_iter().enumerate() {
             gcp.add_custom_role(role)
                 .map_err(|e| format!("access.gcp.custom_roles[{i}]: {e}"))?;
         }
-        gcp.set_revision(self.revision);
         Ok(gcp)
     }
 }
 
-impl StoredAccess {
-    pub(super) fn from_state(aws: &AwsAccess, gcp: &GcpAccess) -> Self {
+impl StoredAws {
+    fn from_state(aws: &AwsAccess) -> Self {
         Self {
-            aws: StoredAws {
-                trust_policy: aws.trust_policy.json().clone(),
-                role_policies: stored(&aws.role_policies),
-                key_policies: stored(&aws.key_policies),
-            },
-            gcp: Some(StoredGcp::from_state(gcp)),
+            trust_policy: aws.trust_policy.json().clone(),
+            role_policies: stored(&aws.role_policies),
+            key_policies: stored(&aws.key_policies),
         }
     }
 
-    /// The documents, refused with the field and path of the first problem; a key policy must
-    /// belong to an AWS key of the file.
-    pub(super) fn into_state(self, keys: &BTreeMap<String, Key>) -> Result<LoadedAccess, String> {
-        let aws = self.aws;
-        let trust_policy = PolicyDocument::new(PolicyKind::Trust, aws.trust_policy)
+    /// The documents; a key policy must belong to an AWS key of `keys`.
+    fn into_state(self, keys: &BTreeMap<String, Key>) -> Result<AwsAccess, String> {
+        let trust_policy = PolicyDocument::new(PolicyKind::Trust, self.trust_policy)
             .map_err(|e| format!("access.aws.trust_policy: {e}"))?;
-        let role_policies = read(PolicyKind::Identity, "role_policies", aws.role_policies)?;
-        let key_policies = read(PolicyKind::Key, "key_policies", aws.key_policies)?;
+        let role_policies = read(PolicyKind::Identity, "role_policies", self.role_policies)?;
+        let key_policies = read(PolicyKind::Key, "key_policies", self.key_policies)?;
         if let Some(name) = key_policies
             .keys()
             .find(|name| keys.get(*name).is_none_or(|k| k.provider != Cloud::Aws))
@@ -163,13 +244,64 @@ impl StoredAccess {
                 "access.aws.key_policies.{name}: there is no AWS key named `{name}`"
             ));
         }
-        Ok(LoadedAccess {
-            aws: AwsAccess {
-                trust_policy,
-                role_policies,
-                key_policies,
-            },
-            gcp: self.gcp.map(StoredGcp::into_state).transpose()?,
+        Ok(AwsAccess {
+            trust_policy,
+            role_policies,
+            key_policies,
         })
     }
+}
+
+impl StoredAccess {
+    pub(super) fn from_state(aws: &AwsAccess, gcp: &GcpAccess, azure: &AzureAccess) -> Self {
+        Self {
+            aws: StoredAws::from_state(aws),
+            gcp: Some(StoredGcp::from_state(gcp)),
+            azure: Some(StoredAzure::from_state(azure)),
+        }
+    }
+
+    /// The documents, refused with the field and path of the first problem.
+    pub(super) fn into_state(self, keys: &BTreeMap<String, Key>) -> Result<LoadedAccess, String> {
+        Ok(LoadedAccess {
+            aws: self.aws.into_state(keys)?,
+            gcp: self.gcp.map(StoredGcp::into_state).transpose()?,
+            azure: self.azure.map(StoredAzure::into_state).transpose()?,
+        })
+    }
+}
+
+/// The documents of `cloud` as the state file keeps them (the control API's
+/// `GET /_mock/v1/access/{cloud}`).
+pub fn documents(state: &KmsState, cloud: Cloud) -> Value {
+    let json = match cloud {
+        Cloud::Aws => serde_json::to_value(StoredAws::from_state(&state.aws_access)),
+        Cloud::Gcp => serde_json::to_value(StoredGcp::from_state(&state.gcp_access)),
+        Cloud::Azure => serde_json::to_value(StoredAzure::from_state(&state.azure_access)),
+    };
+    json.unwrap_or_default()
+}
+
+/// Replaces the documents of `cloud` with `json`, in the state file's shape (the control API's
+/// `PUT /_mock/v1/access/{cloud}`); refused naming the field and the JSON path of the problem.
+pub fn replace_documents(state: &mut KmsState, cloud: Cloud, json: Value) -> Result<(), String> {
+    let shape = |e: serde_json::Error| format!("access.{cloud}: {e}");
+    match cloud {
+        Cloud::Aws => {
+            let stored: StoredAws = serde_json::from_value(json).map_err(shape)?;
+            state.aws_access = stored.into_state(&state.keys)?;
+        }
+        Cloud::Gcp => {
+            let stored: StoredGcp = serde_json::from_value(json).map_err(shape)?;
+            let revision = state.gcp_access.revision();
+            let mut gcp = stored.into_state()?;
+            gcp.set_revision(gcp.revision().max(revision));
+            state.gcp_access = gcp;
+        }
+        Cloud::Azure => {
+            let stored: StoredAzure = serde_json::from_value(json).map_err(shape)?;
+            state.azure_access = stored.into_state()?;
+        }
+    }
+    Ok(())
 }

@@ -24,6 +24,8 @@ mod access;
 mod validate;
 mod xks;
 
+pub use access::{documents, replace_documents};
+
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
@@ -122,6 +124,9 @@ pub struct Saved {
     /// Whether the file held GCP access documents (older files did not: see
     /// [`GcpAccess::from_switches`](crate::access::GcpAccess::from_switches)).
     pub has_gcp_documents: bool,
+    /// Whether the file held Azure access documents (older files did not: see
+    /// [`AzureAccess::from_switches`](crate::access::AzureAccess::from_switches)).
+    pub has_azure_documents: bool,
     /// The lab clock at the save (absent in older files).
     pub clock: Option<SavedClock>,
 }
@@ -330,17 +335,19 @@ impl StateFile {
             keys.insert(key.name.clone(), key);
         }
         let has_access_documents = snapshot.access.is_some();
-        let (aws_access, gcp_access) = match snapshot.access {
+        let (aws_access, gcp_access, azure_access) = match snapshot.access {
             Some(access) => {
                 let loaded = access.into_state(&keys).map_err(|e| self.invalid(e))?;
-                (loaded.aws, loaded.gcp)
+                (loaded.aws, loaded.gcp, loaded.azure)
             }
-            None => Default::default(),
+            None => (Default::default(), None, None),
         };
         let has_gcp_documents = gcp_access.is_some();
+        let has_azure_documents = azure_access.is_some();
         Ok(Some(Saved {
             has_access_documents,
             has_gcp_documents,
+            has_azure_documents,
             state: KmsState {
                 keys,
                 aliases: snapshot.aliases,
@@ -348,6 +355,7 @@ impl StateFile {
                 xks,
                 aws_access,
                 gcp_access: gcp_access.unwrap_or_default(),
+                azure_access: azure_access.unwrap_or_else(|| KmsState::default().azure_access),
             },
             clock: snapshot.clock,
         }))
@@ -369,6 +377,7 @@ impl StateFile {
             access: Some(access::StoredAccess::from_state(
                 &state.aws_access,
                 &state.gcp_access,
+                &state.azure_access,
             )),
         };
         let json = Zeroizing::new(
@@ -474,8 +483,9 @@ mod tests {
             clock,
             has_access_documents,
             has_gcp_documents,
+            has_azure_documents,
         } = file.load().unwrap().unwrap();
-        assert!(has_access_documents && has_gcp_documents);
+        assert!(has_access_documents && has_gcp_documents && has_azure_documents);
         assert_eq!(loaded.aws_access, state.aws_access);
         let clock = clock.unwrap();
         assert_eq!(clock.lab_time, now());
