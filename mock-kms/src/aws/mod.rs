@@ -1,5 +1,6 @@
-//! The AWS front-end on the http listener: KMS (JSON 1.1, `x-amz-target: TrentService.*`) and
-//! STS (`Action=AssumeRole` form bodies) share `POST /`, as on the real endpoints.
+//! The AWS front-end on the http listener: KMS (JSON 1.1, `x-amz-target: TrentService.*`), STS
+//! (`Action=AssumeRole` form bodies) and the IAM role calls ([`iam`], same query protocol, SigV4
+//! service `iam`) share `POST /`.
 //!
 //! Every request is SigV4-verified ([`sigv4`]) and mapped to a caller by [`admit`]:
 //! - the customer administrator's access key → [`Caller::Owner`] (full rights on its keys);
@@ -14,6 +15,7 @@
 //! log with the cloud's error code as outcome; errors are rendered in the protocol's dialect
 //! (`{"__type","message"}` JSON for KMS, `ErrorResponse` XML for STS).
 
+pub mod iam;
 pub mod kms;
 pub mod sigv4;
 pub mod sts;
@@ -302,7 +304,7 @@ async fn serve(
                     "KMS requests must have content-type application/x-amz-json-1.1",
                 ));
             }
-            let signer = admit(front, Protocol::Kms, parts, body, call)?;
+            let signer = admit(front, Protocol::Kms, "kms", parts, body, call)?;
             let operation = kms::Operation::from_target(&target)?;
             call.name(operation.name(), operation.kind());
             let reply = kms::dispatch(front, &signer, operation, body, call).await?;
@@ -320,8 +322,15 @@ async fn serve(
             if let Some(action) = form.get("Action") {
                 call.name(action, CallKind::Other);
             }
-            let signer = admit(front, Protocol::Sts, parts, body, call)?;
-            match form.get("Action").map(String::as_str) {
+            let action = form.get("Action").map(String::as_str);
+            let iam_kind = action.and_then(iam::kind);
+            let service = if iam_kind.is_some() { "iam" } else { "sts" };
+            let signer = admit(front, Protocol::Sts, service, parts, body, call)?;
+            match action {
+                Some(action) if let Some(kind) = iam_kind => {
+                    call.name(action, kind);
+                    iam::serve(front, &signer, action, &form, call).await
+                }
                 Some("AssumeRole") => {
                     call.name("AssumeRole", CallKind::SignIn);
                     sts::assume_role(front, &signer, &form, call).await
@@ -352,6 +361,7 @@ fn media_type(headers: &HeaderMap) -> String {
 fn admit(
     front: &AwsFront,
     protocol: Protocol,
+    service: &str,
     parts: &Parts,
     body: &[u8],
     call: &Call,
@@ -394,12 +404,18 @@ fn admit(
     let scope = match protocol {
         Protocol::Kms => Scope {
             region: &tenant.region,
-            service: "kms",
+            service,
             must_sign: &["Host", "X-Amz-Target"],
+        },
+        // IAM is global: its requests are signed for us-east-1.
+        Protocol::Sts if service == "iam" => Scope {
+            region: "us-east-1",
+            service,
+            must_sign: &["Host"],
         },
         Protocol::Sts => Scope {
             region: &tenant.region,
-            service: "sts",
+            service,
             must_sign: &["Host"],
         },
     };
@@ -427,7 +443,7 @@ impl From<StateError> for AwsError {
             StateError::KeyPendingDeletion { .. }
             | StateError::KeyDestroyed(_)
             | StateError::InvalidState { .. } => "KMSInvalidStateException",
-            StateError::AccessDenied { .. } | StateError::NotTrusted(_) => "AccessDeniedException",
+            StateError::AccessDenied { .. } => "AccessDeniedException",
             StateError::InvalidCiphertext(_) => "InvalidCiphertextException",
             StateError::IncorrectKey { .. } => "IncorrectKeyException",
             StateError::UnsupportedOperation { .. } => "InvalidKeyUsageException",
