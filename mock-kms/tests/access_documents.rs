@@ -372,10 +372,7 @@ async fn azure_documents_come_from_config_survive_a_restart_and_bad_ones_are_ref
     let mut saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     saved["access"]["azure"]["vault"]["properties"]["enableRbacAuthorization"] = json!("yes");
     std::fs::write(&state, saved.to_string()).unwrap();
-    let text = MockKms::start(with_state(&clock, &state))
-        .await
-        .expect_err("refused")
-        .to_string();
+    let text = common::refusal(with_state(&clock, &state)).await;
     assert!(
         text.contains("access.azure.vault: $.properties.enableRbacAuthorization"),
         "{text}"
@@ -387,10 +384,7 @@ async fn azure_documents_come_from_config_survive_a_restart_and_bad_ones_are_ref
         config: Some(bad),
         ..Options::ephemeral_with_clock(clock)
     };
-    let text = MockKms::start(options)
-        .await
-        .expect_err("refused")
-        .to_string();
+    let text = common::refusal(options).await;
     assert!(
         text.contains("access.azure.service_principals[0]") && text.contains("id"),
         "{text}"

@@ -1267,12 +1267,12 @@ async fn graph_service_principals_are_the_trust_and_role_assignments_the_access(
         .json()
         .await?;
     assert_eq!(sp["appId"], SERVICE_APP);
-    let deleted = http
-        .delete(format!("{graph}/{object_id}"))
-        .bearer_auth(&admin)
-        .send()
-        .await?;
-    assert_eq!(deleted.status(), 204);
+    let delete = || {
+        http.delete(format!("{graph}/{object_id}"))
+            .bearer_auth(&admin)
+            .send()
+    };
+    assert_eq!(delete().await?.status(), 204);
     let error = encrypt(&client, KEY, alg.clone(), b"dek")
         .await
         .expect_err("its token died with it");
@@ -1320,33 +1320,23 @@ async fn graph_service_principals_are_the_trust_and_role_assignments_the_access(
         let reply: Value = response.json().await?;
         assert_eq!(reply["error"]["code"], code, "{body}: {reply}");
     }
-    let missing = http
-        .delete(format!("{graph}/{object_id}"))
-        .bearer_auth(&admin)
-        .send()
-        .await?;
-    assert_eq!(missing.status(), 404);
+    assert_eq!(delete().await?.status(), 404, "already deleted");
 
     // Creating it again is restoring trust; a second one for the app is refused.
-    let created = http
-        .post(&graph)
-        .bearer_auth(&admin)
-        .json(&json!({"appId": SERVICE_APP}))
-        .send()
-        .await?;
+    let create = || {
+        http.post(&graph)
+            .bearer_auth(&admin)
+            .json(&json!({"appId": SERVICE_APP}))
+            .send()
+    };
+    let created = create().await?;
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await?;
     assert_eq!(
         (&created["id"], &created["appId"]),
         (&json!(object_id), &json!(SERVICE_APP))
     );
-    let again = http
-        .post(&graph)
-        .bearer_auth(&admin)
-        .json(&json!({"appId": SERVICE_APP}))
-        .send()
-        .await?;
-    assert_eq!(again.status(), 400);
+    assert_eq!(create().await?.status(), 400);
     let client = service_client(&lab);
     encrypt(&client, KEY, alg.clone(), b"dek").await?;
 

@@ -354,10 +354,7 @@ async fn gcp_documents_survive_a_restart_and_a_bad_one_is_refused_at_load() {
     saved["access"]["gcp"]["providers"][provider]["attributeCondition"] =
         json!("assertion.sub.size() > 0");
     std::fs::write(&state, saved.to_string()).unwrap();
-    let text = MockKms::start(with_state(&clock, &state))
-        .await
-        .expect_err("refused")
-        .to_string();
+    let text = common::refusal(with_state(&clock, &state)).await;
     assert!(
         text.contains("access.gcp.providers.") && text.contains("$.attributeCondition"),
         "{text}"
@@ -401,10 +398,7 @@ async fn config_seeds_gcp_documents_inline_and_from_files() {
         config: Some(config),
         ..Options::ephemeral_with_clock(clock)
     };
-    let error = MockKms::start(options)
-        .await
-        .expect_err("refused")
-        .to_string();
+    let error = common::refusal(options).await;
     assert!(
         error.contains(&format!("access.gcp.policies.{RING}"))
             && error.contains("$.bindings[0].role"),
@@ -416,10 +410,7 @@ async fn config_seeds_gcp_documents_inline_and_from_files() {
         config: Some(missing),
         ..Options::ephemeral_with_clock(Arc::new(ManualClock::default()))
     };
-    let error = MockKms::start(options)
-        .await
-        .expect_err("refused")
-        .to_string();
+    let error = common::refusal(options).await;
     assert!(
         error.contains("access.gcp.providers[0]") && error.contains("/no/such/provider.json"),
         "{error}"

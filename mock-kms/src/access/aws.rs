@@ -142,7 +142,7 @@ impl AwsAccess {
     /// revoked when the account has AWS keys and none of them keeps `trust`.
     pub fn from_switches<'k>(tenant: &Tenant, keys: impl IntoIterator<Item = &'k Key>) -> Self {
         let mut access = Self::demo(tenant);
-        let (mut any, mut trusted) = (false, false);
+        let mut trust = Vec::new();
         for key in keys.into_iter().filter(|k| k.provider == Cloud::Aws) {
             access
                 .key_policies
@@ -150,10 +150,9 @@ impl AwsAccess {
             if !key.access {
                 access.set_access(tenant, &key.name, true);
             }
-            any = true;
-            trusted |= key.trust;
+            trust.push(key.trust);
         }
-        if any && !trusted {
+        if !super::trust_kept(trust) {
             access.set_trust(tenant, true);
         }
         access

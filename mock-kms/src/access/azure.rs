@@ -97,15 +97,14 @@ impl AzureAccess {
         keys: impl IntoIterator<Item = (&'k str, bool, bool)>,
     ) -> Self {
         let mut access = Self::demo(tenant);
-        let (mut any, mut trusted) = (false, false);
-        for (vault_key, has_access, trust) in keys {
+        let mut trust = Vec::new();
+        for (vault_key, has_access, trusted) in keys {
             if has_access {
                 access.assign_demo_role(tenant, vault_key);
             }
-            any = true;
-            trusted |= trust;
+            trust.push(trusted);
         }
-        if any && !trusted {
+        if !super::trust_kept(trust) {
             access.set_trust(tenant, true);
         }
         access

@@ -160,16 +160,15 @@ impl GcpAccess {
         keys: impl IntoIterator<Item = (&'k str, bool, bool)>,
     ) -> Self {
         let mut access = Self::demo(tenant);
-        let (mut any, mut trusted) = (false, false);
-        for (resource, has_access, trust) in keys {
+        let mut trust = Vec::new();
+        for (resource, has_access, trusted) in keys {
             access.put_demo_key_policy(tenant, resource);
             if !has_access {
                 access.set_access(tenant, resource, true);
             }
-            any = true;
-            trusted |= trust;
+            trust.push(trusted);
         }
-        if any && !trusted {
+        if !super::trust_kept(trust) {
             access.set_trust(tenant, true);
         }
         access

@@ -33,6 +33,13 @@ pub use gcp::GcpAccess;
 
 use ekm_access::Decision;
 
+/// Whether the per-key `trust` switches of an older state file (or a `--config` seed) leave the
+/// tenant's trust document in place: yes unless the cloud has keys and none of them keeps it.
+pub(crate) fn trust_kept(switches: impl IntoIterator<Item = bool>) -> bool {
+    let mut switches = switches.into_iter().peekable();
+    switches.peek().is_none() || switches.any(|trust| trust)
+}
+
 /// The lab's short form of a decision's trace for the call log: the deciding step, or for an
 /// implicit denial every step, one `document part: note` each, joined by `; `.
 pub fn short_trace(decision: &Decision) -> String {

@@ -102,6 +102,14 @@ impl TestLab {
     }
 }
 
+/// Why the mock refuses to start with `options` (a bad config or state file).
+pub(crate) async fn refusal(options: Options) -> String {
+    MockKms::start(options)
+        .await
+        .expect_err("the mock refuses to start")
+        .to_string()
+}
+
 /// Base SDK config for `url` signing with a static key.
 pub(crate) async fn sdk_config(url: &str, access_key: &str, secret: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
