@@ -341,13 +341,13 @@ impl SignIn {
                 "the workload identity provider {} must exist, trust the operator's service account and allow the audience {} (the token carried {})",
                 self.identity, self.project, self.sent
             ),
-            _ if has(&["AADSTS7000215", "invalid_client"]) => {
-                "the operator's Azure client secret was refused: fix service.azure.client_secret in ekm.yaml".to_owned()
-            }
-            _ if has(&["AADSTS700016", "unauthorized_client"]) => format!(
+            _ if has(&["AADSTS7000229", "AADSTS700016", "unauthorized_client"]) => format!(
                 "tenant {} has no service principal for app {}: the customer must create it (POST /servicePrincipals {{\"appId\": \"{}\"}})",
                 self.identity, self.sent, self.sent
             ),
+            _ if has(&["AADSTS7000215", "invalid_client"]) => {
+                "the operator's Azure client secret was refused: fix service.azure.client_secret in ekm.yaml".to_owned()
+            }
             _ => format!(
                 "the operator's app {} must be able to sign in to tenant {}",
                 self.sent, self.identity

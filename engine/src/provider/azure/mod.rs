@@ -70,7 +70,7 @@
 //! | 408 (request timeout), 5xx | `Unavailable` | transient |
 //! | 429 (`Retry-After` seconds carried as `retry_after`) | `Throttled` | transient |
 //! | 401 (token revoked or rejected) | `Authentication` | permanent (one new session is tried first) |
-//! | credential errors: Entra `invalid_client` (AADSTS7000215, wrong secret), `unauthorized_client` (AADSTS700016, no service principal: trust revoked), other 4xx | `Authentication` | permanent (one new session is tried first) |
+//! | credential errors: Entra `invalid_client` (AADSTS7000215, wrong secret), `invalid_client` AADSTS7000229 / `unauthorized_client` AADSTS700016 (no service principal: trust revoked), other 4xx | `Authentication` | permanent (one new session is tried first) |
 //! | credential errors caused by Entra 5xx / 429 / an unreachable Entra | `Unavailable` / `Throttled` / `Transport` | transient |
 //! | connection and I/O failures, unreadable or incomplete replies, other statuses | `Transport` | transient |
 
