@@ -18,10 +18,10 @@
 //! - [`error`]: the lab's error type, which each front-end renders in its cloud's dialect.
 //! - [`server`]: binding the listeners and serving (`listener`, private: connections, read
 //!   timeouts and the connection cap; `tls`, private: the https listener's fresh CA and leaf);
-//!   [`config`] (`--config` YAML seed) and [`store`] (`--state` file, atomic saves) feed it.
+//!   [`config`] (`--config` YAML seed) and `store` (`--state` file, atomic saves) feed it.
 //! - [`registration`]: the `ekm.yaml` a client needs to use this mock (`--write-config`).
 //! - [`access`]: the customer's access documents in the state, decided by `ekm-access`.
-//! - [`aws`], [`gcp`], [`azure`]: the clouds' wire protocols and auth; [`control`]: the
+//! - [`aws`], [`gcp`], `azure`: the clouds' wire protocols and auth; [`control`]: the
 //!   control API under `/_mock/v1/`.
 //! - [`xks`]: the external key store hop — an AWS XKS proxy on the https listener and the
 //!   customer's external key manager behind it.
@@ -38,12 +38,12 @@ mod pipeline;
 pub mod registration;
 pub mod server;
 pub mod state;
-pub mod store;
+mod store;
 pub mod tenant;
 mod tls;
 
 pub mod aws;
-pub mod azure;
+mod azure;
 pub mod control;
 pub mod gcp;
 pub mod xks;

@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use crate::keys::{KeyMaterial, KeyVersion};
 
 /// Key Vault's base64url: written without padding, read with or without it.
-pub const BASE64URL: GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD_INDIFFERENT;
+pub(crate) const BASE64URL: GeneralPurpose =
+    base64::engine::general_purpose::URL_SAFE_NO_PAD_INDIFFERENT;
 
 /// `key_ops` of RSA keys.
 const RSA_KEY_OPS: [&str; 6] = [
@@ -37,7 +38,7 @@ const EC_KEY_OPS: [&str; 2] = ["sign", "verify"];
 
 /// An encryption / key-wrapping algorithm (`alg`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
+pub(crate) enum Algorithm {
     /// `RSA-OAEP-256`: OAEP with SHA-256 and MGF1-SHA-256.
     RsaOaep256,
     /// `RSA-OAEP`: OAEP with SHA-1 and MGF1-SHA-1.
@@ -48,7 +49,7 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Parses an `alg` value (exact, as Key Vault's names are).
-    pub fn parse(alg: &str) -> Option<Self> {
+    pub(crate) fn parse(alg: &str) -> Option<Self> {
         match alg {
             "RSA-OAEP-256" => Some(Self::RsaOaep256),
             "RSA-OAEP" => Some(Self::RsaOaep),
@@ -60,7 +61,7 @@ impl Algorithm {
 
 /// Why an operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CryptoError {
+pub(crate) enum CryptoError {
     /// The key cannot encrypt or decrypt (EC keys).
     #[error("operation {0} is not permitted on this key")]
     NotPermitted(&'static str),
@@ -74,7 +75,7 @@ pub enum CryptoError {
 
 /// A version's key, parsed.
 #[derive(Clone)]
-pub enum ParsedKey {
+pub(crate) enum ParsedKey {
     /// An RSA private key, and the same key in aws-lc-rs for OAEP decryption (four times the
     /// `rsa` crate's speed: a fleet's unwraps spent a third of the lab's time in the `rsa`
     /// crate's modular arithmetic, measured with perf in the fleet scale bench).
@@ -133,7 +134,7 @@ impl ParsedKey {
     }
 
     /// The JSON Web Key of the public half, named `kid`.
-    pub fn jwk(&self, kid: &str) -> Value {
+    pub(crate) fn jwk(&self, kid: &str) -> Value {
         match self {
             ParsedKey::Rsa(key, _) => json!({
                 "kid": kid,
@@ -161,7 +162,7 @@ impl ParsedKey {
     }
 
     /// Encrypts (or wraps) `plaintext`; `operation` names the call in errors.
-    pub fn encrypt(
+    pub(crate) fn encrypt(
         &self,
         operation: &'static str,
         alg: Algorithm,
@@ -185,7 +186,7 @@ impl ParsedKey {
     }
 
     /// Decrypts (or unwraps) `ciphertext`; `operation` names the call in errors.
-    pub fn decrypt(
+    pub(crate) fn decrypt(
         &self,
         operation: &'static str,
         alg: Algorithm,
@@ -215,7 +216,7 @@ impl ParsedKey {
 
 /// Parsed keys by version id (version ids are unique across the lab: 32 random hex digits).
 #[derive(Default)]
-pub struct KeyCache {
+pub(crate) struct KeyCache {
     parsed: Mutex<HashMap<String, ParsedKey>>,
 }
 
@@ -234,7 +235,7 @@ impl fmt::Debug for KeyCache {
 
 impl KeyCache {
     /// The parsed key of `version`, parsing it on first use.
-    pub fn get(&self, version: &KeyVersion) -> Result<ParsedKey, CryptoError> {
+    pub(crate) fn get(&self, version: &KeyVersion) -> Result<ParsedKey, CryptoError> {
         let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
         if matches!(
             version.material,

@@ -42,7 +42,7 @@ use ekm_vocab::CallKind;
 use ekm_vocab::Cloud;
 
 /// Lifetime of an access token (`expires_in`), as Entra's.
-pub const TOKEN_LIFETIME_SECONDS: i64 = 3599;
+pub(crate) const TOKEN_LIFETIME_SECONDS: i64 = 3599;
 
 /// Most tokens remembered at once; the one closest to expiry makes room for a new one.
 const MAX_TOKENS: usize = 100_000;
@@ -54,7 +54,7 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 
 /// The resource a token is issued for (`scope` = `RESOURCE/.default`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
+pub(crate) enum Audience {
     /// `https://vault.azure.net`.
     Vault,
     /// `https://graph.microsoft.com`.
@@ -63,7 +63,7 @@ pub enum Audience {
 
 /// An access token the endpoint issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssuedToken {
+pub(crate) struct IssuedToken {
     /// The application it was issued to.
     pub app_id: String,
     /// What that application may do.
@@ -81,7 +81,7 @@ pub struct IssuedToken {
 
 /// Issued tokens by their opaque value.
 #[derive(Default)]
-pub struct TokenStore {
+pub(crate) struct TokenStore {
     tokens: Mutex<HashMap<String, IssuedToken>>,
 }
 
@@ -120,7 +120,7 @@ impl TokenStore {
     }
 
     /// The token `value`, if it was issued and has not expired (wall clock).
-    pub fn lookup(&self, value: &str) -> Option<IssuedToken> {
+    pub(crate) fn lookup(&self, value: &str) -> Option<IssuedToken> {
         let tokens = self.lock();
         tokens
             .get(value)

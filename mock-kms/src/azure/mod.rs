@@ -45,10 +45,10 @@
 //! - Every request without a valid token is answered with the challenge and logged with outcome
 //!   `Unauthorized`.
 
-pub mod crypto;
-pub mod entra;
-pub mod graph;
-pub mod keyvault;
+pub(crate) mod crypto;
+pub(crate) mod entra;
+pub(crate) mod graph;
+pub(crate) mod keyvault;
 
 use std::sync::Arc;
 
@@ -64,14 +64,14 @@ use crate::state::Kms;
 use ekm_vocab::Cloud;
 
 /// The resource (audience) of Key Vault tokens.
-pub const VAULT_RESOURCE: &str = "https://vault.azure.net";
+pub(crate) const VAULT_RESOURCE: &str = "https://vault.azure.net";
 
 /// The resource (audience) of Microsoft Graph tokens.
-pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+pub(crate) const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 
 /// Shared state of the Azure routes.
 #[derive(Debug)]
-pub struct AzureState {
+pub(crate) struct AzureState {
     lab: Arc<Kms>,
     tokens: entra::TokenStore,
     keys: crypto::KeyCache,
@@ -88,7 +88,7 @@ impl AzureState {
 }
 
 /// The Azure routes: Key Vault under `/keys`, Entra under `/{tenant}/...`.
-pub fn router(lab: Arc<Kms>) -> Router {
+pub(crate) fn router(lab: Arc<Kms>) -> Router {
     let state = Arc::new(AzureState::new(lab.clone()));
     Router::new()
         .route("/keys", any(keyvault::handle))
@@ -128,7 +128,7 @@ async fn not_found() -> Response {
 
 /// A Key Vault error: `{"error":{"code","message","innererror"?:{"code"}}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KvError {
+pub(crate) struct KvError {
     status: StatusCode,
     code: &'static str,
     message: String,

@@ -273,7 +273,7 @@ impl StoredAccess {
 
 /// The documents of `cloud` as the state file keeps them (the control API's
 /// `GET /_mock/v1/access/{cloud}`).
-pub fn documents(state: &KmsState, cloud: Cloud) -> Value {
+pub(crate) fn documents(state: &KmsState, cloud: Cloud) -> Value {
     let json = match cloud {
         Cloud::Aws => serde_json::to_value(StoredAws::from_state(&state.aws_access)),
         Cloud::Gcp => serde_json::to_value(StoredGcp::from_state(&state.gcp_access)),
@@ -284,7 +284,11 @@ pub fn documents(state: &KmsState, cloud: Cloud) -> Value {
 
 /// Replaces the documents of `cloud` with `json`, in the state file's shape (the control API's
 /// `PUT /_mock/v1/access/{cloud}`); refused naming the field and the JSON path of the problem.
-pub fn replace_documents(state: &mut KmsState, cloud: Cloud, json: Value) -> Result<(), String> {
+pub(crate) fn replace_documents(
+    state: &mut KmsState,
+    cloud: Cloud,
+    json: Value,
+) -> Result<(), String> {
     let shape = |e: serde_json::Error| format!("access.{cloud}: {e}");
     match cloud {
         Cloud::Aws => {

@@ -24,12 +24,12 @@ mod access;
 mod validate;
 mod xks;
 
-pub use access::{documents, replace_documents};
+pub(crate) use access::{documents, replace_documents};
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -69,7 +69,7 @@ pub enum StoreError {
 
 /// The state file.
 #[derive(Debug, Clone)]
-pub struct StateFile {
+pub(crate) struct StateFile {
     path: PathBuf,
 }
 
@@ -95,7 +95,7 @@ struct Snapshot {
 /// The lab clock when the state was saved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SavedClock {
+pub(crate) struct SavedClock {
     /// Lab time of the save.
     #[serde(with = "time::serde::rfc3339")]
     pub lab_time: OffsetDateTime,
@@ -106,7 +106,7 @@ pub struct SavedClock {
 impl SavedClock {
     /// The lab time to resume at now: the saved offset from wall time applied again, and never
     /// earlier than the saved lab time.
-    pub fn resume_at(&self, wall: OffsetDateTime) -> OffsetDateTime {
+    pub(crate) fn resume_at(&self, wall: OffsetDateTime) -> OffsetDateTime {
         wall.checked_add(time::Duration::seconds(self.offset_seconds))
             .map_or(self.lab_time, |resumed| resumed.max(self.lab_time))
             .min(ekm_clock::HORIZON)
@@ -115,7 +115,7 @@ impl SavedClock {
 
 /// What a state file holds: the lab state and the clock it was saved at.
 #[derive(Debug)]
-pub struct Saved {
+pub(crate) struct Saved {
     /// Keys, aliases, trust epochs, access documents.
     pub state: KmsState,
     /// Whether the file held access documents (older files did not: see
@@ -276,12 +276,13 @@ impl StoredKey {
 
 impl StateFile {
     /// The state file at `path` (nothing is read or written yet).
-    pub fn new(path: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }
     }
 
-    /// The file's path.
-    pub fn path(&self) -> &Path {
+    /// The file's path (for tests that look at it on disk).
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> &std::path::Path {
         &self.path
     }
 
@@ -301,7 +302,7 @@ impl StateFile {
 
     /// Reads and checks the saved state; `None` when the file does not exist yet. A file the lab
     /// could not serve from is refused with the field and the reason.
-    pub fn load(&self) -> Result<Option<Saved>, StoreError> {
+    pub(crate) fn load(&self) -> Result<Option<Saved>, StoreError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -363,7 +364,7 @@ impl StateFile {
 
     /// Writes `state`, saved at lab time `now`, atomically (temp file, fsync, rename, fsync of
     /// the directory), mode 0600.
-    pub fn save(&self, state: &KmsState, now: OffsetDateTime) -> Result<(), StoreError> {
+    pub(crate) fn save(&self, state: &KmsState, now: OffsetDateTime) -> Result<(), StoreError> {
         let snapshot = Snapshot {
             format: FORMAT,
             keys: state.keys.values().map(StoredKey::from_key).collect(),
