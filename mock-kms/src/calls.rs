@@ -1,7 +1,8 @@
 //! The call log: a bounded ring buffer of every request the cloud front-ends answered (KMS, STS
-//! and token calls alike), read through `GET /_mock/v1/calls?since=SEQ`.
+//! and token calls alike), read through `GET /_mock/v1/calls?since=SEQ`. Each record's
+//! [`CallDetail`] keeps what the clouds' own audit records show ([`crate::audit`]).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,53 @@ pub struct CallRecord {
     /// (or, for an implicit denial, what each said), in short. Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// What the cloud's audit record of the call shows beyond the above.
+    #[serde(default)]
+    pub detail: CallDetail,
+}
+
+/// What a cloud's audit record shows of a call beyond the call log's summary: the pipeline fills
+/// the request's envelope (id, source, agent, URI, status, error message), the front-end who
+/// exactly called, the request's parameters and what the answer returned. Never plaintext, ciphertext, key
+/// material or a credential's secret part.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallDetail {
+    /// The request id (the one AWS answers in `x-amzn-RequestId`).
+    pub request_id: String,
+    /// The client's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    /// The client's `User-Agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// `Host` and path with query, as requested.
+    #[serde(default)]
+    pub uri: String,
+    /// HTTP status of the answer.
+    #[serde(default)]
+    pub status: u16,
+    /// The error message answered with a refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// Who called, in the cloud's identity form when richer than `caller`: a role session's ARN,
+    /// an Entra object id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// When the caller's session began (an AWS role session's issue time, lab time).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub session_start: Option<OffsetDateTime>,
+    /// The request's loggable parameters under the cloud's names (`KeyId`,
+    /// `EncryptionContext`, `RoleArn`, `ExternalId`, `alg`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    /// What the answer returned that the cloud's audit log shows (an `AssumeRole`'s access key
+    /// id and expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<serde_json::Value>,
 }
 
 impl CallRecord {
@@ -60,6 +108,7 @@ impl CallRecord {
             latency_ms: 0.0,
             hop: None,
             trace: None,
+            detail: CallDetail::default(),
         }
     }
 }
@@ -153,6 +202,7 @@ mod tests {
             latency_ms: 0.1,
             hop: None,
             trace: None,
+            detail: CallDetail::default(),
         }
     }
 

@@ -12,7 +12,8 @@
 //! - [`tenant`]: who is who — the demo tenant of DESIGN.md §6.
 //! - `faults` (private): fault admission — scripted latency, error rates, throttling and
 //!   outages applied to one call.
-//! - [`calls`]: the bounded call log.
+//! - [`calls`]: the bounded call log; [`audit`]: each call as its cloud's own audit record
+//!   (CloudTrail, Cloud Audit Logs, Key Vault `AuditEvent`).
 //! - `pipeline` (private): the one request pipeline of the three clouds' routes — timing, fault
 //!   admission and the call log as one middleware; each cloud adds its own `admit()`.
 //! - [`error`]: the lab's error type, which each front-end renders in its cloud's dialect.
@@ -27,6 +28,7 @@
 //!   customer's external key manager behind it.
 
 pub mod access;
+pub mod audit;
 pub mod calls;
 pub mod config;
 pub mod error;

@@ -12,7 +12,7 @@
 //! shorten a client's time to send its request.
 
 use std::future::Future;
-use std::net::TcpListener as StdTcpListener;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -148,12 +148,14 @@ async fn accept_loop(
         connections.spawn(async move {
             let _slot = (slot, open);
             match tls {
-                None => serve_connection(stream, router, limits, stopped).await,
+                None => serve_connection(stream, peer, router, limits, stopped).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
                         .await
                     {
-                        Ok(Ok(stream)) => serve_connection(stream, router, limits, stopped).await,
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, router, limits, stopped).await;
+                        }
                         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
@@ -179,6 +181,7 @@ struct Activity {
 
 async fn serve_connection<S>(
     stream: S,
+    peer: SocketAddr,
     router: Router,
     limits: Limits,
     mut stopped: watch::Receiver<bool>,
@@ -193,7 +196,9 @@ async fn serve_connection<S>(
             async move {
                 activity.started.fetch_add(1, Ordering::SeqCst);
                 let _done = Done(&activity.finished);
-                router.oneshot(request.map(Body::new)).await
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                router.oneshot(request).await
             }
         })
     };

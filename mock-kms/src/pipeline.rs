@@ -10,15 +10,22 @@
 //!   ([`Call::caller`]);
 //! - it names the key once resolved and asks the fault rules ([`Call::admit_faults`]), then
 //!   renders an injected [`Failure`] in its cloud's dialect;
-//! - its error answers carry the cloud's error code for the log ([`refused`]); any answer
-//!   without one is logged as `ok`.
+//! - its error answers carry the cloud's error code and message for the log ([`refused`]); any
+//!   answer without one is logged as `ok`;
+//! - it says what the cloud's audit record shows of the request ([`Call::principal`],
+//!   [`Call::parameter`], [`Call::response`]); the pipeline adds the request's id, source,
+//!   agent, URI and status ([`CallDetail`](crate::calls::CallDetail)).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 use ekm_clock::Stopwatch;
+use time::OffsetDateTime;
 
 use crate::calls::CallRecord;
 use crate::faults::Failure;
@@ -39,14 +46,20 @@ impl Pipeline {
     }
 }
 
-/// The outcome an error answer carries for the call log: the cloud's error code.
+/// The outcome an error answer carries for the call log: the cloud's error code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Outcome(String);
+struct Outcome {
+    code: String,
+    message: String,
+}
 
 /// Marks `response` as a refusal with the cloud's error `code` (`AccessDeniedException`,
-/// `PERMISSION_DENIED`, `invalid_grant`, `ForbiddenByRbac`, …) for the call log.
-pub(crate) fn refused(mut response: Response, code: &str) -> Response {
-    response.extensions_mut().insert(Outcome(code.to_owned()));
+/// `PERMISSION_DENIED`, `invalid_grant`, `ForbiddenByRbac`, …) and `message` for the call log.
+pub(crate) fn refused(mut response: Response, code: &str, message: &str) -> Response {
+    response.extensions_mut().insert(Outcome {
+        code: code.to_owned(),
+        message: message.to_owned(),
+    });
     response
 }
 
@@ -56,6 +69,7 @@ pub(crate) fn refused(mut response: Response, code: &str) -> Response {
 pub struct Call {
     pipeline: Pipeline,
     record: Arc<Mutex<Option<CallRecord>>>,
+    request_id: Arc<str>,
 }
 
 impl Call {
@@ -63,7 +77,13 @@ impl Call {
         Self {
             pipeline,
             record: Arc::new(Mutex::new(None)),
+            request_id: uuid::Uuid::new_v4().to_string().into(),
         }
+    }
+
+    /// The request's id (a fresh UUID), for the cloud's answer and its audit record.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
     }
 
     fn record(&self) -> MutexGuard<'_, Option<CallRecord>> {
@@ -120,6 +140,31 @@ impl Call {
         }
     }
 
+    /// Says who called in the cloud's identity form, when richer than [`Call::caller`] (a role
+    /// session's ARN, an Entra object id), and since when its session runs.
+    pub fn principal(&self, principal: &str, session_start: Option<OffsetDateTime>) {
+        if let Some(record) = self.record().as_mut() {
+            record.detail.principal = Some(principal.to_owned());
+            record.detail.session_start = session_start;
+        }
+    }
+
+    /// Records what the answer returned, as the cloud's audit log shows it (an `AssumeRole`'s
+    /// new access key id and expiry — never the secret or the session token).
+    pub fn response(&self, elements: serde_json::Value) {
+        if let Some(record) = self.record().as_mut() {
+            record.detail.response = Some(elements);
+        }
+    }
+
+    /// Records one of the request's parameters as the cloud's audit log shows it (never a
+    /// plaintext, ciphertext, key or secret).
+    pub fn parameter(&self, name: &str, value: serde_json::Value) {
+        if let Some(record) = self.record().as_mut() {
+            record.detail.parameters.insert(name.to_owned(), value);
+        }
+    }
+
     /// Records why the customer's access documents refused the call (the decision's trace in
     /// short).
     pub fn denied_by(&self, trace: String) {
@@ -159,14 +204,44 @@ pub(crate) async fn layer(
 ) -> Response {
     let watch = Stopwatch::start();
     let call = Call::new(pipeline.clone());
+    let (host, user_agent) = {
+        let text = |name| {
+            request
+                .headers()
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        // HTTP/2 carries the host in the URI's authority, HTTP/1.1 in the Host header.
+        let host = request
+            .uri()
+            .authority()
+            .map(ToString::to_string)
+            .or_else(|| text(header::HOST));
+        (host, text(header::USER_AGENT))
+    };
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| request.uri().path().to_owned(), ToString::to_string);
+    let source_ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip().to_string());
     request.extensions_mut().insert(call.clone());
     let response = next.run(request).await;
     let record = call.record().take();
     if let Some(mut record) = record {
-        if let Some(Outcome(code)) = response.extensions().get::<Outcome>() {
-            record.outcome.clone_from(code);
+        if let Some(outcome) = response.extensions().get::<Outcome>() {
+            record.outcome.clone_from(&outcome.code);
+            record.detail.error_message = Some(outcome.message.clone());
         }
         record.latency_ms = watch.elapsed().as_secs_f64() * 1000.0;
+        let detail = &mut record.detail;
+        detail.request_id = call.request_id.to_string();
+        detail.source_ip = source_ip;
+        detail.user_agent = user_agent;
+        detail.uri = format!("{}{path}", host.unwrap_or_default());
+        detail.status = response.status().as_u16();
         pipeline.lab.log_call(record);
     }
     response
@@ -207,7 +282,7 @@ mod tests {
             call.name("encrypt", CallKind::Wrap);
             call.caller("someone");
             call.key("k");
-            refused(Response::new(Body::empty()), "PERMISSION_DENIED")
+            refused(Response::new(Body::empty()), "PERMISSION_DENIED", "no")
         };
         serve(Router::new().route("/", get(refusal)), &lab).await;
         let calls = lab.calls().since(0).calls;

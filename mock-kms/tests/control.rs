@@ -444,6 +444,7 @@ async fn the_index_lists_every_route_and_every_listed_route_is_served() {
         ("POST", "/_mock/v1/keys/{name}/{action}"),
         ("PUT", "/_mock/v1/faults"),
         ("GET", "/_mock/v1/calls"),
+        ("GET", "/_mock/v1/audit/{cloud}"),
         ("POST", "/_mock/v1/clock/advance"),
         ("GET", "/_mock/v1/identity/jwks"),
         ("PUT", "/_mock/v1/xks/fleet"),
@@ -460,7 +461,8 @@ async fn the_index_lists_every_route_and_every_listed_route_is_served() {
             .replace("{name}", "no-such-key")
             .replace("{alias}", "no-such-alias")
             .replace("{id}", "no-such-external-key")
-            .replace("{action}", "rotate");
+            .replace("{action}", "rotate")
+            .replace("{cloud}", "aws");
         let (status, reply) = lab.control(method, &path, None).await;
         assert_ne!(status, 405, "{method} {path}: {reply}");
         assert!(

@@ -35,6 +35,9 @@ pub const ACTIONS: [(&str, CallKind); 5] = [
 
 const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
+/// The customer role's unique id (`RoleId`, the `AROA…` prefix of its sessions' principal ids).
+pub const ROLE_ID: &str = "AROAEKMLABROLE0000001";
+
 /// The role's `MaxSessionDuration` (AWS's default).
 const MAX_SESSION_SECONDS: u32 = 3600;
 
@@ -154,7 +157,7 @@ pub(super) async fn serve(
         "GetRole" => {
             let trust = lab.read(|s| s.aws_access.trust_policy.json().clone());
             let role = format!(
-                "<Role><Path>/</Path><RoleName>{role_name}</RoleName><RoleId>AROAEKMLABROLE0000001</RoleId>\
+                "<Role><Path>/</Path><RoleName>{role_name}</RoleName><RoleId>{ROLE_ID}</RoleId>\
                  <Arn>{}</Arn><CreateDate>2026-01-01T00:00:00Z</CreateDate>\
                  <AssumeRolePolicyDocument>{}</AssumeRolePolicyDocument>\
                  <MaxSessionDuration>{MAX_SESSION_SECONDS}</MaxSessionDuration></Role>",

@@ -179,6 +179,40 @@ pub(super) fn error_response(error: &AwsError) -> Response {
     response
 }
 
+/// The KMS request fields CloudTrail shows in `requestParameters` (in the request's spelling):
+/// never `Plaintext`, `CiphertextBlob` or a key store's credential.
+const LOGGED_FIELDS: [&str; 16] = [
+    "KeyId",
+    "EncryptionContext",
+    "EncryptionAlgorithm",
+    "KeySpec",
+    "NumberOfBytes",
+    "KeyUsage",
+    "Origin",
+    "Description",
+    "PolicyName",
+    "Policy",
+    "BypassPolicyLockoutSafetyCheck",
+    "AliasName",
+    "TargetKeyId",
+    "PendingWindowInDays",
+    "CustomKeyStoreId",
+    "XksKeyId",
+];
+
+/// Records the request's [`LOGGED_FIELDS`] for its audit record (nothing when the body is not
+/// a JSON object: the operation refuses it).
+pub(super) fn log_parameters(call: &Call, body: &[u8]) {
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
+        return;
+    };
+    for name in LOGGED_FIELDS {
+        if let Some(value) = fields.get(name) {
+            call.parameter(name, value.clone());
+        }
+    }
+}
+
 /// Runs one KMS operation for `principal`.
 pub(super) async fn dispatch(
     front: &AwsFront,

@@ -235,7 +235,7 @@ impl AwsError {
             Protocol::Kms => kms::error_response(&self),
             Protocol::Sts => sts::error_response(&self),
         };
-        pipeline::refused(response, self.code)
+        pipeline::refused(response, self.code, &self.message)
     }
 }
 
@@ -273,8 +273,7 @@ async fn handle(
         )),
     };
     let mut response = result.unwrap_or_else(|error| error.into_response(protocol));
-    let request_id = uuid::Uuid::new_v4().to_string();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    if let Ok(value) = HeaderValue::from_str(call.request_id()) {
         response.headers_mut().insert("x-amzn-requestid", value);
     }
     response
@@ -307,6 +306,7 @@ async fn serve(
             let signer = admit(front, Protocol::Kms, "kms", parts, body, call)?;
             let operation = kms::Operation::from_target(&target)?;
             call.name(operation.name(), operation.kind());
+            kms::log_parameters(call, body);
             let reply = kms::dispatch(front, &signer, operation, body, call).await?;
             Ok(kms::json_response(&reply))
         }
@@ -321,6 +321,18 @@ async fn serve(
             let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
             if let Some(action) = form.get("Action") {
                 call.name(action, CallKind::Other);
+            }
+            for name in LOGGED_FORM_FIELDS {
+                if let Some(value) = form.get(name) {
+                    let number = value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|_| name == "DurationSeconds");
+                    call.parameter(
+                        name,
+                        number.map_or_else(|| value.as_str().into(), Into::into),
+                    );
+                }
             }
             let action = form.get("Action").map(String::as_str);
             let iam_kind = action.and_then(iam::kind);
@@ -344,6 +356,16 @@ async fn serve(
         }
     }
 }
+
+/// The STS and IAM request fields CloudTrail shows in `requestParameters` (policy documents
+/// and credentials are not among them).
+const LOGGED_FORM_FIELDS: [&str; 5] = [
+    "RoleArn",
+    "RoleSessionName",
+    "ExternalId",
+    "DurationSeconds",
+    "RoleName",
+];
 
 /// The content type without parameters, lowercase (`application/x-amz-json-1.1`).
 fn media_type(headers: &HeaderMap) -> String {
@@ -427,6 +449,12 @@ fn admit(
             return Err(fail(AuthFailure::Expired));
         }
     }
+    let arn = match (&session, principal) {
+        (Some(session), _) => session.arn.clone(),
+        (None, Principal::Owner) => format!("arn:aws:iam::{}:root", tenant.account_id),
+        (None, _) => tenant.service_principal_arn.clone(),
+    };
+    call.principal(&arn, session.as_ref().map(|s| s.issued));
     Ok(Signer {
         principal,
         access_key_id: auth.access_key_id,

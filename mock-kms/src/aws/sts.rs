@@ -14,6 +14,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
 use super::{AwsError, AwsFront, Principal, Protocol, Session, Signer};
@@ -153,7 +154,7 @@ pub(super) async fn assume_role(
         .replace_nanosecond(0)
         .unwrap_or(now);
     let role_name = role_arn.rsplit('/').next().unwrap_or(role_arn);
-    let role_id = format!("AROA{}", random_string(UPPER, 17)?);
+    let role_id = super::iam::ROLE_ID;
     let assumed_arn = format!(
         "arn:aws:sts::{}:assumed-role/{role_name}/{session_name}",
         tenant.aws.account_id
@@ -175,6 +176,10 @@ pub(super) async fn assume_role(
     }
 
     let expiration = expires.format(&Rfc3339).unwrap_or_default();
+    call.response(json!({
+        "credentials": {"accessKeyId": access_key_id, "expiration": expiration},
+        "assumedRoleUser": {"assumedRoleId": format!("{role_id}:{session_name}"), "arn": assumed_arn},
+    }));
     let body = format!(
         "<AssumeRoleResponse xmlns=\"{XMLNS}\"><AssumeRoleResult>\
          <AssumedRoleUser><AssumedRoleId>{role_id}:{session}</AssumedRoleId><Arn>{arn}</Arn></AssumedRoleUser>\

@@ -254,8 +254,15 @@ impl EntraError {
             "correlation_id": correlation_id,
             "error_uri": format!("{}/error?code={}", lab.vault_url(), self.code),
         });
-        let mut response =
-            pipeline::refused((self.status, axum::Json(body)).into_response(), self.error);
+        let message = body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mut response = pipeline::refused(
+            (self.status, axum::Json(body)).into_response(),
+            self.error,
+            &message,
+        );
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

@@ -67,7 +67,11 @@ impl IntoResponse for GraphError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message,
             "innerError": {"request-id": uuid::Uuid::new_v4().to_string()}}});
-        pipeline::refused((self.status, axum::Json(body)).into_response(), self.code)
+        pipeline::refused(
+            (self.status, axum::Json(body)).into_response(),
+            self.code,
+            &self.message,
+        )
     }
 }
 

@@ -269,6 +269,9 @@ fn admit(state: &AzureState, call: &Call, headers: &HeaderMap) -> Result<IssuedT
         ));
     }
     call.caller(&issued.app_id);
+    if let Some(oid) = &issued.object_id {
+        call.principal(oid, None);
+    }
     Ok(issued)
 }
 

@@ -207,6 +207,7 @@ impl IntoResponse for KvError {
         let mut response = pipeline::refused(
             (self.status, axum::Json(json!({ "error": error }))).into_response(),
             self.log_code(),
+            &self.message,
         );
         let headers = response.headers_mut();
         if let Some(seconds) = self.retry_after {

@@ -77,6 +77,12 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     route(
         "GET",
+        "/_mock/v1/audit/{cloud}",
+        "aws, gcp or azure's audit records (CloudTrail, Cloud Audit Logs, Key Vault AuditEvent) \
+         of the calls after ?since=SEQ, as JSON lines; the next SEQ in x-mock-next",
+    ),
+    route(
+        "GET",
         "/_mock/v1/clock",
         "the lab time: {\"now\", \"offset_seconds\"}",
     ),

@@ -49,6 +49,7 @@ pub fn router(lab: Arc<Kms>) -> Router {
             route(get(list_faults).put(set_faults).delete(clear_faults)),
         )
         .route("/_mock/v1/calls", route(get(calls)))
+        .route("/_mock/v1/audit/{cloud}", route(get(audit)))
         .route("/_mock/v1/clock", route(get(clock)))
         .route("/_mock/v1/clock/advance", route(post(advance_clock)))
         .route(
@@ -299,7 +300,9 @@ async fn clear_faults(State(lab): Shared) -> Json<Value> {
     Json(json!([]))
 }
 
-async fn calls(State(lab): Shared, RawQuery(query): RawQuery) -> Result<Json<Value>, ControlError> {
+/// The `since` sequence number of a call-log query (0 when absent); any other parameter is
+/// refused.
+fn since(query: Option<String>) -> Result<u64, ControlError> {
     let mut since = 0;
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match &*name {
@@ -315,7 +318,34 @@ async fn calls(State(lab): Shared, RawQuery(query): RawQuery) -> Result<Json<Val
             }
         }
     }
-    Ok(Json(json!(lab.calls().since(since))))
+    Ok(since)
+}
+
+async fn calls(State(lab): Shared, RawQuery(query): RawQuery) -> Result<Json<Value>, ControlError> {
+    Ok(Json(json!(lab.calls().since(since(query)?))))
+}
+
+/// `GET /_mock/v1/audit/{cloud}?since=SEQ`: that cloud's audit records of the calls after
+/// `since`, as JSON lines, with the next `since` in the `x-mock-next` header.
+async fn audit(
+    State(lab): Shared,
+    cloud: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ControlError> {
+    let Path(cloud) = cloud?;
+    let cloud: Cloud = cloud.parse()?;
+    let page = crate::audit::records(&lab, cloud, since(query)?);
+    Ok((
+        [
+            (header::CONTENT_TYPE, crate::audit::JSON_LINES.to_owned()),
+            (
+                header::HeaderName::from_static(crate::audit::NEXT_HEADER),
+                page.next.to_string(),
+            ),
+        ],
+        page.json_lines(),
+    )
+        .into_response())
 }
 
 fn clock_json(lab: &Kms) -> Result<Json<Value>, ControlError> {

@@ -242,6 +242,10 @@ impl WireError for IdpError {
             "INVALID_ARGUMENT"
         }
     }
+
+    fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<IdentityError> for IdpError {

@@ -134,8 +134,8 @@ fn answer<T: Serialize, E: WireError>(result: Result<T, E>) -> Response {
     match result {
         Ok(body) => axum::Json(body).into_response(),
         Err(error) => {
-            let code = error.code().to_owned();
-            pipeline::refused(error.into_response(), &code)
+            let (code, message) = (error.code().to_owned(), error.message().to_owned());
+            pipeline::refused(error.into_response(), &code, &message)
         }
     }
 }
@@ -177,6 +177,8 @@ impl Principal {
 trait WireError: IntoResponse {
     /// The cloud's error code (`PERMISSION_DENIED`, `invalid_grant`, …).
     fn code(&self) -> &str;
+    /// What the answer says went wrong.
+    fn message(&self) -> &str;
 }
 
 /// A Google API error: `{"error":{"code":N,"message":"…","status":"…"}}`.
@@ -294,6 +296,10 @@ impl IntoResponse for ApiError {
 impl WireError for ApiError {
     fn code(&self) -> &str {
         self.status
+    }
+
+    fn message(&self) -> &str {
+        &self.message
     }
 }
 

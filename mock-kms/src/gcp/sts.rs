@@ -194,6 +194,13 @@ impl WireError for StsError {
             Self::Api(error) => error.code(),
         }
     }
+
+    fn message(&self) -> &str {
+        match self {
+            Self::OAuth { description, .. } => description,
+            Self::Api(error) => error.message(),
+        }
+    }
 }
 
 /// The fields of a token-exchange request (others, like `options`, are ignored).

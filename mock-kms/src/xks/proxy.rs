@@ -175,12 +175,12 @@ async fn handle(
     let (parts, body) = request.into_parts();
     match serve(&lab, &parts, body, &call).await {
         Ok(response) if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
-            pipeline::refused(response, "MethodNotAllowed")
+            pipeline::refused(response, "MethodNotAllowed", "method not allowed")
         }
         Ok(response) => response,
         Err(error) => {
-            let name = error.name.as_str();
-            pipeline::refused(error.into_response(), name)
+            let (name, message) = (error.name.as_str(), error.message.clone());
+            pipeline::refused(error.into_response(), name, &message)
         }
     }
 }
@@ -240,7 +240,7 @@ async fn serve(lab: &Kms, parts: &Parts, body: Body, call: &Call) -> Result<Resp
         }
         HopAction::Malformed => {
             let response = (StatusCode::OK, "<html>not the XKS API</html>").into_response();
-            return Ok(pipeline::refused(response, "malformed"));
+            return Ok(pipeline::refused(response, "malformed", "not the XKS API"));
         }
         HopAction::Hang => {
             tokio::time::sleep(UNREACHABLE_HOLD).await;
