@@ -32,8 +32,9 @@ mod owner;
 mod remote;
 
 // The mock's own answers, re-exported as part of the lab's API so its users need no
-// dependency on the mock: a key as the lab shows it, the spec of a key to create, and a page
-// of the call log.
+// dependency on the mock: a key as the lab shows it, the spec of a key to create, a page of
+// the call log and a page of a cloud's audit records.
+pub use ekm_mock_kms::audit::AuditPage;
 pub use ekm_mock_kms::calls::{CallPage, CallRecord};
 pub use ekm_mock_kms::keys::KeySpec;
 pub use ekm_mock_kms::state::KeyInfo;

@@ -1,12 +1,13 @@
 //! The lab's hold on its mock KMS, as the key owner and the lab operator: key actions, aliases,
-//! faults, the call log, and the customer's external key manager (its keys, the cloud keys they
+//! faults, the call log and the customer's audit logs rendered from it, and the customer's external key manager (its keys, the cloud keys they
 //! back, its HSM fleet's health, the faults of the hop to it). Callers name keys by their lab
 //! names and get the mock's own answers ([`KeyInfo`], [`CallPage`], [`ExternalKeyInfo`]) without
 //! reaching into the mock's modules.
 
 use std::collections::BTreeMap;
 
-use ekm_mock_kms::calls::CallPage;
+use ekm_mock_kms::audit::AuditPage;
+use ekm_mock_kms::calls::{CallPage, CallRecord};
 use ekm_mock_kms::error::StateError;
 use ekm_mock_kms::keys::KeySpec;
 use ekm_mock_kms::state::KeyInfo;
@@ -65,6 +66,18 @@ impl EmbeddedLab {
     /// pass the page's `next` to read on.
     pub fn calls_since(&self, since: u64) -> CallPage {
         self.mock.lab().calls().since(since)
+    }
+
+    /// `call` as its cloud's own audit record — a CloudTrail event, a Cloud Audit Logs entry, a
+    /// Key Vault `AuditEvent` — or `None` when that cloud would not log it.
+    pub fn audit_record(&self, call: &CallRecord) -> Option<serde_json::Value> {
+        ekm_mock_kms::audit::render(self.mock.lab(), call)
+    }
+
+    /// `cloud`'s audit records of the calls after sequence number `since` (exclusive), oldest
+    /// first; pass the page's `next` to read on.
+    pub fn audit_since(&self, cloud: Cloud, since: u64) -> AuditPage {
+        ekm_mock_kms::audit::records(self.mock.lab(), cloud, since)
     }
 
     /// Creates the enabled AES-256 key `id` in the customer's external key manager (the HSMs

@@ -1,10 +1,13 @@
 //! `ekm scenario …`: the command-line surface the `ekm` binary mounts as a subcommand.
 //!
-//! - `run [FILE|DIR]... [--json] [--junit PATH] [--report DIR] [--shard I/N [--durations REPORT]]`
+//! - `run [FILE|DIR]... [--json] [--junit PATH] [--report DIR] [--audit-logs DIR]
+//!   [--shard I/N [--durations REPORT]]`
 //!   — runs the scenarios in parallel and prints each timeline (colour only when stdout is a
 //!   terminal; a progress bar on stderr when it is a terminal), or one JSON report with `--json`;
 //!   `--junit` also writes JUnit XML; `--report` writes the shareable HTML page and Markdown
-//!   summary ([`crate::report::write_report`]); `--shard` runs only part I of N of them
+//!   summary ([`crate::report::write_report`]); `--audit-logs` writes each scenario's audit
+//!   records as each cloud logs them, JSON lines per cloud
+//!   ([`crate::report::write_audit_logs`]); `--shard` runs only part I of N of them
 //!   ([`crate::shard`]), balanced by the wall times of a previous `--json` report when
 //!   `--durations` names one (an invalid file is reported by shard 1 only).
 //! - `validate [FILE|DIR]...` — checks the files without running them.
@@ -58,6 +61,10 @@ pub enum ScenarioCommand {
         /// and `summary.md` (for tickets).
         #[arg(long, value_name = "DIR")]
         report: Option<PathBuf>,
+        /// Also write each scenario's audit logs as the customer sees them — CloudTrail events,
+        /// Cloud Audit Logs entries, Key Vault AuditEvents — to DIR/<scenario>/{aws,gcp,azure}.jsonl.
+        #[arg(long, value_name = "DIR")]
+        audit_logs: Option<PathBuf>,
     },
     /// Check scenario files without running them.
     #[command(after_help = EXIT_CODES)]
@@ -90,9 +97,15 @@ pub async fn run(command: ScenarioCommand) -> ExitCode {
             shard,
             durations,
             report,
+            audit_logs,
         } => {
             let shard = shard.map(|shard| (shard, durations));
-            run_command(&paths, json, junit, shard, report).await
+            let outputs = Outputs {
+                junit,
+                report,
+                audit_logs,
+            };
+            run_command(&paths, json, outputs, shard).await
         }
         ScenarioCommand::Validate { paths } => match load_all(&paths) {
             Ok(loaded) => {
@@ -120,12 +133,18 @@ pub async fn run(command: ScenarioCommand) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The files `run` writes besides stdout.
+struct Outputs {
+    junit: Option<PathBuf>,
+    report: Option<PathBuf>,
+    audit_logs: Option<PathBuf>,
+}
+
 async fn run_command(
     paths: &[PathBuf],
     json: bool,
-    junit: Option<PathBuf>,
+    outputs: Outputs,
     shard: Option<(Shard, Option<PathBuf>)>,
-    report: Option<PathBuf>,
 ) -> u8 {
     let (mut loaded, mut invalid) = match load_each(paths) {
         Ok(found) => found,
@@ -175,7 +194,7 @@ async fn run_command(
         let passed = reports.iter().filter(|r| r.passed()).count();
         let _ = writeln!(stdout, "{passed} of {} scenario(s) passed", reports.len());
     }
-    if let Some(path) = junit {
+    if let Some(path) = outputs.junit {
         let written = render_junit(&reports)
             .map_err(|e| e.to_string())
             .and_then(|xml| std::fs::write(&path, xml).map_err(|e| e.to_string()));
@@ -187,7 +206,20 @@ async fn run_command(
             return EXIT_FAILED;
         }
     }
-    if let Some(dir) = report {
+    if let Some(dir) = outputs.audit_logs {
+        match crate::report::write_audit_logs(&dir, &reports) {
+            Ok(written) => eprintln!(
+                "audit logs: {} scenario(s) in {}",
+                written.len(),
+                dir.display()
+            ),
+            Err(error) => {
+                eprintln!("error: {}", one_line(&error));
+                return EXIT_FAILED;
+            }
+        }
+    }
+    if let Some(dir) = outputs.report {
         match crate::report::write_report(&dir, &reports) {
             Ok(files) => eprintln!(
                 "report: {} and {}",

@@ -37,11 +37,13 @@ async fn exit_codes_follow_the_outcome() {
         shard: None,
         durations: None,
         report: None,
+        audit_logs: None,
     };
     assert_eq!(run(run_failing).await, ExitCode::from(1));
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("failures=\"1\""), "{xml}");
 
+    let audit_logs = temp.path().join("audit-logs");
     let passing = ScenarioCommand::Run {
         paths: vec![dir().join("alias-swap.yaml")],
         json: false,
@@ -49,8 +51,25 @@ async fn exit_codes_follow_the_outcome() {
         shard: None,
         durations: None,
         report: None,
+        audit_logs: Some(audit_logs.clone()),
     };
     assert_eq!(run(passing).await, ExitCode::from(0));
+    let cloudtrail = std::fs::read_to_string(audit_logs.join("alias-swap/aws.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = cloudtrail
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(
+        events.iter().any(|e| e["eventName"] == "Decrypt"),
+        "{cloudtrail}"
+    );
+    for cloud in ["gcp", "azure"] {
+        assert!(
+            audit_logs
+                .join(format!("alias-swap/{cloud}.jsonl"))
+                .is_file()
+        );
+    }
 
     let missing = ScenarioCommand::Run {
         paths: vec![dir().join("no-such-file.yaml")],
@@ -59,6 +78,7 @@ async fn exit_codes_follow_the_outcome() {
         shard: None,
         durations: None,
         report: None,
+        audit_logs: None,
     };
     assert_eq!(run(missing).await, ExitCode::from(2));
 }
@@ -98,6 +118,7 @@ async fn shards_run_every_scenario_exactly_once_and_their_junit_merges() {
                 shard: Some(format!("{i}/3").parse().unwrap()),
                 durations: recorded.clone(),
                 report: None,
+                audit_logs: None,
             };
             assert_eq!(run(command).await, ExitCode::from(0));
             merged.extend(test_case_names(&std::fs::read_to_string(&junit).unwrap()));
@@ -113,6 +134,7 @@ async fn shards_run_every_scenario_exactly_once_and_their_junit_merges() {
         shard: Some("1/2".parse().unwrap()),
         durations: Some(temp.path().join("missing.json")),
         report: None,
+        audit_logs: None,
     };
     assert_eq!(run(bad_durations).await, ExitCode::from(2));
 }
@@ -157,6 +179,7 @@ async fn an_invalid_file_is_a_failed_case_while_the_valid_ones_run() {
         shard: None,
         durations: None,
         report: Some(report.clone()),
+        audit_logs: None,
     };
     assert_eq!(run(command).await, ExitCode::from(2));
     let xml = std::fs::read_to_string(&junit).unwrap();

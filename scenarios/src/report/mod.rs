@@ -8,6 +8,8 @@
 //!
 //! - [`trace`] — the history the runner records: seals, reads, key and fault markers, KMS calls
 //!   per minute, cache occupancy.
+//! - [`audit_logs`] — the customer's audit records of a run's calls, per cloud, and the JSON-lines
+//!   files `--audit-logs` writes ([`write_audit_logs`]).
 //! - [`html`] — the self-contained HTML page (inline SVG charts, no network, no external script).
 //! - [`markdown`] — the Markdown summary for tickets.
 //! - [`svg`] — the chart primitives the page draws with.
@@ -22,12 +24,14 @@ use serde::Serialize;
 use crate::fleet::volume::FleetVolume;
 use crate::time::{clock_offset, compact};
 
+pub mod audit_logs;
 pub mod html;
 pub mod markdown;
 pub mod svg;
 pub mod trace;
 mod volume;
 
+pub use audit_logs::write_audit_logs;
 pub use html::{ReportFiles, write_report};
 pub use trace::Trace;
 

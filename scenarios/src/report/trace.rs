@@ -1,6 +1,7 @@
 //! What happened over lab time during a run, recorded by the runner for the charts of the HTML
 //! report ([`super::html`]): when each object was sealed and every read of it with its outcome,
-//! the key and fault events, the KMS calls per minute per cloud, and the DEK caches' occupancy.
+//! the key and fault events, the KMS calls per minute per cloud, the DEK caches' occupancy, and
+//! the customer's audit records of the calls ([`super::audit_logs`]).
 //!
 //! Only observed facts are recorded — an object's lane in the report shows the outcome of its
 //! last real read, never a guess from key state.
@@ -12,6 +13,8 @@ use ekm_engine::events::{CachePath, Snapshot};
 use ekm_lab::CallRecord;
 use serde::Serialize;
 use time::OffsetDateTime;
+
+use super::audit_logs::AuditLogs;
 
 /// The recorded history of one run.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -29,6 +32,9 @@ pub struct Trace {
     /// Lab time when the run ended.
     #[serde(serialize_with = "super::seconds")]
     pub end: Duration,
+    /// The customer's audit records of the calls, per cloud (written apart, as JSON lines).
+    #[serde(skip)]
+    pub audit_logs: AuditLogs,
 }
 
 /// An object sealed under a key.

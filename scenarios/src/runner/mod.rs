@@ -295,11 +295,16 @@ impl Playback {
         report
     }
 
-    /// Calls answered since the last look, into the trace.
+    /// Calls answered since the last look, into the trace (with their audit records).
     fn take_calls(&mut self) -> Vec<CallRecord> {
         let page = self.lab.calls_since(self.call_seq);
         self.call_seq = page.next;
         self.trace.add_calls(self.start, &page.calls);
+        for call in &page.calls {
+            if let Some(record) = self.lab.audit_record(call) {
+                self.trace.audit_logs.add(call.provider, record);
+            }
+        }
         page.calls
     }
 
