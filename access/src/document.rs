@@ -15,6 +15,18 @@ pub struct DocumentError {
     pub reason: String,
 }
 
+impl DocumentError {
+    /// The same refusal for a document found at `at` inside a larger one (`$.Policy`): its
+    /// path is rebased there.
+    pub fn within(self, at: &str) -> Self {
+        let rest = self.path.strip_prefix('$').unwrap_or(&self.path);
+        Self {
+            path: format!("{at}{rest}"),
+            reason: self.reason,
+        }
+    }
+}
+
 /// The largest document the lab accepts (AWS key policies are capped at 32 KiB; the other clouds'
 /// limits are of the same order).
 pub const MAX_DOCUMENT_BYTES: usize = 32 * 1024;

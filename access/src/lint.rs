@@ -66,19 +66,9 @@ impl fmt::Display for Finding {
 pub fn lint_document(name: &str, text: &str) -> Result<Vec<Finding>, DocumentError> {
     let value = parse_json(text)?;
     let mut found = match &value {
-        Value::Object(o) if o.contains_key("Role") => {
-            let doc = value
-                .pointer("/Role/AssumeRolePolicyDocument")
-                .ok_or_else(|| {
-                    unknown_shape("an `aws iam get-role` output without AssumeRolePolicyDocument")
-                })?;
-            aws_policy(aws::PolicyKind::Trust, doc)?
-        }
+        Value::Object(o) if o.contains_key("Role") => cli_policy(aws::PolicyKind::Trust, &value)?,
         Value::Object(o) if o.contains_key("PolicyName") && o.contains_key("Policy") => {
-            let inner = o["Policy"]
-                .as_str()
-                .ok_or_else(|| unknown_shape("`Policy` must be the policy's JSON text"))?;
-            aws_policy(aws::PolicyKind::Key, &parse_json(inner)?)?
+            cli_policy(aws::PolicyKind::Key, &value)?
         }
         Value::Object(o) if o.contains_key("Statement") => aws_policy(aws_kind(&value), &value)?,
         Value::Object(o) if o.contains_key("bindings") => {
@@ -142,6 +132,12 @@ fn aws_kind(value: &Value) -> aws::PolicyKind {
         (false, true) => aws::PolicyKind::Key,
         (false, false) => aws::PolicyKind::Identity,
     }
+}
+
+/// Lints the policy inside an AWS CLI output (`aws iam get-role`, `aws kms get-key-policy`).
+fn cli_policy(kind: aws::PolicyKind, value: &Value) -> Result<Vec<Finding>, DocumentError> {
+    let (policy, at) = aws::policy::from_cli_output(value)?;
+    aws_policy(kind, &policy).map_err(|e| e.within(at))
 }
 
 fn aws_policy(kind: aws::PolicyKind, value: &Value) -> Result<Vec<Finding>, DocumentError> {

@@ -6,7 +6,8 @@
 //! Each registered cloud gets its own engine project (`proj_demo/aws`, `proj_demo/gcp`,
 //! `proj_demo/azure`): a customer project has one EKM registration, and the lab shows three side
 //! by side. The lab's API is the only way in to the mock for its users: key actions, aliases,
-//! faults and the call log (`mock.rs`), which key wrapped an envelope and the key owner's DEK
+//! faults and the call log (`mock.rs`), the customer's access documents and other projects on the
+//! same service (`access.rs`), which key wrapped an envelope and the key owner's DEK
 //! recovery (`owner.rs`), the listeners' addresses and CA for clients that speak the wire; a lab
 //! mock in another process is held the same way through its control API (`remote.rs`); the
 //! engine's event stream and snapshot show what the engine makes of it. The mock's modules,
@@ -27,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod mock;
 mod owner;
 mod remote;
@@ -34,6 +36,7 @@ mod remote;
 // The mock's own answers, re-exported as part of the lab's API so its users need no
 // dependency on the mock: a key as the lab shows it, the spec of a key to create, a page of
 // the call log and a page of a cloud's audit records.
+pub use access::OtherProject;
 pub use ekm_mock_kms::audit::AuditPage;
 pub use ekm_mock_kms::calls::{CallPage, CallRecord};
 pub use ekm_mock_kms::keys::KeySpec;
@@ -123,6 +126,10 @@ pub enum LabError {
     /// A key named in a request does not exist in the mock or is of another cloud.
     #[error("{0}")]
     UnknownKey(String),
+    /// Another project cannot be connected the way it asks (a GCP subject without the lab
+    /// identity provider).
+    #[error("another project: {0}")]
+    OtherProject(String),
     /// An envelope given to the key owner does not parse.
     #[error("envelope: {0}")]
     Envelope(#[from] EnvelopeError),

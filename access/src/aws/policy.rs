@@ -156,6 +156,45 @@ impl Policy {
     }
 }
 
+/// The policy document inside what the AWS CLI prints for it, and where it sits there:
+/// `aws iam get-role` (`$.Role.AssumeRolePolicyDocument`), `aws iam get-role-policy`
+/// (`$.PolicyDocument`), `aws kms get-key-policy` (`$.Policy`, the policy's JSON text), or the
+/// policy itself (`$`). A refusal of the policy names its path in the printed output
+/// ([`DocumentError::within`]).
+pub fn from_cli_output(
+    value: &serde_json::Value,
+) -> Result<(serde_json::Value, &'static str), DocumentError> {
+    use serde_json::Value;
+    let inner = |at: &'static str, doc: &Value| match doc {
+        Value::String(text) => crate::document::parse_json(text)
+            .map(|json| (json, at))
+            .map_err(|e| e.within(at)),
+        other => Ok((other.clone(), at)),
+    };
+    match value {
+        Value::Object(o) if o.contains_key("Role") => {
+            match value.pointer("/Role/AssumeRolePolicyDocument") {
+                Some(doc) => inner("$.Role.AssumeRolePolicyDocument", doc),
+                None => Err(DocumentError {
+                    path: "$.Role".into(),
+                    reason: "an `aws iam get-role` output needs `AssumeRolePolicyDocument`".into(),
+                }),
+            }
+        }
+        Value::Object(o) if o.contains_key("PolicyDocument") => {
+            inner("$.PolicyDocument", &o["PolicyDocument"])
+        }
+        Value::Object(o) if o.contains_key("Policy") => match &o["Policy"] {
+            Value::String(_) => inner("$.Policy", &o["Policy"]),
+            _ => Err(DocumentError {
+                path: "$.Policy".into(),
+                reason: "`aws kms get-key-policy` prints the policy as its JSON text".into(),
+            }),
+        },
+        other => Ok((other.clone(), "$")),
+    }
+}
+
 impl Statement {
     fn parse(kind: PolicyKind, at: At<'_>, index: usize) -> Result<Statement, DocumentError> {
         at.only_fields(STATEMENT_FIELDS)?;
@@ -272,4 +311,44 @@ fn account_principal(value: &str) -> Option<String> {
         .and_then(|rest| rest.strip_suffix(":root"))
         .unwrap_or(value);
     (id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())).then(|| id.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_cli_outputs_hold_the_policy_and_refusals_name_its_path_there() {
+        let policy = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}, "Action": "sts:AssumeRole"}]});
+        let get_role = json!({"Role": {"RoleName": "r", "AssumeRolePolicyDocument": policy}});
+        let get_role_policy = json!({"RoleName": "r", "PolicyName": "p", "PolicyDocument": policy});
+        let get_key_policy = json!({"PolicyName": "default", "Policy": policy.to_string()});
+        for (output, at) in [
+            (&get_role, "$.Role.AssumeRolePolicyDocument"),
+            (&get_role_policy, "$.PolicyDocument"),
+            (&get_key_policy, "$.Policy"),
+            (&policy, "$"),
+        ] {
+            assert_eq!(from_cli_output(output).unwrap(), (policy.clone(), at));
+        }
+        let mut bad = get_role.clone();
+        bad["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Effect"] = json!("Maybe");
+        let (inner, at) = from_cli_output(&bad).unwrap();
+        let error = Policy::from_value(PolicyKind::Trust, &inner)
+            .unwrap_err()
+            .within(at);
+        assert_eq!(
+            error.path,
+            "$.Role.AssumeRolePolicyDocument.Statement[0].Effect"
+        );
+        let text = json!({"PolicyName": "default", "Policy": "{not json"});
+        assert_eq!(from_cli_output(&text).unwrap_err().path, "$.Policy");
+        let no_doc = json!({"Role": {"RoleName": "r"}});
+        assert_eq!(from_cli_output(&no_doc).unwrap_err().path, "$.Role");
+        let object = json!({"PolicyName": "default", "Policy": {"Statement": []}});
+        assert_eq!(from_cli_output(&object).unwrap_err().path, "$.Policy");
+    }
 }

@@ -26,7 +26,10 @@ use ekm_access::azure::{
 use ekm_access::{Decision, DocumentError};
 use serde_json::{Value, json};
 
+use crate::error::StateError;
+use crate::state::Kms;
 use crate::tenant::Tenant;
+use ekm_vocab::Cloud;
 
 /// The built-in "Key Vault Crypto User" role the demo assignment grants.
 pub const CRYPTO_USER: &str = "12338af0-0e69-4776-bea7-57ae8d297424";
@@ -225,6 +228,21 @@ impl AzureAccess {
             .decision
             .allowed();
         (access, trust)
+    }
+}
+
+impl Kms {
+    /// Deletes the service principal of object id `id` (Graph's `DELETE
+    /// /v1.0/servicePrincipals/{id}`); its tokens die with it, as with revoke-trust. Whether it
+    /// existed.
+    pub fn delete_service_principal(&self, id: &str) -> Result<bool, StateError> {
+        self.write(|s| {
+            let removed = s.azure_access.service_principals.remove(id).is_some();
+            if removed {
+                *s.trust_epochs.entry(Cloud::Azure).or_default() += 1;
+            }
+            Ok(removed)
+        })
     }
 }
 

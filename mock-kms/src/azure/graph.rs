@@ -28,7 +28,7 @@ use crate::access::azure::Written;
 use crate::error::StateError;
 use crate::pipeline::{self, Call};
 use crate::state::Caller;
-use ekm_vocab::{CallKind, Cloud};
+use ekm_vocab::CallKind;
 
 /// A Graph error answer.
 #[derive(Debug)]
@@ -235,16 +235,7 @@ fn one(
             .map(|json| (StatusCode::OK, Some(json)))
             .ok_or_else(|| GraphError::not_found(id)),
         Method::DELETE => {
-            // Its tokens die with it, as with revoke-trust.
-            let removed = lab
-                .write(|s| {
-                    let removed = s.azure_access.service_principals.remove(id).is_some();
-                    if removed {
-                        *s.trust_epochs.entry(Cloud::Azure).or_default() += 1;
-                    }
-                    Ok(removed)
-                })
-                .map_err(state_error)?;
+            let removed = lab.delete_service_principal(id).map_err(state_error)?;
             if removed {
                 Ok((StatusCode::NO_CONTENT, None))
             } else {

@@ -177,9 +177,7 @@ async fn access_documents(
 ) -> Result<Json<Value>, ControlError> {
     let Path(cloud) = cloud?;
     let cloud: Cloud = cloud.parse()?;
-    Ok(Json(
-        lab.read(|state| crate::store::documents(state, cloud)),
-    ))
+    Ok(Json(lab.access_documents(cloud)))
 }
 
 /// `PUT /_mock/v1/access/{cloud}`: replaces that cloud's documents (the shape `GET` answers);
@@ -191,19 +189,8 @@ async fn put_access_documents(
 ) -> Result<Json<Value>, ControlError> {
     let Path(cloud) = cloud?;
     let cloud: Cloud = cloud.parse()?;
-    let size = documents.to_string().len();
-    let limit = 16 * ekm_access::document::MAX_DOCUMENT_BYTES;
-    if size > limit {
-        return Err(ControlError::bad(format!(
-            "the documents are {size} bytes; the limit is {limit}"
-        )));
-    }
-    lab.write(|state| {
-        crate::store::replace_documents(state, cloud, documents).map_err(StateError::InvalidRequest)
-    })?;
-    Ok(Json(
-        lab.read(|state| crate::store::documents(state, cloud)),
-    ))
+    lab.replace_access_documents(cloud, documents)?;
+    Ok(Json(lab.access_documents(cloud)))
 }
 
 async fn list_keys(State(lab): Shared) -> Json<Value> {

@@ -14,8 +14,9 @@ use serde_json::Value;
 use crate::access::azure::Written;
 use crate::access::gcp::{ProviderDocument, SetPolicyError};
 use crate::access::{AwsAccess, AzureAccess, GcpAccess, PolicyDocument};
+use crate::error::StateError;
 use crate::keys::Key;
-use crate::state::KmsState;
+use crate::state::{Kms, KmsState};
 use ekm_vocab::Cloud;
 
 /// The `access` object of the file.
@@ -308,4 +309,31 @@ pub(crate) fn replace_documents(
         }
     }
     Ok(())
+}
+
+/// The most the documents of one cloud may weigh in the state file's shape: sixteen documents at
+/// the clouds' own limit.
+const MAX_DOCUMENTS_BYTES: usize = 16 * ekm_access::document::MAX_DOCUMENT_BYTES;
+
+impl Kms {
+    /// The customer's documents of `cloud`, in the state file's shape (the control API's
+    /// `GET /_mock/v1/access/{cloud}`).
+    pub fn access_documents(&self, cloud: Cloud) -> Value {
+        self.read(|state| documents(state, cloud))
+    }
+
+    /// Replaces the customer's documents of `cloud` (the shape [`Kms::access_documents`]
+    /// answers), in effect for the next call; a malformed one (or more than sixteen documents'
+    /// worth of bytes) is refused naming its field and JSON path, and nothing changes.
+    pub fn replace_access_documents(&self, cloud: Cloud, json: Value) -> Result<(), StateError> {
+        let size = json.to_string().len();
+        if size > MAX_DOCUMENTS_BYTES {
+            return Err(StateError::InvalidRequest(format!(
+                "the documents are {size} bytes; the limit is {MAX_DOCUMENTS_BYTES}"
+            )));
+        }
+        self.write(|state| {
+            replace_documents(state, cloud, json).map_err(StateError::InvalidRequest)
+        })
+    }
 }
