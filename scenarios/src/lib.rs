@@ -101,12 +101,32 @@
 //!   `unreachable`, `wrong-credentials`. The clouds wait 250 ms for the proxy (the XKS
 //!   specification's timeout); a top-level `hop_timeout: 2s` changes that (a story that is not
 //!   about latency can spare a loaded CI machine the spec's tight budget).
+//! - **the customer's access documents** — a top-level `access: {aws: {trust_policy,
+//!   role_policies: {NAME: DOC}, key_policies: {KEY: DOC}}, gcp: {providers, policies: {KEY |
+//!   RESOURCE: DOC}, custom_roles}, azure: {service_principals, role_definitions,
+//!   role_assignments, vault}}` replaces the demo tenant's documents at the start (a list replaces
+//!   the whole list); each DOC is inline YAML in the JSON's shape or `{file: PATH}` relative to
+//!   the scenario, as the cloud's CLI prints it (`aws iam get-role`, `aws kms get-key-policy`,
+//!   `aws iam get-role-policy`, `gcloud … describe/get-iam-policy --format=json`, `az role
+//!   assignment list`), each read and checked at load. Steps edit them as the customer would:
+//!   `put-statement: {policy: trust | key | role, key, name, statement: DOC}` (replaces a
+//!   statement of the same `Sid`), `remove-statement: {policy, key, name, sid}`, `put-binding:
+//!   {key | resource, role, members, condition}`, `remove-binding: {key | resource, role,
+//!   members}`, `put-assignment: {role, key | scope: vault | resource-group | subscription | ID,
+//!   principal}`, `remove-assignment: {…}`, `delete-service-principal:` (EKM's, or `{app_id}`),
+//!   `put-access: {aws, gcp, azure}` (as `access:`, mid-story). An edit that takes EKM's access
+//!   or trust away from a key is a revocation for `revocation_effective_within`. `projects:
+//!   {NAME: {provider, key, project_id, subject}}` declares other EKM projects reaching the keys
+//!   through the same service — another customer's project (its own ExternalId and audience), or
+//!   another workload on the same GCP issuer (its own token `sub`) — for objects' `project:`.
 //! - **expect** — `outcome: ok | <ErrorKind>` (`AccessDenied`, `KeyDisabled`, `KeyNotFound`,
 //!   `KeyDestroyed`, `Throttled`, `Unavailable`, `InvalidCiphertext`, `Authentication`,
 //!   `Rejected`, `Transport`, `UnknownKey`, `NoProvider`, `Envelope`, `Store`, `Refused`, `Other`);
 //!   `readable: OBJ | [OBJ…]`; `unreadable: OBJ | [OBJ…] | {OBJ: ErrorKind}`; `kms_calls: {provider,
-//!   op: encrypt|decrypt|auth|any, exactly | min | max, window}` (one or a list; counted from the
-//!   mock's call log during the step, or over the last `window` of lab time); `cache: {provider,
+//!   op: encrypt|decrypt|auth|any, outcome: ok|failed|<the cloud's code>, trace: TEXT, exactly |
+//!   min | max, window}` (one or a list; counted from the mock's call log during the step, or over
+//!   the last `window` of lab time; `trace` counts only calls the documents refused with a trace
+//!   containing TEXT — the deciding statement, binding or assignment); `cache: {provider,
 //!   active_deks, decrypt_entries}` (live entries; a number or `{min, max}`); `hop_calls:
 //!   {provider, key, op: encrypt|decrypt|any, outcome: ok|failed|timeout|<XKS error>|…, exactly |
 //!   min | max, window}` (hops the clouds made to the external key manager, counted from their

@@ -18,6 +18,8 @@ use crate::schema::{
 };
 use crate::time::LabDuration;
 
+mod access;
+
 /// Where in a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Location {
@@ -80,16 +82,23 @@ fn render(diagnostics: &[Diagnostic]) -> String {
 }
 
 /// Reads and checks the scenario in `path`.
+/// Documents given as `{file: PATH}` are read relative to the scenario's directory.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text, &path.display().to_string())
+    parse_in(&text, &path.display().to_string(), path.parent())
 }
 
-/// Parses and checks scenario text; `origin` names it in messages.
+/// Parses and checks scenario text; `origin` names it in messages. Documents given as
+/// `{file: PATH}` are read relative to the working directory.
 pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+    parse_in(text, origin, None)
+}
+
+/// [`parse`], reading documents given as `{file: PATH}` relative to `base`.
+fn parse_in(text: &str, origin: &str, base: Option<&Path>) -> Result<Scenario, ScenarioError> {
     let diagnostic = |location, path: &str, message: String| Diagnostic {
         origin: origin.to_owned(),
         location,
@@ -106,14 +115,15 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
             "the file is empty: a scenario needs `name:`, `description:` and `steps:`".into(),
         )]));
     }
-    let scenario: Scenario = serde_yaml::from_str(text).map_err(|error| {
+    let mut scenario: Scenario = serde_yaml::from_str(text).map_err(|error| {
         let location = error.location().map(|l| Location {
             line: l.line(),
             column: l.column(),
         });
         ScenarioError::Invalid(vec![diagnostic(location, "", serde_message(&error))])
     })?;
-    let problems = check(&scenario);
+    let mut problems = access::load_documents(&mut scenario, base);
+    problems.extend(check(&scenario));
     if problems.is_empty() {
         return Ok(scenario);
     }
@@ -380,6 +390,7 @@ fn check(scenario: &Scenario) -> Problems {
             decl.provider,
         );
     }
+    access::check_names(&names, &mut p);
     for (name, object) in &scenario.objects {
         let here = vec![key("objects"), key(name)];
         if ObjectName::new(name.as_str()).is_err() {
@@ -653,6 +664,7 @@ fn check_action(names: &Names<'_>, p: &mut Problems, here: &[Seg], action: &Acti
         Action::ExternalKey(step) => {
             names.external_key(p, at(&arg, &[key("key")]), &step.key);
         }
+        Action::Access(edit) => access::check_edit(names, p, &arg, edit),
         Action::HsmFleet(_) => names.needs_external(p, arg.clone(), "hsm-fleet"),
         Action::HopFault(fault) => {
             names.needs_external(p, arg.clone(), "hop-fault");

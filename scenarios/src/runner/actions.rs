@@ -14,8 +14,10 @@ use crate::schema::{Action, Cloud, ErrorKind, ExternalKeyAction, KeyAction};
 impl Playback {
     /// Performs a step's action; a key or fault event that took effect becomes a trace marker.
     pub(super) async fn act(&mut self, action: &Action) -> Done {
-        let done = self.act_unmarked(action).await;
+        let before = matches!(action, Action::Access(_)).then(|| self.grants());
+        let mut done = self.act_unmarked(action).await;
         let kind = match action {
+            Action::Access(_) => before.and_then(|before| self.settle_access(before, &mut done)),
             Action::Key {
                 action: KeyAction::Rotate,
                 ..
@@ -30,14 +32,18 @@ impl Playback {
             Action::Fault(_) | Action::HsmFleet(_) | Action::HopFault(_) => Some(MarkerKind::Fault),
             _ => None,
         };
-        if let Some(kind) = kind.filter(|_| done.outcome.is_ok()) {
+        self.mark(action, kind.filter(|_| done.outcome.is_ok()));
+        done
+    }
+
+    fn mark(&mut self, action: &Action, kind: Option<MarkerKind>) {
+        if let Some(kind) = kind {
             self.trace.markers.push(Marker {
                 at: self.elapsed(),
                 kind,
                 label: describe(action),
             });
         }
-        done
     }
 
     async fn act_unmarked(&mut self, action: &Action) -> Done {
@@ -97,6 +103,7 @@ impl Playback {
             Action::ExternalKey(step) => self.external_key_action(step),
             Action::HsmFleet(fleet) => self.hsm_fleet(fleet),
             Action::HopFault(fault) => self.hop_fault(fault),
+            Action::Access(edit) => self.access_edit(edit),
         }
     }
 
@@ -160,9 +167,10 @@ impl Playback {
             .get(name)
             .ok_or_else(|| (ErrorKind::Other, format!("unknown object `{name}`")))?;
         let provider = decl.provider;
-        let project = match &decl.key {
-            Some(key) => self.extra_projects.get(key).cloned(),
-            None => self.project(provider),
+        let project = match (&decl.project, &decl.key) {
+            (Some(name), _) => self.declared_projects.get(name).cloned(),
+            (None, Some(key)) => self.extra_projects.get(key).cloned(),
+            (None, None) => self.project(provider),
         }
         .ok_or_else(|| {
             (

@@ -3,6 +3,7 @@
 
 use ekm_engine::clock::Clock;
 use ekm_engine::events::CachePath;
+use ekm_lab::CallRecord;
 
 use super::outcome::Done;
 use super::{Playback, to_time};
@@ -32,6 +33,7 @@ impl Playback {
                 | Action::ExternalKey(_)
                 | Action::HsmFleet(_)
                 | Action::HopFault(_)
+                | Action::Access(_)
         );
         let expected_outcome = expect
             .and_then(|e| e.outcome)
@@ -63,25 +65,49 @@ impl Playback {
                 };
                 let op = call.op.unwrap_or(CallOp::Any);
                 let provider = call.provider;
-                let count = log
+                let in_scope: Vec<&CallRecord> = log
                     .iter()
                     .filter(|c| c.provider == provider && op.matches(c.kind))
                     .filter(|c| match call.window {
                         Some(w) => c.time > now - to_time(w.0) && c.time <= now,
                         None => c.seq > since_seq,
                     })
+                    .collect();
+                let count = in_scope
+                    .iter()
+                    .filter(|c| call.outcome.as_ref().is_none_or(|o| o.matches(&c.outcome)))
+                    .filter(|c| {
+                        call.trace.as_ref().is_none_or(|text| {
+                            c.trace
+                                .as_ref()
+                                .is_some_and(|trace| trace.contains(text.as_str()))
+                        })
+                    })
                     .count() as u64;
+                let mut actual = count.to_string();
+                if !bounds.admits(count) && call.trace.is_some() {
+                    let traces: Vec<&str> =
+                        in_scope.iter().filter_map(|c| c.trace.as_deref()).collect();
+                    actual.push_str(&format!("; the traces: {}", traces.join(" | ")));
+                }
                 let scope = match call.window {
                     Some(w) => format!("in the last {w}"),
                     None => "during the step".to_owned(),
                 };
+                let mut which = String::new();
+                if let Some(outcome) = &call.outcome {
+                    which.push_str(&format!(" ({outcome})"));
+                }
+                if let Some(text) = &call.trace {
+                    which.push_str(&format!(" refused by documents saying “{text}”"));
+                }
                 checks.push(Check {
                     expected: format!(
-                        "{bounds} {} {} KMS call(s) {scope}",
+                        "{bounds} {} {} KMS call(s){which} {scope}",
                         call.provider,
                         op.word()
                     ),
-                    actual: count.to_string(),
+                    actual,
                     passed: bounds.admits(count),
                 });
             }

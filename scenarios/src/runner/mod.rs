@@ -17,6 +17,8 @@
 //!
 //! - this module — [`Playback`]: the state of one run, stepping, [`run`] and [`run_all`].
 //! - `setup` — the lab a scenario starts with: declared keys, per-key projects, the disk audit.
+//! - `access` — the customer's access documents: the scenario's own, its other projects, the
+//!   edits its steps make.
 //! - `actions` — what a step does: seal and read objects, key actions, alias swap, switch-key.
 //! - `traffic` — the `traffic:` workload.
 //! - `faults` — fault windows: building the mock's rules, ending them on time.
@@ -27,6 +29,7 @@
 //! - `outcome` — an action's result and the error kind of an engine failure.
 //! - `wording` — how steps are described in reports.
 
+mod access;
 mod actions;
 mod checks;
 mod external;
@@ -80,6 +83,9 @@ pub enum RunError {
     /// The object store directory could not be made.
     #[error("object store directory: {0}")]
     StoreDir(std::io::Error),
+    /// The scenario's access documents were refused.
+    #[error("access documents: {0}")]
+    Access(LabError),
     /// A fleet's older data could not be sealed.
     #[error("sealing a fleet's older data: {0}")]
     History(ekm_engine::EngineError),
@@ -122,6 +128,8 @@ pub struct Playback {
     objects: BTreeMap<String, Sealed>,
     /// Projects registered on one key each, for objects declared with `key:`.
     extra_projects: BTreeMap<String, ProjectId>,
+    /// The scenario's declared projects (`projects:`), by name.
+    declared_projects: BTreeMap<String, ProjectId>,
     faults: Vec<ActiveFault>,
     revocations: Vec<Revocation>,
     /// The key each provider's project was switched to; absent = the demo registration (AWS:

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ekm_engine::ProjectId;
 use ekm_engine::clock::{Clock, ManualClock, SharedClock, Stopwatch};
 use ekm_lab::KeySpec;
-use ekm_lab::{EmbeddedLab, LabError, LabOptions};
+use ekm_lab::{EmbeddedLab, LabError, LabOptions, OtherProject};
 
 use super::fleet::FleetLab;
 use super::{LoadedScenario, Playback, RunError};
@@ -67,6 +67,10 @@ impl Playback {
                 source,
             })?;
         }
+        if let Some(documents) = &scenario.access {
+            super::access::put_documents(&lab, documents).map_err(RunError::Access)?;
+        }
+        let declared_projects = super::access::register_projects(&lab, &scenario).await?;
         let mut extra_projects = BTreeMap::new();
         for decl in scenario.objects.values() {
             if let Some(key) = &decl.key
@@ -95,6 +99,7 @@ impl Playback {
             previous_end: Duration::ZERO,
             objects: BTreeMap::new(),
             extra_projects,
+            declared_projects,
             faults: Vec::new(),
             revocations: Vec::new(),
             registered: BTreeMap::new(),
@@ -119,15 +124,31 @@ pub(super) async fn register_key_project(
     provider: Cloud,
     key: &str,
 ) -> Result<ProjectId, RunError> {
+    let project = ProjectId::from(format!("{}/{key}", lab.config().project_id).as_str());
+    connect_project(
+        lab,
+        provider,
+        key,
+        &OtherProject::default(),
+        project.clone(),
+    )
+    .await?;
+    Ok(project)
+}
+
+/// Connects `other` to the mock key `key` and registers it on the engine as `project`.
+pub(super) async fn connect_project(
+    lab: &EmbeddedLab,
+    provider: Cloud,
+    key: &str,
+    other: &OtherProject,
+    project: ProjectId,
+) -> Result<(), RunError> {
     let info = lab.key(key).map_err(|source| RunError::Key {
         name: key.to_owned(),
         source,
     })?;
-    let config = ekm_lab::registration_on(lab.config(), provider, &info)?;
-    let kek = ekm_engine::registration::connect(&config, provider)
-        .await
-        .map_err(LabError::from)?;
-    let project = ProjectId::from(format!("{}/{key}", lab.config().project_id).as_str());
-    lab.engine().register(project.clone(), kek);
-    Ok(project)
+    let kek = lab.connect_as(provider, &info, other).await?;
+    lab.engine().register(project, kek);
+    Ok(())
 }

@@ -28,6 +28,10 @@ pub(super) enum RevocationCause {
     SwitchKey,
     /// The external key backing the key was disabled or deleted in the customer's manager.
     ExternalKey(ExternalKeyAction),
+    /// An edit of the customer's documents took EKM's permission on the key away.
+    Access,
+    /// An edit of the customer's documents took EKM's trust (sign-in) away.
+    Trust,
 }
 
 impl Playback {

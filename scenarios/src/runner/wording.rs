@@ -3,7 +3,7 @@
 use ekm_lab::KeyInfo;
 
 use super::external::describe_hop_fault;
-use crate::schema::{Action, Vocabulary, fault_op_word};
+use crate::schema::{AccessEdit, Action, Cloud, PolicyWord, Vocabulary, demo_key, fault_op_word};
 use crate::time::compact;
 
 /// A key's state after an action (`aws-demo: Enabled, access on, trust on, 2 versions`).
@@ -44,6 +44,7 @@ pub fn describe(action: &Action) -> String {
         Action::AliasSwap(swap) => format!("{name} alias/{} → {}", swap.alias, swap.to),
         Action::SwitchKey(switch) => format!("{name} {} → {}", switch.provider, switch.to),
         Action::ExternalKey(step) => format!("{name} {} {}", step.action.word(), step.key),
+        Action::Access(edit) => format!("{name} {}", describe_edit(edit)),
         Action::HsmFleet(fleet) => {
             format!("{name} {} for {}", fleet.status, compact(fleet.window.0))
         }
@@ -63,6 +64,55 @@ pub fn describe(action: &Action) -> String {
                 fault.scope.provider,
                 compact(fault.window.0)
             )
+        }
+    }
+}
+
+/// What an access edit is about (`DenyEkm in the key policy of aws-demo`).
+fn describe_edit(edit: &AccessEdit) -> String {
+    let policy = |policy: PolicyWord, key: &Option<String>, name: &Option<String>| match policy {
+        PolicyWord::Trust => "the role's trust policy".to_owned(),
+        PolicyWord::Key => format!(
+            "the key policy of {}",
+            key.as_deref().unwrap_or(demo_key(Cloud::Aws))
+        ),
+        PolicyWord::Role => format!("role policy {}", name.as_deref().unwrap_or_default()),
+    };
+    let on = |key: &Option<String>, other: Option<String>, cloud: Cloud| {
+        other.unwrap_or_else(|| key.clone().unwrap_or_else(|| demo_key(cloud).to_owned()))
+    };
+    match edit {
+        AccessEdit::PutStatement(put) => format!(
+            "{} in {}",
+            put.statement.json["Sid"].as_str().unwrap_or("(no Sid)"),
+            policy(put.policy, &put.key, &put.name)
+        ),
+        AccessEdit::RemoveStatement(remove) => format!(
+            "{} from {}",
+            remove.sid,
+            policy(remove.policy, &remove.key, &remove.name)
+        ),
+        AccessEdit::PutBinding(b) | AccessEdit::RemoveBinding(b) => format!(
+            "{} on {}",
+            b.role,
+            on(&b.key, b.resource.clone(), Cloud::Gcp)
+        ),
+        AccessEdit::PutAssignment(a) | AccessEdit::RemoveAssignment(a) => format!(
+            "{} on {}",
+            a.role,
+            on(
+                &a.key,
+                a.scope.as_ref().map(ToString::to_string),
+                Cloud::Azure
+            )
+        ),
+        AccessEdit::DeleteServicePrincipal(d) => d.app_id.as_ref().map_or_else(
+            || "of EKM".to_owned(),
+            |app| format!("of application {app}"),
+        ),
+        AccessEdit::PutAccess(documents) => {
+            let clouds: Vec<&str> = documents.clouds().iter().map(|c| c.as_str()).collect();
+            clouds.join(", ")
         }
     }
 }

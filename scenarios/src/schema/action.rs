@@ -5,6 +5,7 @@ use ekm_vocab::{Cloud, KeyAction, Vocabulary};
 use serde::Deserialize;
 use serde::de::MapAccess;
 
+use super::access::{AccessEdit, AccessWord};
 use super::external::{ExternalKeyStep, HopFault, HsmFleet};
 use super::fault::{ErrorRateArgs, Fault, FaultKind, LatencyArgs, OutageArgs, ThrottleArgs};
 use super::words::{OneOrMany, find_in, word_in};
@@ -42,6 +43,9 @@ pub enum Action {
     HsmFleet(HsmFleet),
     /// A fault on the hop between the clouds and the external key manager, for a window.
     HopFault(HopFault),
+    /// The customer edits their access documents (a statement, binding, assignment, service
+    /// principal, or whole documents).
+    Access(AccessEdit),
 }
 
 /// `traffic:` — `operations` seals and opens spread evenly over `over`, deterministic: reads
@@ -103,6 +107,7 @@ pub(super) enum ActionName {
     ExternalKey,
     HsmFleet,
     HopFault,
+    Access(AccessWord),
 }
 
 impl ActionName {
@@ -128,6 +133,7 @@ impl ActionName {
     fn word(self) -> &'static str {
         match self {
             ActionName::Key(action) => action.word(),
+            ActionName::Access(edit) => edit.word(),
             own => word_in(Self::OWN, own),
         }
     }
@@ -136,14 +142,16 @@ impl ActionName {
     pub(super) fn parse(text: &str) -> Option<Self> {
         KeyAction::parse_word(text)
             .map(ActionName::Key)
+            .or_else(|_| AccessWord::parse_word(text).map(ActionName::Access))
             .ok()
             .or_else(|| find_in(Self::OWN, text))
     }
 
-    /// Every action word: the scenario's own, then the key actions.
+    /// Every action word: the scenario's own, then the key and access actions.
     pub(super) fn words() -> Vec<&'static str> {
         let mut words: Vec<&'static str> = Self::OWN.iter().map(|(word, _)| *word).collect();
         words.extend(KeyAction::words());
+        words.extend(AccessWord::words());
         words
     }
 }
@@ -169,6 +177,7 @@ impl Action {
             Action::ExternalKey(_) => ActionName::ExternalKey,
             Action::HsmFleet(_) => ActionName::HsmFleet,
             Action::HopFault(_) => ActionName::HopFault,
+            Action::Access(edit) => ActionName::Access(AccessWord::of(edit)),
         };
         name.word()
     }
@@ -223,6 +232,7 @@ impl ActionName {
             ActionName::ExternalKey => Action::ExternalKey(map.next_value()?),
             ActionName::HsmFleet => Action::HsmFleet(map.next_value()?),
             ActionName::HopFault => Action::HopFault(map.next_value()?),
+            ActionName::Access(word) => Action::Access(word.read_args(map)?),
         })
     }
 }

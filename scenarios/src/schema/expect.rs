@@ -82,6 +82,57 @@ pub struct CallExpectation {
     /// Count the calls of this last span of lab time (ending now) instead of the step's own.
     #[serde(default)]
     pub window: Option<LabDuration>,
+    /// Only calls with this outcome: `ok`, `failed`, or the cloud's error code as the call log
+    /// words it (`AccessDeniedException`, `PERMISSION_DENIED`, `Forbidden`, `unauthorized_client`).
+    #[serde(default)]
+    pub outcome: Option<CallOutcome>,
+    /// Only calls the customer's documents refused with a trace containing this text (the
+    /// deciding statement, binding or assignment, the failed condition).
+    #[serde(default)]
+    pub trace: Option<String>,
+}
+
+/// Which call outcomes `kms_calls` counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// Answered.
+    Ok,
+    /// Any error.
+    Failed,
+    /// This error code.
+    Is(String),
+}
+
+impl CallOutcome {
+    /// Whether a logged call's outcome is one of these.
+    pub fn matches(&self, outcome: &str) -> bool {
+        match self {
+            CallOutcome::Ok => outcome == "ok",
+            CallOutcome::Failed => outcome != "ok",
+            CallOutcome::Is(code) => outcome == code,
+        }
+    }
+}
+
+impl fmt::Display for CallOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::Failed => "failed",
+            CallOutcome::Is(code) => code,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for CallOutcome {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(match text.as_str() {
+            "ok" => CallOutcome::Ok,
+            "failed" => CallOutcome::Failed,
+            _ => CallOutcome::Is(text),
+        })
+    }
 }
 
 /// `hop_calls:` — how many hops to the external key manager the call log shows, as the cloud

@@ -32,6 +32,9 @@ pub struct ObjectDecl {
     /// the whole run (`proj_demo/<key>`), instead of the provider's main project.
     #[serde(default)]
     pub key: Option<String>,
+    /// Seal it in another EKM project declared under `projects:` instead.
+    #[serde(default)]
+    pub project: Option<String>,
     /// Its plaintext.
     pub content: String,
 }

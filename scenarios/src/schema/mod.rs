@@ -12,6 +12,8 @@
 //! - `keys`: the extra keys and the named objects a scenario declares, the demo keys' names.
 //! - `step`: a step of the timeline ([`Step`], [`StepTime`]) and how a step map is read.
 //! - `action`: the actions a step takes and their argument maps.
+//! - `access`: the customer's access documents (set up and edited), other projects on the
+//!   same service.
 //! - `fault`: fault windows on a cloud's calls and their words.
 //! - `external`: the customer's external key manager — external key actions, HSM fleet health,
 //!   faults on the hop to its proxy.
@@ -26,6 +28,7 @@
 //! (its other actions and error kinds, call and hop operations, key states, the external key
 //! manager's hop faults, `any` for every fault operation where the control API says `*`).
 
+mod access;
 mod action;
 mod error_kind;
 mod expect;
@@ -45,11 +48,16 @@ pub use ekm_vocab::{
 };
 use serde::Deserialize;
 
+pub use access::{
+    AccessDocuments, AccessEdit, AccessWord, Assignment, AwsDocuments, AzureDocuments, AzureScope,
+    Binding, DeleteServicePrincipal, Document, GcpDocuments, PolicyWord, ProjectDecl, PutStatement,
+    RemoveStatement,
+};
 pub use action::{Action, AliasSwap, SwitchKey, Traffic};
 pub use error_kind::ErrorKind;
 pub use expect::{
-    CacheExpectation, CallExpectation, CallOp, Count, Expect, HopExpectation, HopOp, HopOutcome,
-    KeyStateWord, Outcome, Unreadable, VolumeExpectation,
+    CacheExpectation, CallExpectation, CallOp, CallOutcome, Count, Expect, HopExpectation, HopOp,
+    HopOutcome, KeyStateWord, Outcome, Unreadable, VolumeExpectation,
 };
 pub use external::{ExternalKeyStep, HopError, HopFault, HopFaultWord, HsmFleet};
 pub use fault::{Fault, FaultKind, FaultScope, fault_op_word};
@@ -82,6 +90,14 @@ pub struct Scenario {
     /// XKS specification's timeout, when absent).
     #[serde(default)]
     pub hop_timeout: Option<LabDuration>,
+    /// The customer's access documents the scenario starts with, per cloud (each replaces the
+    /// demo tenant's; inline or `{file: PATH}` relative to the scenario).
+    #[serde(default)]
+    pub access: Option<AccessDocuments>,
+    /// Other EKM projects reaching the lab's keys through the same service (another customer's
+    /// project, another workload on the same issuer), by name, for objects' `project:`.
+    #[serde(default)]
+    pub projects: BTreeMap<String, ProjectDecl>,
     /// Named objects: which provider's project seals them and what they contain.
     #[serde(default)]
     pub objects: BTreeMap<String, ObjectDecl>,
