@@ -40,11 +40,11 @@ pub use access::OtherProject;
 pub use ekm_mock_kms::audit::AuditPage;
 pub use ekm_mock_kms::calls::{CallPage, CallRecord};
 pub use ekm_mock_kms::keys::KeySpec;
-pub use ekm_mock_kms::state::KeyInfo;
+pub use ekm_mock_kms::state::{KeyInfo, VersionInfo};
 pub use ekm_mock_kms::xks::api::ErrorName as HopErrorName;
 pub use ekm_mock_kms::xks::faults::HopFaults;
 pub use ekm_mock_kms::xks::manager::ExternalKeyInfo;
-pub use ekm_vocab::{ExternalKeyAction, HealthStatus};
+pub use ekm_vocab::{ExternalKeyAction, HealthStatus, VersionAction};
 pub use owner::WrappingKey;
 pub use remote::{MockControl, RemoteError};
 

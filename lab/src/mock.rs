@@ -1,5 +1,6 @@
-//! The lab's hold on its mock KMS, as the key owner and the lab operator: key actions, aliases,
-//! faults, the call log and the customer's audit logs rendered from it, and the customer's external key manager (its keys, the cloud keys they
+//! The lab's hold on its mock KMS, as the key owner and the lab operator: key and key-version
+//! actions, aliases, faults, the call log and the customer's audit logs rendered from it, and the
+//! customer's external key manager (its keys, the cloud keys they
 //! back, its HSM fleet's health, the faults of the hop to it). Callers name keys by their lab
 //! names and get the mock's own answers ([`KeyInfo`], [`CallPage`], [`ExternalKeyInfo`]) without
 //! reaching into the mock's modules.
@@ -14,7 +15,7 @@ use ekm_mock_kms::state::KeyInfo;
 use ekm_mock_kms::xks::bindings::NewBinding;
 use ekm_mock_kms::xks::faults::HopFaults;
 use ekm_mock_kms::xks::manager::ExternalKeyInfo;
-use ekm_vocab::{Cloud, Fault, KeyAction};
+use ekm_vocab::{Cloud, Fault, KeyAction, VersionAction};
 use ekm_vocab::{ExternalKeyAction, HealthStatus};
 
 use crate::{EmbeddedLab, LabError};
@@ -39,6 +40,18 @@ impl EmbeddedLab {
     /// Takes `action` on key `name` as its owner.
     pub fn apply(&self, name: &str, action: KeyAction) -> Result<KeyInfo, LabError> {
         Ok(self.mock.lab().apply(name, action)?)
+    }
+
+    /// Takes `action` on version `version` (the cloud's version id) of key `name` as its owner:
+    /// GCP and Azure keys only (AWS KMS keys have no per-version state; Azure none of destroy
+    /// and restore), refused with the reason.
+    pub fn apply_version(
+        &self,
+        name: &str,
+        version: &str,
+        action: VersionAction,
+    ) -> Result<KeyInfo, LabError> {
+        Ok(self.mock.lab().apply_version(name, version, action)?)
     }
 
     /// Every AWS alias (without `alias/`) and the key it points at, in alias order.

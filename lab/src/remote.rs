@@ -14,7 +14,7 @@ use ekm_mock_kms::calls::CallPage;
 use ekm_mock_kms::control::index::SERVICE;
 use ekm_mock_kms::keys::KeySpec;
 use ekm_mock_kms::state::KeyInfo;
-use ekm_vocab::{Cloud, Fault, KeyAction};
+use ekm_vocab::{Cloud, Fault, KeyAction, VersionAction};
 use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -148,6 +148,17 @@ impl MockControl {
     /// Takes `action` on key `name` as its owner.
     pub async fn apply(&self, name: &str, action: KeyAction) -> Result<KeyInfo, RemoteError> {
         let path = format!("/keys/{name}/{action}");
+        self.call(Method::POST, &path, None::<()>).await
+    }
+
+    /// Takes `action` on version `version` of key `name` as its owner.
+    pub async fn apply_version(
+        &self,
+        name: &str,
+        version: &str,
+        action: VersionAction,
+    ) -> Result<KeyInfo, RemoteError> {
+        let path = format!("/keys/{name}/versions/{version}/{action}");
         self.call(Method::POST, &path, None::<()>).await
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ekm_engine::EncryptionContext;
 use ekm_engine::clock::ManualClock;
 use ekm_lab::{EmbeddedLab, KeySpec, LabOptions, MockControl, RemoteError};
-use ekm_vocab::{Cloud, Fault, FaultEffect, FaultScope, KeyAction, Probability};
+use ekm_vocab::{Cloud, Fault, FaultEffect, FaultScope, KeyAction, Probability, VersionAction};
 
 #[tokio::test]
 async fn a_mock_behind_the_registration_is_found_and_driven_through_its_control_api() {
@@ -93,6 +93,38 @@ async fn a_mock_behind_the_registration_is_found_and_driven_through_its_control_
     match control.apply("aws-spare", KeyAction::Enable).await {
         Err(RemoteError::Refused { status: 409, .. }) => {}
         other => panic!("enabling a destroyed key: {other:?}"),
+    }
+
+    // Key versions: GCP's old version disabled and enabled again; AWS has no version state.
+    let disabled = control
+        .apply_version("gcp-demo", "1", VersionAction::Disable)
+        .await
+        .unwrap();
+    assert_eq!(disabled.version_states[0].state, "disabled");
+    assert_eq!(disabled.state, "enabled");
+    control
+        .apply_version("gcp-demo", "1", VersionAction::Enable)
+        .await
+        .unwrap();
+    let aws = control.keys().await.unwrap()[0].primary_version.clone();
+    match control
+        .apply_version("aws-demo", &aws, VersionAction::Disable)
+        .await
+    {
+        Err(RemoteError::Refused {
+            status: 400,
+            message,
+        }) => {
+            assert!(message.contains("no per-version state"), "{message}");
+        }
+        other => panic!("an AWS version action: {other:?}"),
+    }
+    match control
+        .apply_version("gcp-demo", "7", VersionAction::Disable)
+        .await
+    {
+        Err(RemoteError::Refused { status: 404, .. }) => {}
+        other => panic!("an unknown version: {other:?}"),
     }
 }
 

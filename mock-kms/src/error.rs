@@ -4,6 +4,8 @@
 
 use time::OffsetDateTime;
 
+use crate::keys::KeyState;
+
 /// Why the lab refused or failed a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -65,6 +67,37 @@ pub enum StateError {
         key: String,
         /// The current state name.
         state: &'static str,
+        /// Why the change is refused.
+        reason: String,
+    },
+    /// The key has no version with that id.
+    #[error("key `{key}` has no version `{version}`")]
+    VersionNotFound {
+        /// Lab name.
+        key: String,
+        /// The version id asked for.
+        version: String,
+    },
+    /// The version is disabled, scheduled for destruction or destroyed: it encrypts and decrypts
+    /// nothing.
+    #[error("version `{version}` of key `{key}` is {}", state.as_str())]
+    VersionNotEnabled {
+        /// Lab name.
+        key: String,
+        /// The version id.
+        version: String,
+        /// Its state.
+        state: KeyState,
+    },
+    /// The version's state forbids this change (e.g. restoring an enabled version).
+    #[error("version `{version}` of key `{key}` is {}: {reason}", state.as_str())]
+    VersionState {
+        /// Lab name.
+        key: String,
+        /// The version id.
+        version: String,
+        /// Its current state.
+        state: KeyState,
         /// Why the change is refused.
         reason: String,
     },

@@ -11,6 +11,12 @@
 //! a key id finds its key (AWS), a ciphertext presented to another key is recognised as such, and
 //! a version remembers what made it (GCP). The header is bound into the AES-256-GCM AAD, so editing
 //! it fails like any other tampering.
+//!
+//! Each version also has a state of its own, as the customer manages it on GCP
+//! (`cryptoKeyVersions` patch / `:destroy` / `:restore`) and Azure (`attributes.enabled` of a key
+//! version): the same [`KeyState`] words as a key's, under the key's — a version is usable only
+//! when both are enabled ([`Key::version_state_at`]). A version scheduled for destruction is
+//! destroyed, and its material dropped, when its date passes on the lab clock.
 
 use std::fmt;
 
@@ -202,6 +208,26 @@ pub struct KeyVersion {
     pub created: OffsetDateTime,
     /// The secret material.
     pub material: KeyMaterial,
+    /// The version's own state (read it through [`Key::version_state_at`]).
+    pub state: KeyState,
+}
+
+impl KeyVersion {
+    /// The version's own state at lab time `now`: a passed destruction date is `Destroyed`.
+    pub fn state_at(&self, now: OffsetDateTime) -> KeyState {
+        match self.state {
+            KeyState::PendingDeletion { deletion_date } if deletion_date <= now => {
+                KeyState::Destroyed
+            }
+            state => state,
+        }
+    }
+
+    /// Destroys the version: its state becomes `Destroyed` and its material is dropped.
+    fn destroy(&mut self) {
+        self.state = KeyState::Destroyed;
+        self.material = KeyMaterial::Destroyed;
+    }
 }
 
 /// A key in the lab.
@@ -272,6 +298,7 @@ impl Key {
             id,
             created: now,
             material,
+            state: KeyState::Enabled,
         });
         self.primary()
     }
@@ -298,16 +325,113 @@ impl Key {
         }
     }
 
-    /// Makes a passed deletion date final (and drops the material, as a real KMS does).
-    pub fn settle(&mut self, now: OffsetDateTime) {
-        if self.needs_settling(now) {
-            self.destroy();
+    /// The state of `version` at `now` as its clients meet it: the key's state unless the key is
+    /// enabled, then the version's own.
+    pub fn version_state_at(&self, version: &KeyVersion, now: OffsetDateTime) -> KeyState {
+        match self.state_at(now) {
+            KeyState::Enabled => version.state_at(now),
+            key_state => key_state,
         }
     }
 
-    /// Whether a pending deletion's date has passed at `now` but the material is still here.
+    /// Makes passed deletion dates final, the key's and its versions' (and drops their material,
+    /// as a real KMS does).
+    pub fn settle(&mut self, now: OffsetDateTime) {
+        if self.state != self.state_at(now) {
+            self.destroy();
+        }
+        for version in &mut self.versions {
+            if version.state != version.state_at(now) {
+                version.destroy();
+            }
+        }
+    }
+
+    /// Whether a deletion date (the key's or a version's) has passed at `now` but the material
+    /// is still here.
     pub fn needs_settling(&self, now: OffsetDateTime) -> bool {
-        self.state != self.state_at(now)
+        self.state != self.state_at(now) || self.versions.iter().any(|v| v.state != v.state_at(now))
+    }
+
+    /// Changes the own state of version `id` as its owner asks at `now`; a destruction is
+    /// scheduled `destroy_after` later. Refused (`InvalidState`) from a state the clouds refuse it
+    /// from: only an enabled or disabled version is enabled, disabled or scheduled for
+    /// destruction, and only one scheduled for destruction is restored (to disabled).
+    pub fn change_version(
+        &mut self,
+        id: &str,
+        action: ekm_vocab::VersionAction,
+        now: OffsetDateTime,
+        destroy_after: std::time::Duration,
+    ) -> Result<&KeyVersion, StateError> {
+        use ekm_vocab::VersionAction;
+        let key = self.name.clone();
+        if !matches!(self.state_at(now), KeyState::Enabled | KeyState::Disabled) {
+            return Err(StateError::InvalidState {
+                key,
+                state: self.state_at(now).as_str(),
+                reason: "the versions of a key pending deletion or destroyed cannot change".into(),
+            });
+        }
+        let version = self
+            .versions
+            .iter_mut()
+            .find(|v| v.id == id)
+            .ok_or_else(|| StateError::VersionNotFound {
+                key: key.clone(),
+                version: id.to_owned(),
+            })?;
+        let current = version.state_at(now);
+        let refuse = |reason: &str| StateError::VersionState {
+            key: key.clone(),
+            version: id.to_owned(),
+            state: current,
+            reason: reason.to_owned(),
+        };
+        let changeable = matches!(current, KeyState::Enabled | KeyState::Disabled);
+        version.state = match action {
+            VersionAction::Enable if changeable => KeyState::Enabled,
+            VersionAction::Disable if changeable => KeyState::Disabled,
+            VersionAction::Enable | VersionAction::Disable => {
+                return Err(refuse(
+                    "only an enabled or disabled version can be enabled or disabled",
+                ));
+            }
+            VersionAction::Destroy if changeable => KeyState::PendingDeletion {
+                deletion_date: deletion_date(&key, now, destroy_after)?,
+            },
+            VersionAction::Destroy => {
+                return Err(refuse(
+                    "only an enabled or disabled version can be scheduled for destruction",
+                ));
+            }
+            VersionAction::Restore => match current {
+                KeyState::PendingDeletion { .. } => KeyState::Disabled,
+                _ => {
+                    return Err(refuse(
+                        "only a version scheduled for destruction can be restored",
+                    ));
+                }
+            },
+        };
+        Ok(version)
+    }
+
+    /// Fails unless `version` of this key can perform cryptographic operations at `now`.
+    pub fn ensure_version_usable(
+        &self,
+        version: &KeyVersion,
+        now: OffsetDateTime,
+    ) -> Result<(), StateError> {
+        self.ensure_usable(now)?;
+        match version.state_at(now) {
+            KeyState::Enabled => Ok(()),
+            state => Err(StateError::VersionNotEnabled {
+                key: self.name.clone(),
+                version: version.id.clone(),
+                state,
+            }),
+        }
     }
 
     /// Destroys the key: the state becomes `Destroyed` and all material is dropped (zeroized).
@@ -338,8 +462,8 @@ impl Key {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<SealedBlob, StateError> {
-        self.ensure_usable(now)?;
         let version = self.primary();
+        self.ensure_version_usable(version, now)?;
         let header = BlobHeader {
             key: self.name.clone(),
             version: version.id.clone(),
@@ -384,6 +508,7 @@ impl Key {
         let version = self
             .version(&header.version)
             .ok_or_else(|| StateError::InvalidCiphertext("unknown key version".into()))?;
+        self.ensure_version_usable(version, now)?;
         let rest = &blob[header_len..];
         if rest.len() < NONCE_LEN + AES_256_GCM.tag_len() {
             return Err(StateError::InvalidCiphertext(

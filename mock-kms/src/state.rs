@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use ekm_clock::SharedClock;
-use ekm_vocab::{CallKind, Cloud, Fault, KeyAction};
+use ekm_vocab::{CallKind, Cloud, Fault, KeyAction, VersionAction};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -33,6 +33,10 @@ use crate::xks::{HopCall, Xks, XksState};
 
 /// How long a scheduled deletion waits before the key is destroyed (AWS's minimum window).
 pub const DELETION_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long a GCP key version stays `DESTROY_SCHEDULED` before it is destroyed: Cloud KMS's
+/// default scheduled-for-destruction duration, 30 days (cloud.google.com/kms/docs/destroy-restore).
+pub const VERSION_DESTROY_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Who is calling a key operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +87,26 @@ pub struct KeyInfo {
     pub versions: Vec<String>,
     /// The primary version's id.
     pub primary_version: String,
+    /// Each version's own state, oldest first (absent from older clients' answers).
+    #[serde(default)]
+    pub version_states: Vec<VersionInfo>,
+}
+
+/// One version of a key as the control API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    /// The version id.
+    pub id: String,
+    /// `enabled`, `disabled`, `pending-deletion` (GCP `DESTROY_SCHEDULED`) or `destroyed`, as
+    /// its clients meet it (a disabled key's versions are all disabled).
+    pub state: String,
+    /// When a scheduled destruction takes effect (lab time).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub destroy_time: Option<OffsetDateTime>,
 }
 
 /// Everything the lab knows, behind one lock.
@@ -459,7 +483,23 @@ impl Kms {
             Cloud::Gcp => state.gcp_access.service_allowed(&self.tenant, &key.id),
             Cloud::Azure => state.azure_access.service_allowed(&self.tenant, &key.id),
         };
-        let state = key.state_at(self.now());
+        let now = self.now();
+        let version_states = key
+            .versions
+            .iter()
+            .map(|version| {
+                let state = key.version_state_at(version, now);
+                VersionInfo {
+                    id: version.id.clone(),
+                    state: state.as_str().to_owned(),
+                    destroy_time: match state {
+                        KeyState::PendingDeletion { deletion_date } => Some(deletion_date),
+                        _ => None,
+                    },
+                }
+            })
+            .collect();
+        let state = key.state_at(now);
         KeyInfo {
             name: key.name.clone(),
             provider: key.provider,
@@ -474,7 +514,32 @@ impl Kms {
             trust,
             versions: key.versions.iter().map(|v| v.id.clone()).collect(),
             primary_version: key.primary().id.clone(),
+            version_states,
         }
+    }
+
+    /// Takes `action` on version `version` of key `name` as its owner, as the key's cloud offers
+    /// it: GCP all four (a destruction after [`VERSION_DESTROY_WINDOW`]), Azure enable and
+    /// disable; AWS KMS keys have no per-version state. Repeating an enable or disable is not
+    /// an error.
+    pub fn apply_version(
+        &self,
+        name: &str,
+        version: &str,
+        action: VersionAction,
+    ) -> Result<KeyInfo, StateError> {
+        let now = self.now();
+        self.write(|state| {
+            let key = state.key_mut(name)?;
+            if let Some(reason) = action.unsupported_on(key.provider) {
+                return Err(StateError::UnsupportedOperation {
+                    key: name.to_owned(),
+                    reason: reason.to_owned(),
+                });
+            }
+            key.change_version(version, action, now, VERSION_DESTROY_WINDOW)?;
+            Ok(self.info_in(state, state.key(name)?))
+        })
     }
 
     /// Creates key `name` with the same trust and policy for the service identity as the demo

@@ -18,8 +18,8 @@ use azure_identity::{
 };
 use azure_security_keyvault_keys::models::{
     CreateKeyParameters, CurveName, EncryptionAlgorithm, KeyAttributes, KeyClientEncryptOptions,
-    KeyClientGetKeyOptions, KeyClientWrapKeyOptions, KeyOperationParameters, KeyType,
-    UpdateKeyPropertiesParameters,
+    KeyClientGetKeyOptions, KeyClientUpdateKeyPropertiesOptions, KeyClientWrapKeyOptions,
+    KeyOperationParameters, KeyType, UpdateKeyPropertiesParameters,
 };
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions, ResourceExt as _};
 use base64::Engine as _;
@@ -355,6 +355,110 @@ async fn rotation_keeps_old_wraps_readable_and_names_the_new_version() -> TestRe
         kv_error(&error),
         (403, "Forbidden".into(), "ForbiddenByRbac".into())
     );
+    Ok(())
+}
+
+/// `update_key_properties` of one version (`PATCH /keys/{name}/{version}`): disabling the old
+/// version refuses what it wrapped (403 `KeyDisabled`) and leaves the new version working;
+/// enabling it brings the old data back. Key Vault has no per-version deletion.
+#[tokio::test]
+async fn disabling_an_old_version_refuses_only_its_data() -> TestResult {
+    let lab = start().await;
+    let service = service_client(&lab);
+    let admin = admin_client(&lab);
+    let alg = EncryptionAlgorithm::RsaOaep256;
+    let (v1, old) = encrypt(&service, KEY, alg.clone(), b"old dek").await?;
+    admin.rotate_key(KEY, None).await?;
+    let (v2, new) = encrypt(&service, KEY, alg.clone(), b"new dek").await?;
+    let set_enabled = |version: &str, enabled: bool| {
+        let parameters = UpdateKeyPropertiesParameters {
+            key_attributes: Some(KeyAttributes {
+                enabled: Some(enabled),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = KeyClientUpdateKeyPropertiesOptions {
+            key_version: Some(version.to_owned()),
+            ..Default::default()
+        };
+        let admin = &admin;
+        async move {
+            let bundle = admin
+                .update_key_properties(KEY, parameters.try_into()?, Some(options))
+                .await?
+                .into_model()?;
+            azure_core::Result::Ok(bundle)
+        }
+    };
+
+    let disabled = set_enabled(&v1, false).await?;
+    assert_eq!(disabled.attributes.and_then(|a| a.enabled), Some(false));
+    assert!(
+        disabled
+            .key
+            .and_then(|k| k.kid)
+            .unwrap_or_default()
+            .ends_with(&v1)
+    );
+    let error = decrypt(&service, KEY, &v1, alg.clone(), &old)
+        .await
+        .expect_err("v1 is disabled");
+    assert_eq!(
+        kv_error(&error),
+        (403, "Forbidden".into(), "KeyDisabled".into())
+    );
+    assert_eq!(
+        decrypt(&service, KEY, &v2, alg.clone(), &new).await?,
+        b"new dek"
+    );
+    let (version, _) = encrypt(&service, KEY, alg.clone(), b"more").await?;
+    assert_eq!(version, v2);
+    let get_v1 = admin
+        .get_key(
+            KEY,
+            Some(KeyClientGetKeyOptions {
+                key_version: Some(v1.clone()),
+                ..Default::default()
+            }),
+        )
+        .await?
+        .into_model()?;
+    assert_eq!(get_v1.attributes.and_then(|a| a.enabled), Some(false));
+    let info = lab.mock.lab().key_info(LAB_KEY)?;
+    assert_eq!(info.state, "enabled");
+    assert_eq!(info.version_states[0].state, "disabled");
+
+    set_enabled(&v1, true).await?;
+    assert_eq!(
+        decrypt(&service, KEY, &v1, alg.clone(), &old).await?,
+        b"old dek"
+    );
+
+    // Unknown versions are not found; the service may not change a version; Key Vault has no
+    // per-version destroy.
+    let error = set_enabled("0123456789abcdef0123456789abcdef", false)
+        .await
+        .expect_err("unknown version");
+    assert_eq!(kv_error(&error).1, "KeyNotFound");
+    let error = service
+        .update_key_properties(
+            KEY,
+            UpdateKeyPropertiesParameters::default().try_into()?,
+            Some(KeyClientUpdateKeyPropertiesOptions {
+                key_version: Some(v1.clone()),
+                ..Default::default()
+            }),
+        )
+        .await
+        .expect_err("the service");
+    assert_eq!(kv_error(&error).2, "ForbiddenByRbac");
+    let refused = lab
+        .mock
+        .lab()
+        .apply_version(LAB_KEY, &v1, ekm_vocab::VersionAction::Destroy)
+        .expect_err("no per-version destroy");
+    assert!(refused.to_string().contains("Azure Key Vault"), "{refused}");
     Ok(())
 }
 

@@ -461,6 +461,7 @@ async fn the_index_lists_every_route_and_every_listed_route_is_served() {
             .replace("{name}", "no-such-key")
             .replace("{alias}", "no-such-alias")
             .replace("{id}", "no-such-external-key")
+            .replace("{version}", "1")
             .replace("{action}", "rotate")
             .replace("{cloud}", "aws");
         let (status, reply) = lab.control(method, &path, None).await;

@@ -627,6 +627,20 @@ fn check_action(names: &Names<'_>, p: &mut Problems, here: &[Seg], action: &Acti
                 names.provider(p, arg, provider);
             }
         }
+        Action::Version(step) => {
+            if step.version == 0 {
+                p.push((
+                    at(&arg, &[key("version")]),
+                    "versions count from 1, the oldest".into(),
+                ));
+            }
+            if let Some(provider) = names.key(p, at(&arg, &[key("key")]), &step.key) {
+                if let Some(why) = step.action.unsupported_on(provider) {
+                    p.push((at(&arg, &[key("key")]), format!("`{}`: {why}", step.key)));
+                }
+                names.provider(p, arg, provider);
+            }
+        }
         Action::AliasSwap(swap) => {
             if swap.alias != "ekm-demo" {
                 p.push((

@@ -67,6 +67,55 @@ impl crate::Vocabulary for KeyAction {
 
 crate::vocabulary!(KeyAction);
 
+/// An action the key's owner takes on one version of a key, as GCP (`cryptoKeyVersions` patch of
+/// `state`, `:destroy`, `:restore`) and Azure (`attributes.enabled` of a key version) offer it.
+/// AWS KMS keys have no per-version state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VersionAction {
+    /// The version encrypts and decrypts nothing until enabled.
+    Disable,
+    /// Undo `Disable`.
+    Enable,
+    /// Schedule the version's destruction (GCP): its material goes when the date passes.
+    Destroy,
+    /// Cancel a scheduled destruction (GCP): the version comes back disabled.
+    Restore,
+}
+
+impl VersionAction {
+    /// Whether the action takes the version away from its users.
+    pub fn revokes(self) -> bool {
+        matches!(self, VersionAction::Disable | VersionAction::Destroy)
+    }
+
+    /// Why `cloud` offers no such action on a key version, if it does not: AWS KMS keys have no
+    /// per-version state, and Azure Key Vault deletes and recovers whole keys only.
+    pub fn unsupported_on(self, cloud: crate::Cloud) -> Option<&'static str> {
+        match (cloud, self) {
+            (crate::Cloud::Aws, _) => Some(
+                "AWS KMS keys have no per-version state: disable the key, or schedule its deletion",
+            ),
+            (crate::Cloud::Azure, VersionAction::Destroy | VersionAction::Restore) => Some(
+                "Azure Key Vault deletes and recovers whole keys, not versions: disable or enable \
+                 the version",
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl crate::Vocabulary for VersionAction {
+    const WHAT: &'static str = "version action";
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("disable", VersionAction::Disable),
+        ("enable", VersionAction::Enable),
+        ("destroy", VersionAction::Destroy),
+        ("restore", VersionAction::Restore),
+    ];
+}
+
+crate::vocabulary!(VersionAction);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +133,38 @@ mod tests {
         assert!(
             "rotat".parse::<KeyAction>().unwrap_err().to_string()
                 == "unknown action `rotat` — did you mean `rotate`?"
+        );
+    }
+
+    #[test]
+    fn version_actions_parse_and_suggest() {
+        for (word, action) in VersionAction::WORDS {
+            assert_eq!(word.parse::<VersionAction>(), Ok(*action));
+        }
+        assert!(VersionAction::Disable.revokes() && !VersionAction::Restore.revokes());
+        assert!(
+            VersionAction::Enable
+                .unsupported_on(crate::Cloud::Aws)
+                .is_some()
+        );
+        assert!(
+            VersionAction::Destroy
+                .unsupported_on(crate::Cloud::Azure)
+                .is_some()
+        );
+        assert!(
+            VersionAction::Disable
+                .unsupported_on(crate::Cloud::Azure)
+                .is_none()
+        );
+        assert!(
+            VersionAction::Restore
+                .unsupported_on(crate::Cloud::Gcp)
+                .is_none()
+        );
+        assert_eq!(
+            "restor".parse::<VersionAction>().unwrap_err().to_string(),
+            "unknown version action `restor` — did you mean `restore`?"
         );
     }
 }

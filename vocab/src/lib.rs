@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`Cloud`]: AWS, GCP or Azure.
 //! - [`KeyAction`]: a lifecycle action the key's owner takes (rotate, disable, revoke trust, …).
+//! - [`VersionAction`]: the owner's action on one version of a key (disable, enable, destroy,
+//!   restore), GCP and Azure only.
 //! - [`Fault`]: an injected failure — a [`FaultScope`] (cloud, operation, key), one
 //!   [`FaultEffect`] (latency, error rate, throttle or outage) and an optional lab-time window;
 //!   valid by construction, with the control API's wire shape (`PUT /_mock/v1/faults`) as serde.
@@ -36,5 +38,5 @@ pub use fault::{
     Fault, FaultEffect, FaultOperation, FaultScope, InjectedError, InvalidFault, Latency,
     MAX_LATENCY, Probability, Throttle,
 };
-pub use key_action::KeyAction;
+pub use key_action::{KeyAction, VersionAction};
 pub use word::{UnknownWord, Vocabulary, deserialize_word, suggest};

@@ -466,11 +466,13 @@ impl From<StateError> for AwsError {
     /// KMS's rendering of the lab's errors.
     fn from(error: StateError) -> Self {
         let code = match &error {
-            StateError::KeyNotFound(_) => "NotFoundException",
+            StateError::KeyNotFound(_) | StateError::VersionNotFound { .. } => "NotFoundException",
             StateError::KeyDisabled(_) => "DisabledException",
             StateError::KeyPendingDeletion { .. }
             | StateError::KeyDestroyed(_)
-            | StateError::InvalidState { .. } => "KMSInvalidStateException",
+            | StateError::InvalidState { .. }
+            | StateError::VersionNotEnabled { .. }
+            | StateError::VersionState { .. } => "KMSInvalidStateException",
             StateError::AccessDenied { .. } => "AccessDeniedException",
             StateError::InvalidCiphertext(_) => "InvalidCiphertextException",
             StateError::IncorrectKey { .. } => "IncorrectKeyException",

@@ -6,7 +6,14 @@
 //! | `POST /keys/{name}/[{version}]/encrypt\|decrypt\|wrapkey\|unwrapkey` (also `/keys/{name}/encrypt`) | owner, service with access | `{"kid","value"}` |
 //! | `POST /keys/{name}/create` `{"kty","key_size","crv"}` | owner | KeyBundle (an existing key gets a new version) |
 //! | `POST /keys/{name}/rotate` | owner | KeyBundle of the new version |
-//! | `PATCH /keys/{name}[/{version}]` `{"attributes":{"enabled"}}` | owner | KeyBundle |
+//! | `PATCH /keys/{name}[/{version}]` `{"attributes":{"enabled"}}` | owner | KeyBundle of the version |
+//!
+//! `PATCH` enables or disables one version (no version: the primary one), as
+//! `update_key_properties(name, version, enabled=…)` does; a version's `attributes.enabled` is
+//! false when it or the whole key (the control API's `disable`) is disabled, and every
+//! cryptographic operation under a disabled version answers `403 Forbidden` (inner
+//! `KeyDisabled`), so disabling an old version shreds only what it wrapped. Key Vault has no
+//! per-version deletion.
 //!
 //! Each request is authenticated first (no or a bad token: 401 with the bearer challenge), then
 //! its key is resolved by vault name (404 `KeyNotFound`), then the fault rules are asked, then
@@ -36,7 +43,7 @@ use crate::keygen;
 use crate::keys::{Key, KeySpec, KeyState, KeyVersion};
 use crate::pipeline::Call;
 use crate::state::{Caller, KeyUse, KmsState};
-use ekm_vocab::{CallKind, Cloud, KeyAction};
+use ekm_vocab::{CallKind, Cloud, KeyAction, VersionAction};
 
 const READ_ACTION: &str = "Microsoft.KeyVault/vaults/keys/read";
 const ENCRYPT_ACTION: &str = "Microsoft.KeyVault/vaults/keys/encrypt/action";
@@ -282,7 +289,8 @@ fn lab_error(state: &AzureState, error: StateError, name: &str, operation: &str)
         StateError::KeyNotFound(_)
         | StateError::KeyPendingDeletion { .. }
         | StateError::KeyDestroyed(_) => not_found(name),
-        StateError::KeyDisabled(_) => KvError::new(
+        StateError::VersionNotFound { version, .. } => not_found(&format!("{name}/{version}")),
+        StateError::KeyDisabled(_) | StateError::VersionNotEnabled { .. } => KvError::new(
             StatusCode::FORBIDDEN,
             "Forbidden",
             format!("Operation {operation} is not allowed on a disabled key."),
@@ -301,7 +309,9 @@ fn lab_error(state: &AzureState, error: StateError, name: &str, operation: &str)
         )
         .with_inner("ForbiddenByRbac"),
         StateError::AlreadyExists(_) => KvError::new(StatusCode::CONFLICT, "Conflict", text),
-        StateError::InvalidState { .. } => KvError::new(StatusCode::CONFLICT, "Conflict", text),
+        StateError::InvalidState { .. } | StateError::VersionState { .. } => {
+            KvError::new(StatusCode::CONFLICT, "Conflict", text)
+        }
         StateError::InvalidCiphertext(_)
         | StateError::InvalidRequest(_)
         | StateError::UnsupportedOperation { .. }
@@ -472,7 +482,7 @@ impl Request<'_> {
         Ok(json!({
             "key": parsed.jwk(&self.kid(key, version)),
             "attributes": {
-                "enabled": key.state_at(now) == KeyState::Enabled,
+                "enabled": key.version_state_at(version, now) == KeyState::Enabled,
                 "created": created,
                 "updated": created,
                 "recoveryLevel": "Recoverable+Purgeable",
@@ -565,9 +575,9 @@ impl Request<'_> {
             s.authorize(lab_name, self.token.caller, usage, op.action())
                 .map_err(|e| self.lab_error(e, op.name()))?;
             self.check_documents(s, key, op.action())?;
-            key.ensure_usable(now)
-                .map_err(|e| self.lab_error(e, op.name()))?;
             let version = pick_version(key, version, self.name)?;
+            key.ensure_version_usable(version, now)
+                .map_err(|e| self.lab_error(e, op.name()))?;
             let parsed = self.state.keys.get(version).map_err(crypto_error)?;
             Ok::<_, KvError>((self.kid(key, version), parsed))
         })?;
@@ -650,11 +660,22 @@ impl Request<'_> {
         body: Result<Bytes, BytesRejection>,
     ) -> Result<Value, KvError> {
         let body: UpdateBody = json_body(body)?;
-        match body.attributes.enabled {
-            Some(true) => self.apply(lab_name, KeyAction::Enable, WRITE_ACTION, version),
-            Some(false) => self.apply(lab_name, KeyAction::Disable, WRITE_ACTION, version),
-            None => self.read_bundle(lab_name, KeyUse::Manage, WRITE_ACTION, version),
-        }
+        let action = match body.attributes.enabled {
+            Some(true) => VersionAction::Enable,
+            Some(false) => VersionAction::Disable,
+            None => return self.read_bundle(lab_name, KeyUse::Manage, WRITE_ACTION, version),
+        };
+        let lab = &self.state.lab;
+        let id = lab.read(|s| {
+            let key = s.key(lab_name).map_err(|e| self.lab_error(e, "update"))?;
+            ensure_visible(key, lab.now(), self.name)?;
+            s.authorize(lab_name, self.token.caller, KeyUse::Manage, WRITE_ACTION)
+                .map_err(|e| self.lab_error(e, "update"))?;
+            pick_version(key, version, self.name).map(|v| v.id.clone())
+        })?;
+        lab.apply_version(lab_name, &id, action)
+            .map_err(|e| self.lab_error(e, "update"))?;
+        self.read_bundle(lab_name, KeyUse::Manage, WRITE_ACTION, &id)
     }
 }
 

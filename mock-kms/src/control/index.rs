@@ -48,6 +48,12 @@ pub const ROUTES: &[RouteDoc] = &[
          revoke-access, restore-access, revoke-trust, restore-trust",
     ),
     route(
+        "POST",
+        "/_mock/v1/keys/{name}/versions/{version}/{action}",
+        "a version action as the key's owner: disable, enable (GCP, Azure), destroy, restore \
+         (GCP); AWS keys have no per-version state",
+    ),
+    route(
         "GET",
         "/_mock/v1/access/{cloud}",
         "the customer's access documents of aws, gcp or azure, as --state keeps them",

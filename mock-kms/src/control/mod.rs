@@ -1,5 +1,5 @@
-//! The control API under `/_mock/v1/` on the http listener (contract: DESIGN.md §4): keys and
-//! their lifecycle actions, AWS aliases, fault rules, the call log and the lab clock.
+//! The control API under `/_mock/v1/` on the http listener (contract: DESIGN.md §4): keys,
+//! their lifecycle actions and their versions' (disable, enable, destroy, restore), AWS aliases, fault rules, the call log and the lab clock.
 //!
 //! Every answer is JSON; every error is `{"error": "..."}` with 400 (malformed or wrongly shaped
 //! JSON — never axum's 422 or plain text, see [`JsonBody`]), 404 (unknown key or route), 405, 409
@@ -26,7 +26,7 @@ use crate::error::StateError;
 use crate::keygen;
 use crate::keys::KeySpec;
 use crate::state::Kms;
-use ekm_vocab::{Cloud, Fault, KeyAction, UnknownWord};
+use ekm_vocab::{Cloud, Fault, KeyAction, UnknownWord, VersionAction};
 
 /// Longest clock jump one request may ask for (100 years).
 const MAX_ADVANCE_SECONDS: f64 = 100.0 * 365.0 * 24.0 * 3600.0;
@@ -42,6 +42,10 @@ pub fn router(lab: Arc<Kms>) -> Router {
         .route("/_mock/v1/keys", route(get(list_keys).post(create_key)))
         .route("/_mock/v1/keys/{name}", route(get(get_key)))
         .route("/_mock/v1/keys/{name}/{action}", route(post(key_action)))
+        .route(
+            "/_mock/v1/keys/{name}/versions/{version}/{action}",
+            route(post(version_action)),
+        )
         .route("/_mock/v1/aliases", route(get(list_aliases)))
         .route("/_mock/v1/aliases/{alias}", route(put(put_alias)))
         .route(
@@ -101,8 +105,12 @@ impl ControlError {
 impl From<StateError> for ControlError {
     fn from(error: StateError) -> Self {
         let status = match &error {
-            StateError::KeyNotFound(_) => StatusCode::NOT_FOUND,
-            StateError::AlreadyExists(_) | StateError::InvalidState { .. } => StatusCode::CONFLICT,
+            StateError::KeyNotFound(_) | StateError::VersionNotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            StateError::AlreadyExists(_)
+            | StateError::InvalidState { .. }
+            | StateError::VersionState { .. } => StatusCode::CONFLICT,
             StateError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
@@ -238,6 +246,17 @@ async fn key_action(
         lab.apply(&name, action)?
     };
     Ok(Json(json!(info)))
+}
+
+/// `POST /_mock/v1/keys/{name}/versions/{version}/{action}`: disable, enable, destroy (GCP: a
+/// scheduled destruction) or restore one version, as its cloud allows.
+async fn version_action(
+    State(lab): Shared,
+    params: Result<Path<(String, String, String)>, PathRejection>,
+) -> Result<Json<Value>, ControlError> {
+    let Path((name, version, action)) = params?;
+    let action: VersionAction = action.parse()?;
+    Ok(Json(json!(lab.apply_version(&name, &version, action)?)))
 }
 
 async fn list_aliases(State(lab): Shared) -> Json<Value> {

@@ -9,9 +9,8 @@
 //!   "ciphertextCrc32c"?,"additionalAuthenticatedDataCrc32c"?}` → `{"plaintext",
 //!   "plaintextCrc32c","usedPrimary","protectionLevel"}`: the ciphertext names the version that
 //!   made it, so rotated keys keep decrypting old ciphertexts.
-//! - `GET …/cryptoKeys/K` (with its `primary` version), `GET …/cryptoKeyVersions` and
-//!   `GET …/cryptoKeyVersions/N`: owner only. Version states follow the lab key's state:
-//!   `ENABLED`, `DISABLED`, `DESTROY_SCHEDULED` (with `destroyTime`, lab time), `DESTROYED`.
+//! - `GET …/cryptoKeys/K` (with its `primary` version): owner only. The versions' own routes
+//!   are [`versions`](super::versions).
 //!
 //! Order of checks: bearer token (401 `UNAUTHENTICATED`), request body (400
 //! `INVALID_ARGUMENT`, CRC32C mismatches included), the key (404 `NOT_FOUND`), injected faults,
@@ -42,7 +41,7 @@ use zeroize::Zeroizing;
 use super::{ApiError, Call, Gcp, admit_faults, answer, ekm, json_body};
 use crate::error::StateError;
 use crate::keys::{Key, KeyState, KeyVersion};
-use crate::state::{DELETION_WINDOW, KeyUse};
+use crate::state::{KeyUse, VERSION_DESTROY_WINDOW};
 use crate::xks::stores::EkmKey;
 use ekm_vocab::{CallKind, Cloud};
 
@@ -53,16 +52,16 @@ pub const USE_TO_DECRYPT: &str = "cloudkms.cryptoKeyVersions.useToDecrypt";
 /// Reading a key's metadata (the owner's only).
 const KEYS_GET: &str = "cloudkms.cryptoKeys.get";
 /// Reading versions (the owner's only).
-const VERSIONS_GET: &str = "cloudkms.cryptoKeyVersions.get";
+pub(super) const VERSIONS_GET: &str = "cloudkms.cryptoKeyVersions.get";
 /// Listing versions (the owner's only).
-const VERSIONS_LIST: &str = "cloudkms.cryptoKeyVersions.list";
+pub(super) const VERSIONS_LIST: &str = "cloudkms.cryptoKeyVersions.list";
 
 const ALGORITHM: &str = "GOOGLE_SYMMETRIC_ENCRYPTION";
 
 /// Path of a cryptoKey route: project, location, key ring, key (possibly `K:verb`).
-type KeyPath = (String, String, String, String);
+pub(super) type KeyPath = (String, String, String, String);
 /// Path of a version route: the key's four segments and the version (possibly `N:verb`).
-type VersionPath = (String, String, String, String, String);
+pub(super) type VersionPath = (String, String, String, String, String);
 
 /// A protobuf int64 in JSON: a decimal string or a number.
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +206,24 @@ pub(super) fn lab_error(error: StateError, resource: &str, permission: &str) -> 
             ))
         }
         StateError::KeyDestroyed(_) => not_enabled("DESTROYED"),
+        StateError::VersionNotFound { version, .. } => ApiError::not_found(format!(
+            "CryptoKeyVersion {resource}/cryptoKeyVersions/{version} not found."
+        )),
+        StateError::VersionNotEnabled { version, state, .. } => {
+            ApiError::failed_precondition(format!(
+                "{resource}/cryptoKeyVersions/{version} is not enabled, current state is: {}.",
+                version_state_name(state)
+            ))
+        }
+        StateError::VersionState {
+            version,
+            state,
+            reason,
+            ..
+        } => ApiError::failed_precondition(format!(
+            "{resource}/cryptoKeyVersions/{version} is in state {}: {reason}.",
+            version_state_name(state)
+        )),
         StateError::AccessDenied { .. } => ApiError::permission_denied(format!(
             "Permission '{permission}' denied on resource '{resource}' (or it may not exist)."
         )),
@@ -223,12 +240,22 @@ pub(super) fn lab_error(error: StateError, resource: &str, permission: &str) -> 
     }
 }
 
+/// A version state's name in Cloud KMS (`CryptoKeyVersionState`).
+pub(super) fn version_state_name(state: KeyState) -> &'static str {
+    match state {
+        KeyState::Enabled => "ENABLED",
+        KeyState::Disabled => "DISABLED",
+        KeyState::PendingDeletion { .. } => "DESTROY_SCHEDULED",
+        KeyState::Destroyed => "DESTROYED",
+    }
+}
+
 fn rfc3339(time: OffsetDateTime) -> Result<String, ApiError> {
     time.format(&Rfc3339)
         .map_err(|e| ApiError::internal(format!("Could not format a timestamp: {e}")))
 }
 
-fn version_json(
+pub(super) fn version_json(
     key: &Key,
     version: &KeyVersion,
     ekm: Option<&EkmKey>,
@@ -242,16 +269,11 @@ fn version_json(
         "createTime": created,
         "generateTime": created,
     });
-    let state = match key.state_at(now) {
-        KeyState::Enabled => "ENABLED",
-        KeyState::Disabled => "DISABLED",
-        KeyState::PendingDeletion { deletion_date } => {
-            json["destroyTime"] = Value::String(rfc3339(deletion_date)?);
-            "DESTROY_SCHEDULED"
-        }
-        KeyState::Destroyed => "DESTROYED",
-    };
-    json["state"] = Value::String(state.to_owned());
+    let state = key.version_state_at(version, now);
+    if let KeyState::PendingDeletion { deletion_date } = state {
+        json["destroyTime"] = Value::String(rfc3339(deletion_date)?);
+    }
+    json["state"] = Value::String(version_state_name(state).to_owned());
     if let Some(ekm) = ekm {
         ekm::version_fields(ekm, &mut json);
     }
@@ -272,7 +294,7 @@ fn crypto_key_json(
             "protectionLevel": ekm::protection_level(None),
             "algorithm": ALGORITHM,
         },
-        "destroyScheduledDuration": format!("{}s", DELETION_WINDOW.as_secs()),
+        "destroyScheduledDuration": format!("{}s", VERSION_DESTROY_WINDOW.as_secs()),
     });
     if let Some(ekm) = ekm {
         ekm::crypto_key_fields(ekm, &key.id, &mut json);
@@ -282,7 +304,7 @@ fn crypto_key_json(
 
 /// Resolves the key, names it in the call log and admits the call past the fault rules: what
 /// every key route does once the caller and the request are known to be well-formed.
-async fn enter(gcp: &Gcp, call: &Call, resource: &str) -> Result<String, ApiError> {
+pub(super) async fn enter(gcp: &Gcp, call: &Call, resource: &str) -> Result<String, ApiError> {
     let name = resolve(gcp, resource)?;
     call.key(&name);
     admit_faults(call).await?;
@@ -409,7 +431,7 @@ async fn decrypt(
 }
 
 /// A body's `name`, when sent, must be the resource of the URL.
-fn check_name(name: Option<&str>, resource: &str) -> Result<(), ApiError> {
+pub(super) fn check_name(name: Option<&str>, resource: &str) -> Result<(), ApiError> {
     match name {
         Some(name) if !name.is_empty() && name != resource => Err(ApiError::invalid_argument(
             format!("The name in the body ({name}) does not match the URL ({resource})."),
@@ -419,7 +441,7 @@ fn check_name(name: Option<&str>, resource: &str) -> Result<(), ApiError> {
 }
 
 /// Reads key metadata after checking the caller may (`permission`): the owner only.
-async fn read_metadata<T>(
+pub(super) async fn read_metadata<T>(
     gcp: &Gcp,
     call: &Call,
     headers: &HeaderMap,
@@ -490,92 +512,6 @@ pub async fn crypto_key(
         }
         _ => unknown_call(&call, &method, &uri),
     }
-}
-
-/// `GET …/cryptoKeys/{K}/cryptoKeyVersions`.
-pub async fn versions(
-    State(gcp): State<Arc<Gcp>>,
-    Extension(call): Extension<Call>,
-    method: Method,
-    uri: OriginalUri,
-    path: Result<Path<KeyPath>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    let Ok(Path((project, location, ring, key))) = path else {
-        return unknown_call(&call, &method, &uri);
-    };
-    if method != Method::GET {
-        return unknown_call(&call, &method, &uri);
-    }
-    let resource = resource_name(&project, &location, &ring, &key);
-    call.name("listCryptoKeyVersions", CallKind::Describe);
-    let result = read_metadata(
-        &gcp,
-        &call,
-        &headers,
-        &resource,
-        VERSIONS_LIST,
-        |key, ekm, now| {
-            let versions = key
-                .versions
-                .iter()
-                .map(|version| version_json(key, version, ekm, now))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(json!({ "totalSize": versions.len(), "cryptoKeyVersions": versions }))
-        },
-    )
-    .await;
-    answer(result)
-}
-
-/// `GET …/cryptoKeys/{K}/cryptoKeyVersions/{N}`.
-pub async fn version(
-    State(gcp): State<Arc<Gcp>>,
-    Extension(call): Extension<Call>,
-    method: Method,
-    uri: OriginalUri,
-    path: Result<Path<VersionPath>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    let Ok(Path((project, location, ring, key, version))) = path else {
-        return unknown_call(&call, &method, &uri);
-    };
-    let resource = resource_name(&project, &location, &ring, &key);
-    let verb = version.split_once(':');
-    let (operation, kind) = match (&method, verb) {
-        (&Method::GET, None) => ("getCryptoKeyVersion", CallKind::Describe),
-        (_, Some((_, "encrypt"))) => ("encrypt", CallKind::Wrap),
-        (_, Some((_, "decrypt"))) => ("decrypt", CallKind::Unwrap),
-        _ => ("unknown", CallKind::Other),
-    };
-    call.name(operation, kind);
-    let result = match (&method, verb) {
-        (&Method::GET, None) => {
-            let name = format!("{resource}/cryptoKeyVersions/{version}");
-            read_metadata(
-                &gcp,
-                &call,
-                &headers,
-                &resource,
-                VERSIONS_GET,
-                |key, ekm, now| {
-                    let found = key.version(&version).ok_or_else(|| {
-                        ApiError::not_found(format!("CryptoKeyVersion {name} not found."))
-                    })?;
-                    version_json(key, found, ekm, now)
-                },
-            )
-            .await
-        }
-        (&Method::POST, Some((_, "encrypt" | "decrypt"))) => {
-            Err(ApiError::invalid_argument(format!(
-                "This lab encrypts and decrypts through the CryptoKey ({resource}), not through \
-                 one of its versions."
-            )))
-        }
-        _ => Err(method_not_found(&method, &uri)),
-    };
-    answer(result)
 }
 
 /// Any other path under `/v1/`.

@@ -21,8 +21,8 @@
 //! - The **customer administrator** is [`Caller::Owner`] and authenticates with the static
 //!   bearer token [`OWNER_ACCESS_TOKEN`] (GCP has no access-key pair to model it with). It may
 //!   read metadata (`GET` cryptoKey / cryptoKeyVersions) and encrypt or decrypt whatever the
-//!   state of `access` and `trust`, and read and set IAM policies ([`iam_policy`]). Lifecycle
-//!   changes go through the control API.
+//!   state of `access` and `trust`, read and set IAM policies ([`iam_policy`]) and manage key
+//!   versions ([`versions`]). The key's own lifecycle goes through the control API.
 //!
 //! Revoking trust disables the tenant's provider and bumps the GCP trust epoch: every token
 //! issued before stops working at once (`401 UNAUTHENTICATED`), and new exchanges fail
@@ -36,7 +36,9 @@
 //! # Layout
 //! - [`identity`]: the lab OIDC issuer (ID tokens, JWKS) and subject-token verification.
 //! - [`sts`]: the token exchange, impersonation and the store of issued access tokens.
-//! - [`kms`]: Cloud KMS `:encrypt`, `:decrypt` and the key / version metadata reads.
+//! - [`kms`]: Cloud KMS `:encrypt`, `:decrypt` and the key's metadata.
+//! - [`versions`]: the key versions as their owner reads and manages them (`PATCH` of `state`,
+//!   `:destroy`, `:restore`).
 //! - [`iam_policy`]: `:getIamPolicy` / `:setIamPolicy` on key rings and crypto keys.
 //! - [`ekm`]: Cloud EKM keys (`EXTERNAL`, `EXTERNAL_VPC`): the hop to the external key manager
 //!   and its errors.
@@ -46,6 +48,7 @@ pub mod iam_policy;
 pub mod identity;
 pub mod kms;
 pub mod sts;
+pub mod versions;
 
 use std::sync::Arc;
 
@@ -377,10 +380,10 @@ pub fn router(lab: Arc<Kms>) -> Router {
             any(iam_policy::key_ring),
         )
         .route(KEY, any(kms::crypto_key))
-        .route(&format!("{KEY}/cryptoKeyVersions"), any(kms::versions))
+        .route(&format!("{KEY}/cryptoKeyVersions"), any(versions::versions))
         .route(
             &format!("{KEY}/cryptoKeyVersions/{{version}}"),
-            any(kms::version),
+            any(versions::version),
         )
         .route("/v1/{*rest}", any(kms::unknown))
         .with_state(gcp)

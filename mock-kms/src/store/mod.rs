@@ -15,6 +15,9 @@
 //! and the lab clock itself (`clock`: lab time and its offset from wall time) is saved, so after
 //! a restart time has not gone back and a key past its deletion date stays destroyed.
 //!
+//! A version destroyed on its own (GCP `:destroy`, once its date passes) leaves the file the same
+//! way; its state (`disabled`, `pending-deletion` with its date, `destroyed`) is saved beside it.
+//!
 //! The external key store's state (`xks`: the external key manager's keys, the custom key
 //! stores, which KMS key each external key backs) is saved and checked the same way ([`xks`]).
 //!
@@ -153,6 +156,18 @@ struct StoredVersion {
     #[serde(with = "time::serde::rfc3339")]
     created: OffsetDateTime,
     material: StoredMaterial,
+    /// The version's own state; absent when enabled (and in files written before versions had
+    /// one).
+    #[serde(default = "enabled", skip_serializing_if = "is_enabled")]
+    state: KeyState,
+}
+
+fn enabled() -> KeyState {
+    KeyState::Enabled
+}
+
+fn is_enabled(state: &KeyState) -> bool {
+    *state == KeyState::Enabled
 }
 
 /// Key material, base64 (AES key bytes, or PKCS#8 DER); `"destroyed"` when there is none.
@@ -234,6 +249,7 @@ impl StoredKey {
                     id: v.id.clone(),
                     created: v.created,
                     material: StoredMaterial::from_material(&v.material),
+                    state: v.state,
                 })
                 .collect(),
         }
@@ -251,11 +267,12 @@ impl StoredKey {
                 Ok(KeyVersion {
                     id: v.id,
                     created: v.created,
-                    material: if destroyed {
+                    material: if destroyed || v.state == KeyState::Destroyed {
                         KeyMaterial::Destroyed
                     } else {
                         v.material.into_material()?
                     },
+                    state: v.state,
                 })
             })
             .collect::<Result<Vec<_>, String>>()

@@ -145,14 +145,19 @@ fn check_versions(key: &StoredKey) -> Result<(), String> {
                 version.id
             ));
         }
-        match (&version.material, destroyed) {
-            // A destroyed key's material is dropped at load whatever the file says (files
-            // written before destruction removed it held zeroes there).
+        match (
+            &version.material,
+            destroyed || version.state == KeyState::Destroyed,
+        ) {
+            // A destroyed key's or version's material is dropped at load whatever the file says
+            // (files written before destruction removed it held zeroes there).
             (_, true) => {}
             (StoredMaterial::Destroyed, false) => {
                 return Err(format!(
-                    "{field}.material: the material is destroyed but the key is {}",
-                    key.state.as_str()
+                    "{field}.material: the material is destroyed but the key is {} and the \
+                     version {}",
+                    key.state.as_str(),
+                    version.state.as_str()
                 ));
             }
             (material, false) => check_material(key.spec, material)
@@ -354,7 +359,8 @@ mod tests {
             (
                 "destroyed material on an enabled key",
                 Box::new(|v| v["keys"][0]["versions"][0]["material"] = json!("destroyed")),
-                "keys[0] (aws).versions[0].material: the material is destroyed but the key is enabled",
+                "keys[0] (aws).versions[0].material: the material is destroyed but the key is enabled \
+                 and the version enabled",
             ),
             (
                 "an Azure version id shared by two keys",

@@ -114,6 +114,41 @@ def test_owner_disables_and_service_is_refused():
     admin.update_key_properties(name, enabled=True)
 
 
+def test_owner_disables_an_old_version_and_only_its_data_is_refused():
+    admin = key_client(credential(ADMIN_APP, ADMIN_SECRET))
+    name = f"py-{uuid.uuid4().hex[:12]}"
+    admin.create_rsa_key(name)
+    cred = credential()
+    old = crypto_client(key_client(cred).get_key(name).id, cred).encrypt(
+        EncryptionAlgorithm.rsa_oaep_256, b"old"
+    )
+    admin.rotate_key(name)
+    new = crypto_client(key_client(cred).get_key(name).id, cred).encrypt(
+        EncryptionAlgorithm.rsa_oaep_256, b"new"
+    )
+    old_version = old.key_id.rsplit("/", 1)[1]
+    assert new.key_id.rsplit("/", 1)[1] != old_version
+
+    disabled = admin.update_key_properties(name, old_version, enabled=False)
+    assert disabled.properties.enabled is False
+    assert disabled.properties.version == old_version
+    assert admin.get_key(name, old_version).properties.enabled is False
+    assert admin.get_key(name).properties.enabled is True
+    try:
+        crypto_client(old.key_id, cred).decrypt(old.algorithm, old.ciphertext)
+    except HttpResponseError as error:
+        assert error.status_code == 403
+        assert "KeyDisabled" in str(error)
+    else:
+        raise AssertionError("a disabled version decrypted")
+    again = crypto_client(new.key_id, cred).decrypt(new.algorithm, new.ciphertext)
+    assert again.plaintext == b"new"
+
+    admin.update_key_properties(name, old_version, enabled=True)
+    back = crypto_client(old.key_id, cred).decrypt(old.algorithm, old.ciphertext)
+    assert back.plaintext == b"old"
+
+
 def test_service_may_not_manage_keys():
     try:
         key_client(credential()).rotate_key(KEY)

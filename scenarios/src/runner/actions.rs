@@ -5,11 +5,13 @@ use ekm_engine::{ObjectName, ProjectId};
 
 use super::outcome::{Done, error_kind};
 use super::timers::RevocationCause;
-use super::wording::{describe, key_state};
+use super::wording::{describe, key_state, version_state};
 use super::{Playback, Sealed, object_context};
 use crate::report::Check;
 use crate::report::trace::{Marker, MarkerKind, Read, Seal};
-use crate::schema::{Action, Cloud, ErrorKind, ExternalKeyAction, KeyAction};
+use crate::schema::{
+    Action, Cloud, ErrorKind, ExternalKeyAction, KeyAction, VersionAction, VersionStep,
+};
 
 impl Playback {
     /// Performs a step's action; a key or fault event that took effect becomes a trace marker.
@@ -24,6 +26,8 @@ impl Playback {
             } => Some(MarkerKind::Rotate),
             Action::Key { action, .. } if action.revokes() => Some(MarkerKind::Revoke),
             Action::Key { action, .. } if action.undoes().is_some() => Some(MarkerKind::Restore),
+            Action::Version(step) if step.action.revokes() => Some(MarkerKind::Revoke),
+            Action::Version(_) => Some(MarkerKind::Restore),
             Action::AliasSwap(_) | Action::SwitchKey(_) => Some(MarkerKind::Revoke),
             Action::ExternalKey(step) if step.action == ExternalKeyAction::Enable => {
                 Some(MarkerKind::Restore)
@@ -60,6 +64,7 @@ impl Playback {
             Action::Traffic(traffic) => self.traffic(traffic).await,
             Action::FleetTraffic(workload) => self.fleet_traffic(workload).await,
             Action::Key { action, key } => self.key_action(*action, key),
+            Action::Version(step) => self.version_action(step),
             Action::AliasSwap(swap) => {
                 let old = self.alias_target.clone();
                 match self.lab.set_alias(&swap.alias, &swap.to) {
@@ -121,6 +126,46 @@ impl Playback {
                     self.undo(key, RevocationCause::Key(undone));
                 }
                 Done::ok(key_state(key, &info))
+            }
+            Err(e) => Done::failed(ErrorKind::Refused, e.to_string()),
+        }
+    }
+
+    /// A version action: the step names the version by its place among the key's versions.
+    fn version_action(&mut self, step: &VersionStep) -> Done {
+        let key = &step.key;
+        let label = format!("{} {key} version {}", step.action.as_str(), step.version);
+        let id = match self.lab.key(key) {
+            Ok(info) => match usize::try_from(step.version)
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|i| info.versions.get(i))
+            {
+                Some(id) => id.clone(),
+                None => {
+                    let count = info.versions.len();
+                    return Done::failed(
+                        ErrorKind::Refused,
+                        format!(
+                            "{key} has {count} version(s); there is no version {}",
+                            step.version
+                        ),
+                    );
+                }
+            },
+            Err(e) => return Done::failed(ErrorKind::Refused, e.to_string()),
+        };
+        match self.lab.apply_version(key, &id, step.action) {
+            Ok(info) => {
+                let cause = RevocationCause::Version(step.action, id.clone());
+                if step.action.revokes() {
+                    self.revoke(key, cause, &label);
+                } else {
+                    for undone in [VersionAction::Disable, VersionAction::Destroy] {
+                        self.undo(key, RevocationCause::Version(undone, id.clone()));
+                    }
+                }
+                Done::ok(version_state(key, step.version, &id, &info))
             }
             Err(e) => Done::failed(ErrorKind::Refused, e.to_string()),
         }
@@ -205,18 +250,23 @@ impl Playback {
                 passed: false,
             });
         }
-        let key = self
-            .lab
-            .wrapping_key(&envelope)
-            .map_or_else(|_| self.current_key(provider), |k| k.key);
+        let (key, version) = self.lab.wrapping_key(&envelope).map_or_else(
+            |_| (self.current_key(provider), None),
+            |k| (k.key, Some(k.version)),
+        );
         self.trace.seals.push(Seal {
             at: self.elapsed(),
             object: name.to_owned(),
             provider: provider.to_string(),
             key: key.clone(),
         });
-        self.objects
-            .insert(name.to_owned(), Sealed { key: key.clone() });
+        self.objects.insert(
+            name.to_owned(),
+            Sealed {
+                key: key.clone(),
+                version,
+            },
+        );
         Ok(key)
     }
 

@@ -27,6 +27,7 @@ impl Playback {
         let implicit_ok = matches!(
             action,
             Action::Key { .. }
+                | Action::Version(_)
                 | Action::AliasSwap(_)
                 | Action::SwitchKey(_)
                 | Action::Fault(_)

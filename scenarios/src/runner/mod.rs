@@ -156,6 +156,8 @@ pub struct Playback {
 struct Sealed {
     /// Lab name of the key that wrapped its DEK.
     key: String,
+    /// The version of that key, when the lab could tell.
+    version: Option<String>,
 }
 
 fn object_context(name: &str) -> EncryptionContext {

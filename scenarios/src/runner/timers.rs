@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::{Playback, to_time};
 use crate::report::Check;
-use crate::schema::KeyAction;
+use crate::schema::{KeyAction, VersionAction};
 use crate::time::clock_offset;
 /// A revocation the `revocation_effective_within` invariant watches.
 #[derive(Debug)]
@@ -21,9 +21,12 @@ pub(super) struct Revocation {
     pub(super) label: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum RevocationCause {
     Key(KeyAction),
+    /// One version of the key (by id) was disabled or scheduled for destruction: only what it
+    /// wrapped must become unreadable.
+    Version(VersionAction, String),
     AliasSwap,
     SwitchKey,
     /// The external key backing the key was disabled or deleted in the customer's manager.
@@ -97,10 +100,15 @@ impl Playback {
                 .partition(|r| r.at + within <= now);
         self.revocations = waiting;
         for revocation in due {
+            let version = match &revocation.cause {
+                RevocationCause::Version(_, id) => Some(id),
+                _ => None,
+            };
             let objects: Vec<String> = self
                 .objects
                 .iter()
                 .filter(|(_, sealed)| sealed.key == revocation.key)
+                .filter(|(_, sealed)| version.is_none_or(|id| sealed.version.as_ref() == Some(id)))
                 .map(|(name, _)| name.clone())
                 .collect();
             let mut still_readable = Vec::new();

@@ -18,6 +18,16 @@ pub(super) fn key_state(key: &str, info: &KeyInfo) -> String {
     )
 }
 
+/// A version's state after a version action (`gcp-demo version 1 (1): disabled; key enabled`).
+pub(super) fn version_state(key: &str, place: u32, id: &str, info: &KeyInfo) -> String {
+    let state = info
+        .version_states
+        .iter()
+        .find(|v| v.id == id)
+        .map_or("gone", |v| v.state.as_str());
+    format!("{key} version {place} ({id}): {state}; key {}", info.state)
+}
+
 fn on_off(on: bool) -> &'static str {
     if on { "on" } else { "off" }
 }
@@ -41,6 +51,7 @@ pub fn describe(action: &Action) -> String {
         }
         Action::FleetTraffic(w) => format!("{name} {} ops / {}", w.operations, w.over),
         Action::Key { key, .. } => format!("{name} {key}"),
+        Action::Version(step) => format!("{name} {} version {}", step.key, step.version),
         Action::AliasSwap(swap) => format!("{name} alias/{} → {}", swap.alias, swap.to),
         Action::SwitchKey(switch) => format!("{name} {} → {}", switch.provider, switch.to),
         Action::ExternalKey(step) => format!("{name} {} {}", step.action.word(), step.key),

@@ -1,7 +1,7 @@
 //! The actions a step can take (`encrypt`, `rotate`, `alias-swap`, `outage`, …), their names
 //! as step keys and how each reads its arguments.
 
-use ekm_vocab::{Cloud, KeyAction, Vocabulary};
+use ekm_vocab::{Cloud, KeyAction, VersionAction, Vocabulary};
 use serde::Deserialize;
 use serde::de::MapAccess;
 
@@ -31,6 +31,8 @@ pub enum Action {
         /// Lab name of the key.
         key: String,
     },
+    /// The owner's action on one version of a key (`disable-version`, …): GCP and Azure.
+    Version(VersionStep),
     /// Repoint an AWS alias at another key.
     AliasSwap(AliasSwap),
     /// Re-register a provider's project on another key.
@@ -62,6 +64,29 @@ pub struct Traffic {
     /// Fraction of operations that are reads (default 0.5).
     #[serde(default)]
     pub reads: Option<f64>,
+}
+
+/// `disable-version:` / `enable-version:` / `destroy-version:` / `restore-version:` —
+/// `{key, version}`: the customer's action on one version of a GCP or Azure key, as the cloud's
+/// own calls take it (`cryptoKeyVersions` patch of `state`, `:destroy`, `:restore`; Key Vault's
+/// `PATCH /keys/{name}/{version}`). `version` counts the key's versions from 1, oldest first (GCP's
+/// own numbering; for Azure, the version the lab made in that place).
+#[derive(Debug, Clone)]
+pub struct VersionStep {
+    /// Which.
+    pub action: VersionAction,
+    /// Lab name of the key.
+    pub key: String,
+    /// The version's place, 1 = the oldest.
+    pub version: u32,
+}
+
+/// The argument map of a version action.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionArgs {
+    key: String,
+    version: u32,
 }
 
 /// `alias-swap:` — point `alias` (default `ekm-demo`) at key `to`.
@@ -98,6 +123,7 @@ pub(super) enum ActionName {
     Traffic,
     FleetTraffic,
     Key(KeyAction),
+    Version(VersionAction),
     AliasSwap,
     SwitchKey,
     Latency,
@@ -118,6 +144,19 @@ impl ActionName {
         ("read-all", ActionName::ReadAll),
         ("traffic", ActionName::Traffic),
         ("fleet-traffic", ActionName::FleetTraffic),
+        (
+            "disable-version",
+            ActionName::Version(VersionAction::Disable),
+        ),
+        ("enable-version", ActionName::Version(VersionAction::Enable)),
+        (
+            "destroy-version",
+            ActionName::Version(VersionAction::Destroy),
+        ),
+        (
+            "restore-version",
+            ActionName::Version(VersionAction::Restore),
+        ),
         ("alias-swap", ActionName::AliasSwap),
         ("switch-key", ActionName::SwitchKey),
         ("latency", ActionName::Latency),
@@ -166,6 +205,7 @@ impl Action {
             Action::Traffic(_) => ActionName::Traffic,
             Action::FleetTraffic(_) => ActionName::FleetTraffic,
             Action::Key { action, .. } => ActionName::Key(*action),
+            Action::Version(step) => ActionName::Version(step.action),
             Action::AliasSwap(_) => ActionName::AliasSwap,
             Action::SwitchKey(_) => ActionName::SwitchKey,
             Action::Fault(fault) => match fault.kind {
@@ -223,6 +263,14 @@ impl ActionName {
                 action,
                 key: map.next_value()?,
             },
+            ActionName::Version(action) => {
+                let args: VersionArgs = map.next_value()?;
+                Action::Version(VersionStep {
+                    action,
+                    key: args.key,
+                    version: args.version,
+                })
+            }
             ActionName::AliasSwap => Action::AliasSwap(map.next_value()?),
             ActionName::SwitchKey => Action::SwitchKey(map.next_value()?),
             ActionName::Latency => map.next_value::<LatencyArgs>()?.into_action(),

@@ -24,7 +24,7 @@
 //!
 //! Every word maps onto the vocabulary in one table: clouds, key actions, KMS error kinds and
 //! injected errors are ekm-vocab's tables ([`Cloud`], [`KeyAction`], [`KmsErrorKind`],
-//! [`ekm_vocab::InjectedError`], [`ExternalKeyAction`], [`HealthStatus`]); the tables here hold only the words a scenario alone has
+//! [`ekm_vocab::InjectedError`], [`ExternalKeyAction`], [`HealthStatus`], [`VersionAction`]); the tables here hold only the words a scenario alone has
 //! (its other actions and error kinds, call and hop operations, key states, the external key
 //! manager's hop faults, `any` for every fault operation where the control API says `*`).
 
@@ -43,8 +43,8 @@ use std::collections::BTreeMap;
 use ekm_engine::config::EngineSettings;
 pub use ekm_lab::HopErrorName;
 pub use ekm_vocab::{
-    Cloud, ExternalKeyAction, HealthStatus, KeyAction, KmsErrorKind, UnknownWord, Vocabulary,
-    suggest,
+    Cloud, ExternalKeyAction, HealthStatus, KeyAction, KmsErrorKind, UnknownWord, VersionAction,
+    Vocabulary, suggest,
 };
 use serde::Deserialize;
 
@@ -53,7 +53,7 @@ pub use access::{
     Binding, DeleteServicePrincipal, Document, GcpDocuments, PolicyWord, ProjectDecl, PutStatement,
     RemoveStatement,
 };
-pub use action::{Action, AliasSwap, SwitchKey, Traffic};
+pub use action::{Action, AliasSwap, SwitchKey, Traffic, VersionStep};
 pub use error_kind::ErrorKind;
 pub use expect::{
     CacheExpectation, CallExpectation, CallOp, CallOutcome, Count, Expect, HopExpectation, HopOp,
