@@ -22,12 +22,24 @@ use crate::state::Kms;
 use ekm_vocab::CallKind;
 
 /// The permission each Cloud KMS method checks on its resource.
-const PERMISSIONS: [(&str, &str); 7] = [
+const PERMISSIONS: [(&str, &str); 10] = [
     ("encrypt", "cloudkms.cryptoKeyVersions.useToEncrypt"),
     ("decrypt", "cloudkms.cryptoKeyVersions.useToDecrypt"),
     ("getCryptoKey", "cloudkms.cryptoKeys.get"),
     ("listCryptoKeyVersions", "cloudkms.cryptoKeyVersions.list"),
     ("getCryptoKeyVersion", "cloudkms.cryptoKeyVersions.get"),
+    (
+        "updateCryptoKeyVersion",
+        "cloudkms.cryptoKeyVersions.update",
+    ),
+    (
+        "destroyCryptoKeyVersion",
+        "cloudkms.cryptoKeyVersions.destroy",
+    ),
+    (
+        "restoreCryptoKeyVersion",
+        "cloudkms.cryptoKeyVersions.restore",
+    ),
     ("getIamPolicy", "cloudkms.cryptoKeys.getIamPolicy"),
     ("setIamPolicy", "cloudkms.cryptoKeys.setIamPolicy"),
 ];
