@@ -14,11 +14,9 @@ use common::TestLab;
 use ekm_clock::ManualClock;
 use ekm_mock_kms::config::LabConfig;
 use ekm_mock_kms::server::{MockKms, Options, ServerError};
-use gcp_clients::{StaticToken, wif_config};
-use google_cloud_auth::credentials::{Credentials, external_account};
+use gcp_clients::{owner, service};
 use google_cloud_gax::error::Error as GaxError;
 use google_cloud_gax::error::rpc::Code;
-use google_cloud_gax::retry_policy::NeverRetry;
 use google_cloud_iam_v1::model::{Binding, GetPolicyOptions, Policy};
 use google_cloud_kms_v1::client::KeyManagementService;
 use serde_json::{Value, json};
@@ -28,31 +26,6 @@ const KEY: &str =
 const RING: &str = "projects/demo-project-12345/locations/us-east1/keyRings/ekm-ring";
 const PRINCIPAL: &str = "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ekm-pool/subject/100000000000000000001";
 const ROLE: &str = "roles/cloudkms.cryptoKeyEncrypterDecrypter";
-
-async fn client(url: &str, creds: Credentials) -> KeyManagementService {
-    KeyManagementService::builder()
-        .with_endpoint(url)
-        .with_credentials(creds)
-        .with_retry_policy(NeverRetry)
-        .build()
-        .await
-        .expect("client builds")
-}
-
-async fn owner(url: &str) -> KeyManagementService {
-    client(
-        url,
-        Credentials::from(StaticToken(ekm_mock_kms::gcp::OWNER_ACCESS_TOKEN)),
-    )
-    .await
-}
-
-async fn service(url: &str) -> KeyManagementService {
-    let creds = external_account::Builder::new(wif_config(url))
-        .build()
-        .expect("credentials build");
-    client(url, creds).await
-}
 
 async fn encrypt(client: &KeyManagementService) -> Result<(), GaxError> {
     client

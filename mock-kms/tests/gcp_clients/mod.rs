@@ -1,8 +1,17 @@
 //! The GCP clients the Cloud KMS tests share: the EKM service's external-account (workload
 //! identity federation) credentials and the customer administrator's static bearer token.
 
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different part of this module"
+)]
+
 use axum::http::{Extensions, HeaderMap, HeaderValue, header};
-use google_cloud_auth::credentials::{CacheableResource, CredentialsProvider, EntityTag};
+use google_cloud_auth::credentials::{
+    CacheableResource, Credentials, CredentialsProvider, EntityTag, external_account,
+};
+use google_cloud_gax::retry_policy::NeverRetry;
+use google_cloud_kms_v1::client::KeyManagementService;
 use serde_json::{Value, json};
 
 /// The demo tenant's workload identity provider, as STS's audience.
@@ -46,4 +55,29 @@ impl CredentialsProvider for StaticToken {
     async fn universe_domain(&self) -> Option<String> {
         None
     }
+}
+
+/// A Cloud KMS client of the mock at `url` on `creds`, never retrying.
+pub(crate) async fn client(url: &str, creds: Credentials) -> KeyManagementService {
+    KeyManagementService::builder()
+        .with_endpoint(url)
+        .with_credentials(creds)
+        .with_retry_policy(NeverRetry)
+        .build()
+        .await
+        .expect("client builds")
+}
+
+/// The customer administrator, with its static bearer token.
+pub(crate) async fn owner(url: &str) -> KeyManagementService {
+    let token = StaticToken(ekm_mock_kms::gcp::OWNER_ACCESS_TOKEN);
+    client(url, Credentials::from(token)).await
+}
+
+/// The EKM service, federated through STS with [`wif_config`].
+pub(crate) async fn service(url: &str) -> KeyManagementService {
+    let creds = external_account::Builder::new(wif_config(url))
+        .build()
+        .expect("credentials build");
+    client(url, creds).await
 }
