@@ -143,6 +143,7 @@ mod tests {
             trust: true,
             versions: Vec::new(),
             primary_version: String::new(),
+            version_states: Vec::new(),
         }
     }
 
