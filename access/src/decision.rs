@@ -3,10 +3,10 @@
 //! records the trace with the call, so a denial says *why* (the ExternalId the call sent, the
 //! binding on the wrong key ring) where the cloud's own message cannot.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The outcome of an access decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// A statement, binding or assignment grants the request and nothing denies it.
@@ -18,7 +18,7 @@ pub enum Verdict {
 }
 
 /// One document part the evaluator looked at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// The document (`trust policy of role/ekm`, `IAM policy on keyRings/ekm`).
     pub document: String,
@@ -29,7 +29,7 @@ pub struct Step {
 }
 
 /// An evaluator's answer with its trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     /// Allowed, or which kind of denial.
     pub verdict: Verdict,

@@ -19,6 +19,8 @@
 //! - [`document`]: reading JSON documents with paths in every error.
 //! - [`decision`]: [`Decision`], [`Verdict`] and the evaluation trace.
 //! - [`lint`]: [`Finding`] and [`Severity`], shared by each cloud's lint rules.
+//! - [`explain`]: [`Explanation`], the three conditions' decisions for one key with the lint of
+//!   the documents behind them (`ekm check --explain`).
 //! - [`aws`]: trust, key and identity policies; AssumeRole and KMS decisions.
 //! - [`gcp`]: workload-identity providers and the STS exchange; IAM policies, roles and the
 //!   Cloud KMS permission decision.
@@ -29,9 +31,11 @@ pub mod aws;
 pub mod azure;
 pub mod decision;
 pub mod document;
+pub mod explain;
 pub mod gcp;
 pub mod lint;
 
 pub use decision::{Decision, Step, Verdict};
 pub use document::DocumentError;
+pub use explain::{Explanation, SignInAs};
 pub use lint::{Finding, Severity};

@@ -20,6 +20,7 @@ use std::fmt;
 use std::time::Duration;
 
 use ekm_engine::config::Config;
+use ekm_engine::dek_cache::WRAP_CONTEXT_PROJECT;
 use ekm_engine::registration::{self, Cloud};
 use ekm_engine::{Dek, EncryptionContext, KmsError};
 use ekm_vocab::KmsErrorKind;
@@ -141,7 +142,9 @@ async fn check_cloud(config: &Config, cloud: Cloud) -> [Verdict; 3] {
             };
         }
     };
-    let context = EncryptionContext::new().with("ekm:check", config.project_id.as_str());
+    // The context the engine binds into every wrap, so key-policy conditions on it decide the
+    // check as they decide the engine's own calls.
+    let context = EncryptionContext::new().with(WRAP_CONTEXT_PROJECT, config.project_id.as_str());
     let dek = match Dek::generate() {
         Ok(dek) => dek,
         Err(error) => {

@@ -21,6 +21,7 @@ use ekm_engine::registration::{self, Cloud};
 use ekm_engine::{EncryptionContext, Engine, ProjectId};
 
 use crate::check::Verdict;
+use crate::explain::{self, Documents};
 use ekm_lab::{EmbeddedLab, LabOptions};
 
 /// `ekm encrypt` / `ekm decrypt`.
@@ -53,6 +54,10 @@ pub struct CheckArgs {
     /// The registration (`ekm.yaml`); without it, the embedded demo lab.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Also print, from the lab mock's copy of the customer's documents, which document part
+    /// decided each condition, and the least-privilege lint of those documents.
+    #[arg(long)]
+    explain: bool,
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -199,10 +204,22 @@ fn first_configured(config: &Config) -> Option<Cloud> {
 /// `ekm check`: prints the three conditions per configured cloud; returns whether every one
 /// was verified to hold.
 pub async fn check(args: CheckArgs) -> anyhow::Result<bool> {
-    let (config, _lab) = registration(args.config.as_deref()).await?;
+    let (config, lab) = registration(args.config.as_deref()).await?;
     let checks = crate::check::check_registration(&config).await;
-    for cloud in &checks {
-        print!("{cloud}");
+    let documents = match args.explain {
+        true => Documents::find(&config, lab.as_ref()).await,
+        false => None,
+    };
+    for check in &checks {
+        print!("{check}");
+        match (&documents, args.explain) {
+            (Some(documents), _) => match documents.explain(&config, check.cloud).await {
+                Ok(explanation) => print!("{}", explain::render(&explanation)),
+                Err(error) => println!("  the customer's documents: cannot be read: {error}"),
+            },
+            (None, true) => print!("{}", explain::unavailable(check.cloud)),
+            (None, false) => {}
+        }
     }
     Ok(checks.iter().all(|c| c.steps.iter().all(Verdict::passed)))
 }

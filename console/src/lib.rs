@@ -13,6 +13,8 @@
 //! - [`cli`] — the clap tree: `ekm` alone opens the console; `--speed`, `--config`, …
 //! - [`commands`] — `ekm encrypt`, `ekm decrypt` and `ekm check`: scripting a registration.
 //! - [`check`] — `ekm check`'s verdicts: sign-in, key state and permissions, each with a hint.
+//! - [`explain`] — `ekm check --explain`: the deciding document part of each condition and the
+//!   lint of the documents behind the key, read from the lab's mock.
 //! - [`lint`] — `ekm lint FILE…`: the least-privilege lint on access documents.
 //! - [`forecast`] — `ekm forecast`: a fleet's KMS request volume computed from its parameters.
 //! - [`model`] — the state, [`Action`](model::Action) and [`Effect`](model::Effect).
@@ -36,6 +38,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod driver;
+pub mod explain;
 pub mod forecast;
 mod keymap;
 pub mod lint;

@@ -212,3 +212,32 @@ async fn a_missing_or_unassigned_policy_names_the_permission() {
     );
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_names_what_decided_each_condition_and_agrees_with_the_calls() {
+    let lab = lab().await;
+    lab.apply("gcp-demo", KeyAction::RevokeAccess).unwrap();
+    let documents = ekm_console::explain::Documents::find(lab.config(), Some(&lab))
+        .await
+        .expect("the embedded lab's documents");
+    for cloud in [Cloud::Aws, Cloud::Gcp, Cloud::Azure] {
+        let verdicts = check(lab.config(), cloud).await;
+        let explained = documents.explain(lab.config(), cloud).await.unwrap();
+        for (verdict, decision) in verdicts.steps.iter().zip(explained.decisions()) {
+            if verdict.passed() {
+                assert!(decision.allowed(), "{cloud}: {verdicts}\n{decision:?}");
+            }
+        }
+        let shown = ekm_console::explain::render(&explained);
+        assert!(shown.contains("1. sign-in: allowed by "), "{shown}");
+        if cloud == Cloud::Gcp {
+            assert!(!verdicts.steps[1].passed(), "{verdicts}");
+            assert!(shown.contains("2+3. Encrypt: denied"), "{shown}");
+            assert!(shown.contains("looked at IAM policy"), "{shown}");
+        } else {
+            assert!(shown.contains("2+3. Decrypt: allowed by "), "{shown}");
+        }
+        assert!(shown.lines().all(|l| l.len() < 400), "{shown}");
+    }
+    lab.shutdown().await;
+}

@@ -170,6 +170,21 @@ async fn encrypt_decrypt_and_check_through_a_registration_file() {
     let azure = section("azure");
     assert!(azure.contains("✗ 1.") && azure.contains("· 2."), "{azure}");
 
+    // --explain reads the mock's documents through its control API (found behind the
+    // registration's loopback endpoints) and names what decided each condition.
+    let out = ekm(&["check", "--config", config, "--explain"]).await;
+    let explained = text(&out);
+    assert!(
+        explained.contains("the customer's documents for key gcp-demo")
+            && explained.contains("2+3. Encrypt: denied (nothing grants it)")
+            && explained.contains("looked at IAM policy on"),
+        "{explained}"
+    );
+    assert!(
+        explained.contains("1. sign-in: denied") && explained.contains("servicePrincipal"),
+        "the Azure trust removal is named: {explained}"
+    );
+
     let out = ekm(&[
         "encrypt",
         "--config",

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use ekm_access::{Explanation, SignInAs};
 use ekm_mock_kms::audit::AuditPage;
 use ekm_mock_kms::calls::{CallPage, CallRecord};
 use ekm_mock_kms::error::StateError;
@@ -52,6 +53,18 @@ impl EmbeddedLab {
         action: VersionAction,
     ) -> Result<KeyInfo, LabError> {
         Ok(self.mock.lab().apply_version(name, version, action)?)
+    }
+
+    /// What the customer's documents decide for EKM's sign-in, encrypt and decrypt on the
+    /// `cloud` key a registration names `key`, with each decision's trace and the lint of the
+    /// documents behind them.
+    pub fn explain(
+        &self,
+        cloud: Cloud,
+        key: &str,
+        sign_in: &SignInAs,
+    ) -> Result<Explanation, LabError> {
+        Ok(self.mock.lab().explain(cloud, key, sign_in)?)
     }
 
     /// Every AWS alias (without `alias/`) and the key it points at, in alias order.

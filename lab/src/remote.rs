@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ekm_access::{Explanation, SignInAs};
 use ekm_engine::config::Config;
 use ekm_mock_kms::calls::CallPage;
 use ekm_mock_kms::control::index::SERVICE;
@@ -160,6 +161,24 @@ impl MockControl {
     ) -> Result<KeyInfo, RemoteError> {
         let path = format!("/keys/{name}/versions/{version}/{action}");
         self.call(Method::POST, &path, None::<()>).await
+    }
+
+    /// What the customer's documents decide for EKM's sign-in, encrypt and decrypt on the
+    /// `cloud` key a registration names `key`, with each decision's trace and the lint of the
+    /// documents behind them.
+    pub async fn explain(
+        &self,
+        cloud: Cloud,
+        key: &str,
+        sign_in: &SignInAs,
+    ) -> Result<Explanation, RemoteError> {
+        let mut url = reqwest::Url::parse("http://lab.invalid/").expect("a fixed URL parses");
+        url.query_pairs_mut()
+            .append_pair("key", key)
+            .extend_pairs(sign_in.pairs());
+        let query = url.query().unwrap_or_default();
+        let path = format!("/access/{cloud}/explain?{query}");
+        self.call(Method::GET, &path, None::<()>).await
     }
 
     /// Every AWS alias (without `alias/`) and the key it points at, in alias order.

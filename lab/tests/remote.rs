@@ -163,3 +163,34 @@ async fn endpoints_that_are_not_the_lab_mock_are_not_taken_for_it() {
         Err(RemoteError::Unreachable { .. })
     ));
 }
+
+#[tokio::test]
+async fn explain_reads_the_same_decisions_in_process_and_through_the_control_api() {
+    let lab = EmbeddedLab::start(LabOptions::new(Arc::new(ManualClock::default())))
+        .await
+        .expect("lab starts");
+    let control = MockControl::find(lab.config()).await.expect("a lab mock");
+    lab.apply("aws-demo", KeyAction::RevokeAccess).unwrap();
+    let arn = lab.key("aws-demo").unwrap().id;
+    let sign_in = ekm_access::SignInAs {
+        external_id: Some("proj_other & more".into()),
+        ..Default::default()
+    };
+    let remote = control.explain(Cloud::Aws, &arn, &sign_in).await.unwrap();
+    assert_eq!(remote, lab.explain(Cloud::Aws, &arn, &sign_in).unwrap());
+    assert_eq!(remote.key, "aws-demo");
+    assert!(
+        remote.sign_in.explain().contains("proj_other & more"),
+        "the ExternalId travels intact: {}",
+        remote.sign_in.explain()
+    );
+    assert_eq!(remote.decrypt.verdict, ekm_access::Verdict::ExplicitDeny);
+    let missing = control
+        .explain(Cloud::Gcp, "no-such-key", &ekm_access::SignInAs::default())
+        .await;
+    assert!(
+        matches!(missing, Err(RemoteError::Refused { status: 404, .. })),
+        "{missing:?}"
+    );
+    lab.shutdown().await;
+}

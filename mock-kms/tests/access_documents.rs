@@ -390,3 +390,83 @@ async fn azure_documents_come_from_config_survive_a_restart_and_bad_ones_are_ref
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn explain_names_the_deciding_statement_of_each_condition() {
+    let lab = TestLab::start().await;
+    let owner = owner_kms(&lab.url()).await;
+    let policy = policy_with_deny(&key_policy(&owner).await);
+    owner
+        .put_key_policy()
+        .key_id(DEMO_ARN)
+        .policy(&policy)
+        .send()
+        .await
+        .unwrap();
+    let explain = |query: String| {
+        let lab = &lab;
+        async move {
+            lab.control("GET", &format!("/_mock/v1/access/{query}"), None)
+                .await
+        }
+    };
+    let (status, ours) = explain(format!("aws/explain?key={DEMO_ARN}")).await;
+    assert_eq!(status, 200, "{ours}");
+    for condition in ["sign_in", "encrypt", "decrypt"] {
+        assert_eq!(ours[condition]["verdict"], "allow", "{condition}: {ours}");
+    }
+    assert!(
+        ours["encrypt"]["decided_by"]["part"]
+            .as_str()
+            .is_some_and(|p| p.contains("AllowEkmService")),
+        "{ours}"
+    );
+    let (_, theirs) = explain(format!(
+        "aws/explain?key={DEMO_ARN}&project=proj_other&external_id=proj_other"
+    ))
+    .await;
+    assert_eq!(theirs["decrypt"]["verdict"], "explicit-deny", "{theirs}");
+    assert!(
+        theirs["decrypt"]["decided_by"]["part"]
+            .as_str()
+            .is_some_and(|p| p.contains("OnlyOurProject")),
+        "{theirs}"
+    );
+    assert_eq!(
+        theirs["encrypt"]["verdict"], "allow",
+        "only Decrypt is denied"
+    );
+    assert_ne!(theirs["sign_in"]["verdict"], "allow", "{theirs}");
+    // The lint sees the customer's documents: the default key policy's delegation to IAM.
+    assert!(
+        ours["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["document"] == "key policy of aws-demo")),
+        "{ours}"
+    );
+
+    let (status, gcp) = explain("gcp/explain?key=gcp-demo&audience=someone-else".into()).await;
+    assert_eq!(status, 200, "{gcp}");
+    assert_eq!(gcp["sign_in"]["verdict"], "implicit-deny", "{gcp}");
+    let (status, azure) = explain("azure/explain?key=azure-demo".into()).await;
+    assert_eq!(
+        (status, &azure["decrypt"]["verdict"]),
+        (200, &json!("allow")),
+        "{azure}"
+    );
+
+    for (query, expected) in [
+        ("aws/explain", 400),
+        ("aws/explain?key=aws-demo&colour=red", 400),
+        ("aws/explain?key=gcp-demo", 404),
+        ("awz/explain?key=aws-demo", 400),
+    ] {
+        let (status, reply) = explain(query.into()).await;
+        assert_eq!(status, expected, "{query}: {reply}");
+        assert!(
+            reply["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{reply}"
+        );
+    }
+    lab.shutdown().await;
+}

@@ -303,10 +303,11 @@ fn decide(
 ) -> Decision {
     let resource = json!({"name": key, "type": "cloudkms.googleapis.com/CryptoKey", "service": "cloudkms.googleapis.com"});
     for level in ancestry(key) {
-        let Some(policy) = policies.get(&level) else {
+        let doc = format!("IAM policy on {level}");
+        let Some(policy) = policies.get(&level).filter(|p| !p.bindings.is_empty()) else {
+            tracer.note_with(&doc, "bindings", || "none: grants nothing".into());
             continue;
         };
-        let doc = format!("IAM policy on {level}");
         for (i, b) in policy.bindings.iter().enumerate() {
             let part = format!("bindings[{i}] {}", b.role);
             if !b.members.iter().any(|m| names_caller(m, who)) {

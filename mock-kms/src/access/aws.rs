@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use ekm_access::aws::{self as aws_access, Caller, Context, Named, Policy, PolicyKind, Request};
-use ekm_access::{Decision, DocumentError};
+use ekm_access::{Decision, DocumentError, Finding};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -271,6 +271,29 @@ impl AwsAccess {
     /// Decides a KMS call by a session of the role: `Ok` when the documents allow it (decided
     /// without building a trace), else the decision with its trace and AWS's message.
     pub fn kms_call(&self, tenant: &Tenant, call: &KmsCall<'_>) -> Result<(), Box<Decision>> {
+        self.with_documents(tenant, call, |key, identity, request| {
+            if aws_access::kms_allows(key, identity, request) {
+                Ok(())
+            } else {
+                Err(Box::new(aws_access::kms_call(key, identity, request)))
+            }
+        })
+    }
+
+    /// Decides a KMS call by a session of the role with its whole trace, allowed or not
+    /// (`ekm check --explain`).
+    pub fn kms_decision(&self, tenant: &Tenant, call: &KmsCall<'_>) -> Decision {
+        self.with_documents(tenant, call, aws_access::kms_call)
+    }
+
+    /// Runs `decide` on the documents that take part in `call`: the key's policy (KMS's default
+    /// key policy when the key has none), the role's policies and the request's condition keys.
+    fn with_documents<R>(
+        &self,
+        tenant: &Tenant,
+        call: &KmsCall<'_>,
+        decide: impl FnOnce(Named<'_>, &[Named<'_>], &Request<'_>) -> R,
+    ) -> R {
         let mut context = Context::new()
             .with("aws:PrincipalArn", call.caller.arn.clone())
             .with("kms:CallerAccount", call.caller.account.clone())
@@ -315,11 +338,30 @@ impl AwsAccess {
             caller: call.caller,
             context: &context,
         };
-        if aws_access::kms_allows(key, &identity, &request) {
-            Ok(())
-        } else {
-            Err(Box::new(aws_access::kms_call(key, &identity, &request)))
+        decide(key, &identity, &request)
+    }
+
+    /// The least-privilege lint of the documents EKM's calls on key `name` meet: the role's
+    /// trust policy, the key's policy and the role's policies.
+    pub fn lint(&self, tenant: &Tenant, name: &str) -> Vec<Finding> {
+        let role = short_role(&tenant.aws.role_arn);
+        let mut found = aws_access::lint::lint(
+            &format!("trust policy of {role}"),
+            self.trust_policy.policy(),
+        );
+        let fallback = document(PolicyKind::Key, default_key_policy(tenant));
+        let key_policy = self.key_policies.get(name).unwrap_or(&fallback);
+        found.extend(aws_access::lint::lint(
+            &format!("key policy of {name}"),
+            key_policy.policy(),
+        ));
+        for (policy_name, document) in &self.role_policies {
+            found.extend(aws_access::lint::lint(
+                &format!("role policy {policy_name}"),
+                document.policy(),
+            ));
         }
+        found
     }
 }
 

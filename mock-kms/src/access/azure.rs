@@ -23,7 +23,7 @@ use ekm_access::azure::rbac::{DECRYPT, ENCRYPT};
 use ekm_access::azure::{
     self as azure_access, Assignment, RoleDefinition, ServicePrincipal, Vault,
 };
-use ekm_access::{Decision, DocumentError};
+use ekm_access::{Decision, DocumentError, Finding};
 use serde_json::{Value, json};
 
 use crate::error::StateError;
@@ -190,30 +190,62 @@ impl AzureAccess {
         action: &str,
         vault_key: &str,
     ) -> Result<(), (Box<Decision>, &'static str)> {
-        let custom: Vec<RoleDefinition> = self
-            .role_definitions
-            .iter()
-            .map(|r| r.parsed.clone())
-            .collect();
-        let assignments: Vec<Assignment> = self
-            .role_assignments
-            .iter()
-            .map(|a| a.parsed.clone())
-            .collect();
-        let decided = azure_access::authorize(
-            &self.vault.parsed,
-            &assignments,
-            &custom,
-            oid,
-            action,
-            &self.key_scope(vault_key),
-        );
+        let decided = self.decide(oid, action, vault_key);
         if decided.decision.allowed() {
             Ok(())
         } else {
             let inner = decided.inner.unwrap_or("ForbiddenByRbac");
             Err((Box::new(decided.decision), inner))
         }
+    }
+
+    /// EKM's sign-in as app `app_id`, encrypt and decrypt on vault key `vault_key` with their
+    /// whole traces (`ekm check --explain`).
+    pub fn service_decisions(
+        &self,
+        tenant: &Tenant,
+        vault_key: &str,
+        app_id: &str,
+    ) -> [Decision; 3] {
+        let oid = &tenant.azure.service_object_id;
+        [
+            self.sign_in(tenant, app_id).decision,
+            self.decide(oid, ENCRYPT, vault_key).decision,
+            self.decide(oid, DECRYPT, vault_key).decision,
+        ]
+    }
+
+    /// The least-privilege lint of the vault's permission model, the role assignments and the
+    /// custom roles.
+    pub fn lint(&self) -> Vec<Finding> {
+        let (assignments, custom) = self.parsed_rbac();
+        azure_access::lint::lint(Some(&self.vault.parsed), &assignments, &custom)
+    }
+
+    fn decide(&self, oid: &str, action: &str, vault_key: &str) -> azure_access::DataDecision {
+        let (assignments, custom) = self.parsed_rbac();
+        azure_access::authorize(
+            &self.vault.parsed,
+            &assignments,
+            &custom,
+            oid,
+            action,
+            &self.key_scope(vault_key),
+        )
+    }
+
+    fn parsed_rbac(&self) -> (Vec<Assignment>, Vec<RoleDefinition>) {
+        let assignments = self
+            .role_assignments
+            .iter()
+            .map(|a| a.parsed.clone())
+            .collect();
+        let custom = self
+            .role_definitions
+            .iter()
+            .map(|r| r.parsed.clone())
+            .collect();
+        (assignments, custom)
     }
 
     /// What the documents decide for EKM on vault key `vault_key`: whether its service principal

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ekm_access::gcp::{self as gcp_access, CustomRoles, Exchange, IamPolicy, Identity, Member};
-use ekm_access::{Decision, DocumentError};
+use ekm_access::{Decision, DocumentError, Finding};
 use serde_json::{Map, Value, json};
 
 use crate::gcp::identity::ISSUER;
@@ -368,6 +368,49 @@ impl GcpAccess {
                 key,
             )))
         }
+    }
+
+    /// EKM's sign-in, encrypt and decrypt on crypto key `key` with their whole traces: the STS
+    /// exchange at workload-identity provider `provider` of an ID token for `audience`, then
+    /// the federated identity's permissions (`ekm check --explain`).
+    pub fn service_decisions(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        provider: &str,
+        audience: &str,
+    ) -> [Decision; 3] {
+        let mut claims = service_claims(tenant);
+        claims.insert("aud".to_owned(), Value::String(audience.to_owned()));
+        let exchange = self.exchange(provider, &claims);
+        let who = exchange
+            .federated
+            .as_ref()
+            .map_or_else(|| federated_identity(tenant), Identity::from);
+        let decide = |permission| {
+            gcp_access::authorize(&self.policies, &self.custom_roles, &who, permission, key)
+        };
+        [
+            exchange.decision,
+            decide(gcp_access::iam::USE_TO_ENCRYPT),
+            decide(gcp_access::iam::USE_TO_DECRYPT),
+        ]
+    }
+
+    /// The least-privilege lint of the workload-identity providers and of the IAM policies
+    /// crypto key `key` inherits (its project's, its key ring's and its own).
+    pub fn lint(&self, key: &str) -> Vec<Finding> {
+        let mut found: Vec<Finding> = self
+            .providers
+            .values()
+            .flat_map(|p| gcp_access::lint::lint_provider(&p.provider))
+            .collect();
+        for (resource, policy) in &self.policies {
+            if key == resource || key.starts_with(&format!("{resource}/")) {
+                found.extend(gcp_access::lint::lint_policy(Some(resource), policy));
+            }
+        }
+        found
     }
 
     /// What the documents decide for EKM on crypto key `key`: whether its federated identity may

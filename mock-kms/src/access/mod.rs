@@ -17,11 +17,14 @@
 //!   Cloud KMS permission decisions.
 //! - [`azure`]: service principals, role definitions and assignments, the vault; the Entra
 //!   sign-in and the Key Vault data-action decisions.
+//! - `explain`: EKM's three conditions on one key with their traces and the lint
+//!   ([`Kms::explain`](crate::state::Kms::explain)).
 //!
 //! [`Key`]: crate::keys::Key
 
 pub mod aws;
 pub mod azure;
+mod explain;
 pub mod gcp;
 
 pub use aws::{

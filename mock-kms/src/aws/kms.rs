@@ -298,7 +298,11 @@ fn key_uuid(key: &Key) -> &str {
 }
 
 /// Resolves a KeyId (UUID, key ARN, `alias/NAME`, alias ARN) to an AWS key's lab name.
-fn resolve(state: &KmsState, tenant: &AwsTenant, key_id: &str) -> Result<String, StateError> {
+pub(crate) fn resolve(
+    state: &KmsState,
+    tenant: &AwsTenant,
+    key_id: &str,
+) -> Result<String, StateError> {
     let not_found = || StateError::KeyNotFound(key_id.to_owned());
     if key_id.is_empty() {
         return Err(StateError::InvalidRequest("KeyId must not be empty".into()));

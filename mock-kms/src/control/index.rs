@@ -63,6 +63,12 @@ pub const ROUTES: &[RouteDoc] = &[
         "/_mock/v1/access/{cloud}",
         "replace them (same shape); refused naming field and JSON path",
     ),
+    route(
+        "GET",
+        "/_mock/v1/access/{cloud}/explain",
+        "?key=REF[&external_id|provider|audience|app_id|project=…]: EKM's sign-in, encrypt and \
+         decrypt on that key, each with the deciding document part and its trace, and the lint",
+    ),
     route("GET", "/_mock/v1/aliases", "every AWS alias and its key"),
     route(
         "PUT",

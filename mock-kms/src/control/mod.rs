@@ -60,6 +60,10 @@ pub fn router(lab: Arc<Kms>) -> Router {
             "/_mock/v1/access/{cloud}",
             route(get(access_documents).put(put_access_documents)),
         )
+        .route(
+            "/_mock/v1/access/{cloud}/explain",
+            route(get(explain_access)),
+        )
         .route("/_mock/v1", route(get(index::index)))
         .route("/_mock/v1/", route(get(index::index)))
         .route("/_mock/v1/{*rest}", any(unknown_route))
@@ -199,6 +203,40 @@ async fn put_access_documents(
     let cloud: Cloud = cloud.parse()?;
     lab.replace_access_documents(cloud, documents)?;
     Ok(Json(lab.access_documents(cloud)))
+}
+
+/// The query of `GET /_mock/v1/access/{cloud}/explain`: the key as the registration names it
+/// and how EKM signs in ([`ekm_access::SignInAs`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplainQuery {
+    key: String,
+    external_id: Option<String>,
+    provider: Option<String>,
+    audience: Option<String>,
+    app_id: Option<String>,
+    project: Option<String>,
+}
+
+/// `GET /_mock/v1/access/{cloud}/explain?key=…`: EKM's three conditions on that key, each with
+/// the deciding document part and the whole trace, and the lint of the documents behind them.
+async fn explain_access(
+    State(lab): Shared,
+    cloud: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ControlError> {
+    let Path(cloud) = cloud?;
+    let cloud: Cloud = cloud.parse()?;
+    let query: ExplainQuery = serde_urlencoded::from_str(&query.unwrap_or_default())
+        .map_err(|e| ControlError::bad(format!("explain needs ?key=NAME: {e}")))?;
+    let sign_in = ekm_access::SignInAs {
+        external_id: query.external_id,
+        provider: query.provider,
+        audience: query.audience,
+        app_id: query.app_id,
+        project: query.project,
+    };
+    Ok(Json(json!(lab.explain(cloud, &query.key, &sign_in)?)))
 }
 
 async fn list_keys(State(lab): Shared) -> Json<Value> {
