@@ -630,6 +630,56 @@ async fn key_vault_audit_events_record_allowed_denied_and_unauthenticated_calls(
 }
 
 #[tokio::test]
+async fn cloudtrail_names_the_external_key_behind_an_xks_key_and_not_the_hop() {
+    let lab = TestLab::start().await;
+    lab.expect_statuses(vec![
+        (
+            "PUT",
+            "/_mock/v1/xks/timeout",
+            Some(json!({"timeout_ms": 5000})),
+            200,
+        ),
+        (
+            "POST",
+            "/_mock/v1/xks/keys",
+            Some(json!({"id": "xk-audit"})),
+            201,
+        ),
+    ])
+    .await;
+    let (status, bound) = lab
+        .control(
+            "POST",
+            "/_mock/v1/xks/bindings",
+            Some(json!({"name": "aws-xks", "provider": "aws", "external_key": "xk-audit"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{bound}");
+    let arn = bound["id"].as_str().expect("the key's ARN").to_owned();
+    service_kms(&lab.url())
+        .await
+        .encrypt()
+        .key_id(&arn)
+        .plaintext(Blob::new(DEK))
+        .send()
+        .await
+        .expect("encrypt through the external key store");
+
+    let (records, text, _) = audit(&lab, "aws", 0).await;
+    let encrypts = with(&records, "/eventName", "Encrypt");
+    assert_eq!(
+        encrypts.len(),
+        1,
+        "the proxy's hop is not a CloudTrail event: {text}"
+    );
+    let external = &encrypts[0]["additionalEventData"];
+    assert_eq!(external["xksKeyId"], "xk-audit");
+    assert_eq!(external["customKeyStoreId"], bound["custom_key_store_id"]);
+    assert_no_secrets(&text, &dek_forms());
+    lab.shutdown().await;
+}
+
+#[tokio::test]
 async fn audit_routes_refuse_unknown_clouds_and_parameters() {
     let lab = TestLab::start().await;
     lab.expect_statuses(vec![

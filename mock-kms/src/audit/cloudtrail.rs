@@ -12,7 +12,8 @@
 //! - `responseElements`: `null` for KMS; an `AssumeRole`'s new access key id and expiry and the
 //!   assumed-role user (never the secret key or the session token).
 //! - a refusal adds `errorCode` (the cloud's, e.g. `AccessDeniedException`, `AccessDenied`) and
-//!   `errorMessage`.
+//!   `errorMessage`; a call on a key in an external key store adds `additionalEventData`
+//!   (`customKeyStoreId`, `xksKeyId`).
 //! - `eventVersion` is `1.11`; `eventID` is derived from the request id, so it reads the same
 //!   every time.
 
@@ -67,7 +68,21 @@ pub fn event(lab: &Kms, call: &CallRecord) -> Option<Value> {
         event["errorCode"] = call.outcome.clone().into();
         event["errorMessage"] = message.into();
     }
+    if let Some(external) = external_key(lab, call) {
+        event["additionalEventData"] = external;
+    }
     Some(event)
+}
+
+/// `additionalEventData` of a call on a key in an external key store: the store and the
+/// external key backing the KMS key.
+fn external_key(lab: &Kms, call: &CallRecord) -> Option<Value> {
+    let name = call.key.as_deref()?;
+    lab.xks_read(|xks| {
+        xks.stores.bindings.get(name).map(
+            |binding| json!({"customKeyStoreId": binding.store, "xksKeyId": binding.xks_key_id}),
+        )
+    })
 }
 
 /// `userIdentity` for the signer `principal` (an ARN).
