@@ -312,7 +312,23 @@ impl Engine {
         context: &EncryptionContext,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, EngineError> {
-        let sealed = self.seal_envelope(project, context, plaintext).await;
+        let mut out = Vec::new();
+        self.seal_into(project, context, plaintext, &mut out)
+            .await
+            .map(|()| out)
+    }
+
+    /// [`seal`](Self::seal) into `out`, replacing what it held and reusing its capacity (see
+    /// [`envelope::seal_into`]). On error `out` is left empty.
+    pub async fn seal_into(
+        &self,
+        project: &ProjectId,
+        context: &EncryptionContext,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), EngineError> {
+        out.clear();
+        let sealed = self.seal_envelope(project, context, plaintext, out).await;
         self.report(Operation::Seal, Some(project), sealed)
     }
 
@@ -325,7 +341,26 @@ impl Engine {
         envelope: &[u8],
         context: &EncryptionContext,
     ) -> Result<Plaintext, EngineError> {
-        let opened = self.open_envelope(project, envelope, context).await;
+        let mut out = Plaintext::default();
+        self.open_into(project, envelope, context, &mut out)
+            .await
+            .map(|()| out)
+    }
+
+    /// [`open`](Self::open) into `out`, replacing what it held and reusing its buffer (see
+    /// [`Envelope::open_into`](envelope::Envelope::open_into)). On error `out` is wiped and
+    /// left empty.
+    pub async fn open_into(
+        &self,
+        project: &ProjectId,
+        envelope: &[u8],
+        context: &EncryptionContext,
+        out: &mut Plaintext,
+    ) -> Result<(), EngineError> {
+        let opened = self.open_envelope(project, envelope, context, out).await;
+        if opened.is_err() {
+            out.clear();
+        }
         self.report(Operation::Open, Some(project), opened)
     }
 
@@ -338,7 +373,9 @@ impl Engine {
         plaintext: &[u8],
     ) -> Result<(), EngineError> {
         let stored = async {
-            let envelope = self.seal_envelope(project, context, plaintext).await?;
+            let mut envelope = Vec::new();
+            self.seal_envelope(project, context, plaintext, &mut envelope)
+                .await?;
             let name = name.clone();
             self.with_store(move |store| store.put(&name, &envelope))
                 .await
@@ -358,7 +395,10 @@ impl Engine {
         let read = async {
             let name = name.clone();
             let envelope = self.with_store(move |store| store.get(&name)).await?;
-            self.open_envelope(project, &envelope, context).await
+            let mut plaintext = Plaintext::default();
+            self.open_envelope(project, &envelope, context, &mut plaintext)
+                .await
+                .map(|()| plaintext)
         }
         .await;
         self.report(Operation::Get, Some(project), read)
@@ -395,7 +435,8 @@ impl Engine {
         project: &ProjectId,
         context: &EncryptionContext,
         plaintext: &[u8],
-    ) -> Result<Vec<u8>, EngineError> {
+        out: &mut Vec<u8>,
+    ) -> Result<(), EngineError> {
         let (kek, slot) = {
             let projects = self.projects();
             let kek = projects
@@ -421,7 +462,7 @@ impl Engine {
             context,
             frame_len: self.inner.config.frame_len,
         };
-        Ok(envelope::seal(&active.dek, &params, plaintext)?)
+        Ok(envelope::seal_into(&active.dek, &params, plaintext, out)?)
     }
 
     async fn open_envelope(
@@ -429,7 +470,8 @@ impl Engine {
         project: &ProjectId,
         envelope: &[u8],
         context: &EncryptionContext,
-    ) -> Result<Plaintext, EngineError> {
+        out: &mut Plaintext,
+    ) -> Result<(), EngineError> {
         let parsed = envelope::parse(envelope)?;
         let header = parsed.header();
         if header.project() != project.as_str() {
@@ -444,7 +486,7 @@ impl Engine {
             .cache
             .dek_for(header, || self.kek_for(header))
             .await?;
-        Ok(parsed.open(&cached.dek, context)?)
+        Ok(parsed.open_into(&cached.dek, context, out)?)
     }
 
     /// The registered KEK that owns the key `header` names, for the header's project.

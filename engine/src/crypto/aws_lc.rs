@@ -1,10 +1,8 @@
-//! The aws-lc-rs backend (default).
+//! The aws-lc-rs AES-256-GCM backend (default).
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use aws_lc_rs::{digest, hmac};
-use zeroize::Zeroizing;
 
-use super::{AeadFailure, DIGEST_LEN, KEY_LEN, KeyBytes, MessageKeys, NONCE_LEN, TAG_LEN};
+use super::{AeadFailure, KEY_LEN, NONCE_LEN, TAG_LEN};
 
 /// An AES-256-GCM key, ready to seal and open frames.
 pub(crate) struct AeadKey(LessSafeKey);
@@ -51,46 +49,4 @@ impl AeadKey {
             )
             .map_err(|_| AeadFailure)
     }
-}
-
-/// HKDF-SHA256 (RFC 5869) of a 32-byte output per info, written out with HMAC: extract
-/// PRK = HMAC(salt = message id, DEK), then T(1) = HMAC(PRK, info ‖ 0x01) for `data_info` and
-/// `commit_info`. One output block needs no chaining, and keying the PRK's HMAC once for both
-/// expands saves the key setups a generic HKDF call repeats. The known-answer test in the
-/// parent module pins the result to the RustCrypto `hkdf` crate's.
-pub(crate) fn derive_message_keys(
-    dek: &[u8; KEY_LEN],
-    message_id: &[u8; DIGEST_LEN],
-    data_info: &[u8],
-    commit_info: &[u8],
-) -> MessageKeys {
-    let salt = hmac::Key::new(hmac::HMAC_SHA256, message_id);
-    let mut prk: KeyBytes = Zeroizing::new([0u8; KEY_LEN]);
-    prk.copy_from_slice(hmac::sign(&salt, dek).as_ref());
-    let prk = hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref());
-    let expand = |info: &[u8], out: &mut [u8; KEY_LEN]| {
-        let mut block = hmac::Context::with_key(&prk);
-        block.update(info);
-        block.update(&[1]);
-        out.copy_from_slice(block.sign().as_ref());
-    };
-    let mut key: KeyBytes = Zeroizing::new([0u8; KEY_LEN]);
-    let mut commitment = [0u8; DIGEST_LEN];
-    expand(data_info, &mut key);
-    expand(commit_info, &mut commitment);
-    MessageKeys {
-        aead: AeadKey::new(&key),
-        commitment,
-    }
-}
-
-/// SHA-256 over the concatenation of `parts`.
-pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    for part in parts {
-        ctx.update(part);
-    }
-    let mut out = [0u8; DIGEST_LEN];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
 }
