@@ -198,7 +198,7 @@ impl Backend {
             .config(config.engine.engine_config())
             .build();
         let mut projects = Vec::new();
-        for (cloud, kek) in registration::connect_all(config).await? {
+        for (cloud, kek) in registration::connect_all(config, &clock).await? {
             let project = ProjectId::from(format!("{}/{cloud}", config.project_id).as_str());
             engine.register(project.clone(), kek);
             projects.push((cloud, project));

@@ -17,8 +17,10 @@
 //! failure it was, the code says which trust document refused.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
+use ekm_engine::clock::{SharedClock, SystemClock};
 use ekm_engine::config::Config;
 use ekm_engine::dek_cache::WRAP_CONTEXT_PROJECT;
 use ekm_engine::registration::{self, Cloud};
@@ -120,7 +122,9 @@ async fn check_cloud(config: &Config, cloud: Cloud) -> [Verdict; 3] {
             return [verdict, unverified(), unverified()];
         }
     }
-    let kek = match registration::connect(config, cloud).await {
+    // One sign-in and one call: the real clock is the session's.
+    let clock: SharedClock = Arc::new(SystemClock::new());
+    let kek = match registration::connect(config, cloud, &clock).await {
         Ok(kek) => kek,
         Err(error) => {
             // Azure reads the key while connecting: its refusals arrive here.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use ekm_engine::clock::SystemClock;
+use ekm_engine::clock::{SharedClock, SystemClock};
 use ekm_engine::config::Config;
 use ekm_engine::registration::{self, Cloud};
 use ekm_engine::{EncryptionContext, Engine, ProjectId};
@@ -88,7 +88,8 @@ async fn engine_for(
     seal_with: Option<Cloud>,
 ) -> anyhow::Result<(Engine, ProjectId)> {
     let project = ProjectId::from(config.project_id.as_str());
-    let engine = Engine::builder(Arc::new(SystemClock::new()))
+    let clock: SharedClock = Arc::new(SystemClock::new());
+    let engine = Engine::builder(clock.clone())
         .config(config.engine.engine_config())
         .build();
     let configured: Vec<Cloud> = Cloud::ALL
@@ -115,7 +116,10 @@ async fn engine_for(
         .filter(|c| *c != sealer)
         .chain([sealer])
     {
-        engine.register(project.clone(), registration::connect(config, cloud).await?);
+        engine.register(
+            project.clone(),
+            registration::connect(config, cloud, &clock).await?,
+        );
     }
     Ok((engine, project))
 }

@@ -176,7 +176,27 @@ pub struct AwsRegistration {
     /// KMS and STS endpoint (a mock); absent = the real AWS endpoints of the key's region.
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// How long a role session lives (`DurationSeconds`, 15m–12h as the role allows); absent =
+    /// AWS's default, 1h.
+    #[serde(default, with = "humantime_serde")]
+    pub session_lifetime: Option<Duration>,
 }
+
+impl AwsRegistration {
+    /// The role session's lifetime: the registration's, or AWS's default.
+    pub fn session_lifetime(&self) -> Duration {
+        self.session_lifetime
+            .unwrap_or(Duration::from_secs(AWS_SESSION_SECONDS))
+    }
+}
+
+/// AWS's default role session (`AssumeRole` without `DurationSeconds`).
+const AWS_SESSION_SECONDS: u64 = 3600;
+/// A GCP federated access token's lifetime (STS `expires_in`).
+const GCP_TOKEN_SECONDS: u64 = 3600;
+/// An Entra access token's shortest default lifetime (Entra picks 60–90 minutes; the lab mock
+/// issues 3599 s).
+const AZURE_TOKEN_SECONDS: u64 = 3599;
 
 /// GCP: workload identity project number, pool, provider, allowed audience, and the key's
 /// project, key ring, name and location.
@@ -206,9 +226,18 @@ pub struct GcpRegistration {
     /// STS token endpoint (a mock); absent = `https://sts.googleapis.com/v1/token`.
     #[serde(default)]
     pub sts_endpoint: Option<String>,
+    /// How long a federated access token lives; absent = STS's 1h.
+    #[serde(default, with = "humantime_serde")]
+    pub session_lifetime: Option<Duration>,
 }
 
 impl GcpRegistration {
+    /// The federated token's lifetime: the registration's, or STS's.
+    pub fn session_lifetime(&self) -> Duration {
+        self.session_lifetime
+            .unwrap_or(Duration::from_secs(GCP_TOKEN_SECONDS))
+    }
+
     /// The key's resource name.
     pub fn crypto_key_name(&self) -> String {
         format!(
@@ -244,6 +273,17 @@ pub struct AzureRegistration {
     /// Extra CA certificate (PEM) to trust for the vault and authority (a mock's CA).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// How long an Entra access token lives; absent = 59m59s (Entra's shortest default).
+    #[serde(default, with = "humantime_serde")]
+    pub session_lifetime: Option<Duration>,
+}
+
+impl AzureRegistration {
+    /// The Entra token's lifetime: the registration's, or Entra's shortest default.
+    pub fn session_lifetime(&self) -> Duration {
+        self.session_lifetime
+            .unwrap_or(Duration::from_secs(AZURE_TOKEN_SECONDS))
+    }
 }
 
 /// Why a configuration could not be used.

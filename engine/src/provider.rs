@@ -8,7 +8,8 @@
 //! into one cloud's API; the AWS, GCP and Azure providers plug in here.
 //!
 //! An in-memory provider that can be disabled, revoked, throttled or taken down lives in
-//! [`memory`], for tests only (`test-support` feature).
+//! [`memory`], for tests only (`test-support` feature). [`session`] renews the cloud
+//! providers' sign-in sessions on the lab clock.
 
 use std::fmt;
 use std::future::Future;
@@ -26,6 +27,7 @@ pub mod azure;
 pub mod gcp;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
+pub mod session;
 
 /// The future a provider returns from [`KeyEncryptionKey::wrap`] / [`KeyEncryptionKey::unwrap`].
 pub type KmsFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, KmsError>> + Send + 'a>>;
@@ -71,33 +73,6 @@ impl From<KmsError> for CallFailure {
     fn from(error: KmsError) -> Self {
         let renew = error.is_authentication();
         Self { error, renew }
-    }
-}
-
-/// Runs a KMS call; when it fails in a way new credentials could fix, runs `renew` (a new
-/// AssumeRole / STS exchange / token) and tries once more.
-///
-/// The cloud SDKs cache credentials until their own expiry, so without this a session revoked by
-/// the customer would keep failing after the trust is restored (DESIGN.md §4); and a trust that
-/// is still revoked fails again at once, in the renewal.
-pub(crate) async fn with_fresh_session<T, E, A, AF, R, RF>(
-    attempt: A,
-    renew: R,
-) -> Result<T, KmsError>
-where
-    E: Into<CallFailure>,
-    A: Fn() -> AF,
-    AF: Future<Output = Result<T, E>>,
-    R: FnOnce() -> RF,
-    RF: Future<Output = Result<(), KmsError>>,
-{
-    match attempt().await.map_err(Into::into) {
-        Ok(value) => Ok(value),
-        Err(failure) if failure.renew => {
-            renew().await?;
-            attempt().await.map_err(|e| e.into().error)
-        }
-        Err(failure) => Err(failure.error),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::provider::aws::AwsKek;
 use crate::provider::azure::{AzureKek, ConnectError};
@@ -45,10 +46,12 @@ pub enum SetupError {
     },
 }
 
-/// Connects the KEK `config` registers in `cloud`.
+/// Connects the KEK `config` registers in `cloud`; its sign-in sessions are renewed on
+/// `clock` (the lab clock, or the system clock against a real cloud).
 pub async fn connect(
     config: &Config,
     cloud: Cloud,
+    clock: &SharedClock,
 ) -> Result<Arc<dyn KeyEncryptionKey>, SetupError> {
     let kms = |source| SetupError::Kms { cloud, source };
     match cloud {
@@ -63,7 +66,7 @@ pub async fn connect(
                 .as_ref()
                 .ok_or(SetupError::NoServiceIdentity(cloud))?;
             let external_id = config.aws_external_id().unwrap_or(&config.project_id);
-            let kek = AwsKek::connect(registration, external_id, service)
+            let kek = AwsKek::connect(registration, external_id, service, clock.clone())
                 .await
                 .map_err(kms)?;
             Ok(Arc::new(kek))
@@ -79,7 +82,7 @@ pub async fn connect(
                 .as_ref()
                 .ok_or(SetupError::NoServiceIdentity(cloud))?;
             let audience = config.gcp_allowed_audience().unwrap_or(&config.project_id);
-            let kek = GcpKek::connect(registration, audience, subject_token)
+            let kek = GcpKek::connect(registration, audience, subject_token, clock.clone())
                 .await
                 .map_err(kms)?;
             Ok(Arc::new(kek))
@@ -94,29 +97,30 @@ pub async fn connect(
                 .azure
                 .as_ref()
                 .ok_or(SetupError::NoServiceIdentity(cloud))?;
-            let kek =
-                AzureKek::connect(registration, service)
-                    .await
-                    .map_err(|error| match error {
-                        ConnectError::Kms(source) => kms(source),
-                        other => SetupError::Unusable {
-                            cloud,
-                            message: other.to_string(),
-                        },
-                    })?;
+            let kek = AzureKek::connect(registration, service, clock.clone())
+                .await
+                .map_err(|error| match error {
+                    ConnectError::Kms(source) => kms(source),
+                    other => SetupError::Unusable {
+                        cloud,
+                        message: other.to_string(),
+                    },
+                })?;
             Ok(Arc::new(kek))
         }
     }
 }
 
-/// Connects every cloud `config` registers, in [`Cloud::ALL`] order.
+/// Connects every cloud `config` registers, in [`Cloud::ALL`] order, renewing sessions on
+/// `clock`.
 pub async fn connect_all(
     config: &Config,
+    clock: &SharedClock,
 ) -> Result<Vec<(Cloud, Arc<dyn KeyEncryptionKey>)>, SetupError> {
     let mut keks = Vec::new();
     for cloud in Cloud::ALL {
         if config.registers(cloud) {
-            keks.push((cloud, connect(config, cloud).await?));
+            keks.push((cloud, connect(config, cloud, clock).await?));
         }
     }
     Ok(keks)

@@ -77,7 +77,7 @@ impl EmbeddedLab {
         other: &OtherProject,
     ) -> Result<Arc<dyn KeyEncryptionKey>, LabError> {
         let config = registration_as(&self.config, cloud, key, other)?;
-        Ok(registration::connect(&config, cloud).await?)
+        Ok(registration::connect(&config, cloud, &self.clock).await?)
     }
 }
 

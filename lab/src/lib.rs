@@ -186,7 +186,7 @@ impl EmbeddedLab {
         let engine = builder.build();
         let mut projects = BTreeMap::new();
         let keks = if options.register_demo_keys {
-            registration::connect_all(&config).await?
+            registration::connect_all(&config, &options.clock).await?
         } else {
             Vec::new()
         };
@@ -271,7 +271,7 @@ impl EmbeddedLab {
         key: &KeyInfo,
     ) -> Result<Arc<dyn KeyEncryptionKey>, LabError> {
         let config = registration_on(&self.config, cloud, key)?;
-        Ok(registration::connect(&config, cloud).await?)
+        Ok(registration::connect(&config, cloud, &self.clock).await?)
     }
 
     /// The clouds with a registered key, in display order.
@@ -297,7 +297,7 @@ impl EmbeddedLab {
             .key_info(key_name)
             .map_err(|e| LabError::UnknownKey(e.to_string()))?;
         let config = registration_on(&self.config, cloud, &key)?;
-        let kek = registration::connect(&config, cloud).await?;
+        let kek = registration::connect(&config, cloud, &self.clock).await?;
         let reference = kek.key_reference().clone();
         let old = self.engine.active_key(&project);
         self.engine.register(project.clone(), kek);

@@ -4,12 +4,13 @@
 //! revoked, be swapped behind an alias, or be made to fail — all on the lab clock.
 //!
 //! # Layout
-//! - [`state`]: the shared state (keys, aliases, trust epochs, call log, faults, clock) and the
+//! - [`state`]: the shared state (keys, aliases, session epochs, call log, faults, clock) and the
 //!   authorization rule all three clouds share.
 //! - [`keygen`]: key generation on the blocking pool, off the threads serving requests.
 //! - [`keys`]: the key model — providers, specs, lifecycle states, versions, material and the
 //!   symmetric ciphertext blobs of AWS and GCP keys.
 //! - [`tenant`]: who is who — the demo tenant of DESIGN.md §6.
+//! - [`sessions`]: the service's sign-in sessions on lab time — lifetimes per cloud, expiry.
 //! - `faults` (private): fault admission — scripted latency, error rates, throttling and
 //!   outages applied to one call.
 //! - [`calls`]: the bounded call log; [`audit`]: each call as its cloud's own audit record
@@ -39,6 +40,7 @@ mod listener;
 mod pipeline;
 pub mod registration;
 pub mod server;
+pub mod sessions;
 pub mod state;
 mod store;
 pub mod tenant;

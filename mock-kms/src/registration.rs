@@ -1,5 +1,6 @@
 //! The `ekm.yaml` a client needs to use this mock as its KMS: the tenant's registration
-//! parameters (role, ExternalId = project id, keys, workload identity, Azure tenant) with this
+//! parameters (role, ExternalId = project id, keys, workload identity, Azure tenant, the
+//! session lifetimes the engine renews its sign-ins by) with this
 //! process's own listener addresses and CA file — what `mock-kms --write-config PATH` writes, so
 //! `ekm check --config PATH` works at once. The format is `ekm.yaml`'s (see
 //! `ekm.example.yaml`); the mock only writes the text, it does not depend on the engine.
@@ -27,6 +28,7 @@ pub fn ekm_yaml(tenant: &Tenant, http: SocketAddr, https: SocketAddr, ca_cert: &
          \x20 role_arn: {role}\n\
          \x20 key_arn: arn:aws:kms:{region}:{account}:alias/{alias}\n\
          \x20 endpoint: http://{http}\n\
+         \x20 session_lifetime: {aws_session}s      # this mock's role sessions (tenant.sessions)\n\
          \n\
          gcp:\n\
          \x20 workload_identity_project_number: \"{wif_number}\"\n\
@@ -38,13 +40,15 @@ pub fn ekm_yaml(tenant: &Tenant, http: SocketAddr, https: SocketAddr, ca_cert: &
          \x20 location: {location}\n\
          \x20 endpoint: http://{http}\n\
          \x20 sts_endpoint: http://{http}/v1/token\n\
+         \x20 session_lifetime: {gcp_session}s\n\
          \n\
          azure:\n\
          \x20 tenant_id: {azure_tenant}\n\
          \x20 vault_uri: https://{https}/\n\
          \x20 key_name: {azure_key}\n\
          \x20 authority_host: https://{https}\n\
-         \x20 ca_file: {ca}\n",
+         \x20 ca_file: {ca}\n\
+         \x20 session_lifetime: {azure_session}s\n",
         project = yaml_str(&tenant.project_id),
         aws_key = yaml_str(&aws.service_access_key_id),
         aws_secret = yaml_str(&aws.service_secret_access_key),
@@ -64,5 +68,8 @@ pub fn ekm_yaml(tenant: &Tenant, http: SocketAddr, https: SocketAddr, ca_cert: &
         azure_tenant = yaml_str(&azure.tenant_id),
         azure_key = yaml_str(&azure.demo_key),
         ca = yaml_str(&ca_cert.display().to_string()),
+        aws_session = tenant.sessions.aws,
+        gcp_session = tenant.sessions.gcp,
+        azure_session = tenant.sessions.azure,
     )
 }

@@ -1,5 +1,5 @@
-//! The lab: the one shared state behind every listener — keys, aliases, trust epochs, the call
-//! log, the fault rules and the lab clock.
+//! The lab: the one shared state behind every listener — keys, aliases, session epochs, the
+//! call log, the fault rules and the lab clock.
 //!
 //! Front-ends (`aws`, `gcp`, `azure`, `control`) hold an `Arc<Kms>`. Under the one request
 //! pipeline (`pipeline`: timing, fault admission, the call log) they
@@ -9,9 +9,14 @@
 //! here ([`KmsState::authorize`]) only that the key's owner may do anything and the service
 //! nothing but encrypt and decrypt.
 //!
-//! Revoking trust bumps the provider's *trust epoch*: every session or token issued to the service
-//! before it stops working at once (AWS "revoke active sessions", Entra app removal, a deleted
-//! workload-identity provider), so a client must re-authenticate, and fails to while trust is gone.
+//! Revoking trust edits the identity document (the role's trust policy, the workload-identity
+//! provider, the service principal): new sign-ins fail, but sessions already issued live to their
+//! lab-clock expiry ([`crate::sessions`]), as on the real clouds. Revoking the sessions is its
+//! own action, each cloud's nearest real thing: on AWS the console's "revoke active sessions"
+//! role policy `AWSRevokeOlderSessions` (Deny `*` for tokens issued before now, decided by the
+//! evaluator on `aws:TokenIssueTime`); on GCP the provider's *session epoch* moves on (tokens
+//! issued before stop working, as when the workload-identity pool and the service account are
+//! disabled); Azure refuses it (Entra access tokens cannot be revoked for Key Vault).
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
@@ -116,7 +121,8 @@ pub struct KmsState {
     pub keys: BTreeMap<String, Key>,
     /// AWS aliases (name without `alias/`) → lab key name.
     pub aliases: BTreeMap<String, String>,
-    pub(crate) trust_epochs: BTreeMap<Cloud, u64>,
+    /// Per cloud, how many times the service's sessions were revoked (GCP tokens remember it).
+    pub(crate) session_epochs: BTreeMap<Cloud, u64>,
     /// The external key manager's keys, the key stores and the keys they back.
     pub xks: XksState,
     /// The customer's AWS access documents (trust, role and key policies).
@@ -134,7 +140,7 @@ impl Default for KmsState {
         Self {
             keys: BTreeMap::new(),
             aliases: BTreeMap::new(),
-            trust_epochs: BTreeMap::new(),
+            session_epochs: BTreeMap::new(),
             xks: XksState::default(),
             aws_access: AwsAccess::demo(&tenant),
             gcp_access: GcpAccess::demo(&tenant),
@@ -165,9 +171,9 @@ impl KmsState {
             .find(|k| k.provider == provider && k.id == id)
     }
 
-    /// The current trust epoch of a provider: sessions issued in an older epoch are revoked.
-    pub fn trust_epoch(&self, provider: Cloud) -> u64 {
-        self.trust_epochs.get(&provider).copied().unwrap_or(0)
+    /// The current session epoch of a provider: sessions issued in an older epoch are revoked.
+    pub fn session_epoch(&self, provider: Cloud) -> u64 {
+        self.session_epochs.get(&provider).copied().unwrap_or(0)
     }
 
     /// Decides whether `caller` may use key `name` for `usage`; `action` is the cloud's word for
@@ -638,10 +644,20 @@ impl Kms {
                         Cloud::Gcp => state.gcp_access.set_trust(&self.tenant, revoke),
                         Cloud::Azure => state.azure_access.set_trust(&self.tenant, revoke),
                     }
-                    if revoke {
-                        *state.trust_epochs.entry(provider).or_default() += 1;
-                    }
                 }
+                KeyAction::RevokeSessions => match provider {
+                    Cloud::Aws => state.aws_access.revoke_older_sessions(now),
+                    Cloud::Gcp => *state.session_epochs.entry(provider).or_default() += 1,
+                    Cloud::Azure => {
+                        return Err(StateError::InvalidRequest(
+                            "azure: Entra access tokens cannot be revoked — they live to their \
+                             expiry (tenant.sessions.azure); continuous access evaluation, which \
+                             ends them early, serves Microsoft Graph only, not Key Vault. Remove \
+                             the role assignment (revoke-access) to stop the calls at once"
+                                .into(),
+                        ));
+                    }
+                },
             }
             Ok(self.info_in(state, state.key(name)?))
         })
@@ -895,9 +911,9 @@ mod tests {
             lab.apply(demo, KeyAction::RevokeAccess).unwrap();
             assert_eq!(switches(demo), (false, true), "{cloud}");
             assert_eq!(switches(&other), (true, true), "{cloud}");
-            let epoch = lab.read(|s| s.trust_epoch(cloud));
+            let epoch = lab.read(|s| s.session_epoch(cloud));
             lab.apply(&other, KeyAction::RevokeTrust).unwrap();
-            assert_eq!(lab.read(|s| s.trust_epoch(cloud)), epoch + 1);
+            assert_eq!(lab.read(|s| s.session_epoch(cloud)), epoch, "{cloud}");
             assert_eq!(switches(demo), (false, false), "{cloud}");
             assert_eq!(switches(&other), (true, false), "{cloud}");
             lab.apply(demo, KeyAction::RestoreTrust).unwrap();
@@ -905,6 +921,35 @@ mod tests {
             assert_eq!(switches(demo), (true, true), "{cloud}");
             assert_eq!(switches(&other), (true, true), "{cloud}");
         }
+    }
+
+    #[test]
+    fn revoke_sessions_is_each_clouds_nearest_real_thing() {
+        let (_, lab) = demo_lab();
+        let now = lab.now();
+        lab.apply("aws-demo", KeyAction::RevokeSessions).unwrap();
+        let policy = lab.read(|s| {
+            s.aws_access.role_policies[crate::access::aws::REVOKE_OLDER_SESSIONS]
+                .json()
+                .clone()
+        });
+        let statement = &policy["Statement"][0];
+        assert_eq!(statement["Effect"], "Deny");
+        assert_eq!(
+            statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
+            now.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        );
+        lab.apply("gcp-demo", KeyAction::RevokeSessions).unwrap();
+        assert_eq!(lab.read(|s| s.session_epoch(Cloud::Gcp)), 1);
+        let refused = lab
+            .apply("azure-demo", KeyAction::RevokeSessions)
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("cannot be revoked"),
+            "{refused}"
+        );
+        assert_eq!(lab.read(|s| s.session_epoch(Cloud::Azure)), 0);
     }
 
     #[test]

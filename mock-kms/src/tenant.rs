@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::sessions::SessionLifetimes;
+
 /// Identities and resource names of the lab (demo values by default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -16,6 +18,8 @@ pub struct Tenant {
     pub gcp: GcpTenant,
     /// Azure side.
     pub azure: AzureTenant,
+    /// How long the service's sign-in sessions live on each cloud (lab time).
+    pub sessions: SessionLifetimes,
 }
 
 /// AWS identities: the operator's principal and the customer's account, role and demo key.
@@ -143,6 +147,7 @@ impl Default for Tenant {
             aws: AwsTenant::default(),
             gcp: GcpTenant::default(),
             azure: AzureTenant::default(),
+            sessions: SessionLifetimes::default(),
         }
     }
 }

@@ -255,6 +255,8 @@ async fn owner_manages_keys_rotations_and_aliases() {
         .await;
     assert_eq!(code(pending), "KMSInvalidStateException");
     lab.clock.advance(Duration::from_secs(8 * 24 * 3600));
+    // Eight lab days on, the old session has expired: sign in again.
+    let service = service_kms(&lab.url()).await;
     let destroyed = service
         .encrypt()
         .key_id("alias/ekm-demo")
@@ -423,34 +425,76 @@ async fn denials_wrong_external_id_trust_policy_keys_and_states() {
     lab.shutdown().await;
 }
 
+/// The error code and message of a refused decrypt of `blob`.
+async fn refused_decrypt(client: &aws_sdk_kms::Client, blob: &[u8]) -> (String, String) {
+    use aws_sdk_kms::error::ProvideErrorMetadata as _;
+    let error = client
+        .decrypt()
+        .ciphertext_blob(Blob::new(blob.to_vec()))
+        .send()
+        .await
+        .expect_err("refused");
+    (
+        error.code().unwrap_or_default().to_owned(),
+        error.message().unwrap_or_default().to_owned(),
+    )
+}
+
 #[tokio::test]
-async fn revoking_trust_kills_an_existing_session_at_once() {
+async fn revoked_trust_leaves_an_existing_session_to_its_lab_expiry() {
     let lab = TestLab::start().await;
     let service = service_kms(&lab.url()).await;
     let blob = encrypt(&service, "alias/ekm-demo", b"secret").await;
     lab.action("aws-demo", "revoke-trust").await;
-    assert_eq!(
-        code(
-            service
-                .decrypt()
-                .ciphertext_blob(Blob::new(blob.clone()))
-                .send()
-                .await
-        ),
-        "ExpiredTokenException"
-    );
+    // New sessions are refused by the trust policy...
+    let fresh = service_kms(&lab.url()).await;
+    let error = fresh
+        .decrypt()
+        .ciphertext_blob(Blob::new(blob.clone()))
+        .send()
+        .await
+        .expect_err("AssumeRole refused");
+    assert!(format!("{error:?}").contains("AccessDenied"), "{error:?}");
+    // ...the issued one lives on, to its lab-clock expiry (DurationSeconds absent: 3600 s).
+    for (advance, expired) in [(0, false), (3599, false), (1, true)] {
+        lab.clock.advance(Duration::from_secs(advance));
+        if expired {
+            let (code, message) = refused_decrypt(&service, &blob).await;
+            assert_eq!(code, "ExpiredTokenException");
+            assert_eq!(
+                message,
+                "The security token included in the request is expired"
+            );
+        } else {
+            assert_eq!(decrypt(&service, &blob).await, b"secret", "{advance}");
+        }
+    }
     lab.action("aws-demo", "restore-trust").await;
-    // The old session stays dead; new credentials work.
-    assert_eq!(
-        code(
-            service
-                .decrypt()
-                .ciphertext_blob(Blob::new(blob.clone()))
-                .send()
-                .await
-        ),
-        "ExpiredTokenException"
+    let fresh = service_kms(&lab.url()).await;
+    assert_eq!(decrypt(&fresh, &blob).await, b"secret");
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn revoke_sessions_denies_older_sessions_through_the_role_policy() {
+    let lab = TestLab::start().await;
+    let service = service_kms(&lab.url()).await;
+    let blob = encrypt(&service, "alias/ekm-demo", b"secret").await;
+    lab.clock.advance(Duration::from_secs(60));
+    lab.action("aws-demo", "revoke-sessions").await;
+    let (code, message) = refused_decrypt(&service, &blob).await;
+    assert_eq!(code, "AccessDeniedException");
+    assert!(
+        message.contains("with an explicit deny in an identity-based policy"),
+        "{message}"
     );
+    // The policy is the console's, readable as the customer wrote it.
+    let (status, documents) = lab.control("GET", "/_mock/v1/access/aws", None).await;
+    assert_eq!(status, 200);
+    let text = documents.to_string();
+    assert!(text.contains("AWSRevokeOlderSessions"), "{text}");
+    assert!(text.contains("aws:TokenIssueTime"), "{text}");
+    // Trust is untouched: a session issued from now on works.
     let fresh = service_kms(&lab.url()).await;
     assert_eq!(decrypt(&fresh, &blob).await, b"secret");
     lab.shutdown().await;

@@ -635,20 +635,37 @@ async fn wrong_client_secret_is_invalid_client() -> TestResult {
     Ok(())
 }
 
+/// `GET /keys/{KEY}` with a raw bearer token: the status and Key Vault's error message.
+async fn read_key_with(lab: &Lab, token: &str) -> (u16, Value) {
+    let response = http(lab)
+        .get(format!(
+            "{}/keys/{KEY}?api-version=7.6",
+            lab.mock.https_url()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("Key Vault answers");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (status, body["error"]["message"].clone())
+}
+
 #[tokio::test]
-async fn revoked_trust_stops_existing_tokens_and_refuses_new_ones() -> TestResult {
+async fn revoked_trust_refuses_new_tokens_and_issued_ones_live_to_their_lab_expiry() -> TestResult {
     let lab = start().await;
     let client = service_client(&lab);
     let alg = EncryptionAlgorithm::RsaOaep256;
     encrypt(&client, KEY, alg.clone(), b"dek").await?;
+    let issued = token(
+        &http(&lab),
+        &lab.mock.https_url(),
+        SERVICE_APP,
+        SERVICE_SECRET,
+    )
+    .await;
 
     lab.mock.lab().apply(LAB_KEY, KeyAction::RevokeTrust)?;
-    let error = encrypt(&client, KEY, alg.clone(), b"dek")
-        .await
-        .expect_err("token revoked");
-    assert_eq!(kv_error(&error).0, 401);
-    assert_eq!(kv_error(&error).1, "Unauthorized");
-
     let fresh = service_client(&lab);
     let error = encrypt(&fresh, KEY, alg.clone(), b"dek")
         .await
@@ -659,11 +676,47 @@ async fn revoked_trust_stops_existing_tokens_and_refuses_new_ones() -> TestResul
         "{}",
         full_text(&error)
     );
+    // "Access tokens cannot be revoked": the SDK's cached one keeps working.
+    encrypt(&client, KEY, alg.clone(), b"dek").await?;
+
+    // The token's lab life, second by second around its expiry.
+    let expired = json!("[TokenExpired] Error validating token: 'S2S12086'.");
+    for (advance, expected) in [(3598, 200), (1, 401)] {
+        lab.clock.advance(Duration::from_secs(advance));
+        let (status, message) = read_key_with(&lab, &issued).await;
+        assert_eq!(status, expected, "{advance}: {message}");
+        if status == 401 {
+            assert_eq!(message, expired);
+        }
+    }
+    encrypt(&client, KEY, alg.clone(), b"dek")
+        .await
+        .expect_err("the cached token expired on the lab clock");
 
     // The owner is not affected; after restore-trust a new credential works.
     encrypt(&admin_client(&lab), KEY, alg.clone(), b"dek").await?;
     lab.mock.lab().apply(LAB_KEY, KeyAction::RestoreTrust)?;
     encrypt(&service_client(&lab), KEY, alg, b"dek").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn revoke_sessions_is_refused_on_azure_naming_why() -> TestResult {
+    let lab = start().await;
+    let issued = token(
+        &http(&lab),
+        &lab.mock.https_url(),
+        SERVICE_APP,
+        SERVICE_SECRET,
+    )
+    .await;
+    let error = lab
+        .mock
+        .lab()
+        .apply(LAB_KEY, KeyAction::RevokeSessions)
+        .expect_err("Entra tokens cannot be revoked");
+    assert!(error.to_string().contains("cannot be revoked"), "{error}");
+    assert_eq!(read_key_with(&lab, &issued).await.0, 200);
     Ok(())
 }
 
@@ -710,6 +763,8 @@ async fn pending_deletion_and_destroyed_keys_are_not_found() -> TestResult {
 
     lab.clock.advance(ekm_mock_kms::state::DELETION_WINDOW);
     assert_eq!(lab.mock.lab().key_info(LAB_KEY)?.state, "destroyed");
+    // A week of lab time on, the old token has expired: sign in again.
+    let client = service_client(&lab);
     let error = decrypt(&client, KEY, &version, alg, &ciphertext)
         .await
         .expect_err("destroyed");
@@ -1288,18 +1343,23 @@ async fn bad_input_corpus_gets_azure_format_4xx() -> TestResult {
 }
 
 #[tokio::test]
-async fn lab_clock_does_not_expire_tokens() -> TestResult {
-    // Tokens follow wall-clock time (the SDKs cache them on real time): a day of lab time later
-    // the same client keeps working.
+async fn tokens_expire_on_the_lab_clock_and_a_new_credential_signs_in_again() -> TestResult {
+    // The SDK caches its token on real time; the lab clock ends it after `sessions.azure`
+    // (3599 s), so a day of lab time needs new sign-ins — the engine renews from its side.
     let lab = start().await;
     let client = service_client(&lab);
     encrypt(&client, KEY, EncryptionAlgorithm::RsaOaep256, b"dek").await?;
     lab.clock.advance(Duration::from_secs(24 * 3600));
+    let error = encrypt(&client, KEY, EncryptionAlgorithm::RsaOaep256, b"dek")
+        .await
+        .expect_err("expired on the lab clock");
+    assert_eq!(kv_error(&error).0, 401);
+    let renewed = service_client(&lab);
     let (version, ciphertext) =
-        encrypt(&client, KEY, EncryptionAlgorithm::RsaOaep256, b"dek").await?;
+        encrypt(&renewed, KEY, EncryptionAlgorithm::RsaOaep256, b"dek").await?;
     assert_eq!(
         decrypt(
-            &client,
+            &renewed,
             KEY,
             &version,
             EncryptionAlgorithm::RsaOaep256,
@@ -1317,7 +1377,36 @@ async fn lab_clock_does_not_expire_tokens() -> TestResult {
         .iter()
         .filter(|c| c.operation == "token")
         .count();
-    assert_eq!(tokens, 1);
+    assert_eq!(tokens, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn token_lifetime_follows_the_tenant() -> TestResult {
+    let mut tenant = Tenant::default();
+    tenant.sessions.azure = 600;
+    let lab = start_with(tenant).await;
+    let response: Value = http(&lab)
+        .post(format!(
+            "{}/{TENANT}/oauth2/v2.0/token",
+            lab.mock.https_url()
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", SERVICE_APP),
+            ("client_secret", SERVICE_SECRET),
+            ("scope", "https://vault.azure.net/.default"),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(response["expires_in"], 600);
+    let issued = response["access_token"].as_str().unwrap_or_default();
+    lab.clock.advance(Duration::from_secs(599));
+    assert_eq!(read_key_with(&lab, issued).await.0, 200);
+    lab.clock.advance(Duration::from_secs(1));
+    assert_eq!(read_key_with(&lab, issued).await.0, 401);
     Ok(())
 }
 
@@ -1377,10 +1466,8 @@ async fn graph_service_principals_are_the_trust_and_role_assignments_the_access(
             .send()
     };
     assert_eq!(delete().await?.status(), 204);
-    let error = encrypt(&client, KEY, alg.clone(), b"dek")
-        .await
-        .expect_err("its token died with it");
-    assert_eq!(kv_error(&error).0, 401);
+    // Its token lives on (only new sign-ins are refused).
+    encrypt(&client, KEY, alg.clone(), b"dek").await?;
     let error = encrypt(&service_client(&lab), KEY, alg.clone(), b"dek")
         .await
         .expect_err("no service principal");

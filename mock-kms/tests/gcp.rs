@@ -316,6 +316,8 @@ async fn rotation_keeps_old_ciphertext_readable() {
         .await
         .expect("key JSON");
     assert_eq!(rotated["primary_version"], "2", "{rotated}");
+    // Ninety lab days on, the old token has expired: sign in again.
+    let service = lab.service().await;
     let new = encrypt(&service, b"new", b"").await.expect("encrypt v2");
     assert_eq!(new.name, format!("{KEY}/cryptoKeyVersions/2"));
 
@@ -468,13 +470,64 @@ async fn sts_refuses_bad_subject_tokens() {
 }
 
 #[tokio::test]
-async fn revoking_trust_kills_issued_tokens_at_once() {
+async fn revoked_trust_leaves_issued_tokens_to_their_lab_expiry() {
+    let lab = TestLab::start().await;
+    let service = lab.service().await;
+    let sealed = encrypt(&service, b"dek", b"").await.expect("encrypt");
+    let token = lab.access_token().await;
+    let decrypt_with = |token: String| {
+        let lab = &lab;
+        async move {
+            let (status, body) = lab
+                .raw("POST", &format!("/v1/{KEY}:decrypt"), &token, json!({}))
+                .await;
+            (status, body["error"]["status"].clone())
+        }
+    };
+
+    lab.apply(KeyAction::RevokeTrust);
+    // Trust is the provider's: revoked, it is disabled, and STS treats it as missing...
+    let fresh = lab.service().await;
+    let error = auth_failure(decrypt(&fresh, &sealed.ciphertext, b"").await);
+    assert!(error.contains("invalid_target"), "{error}");
+    // ...but the tokens it issued keep granting access until they expire (Google: deleting or
+    // disabling a provider does not revoke credentials already issued).
+    let opened = decrypt(&service, &sealed.ciphertext, b"")
+        .await
+        .expect("the SDK's cached token still works");
+    assert_eq!(&opened.plaintext[..], b"dek");
+    // A malformed body, not an authentication failure: the token was admitted.
+    assert_eq!(decrypt_with(token.clone()).await.0, 400);
+
+    lab.clock.advance(Duration::from_secs(3599));
+    assert_eq!(decrypt_with(token.clone()).await.0, 400, "alive at 59:59");
+    lab.clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        decrypt_with(token.clone()).await,
+        (401, json!("UNAUTHENTICATED")),
+        "expired at one lab hour"
+    );
+    assert_eq!(
+        code(decrypt(&service, &sealed.ciphertext, b"").await),
+        Code::Unauthenticated
+    );
+
+    lab.apply(KeyAction::RestoreTrust);
+    let renewed = lab.service().await;
+    let opened = decrypt(&renewed, &sealed.ciphertext, b"")
+        .await
+        .expect("new credentials work again");
+    assert_eq!(&opened.plaintext[..], b"dek");
+}
+
+#[tokio::test]
+async fn revoke_sessions_ends_issued_tokens_at_once() {
     let lab = TestLab::start().await;
     let service = lab.service().await;
     let sealed = encrypt(&service, b"dek", b"").await.expect("encrypt");
     let token = lab.access_token().await;
 
-    lab.apply(KeyAction::RevokeTrust);
+    lab.apply(KeyAction::RevokeSessions);
     assert_eq!(
         code(decrypt(&service, &sealed.ciphertext, b"").await),
         Code::Unauthenticated
@@ -486,21 +539,11 @@ async fn revoking_trust_kills_issued_tokens_at_once() {
         (status, &body["error"]["status"]),
         (401, &json!("UNAUTHENTICATED"))
     );
-    // Trust is the provider's: revoked, it is disabled, and STS treats it as missing.
-    let fresh = lab.service().await;
-    let error = auth_failure(decrypt(&fresh, &sealed.ciphertext, b"").await);
-    assert!(error.contains("invalid_target"), "{error}");
-
-    lab.apply(KeyAction::RestoreTrust);
-    assert_eq!(
-        code(decrypt(&service, &sealed.ciphertext, b"").await),
-        Code::Unauthenticated,
-        "old tokens stay dead after restore-trust"
-    );
+    // Trust is untouched: a new sign-in works at once.
     let renewed = lab.service().await;
     let opened = decrypt(&renewed, &sealed.ciphertext, b"")
         .await
-        .expect("new credentials work again");
+        .expect("a new token works");
     assert_eq!(&opened.plaintext[..], b"dek");
 }
 

@@ -66,7 +66,7 @@ async fn state_survives_a_restart() {
     )
     .await;
     lab.action("gcp-demo", "disable").await;
-    lab.action("azure-demo", "revoke-trust").await;
+    lab.action("gcp-demo", "revoke-sessions").await;
     let before = without_azure_host(lab.control("GET", "/_mock/v1/keys", None).await.1);
     lab.shutdown().await;
 
@@ -98,7 +98,7 @@ async fn state_survives_a_restart() {
     assert_eq!(
         lab.mock
             .lab()
-            .read(|s| s.trust_epoch(ekm_vocab::Cloud::Azure)),
+            .read(|s| s.session_epoch(ekm_vocab::Cloud::Gcp)),
         1
     );
     lab.shutdown().await;

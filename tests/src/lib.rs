@@ -17,7 +17,7 @@ pub mod suite;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ekm_engine::clock::{Clock, ManualClock};
+use ekm_engine::clock::{Clock, ManualClock, SharedClock};
 use ekm_engine::config::Config;
 use ekm_engine::registration::{self, Cloud};
 use ekm_engine::{Engine, KeyEncryptionKey, ProjectId};
@@ -72,7 +72,8 @@ impl Lab {
 
     /// Connects the KEK `config` registers in `cloud`.
     pub async fn kek_for(&self, config: &Config, cloud: Cloud) -> Arc<dyn KeyEncryptionKey> {
-        registration::connect(config, cloud)
+        let clock: SharedClock = self.clock.clone();
+        registration::connect(config, cloud, &clock)
             .await
             .unwrap_or_else(|e| panic!("connect {cloud}: {e}"))
     }

@@ -388,6 +388,8 @@ pub struct DayOfTraffic {
     pub wraps: usize,
     /// KMS unwraps (Decrypt).
     pub unwraps: usize,
+    /// Sign-ins the cloud granted (AssumeRole, STS exchange and impersonation, Entra token).
+    pub sign_ins: usize,
 }
 
 /// 100,000 operations (half seals, half opens of earlier objects) spread evenly over 24 h with
@@ -413,8 +415,21 @@ pub async fn a_day_of_traffic(case: CloudCase) -> DayOfTraffic {
     }
     let traffic = DayOfTraffic {
         operations: OPERATIONS,
-        wraps: lab.count_calls(case.provider, case.wrap_op, None).await,
-        unwraps: lab.count_calls(case.provider, case.unwrap_op, None).await,
+        // Answered calls: a renewed Key Vault client's first request is the 401 that fetches
+        // the authentication challenge.
+        wraps: lab
+            .count_calls(case.provider, case.wrap_op, Some("ok"))
+            .await,
+        unwraps: lab
+            .count_calls(case.provider, case.unwrap_op, Some("ok"))
+            .await,
+        sign_ins: lab
+            .calls()
+            .await
+            .iter()
+            .filter(|c| c["provider"] == case.provider && c["kind"] == "sign-in")
+            .filter(|c| c["outcome"] == "ok")
+            .count(),
     };
     let hours = (day.as_secs() / revalidate_after(&lab).as_secs()) as usize;
     assert_eq!(traffic.wraps, 1, "one DEK for the day: {traffic:?}");
@@ -423,6 +438,14 @@ pub async fn a_day_of_traffic(case: CloudCase) -> DayOfTraffic {
         2 * hours - 1,
         "the active DEK re-validated every hour after the first, and its decrypt-path entry \
          fetched once an hour: {traffic:?}"
+    );
+    // Sessions end on the lab clock (an hour): the provider signs in again about once an hour,
+    // not once a day as the SDK's wall-clock cache alone would.
+    assert!(
+        (hours - 1..=hours + 2).contains(&traffic.sign_ins)
+            || (2 * (hours - 1)..=2 * (hours + 2)).contains(&traffic.sign_ins),
+        "about one sign-in per lab hour (two calls each where a cloud signs in in two steps): \
+         {traffic:?}"
     );
     traffic
 }

@@ -111,6 +111,11 @@ async fn a_day_of_traffic() {
     eprintln!("azure: {traffic:?}");
 }
 
+/// The lab clock, as the engine takes it.
+fn lab_clock(lab: &Lab) -> ekm_engine::clock::SharedClock {
+    lab.clock.clone()
+}
+
 fn azure_config(lab: &Lab, key_name: &str) -> Config {
     let mut config = lab.config.clone();
     config
@@ -125,9 +130,13 @@ fn azure_config(lab: &Lab, key_name: &str) -> Config {
 async fn an_ec_key_is_refused_at_connect() {
     let lab = Lab::start().await;
     lab.create_key("azure-ec", "azure", "EC_P256").await;
-    let error = registration::connect(&azure_config(&lab, "azure-ec"), Cloud::Azure)
-        .await
-        .expect_err("an EC key cannot wrap DEKs");
+    let error = registration::connect(
+        &azure_config(&lab, "azure-ec"),
+        Cloud::Azure,
+        &lab_clock(&lab),
+    )
+    .await
+    .expect_err("an EC key cannot wrap DEKs");
     assert!(
         matches!(
             error,
@@ -154,7 +163,7 @@ async fn a_wrong_client_secret_is_an_authentication_failure() {
         .as_mut()
         .expect("the demo has the service app")
         .client_secret = "not-the-secret".into();
-    let error = registration::connect(&config, Cloud::Azure)
+    let error = registration::connect(&config, Cloud::Azure, &lab_clock(&lab))
         .await
         .expect_err("wrong secret");
     let SetupError::Kms { source, .. } = &error else {
@@ -176,7 +185,7 @@ async fn a_wrong_client_secret_is_an_authentication_failure() {
 async fn connect_reports_refusals_and_tolerates_outages() {
     let lab = Lab::start().await;
     lab.key_action("azure-demo", "revoke-access").await;
-    let error = registration::connect(&lab.config, Cloud::Azure)
+    let error = registration::connect(&lab.config, Cloud::Azure, &lab_clock(&lab))
         .await
         .expect_err("no role assignment");
     assert!(
@@ -191,9 +200,13 @@ async fn connect_reports_refusals_and_tolerates_outages() {
     );
     lab.key_action("azure-demo", "restore-access").await;
 
-    let error = registration::connect(&azure_config(&lab, "no-such-key"), Cloud::Azure)
-        .await
-        .expect_err("missing key");
+    let error = registration::connect(
+        &azure_config(&lab, "no-such-key"),
+        Cloud::Azure,
+        &lab_clock(&lab),
+    )
+    .await
+    .expect_err("missing key");
     assert!(
         matches!(
             &error,
@@ -267,8 +280,9 @@ async fn the_edek_records_the_versioned_key_id() {
     );
 }
 
-/// After the trust is restored the same provider works again at once: the credential holding
-/// the revoked token is replaced after the authentication failure.
+/// A trust removal leaves the provider's token to its lab expiry; its renewal is then refused;
+/// after the trust is restored the same provider works again at once: the credential holding
+/// the refused sign-in is replaced after the authentication failure.
 #[tokio::test]
 async fn restored_trust_works_without_reconnecting() {
     let lab = Lab::start().await;
@@ -280,10 +294,14 @@ async fn restored_trust_works_without_reconnecting() {
     let wrap_context = EncryptionContext::new().with("ekm:project", "proj_demo");
 
     lab.key_action("azure-demo", "revoke-trust").await;
+    kek.unwrap(&edek, &hint, &wrap_context)
+        .await
+        .expect("the token already issued lives on");
+    lab.advance(std::time::Duration::from_secs(3599));
     let error = kek
         .unwrap(&edek, &hint, &wrap_context)
         .await
-        .expect_err("trust revoked");
+        .expect_err("its renewal is refused");
     assert!(error.is_authentication(), "{error}");
     // The app is known, the tenant holds no service principal for it.
     assert!(error.to_string().contains("AADSTS7000229"), "{error}");

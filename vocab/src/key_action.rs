@@ -18,11 +18,14 @@ pub enum KeyAction {
     RevokeAccess,
     /// Give it back.
     RestoreAccess,
-    /// Remove the trust (trust policy, workload identity provider, service principal) and revoke
-    /// the sessions already issued.
+    /// Remove the trust (trust policy, workload identity provider, service principal): new
+    /// sign-ins fail, sessions already issued live to their expiry.
     RevokeTrust,
-    /// Give it back (clients need new credentials).
+    /// Give it back.
     RestoreTrust,
+    /// End the sessions already issued to the service, where the cloud can (AWS's "revoke
+    /// active sessions" role policy); trust is unchanged.
+    RevokeSessions,
 }
 
 impl KeyAction {
@@ -62,6 +65,7 @@ impl crate::Vocabulary for KeyAction {
         ("restore-access", KeyAction::RestoreAccess),
         ("revoke-trust", KeyAction::RevokeTrust),
         ("restore-trust", KeyAction::RestoreTrust),
+        ("revoke-sessions", KeyAction::RevokeSessions),
     ];
 }
 

@@ -9,7 +9,9 @@
 //!
 //! SDK retries are off: the engine's own bounded retry policy applies. After an authentication
 //! failure the session is thrown away and a new `AssumeRole` is made before one more attempt, so
-//! a restored trust works at once and a revoked one fails at once (DESIGN.md §4).
+//! a restored trust works at once and a revoked one fails at once (DESIGN.md §4). Sessions are
+//! asked for the registration's `session_lifetime` (`DurationSeconds`, 1 h by default) and
+//! renewed on the lab clock before they end ([`session`](super::session)).
 //!
 //! # Error mapping
 //!
@@ -44,12 +46,12 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_http_client::tls;
 
+use crate::clock::SharedClock;
 use crate::config::{AwsRegistration, AwsServiceCredentials, kms_arn_region};
 use crate::dek::Dek;
 use crate::envelope::EncryptionContext;
-use crate::provider::{
-    KeyEncryptionKey, KeyReference, KmsError, KmsFuture, WrappedDek, with_fresh_session,
-};
+use crate::provider::session::{SessionClock, with_session};
+use crate::provider::{KeyEncryptionKey, KeyReference, KmsError, KmsFuture, WrappedDek};
 
 /// The provider kind stamped into envelopes.
 pub const PROVIDER: &str = "aws";
@@ -61,6 +63,7 @@ pub struct AwsKek {
     key_arn: String,
     session: SessionSettings,
     client: RwLock<aws_sdk_kms::Client>,
+    signed_in: SessionClock,
 }
 
 /// What it takes to (re-)open a session in the customer's account.
@@ -69,6 +72,7 @@ struct SessionSettings {
     base: SdkConfig,
     role_arn: String,
     external_id: String,
+    lifetime: Duration,
 }
 
 impl SessionSettings {
@@ -76,6 +80,7 @@ impl SessionSettings {
         let assume_role = AssumeRoleProvider::builder(self.role_arn.clone())
             .external_id(self.external_id.clone())
             .session_name("ekm-lab")
+            .session_length(self.lifetime)
             .configure(&self.base)
             .build()
             .await;
@@ -88,11 +93,12 @@ impl SessionSettings {
 
 impl AwsKek {
     /// Connects to the registered key. No call is made yet: the first wrap or unwrap assumes
-    /// the role.
+    /// the role; sessions are renewed on `clock`.
     pub async fn connect(
         registration: &AwsRegistration,
         external_id: &str,
         service: &AwsServiceCredentials,
+        clock: SharedClock,
     ) -> Result<Self, KmsError> {
         let region =
             kms_arn_region(&registration.key_arn).ok_or_else(|| KmsError::KeyNotFound {
@@ -126,11 +132,13 @@ impl AwsKek {
             base: loader.load().await,
             role_arn: registration.role_arn.clone(),
             external_id: external_id.to_owned(),
+            lifetime: registration.session_lifetime(),
         };
         let client = session.client().await;
         Ok(Self {
             reference: KeyReference::new(PROVIDER, registration.key_arn.clone()),
             key_arn: registration.key_arn.clone(),
+            signed_in: SessionClock::new(clock, session.lifetime),
             session,
             client: RwLock::new(client),
         })
@@ -372,7 +380,12 @@ impl KeyEncryptionKey for AwsKek {
     ) -> KmsFuture<'a, WrappedDek> {
         Box::pin(async move {
             let context = context_map(context);
-            with_fresh_session(|| self.encrypt_once(dek, &context), || self.renew_session()).await
+            with_session(
+                &self.signed_in,
+                || self.encrypt_once(dek, &context),
+                || self.renew_session(),
+            )
+            .await
         })
     }
 
@@ -384,7 +397,8 @@ impl KeyEncryptionKey for AwsKek {
     ) -> KmsFuture<'a, Dek> {
         Box::pin(async move {
             let context = context_map(context);
-            with_fresh_session(
+            with_session(
+                &self.signed_in,
                 || self.decrypt_once(edek, &context),
                 || self.renew_session(),
             )

@@ -60,12 +60,13 @@ use google_cloud_gax::retry_policy::NeverRetry;
 use google_cloud_kms_v1::client::KeyManagementService;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::clock::SharedClock;
 use crate::config::{GcpRegistration, GcpSubjectToken};
 use crate::dek::Dek;
 use crate::envelope::EncryptionContext;
+use crate::provider::session::{SessionClock, with_session};
 use crate::provider::{
     CallFailure, KeyEncryptionKey, KeyReference, KmsError, KmsFuture, WrappedDek,
-    with_fresh_session,
 };
 
 /// The provider kind stamped into envelopes.
@@ -84,6 +85,7 @@ pub struct GcpKek {
     key_name: String,
     session: SessionSettings,
     client: RwLock<KeyManagementService>,
+    signed_in: SessionClock,
 }
 
 /// What it takes to (re-)build federated credentials and a KMS client.
@@ -165,6 +167,7 @@ impl GcpKek {
         registration: &GcpRegistration,
         allowed_audience: &str,
         subject_token: &GcpSubjectToken,
+        clock: SharedClock,
     ) -> Result<Self, KmsError> {
         let key_name = registration.crypto_key_name();
         let session = SessionSettings::new(registration, allowed_audience, subject_token);
@@ -174,6 +177,7 @@ impl GcpKek {
             key_name,
             session,
             client: RwLock::new(client),
+            signed_in: SessionClock::new(clock, registration.session_lifetime()),
         })
     }
 
@@ -455,7 +459,12 @@ impl KeyEncryptionKey for GcpKek {
     ) -> KmsFuture<'a, WrappedDek> {
         Box::pin(async move {
             let aad = encoded_context(&self.key_name, context)?;
-            with_fresh_session(|| self.encrypt_once(dek, &aad), || self.renew_session()).await
+            with_session(
+                &self.signed_in,
+                || self.encrypt_once(dek, &aad),
+                || self.renew_session(),
+            )
+            .await
         })
     }
 
@@ -467,7 +476,12 @@ impl KeyEncryptionKey for GcpKek {
     ) -> KmsFuture<'a, Dek> {
         Box::pin(async move {
             let aad = encoded_context(&self.key_name, context)?;
-            with_fresh_session(|| self.decrypt_once(edek, &aad), || self.renew_session()).await
+            with_session(
+                &self.signed_in,
+                || self.decrypt_once(edek, &aad),
+                || self.renew_session(),
+            )
+            .await
         })
     }
 }
@@ -691,6 +705,7 @@ mod tests {
             location: "us-east1".into(),
             endpoint: None,
             sts_endpoint: None,
+            session_lifetime: None,
         };
         let idp = GcpSubjectToken::LabIdentityProvider("http://idp/token".into());
         let settings = SessionSettings::new(&registration, "proj demo", &idp);

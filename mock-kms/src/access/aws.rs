@@ -38,6 +38,8 @@ pub const ACCESS_REVOKED_SID: &str = "EkmLabAccessRevoked";
 pub const TRUST_EKM_SID: &str = "TrustEkmService";
 /// Sid of the Deny statement `revoke-trust` adds to the role's trust policy.
 pub const TRUST_REVOKED_SID: &str = "EkmLabTrustRevoked";
+/// The role policy revoke-sessions writes (the name the AWS console gives it).
+pub const REVOKE_OLDER_SESSIONS: &str = "AWSRevokeOlderSessions";
 
 /// One policy document: the JSON the customer wrote (kept as written) and its parsed form.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +210,21 @@ impl AwsAccess {
                 .edited(Some(trust_ekm(tenant)), Some(TRUST_REVOKED_SID))
         };
         self.trust_policy = trust.expect("lab edits keep a policy well formed");
+    }
+
+    /// revoke-sessions: the role policy the AWS console's "Revoke active sessions" writes,
+    /// `AWSRevokeOlderSessions` — Deny `*` when `aws:TokenIssueTime` is before `now` (lab
+    /// time) — so every session issued before it is refused from its next call, and new ones
+    /// work while the trust policy lets the service in.
+    pub fn revoke_older_sessions(&mut self, now: OffsetDateTime) {
+        let issued_before = now.format(&Rfc3339).unwrap_or_default();
+        let policy = json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
+            "Condition": {"DateLessThan": {"aws:TokenIssueTime": issued_before}}}]});
+        self.role_policies.insert(
+            REVOKE_OLDER_SESSIONS.to_owned(),
+            document(PolicyKind::Identity, policy),
+        );
     }
 
     fn key_policy_or_demo(&self, tenant: &Tenant, name: &str) -> PolicyDocument {

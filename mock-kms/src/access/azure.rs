@@ -265,16 +265,10 @@ impl AzureAccess {
 
 impl Kms {
     /// Deletes the service principal of object id `id` (Graph's `DELETE
-    /// /v1.0/servicePrincipals/{id}`); its tokens die with it, as with revoke-trust. Whether it
-    /// existed.
+    /// /v1.0/servicePrincipals/{id}`): new sign-ins are refused, the tokens it holds live to
+    /// their expiry, as with revoke-trust. Whether it existed.
     pub fn delete_service_principal(&self, id: &str) -> Result<bool, StateError> {
-        self.write(|s| {
-            let removed = s.azure_access.service_principals.remove(id).is_some();
-            if removed {
-                *s.trust_epochs.entry(Cloud::Azure).or_default() += 1;
-            }
-            Ok(removed)
-        })
+        self.write(|s| Ok(s.azure_access.service_principals.remove(id).is_some()))
     }
 }
 

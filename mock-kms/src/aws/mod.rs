@@ -6,8 +6,9 @@
 //! - the customer administrator's access key → [`Caller::Owner`] (full rights on its keys);
 //! - an `ASIA…` session issued by [`sts`] `AssumeRole` → [`Caller::Service`]: its
 //!   `kms:Encrypt` and `kms:Decrypt` are decided by the customer's documents (the key policy and
-//!   the role's policies, [`crate::access`]); anything else is refused. Sessions die at once
-//!   when the AWS trust epoch moves on (revoke-trust), and at their wall-clock expiry;
+//!   the role's policies, [`crate::access`]); anything else is refused. A session past its
+//!   lab-clock (or wall-clock) expiry is `ExpiredTokenException`; a trust removal does not end
+//!   it (revoke-sessions' `AWSRevokeOlderSessions` role policy denies its calls instead);
 //! - the EKM service's own long-term key may only call STS, where `AssumeRole` is decided by the
 //!   role's trust policy (the `sts:ExternalId` condition).
 //!
@@ -37,6 +38,7 @@ use crate::error::StateError;
 use crate::faults::Failure;
 use crate::pipeline::{self, Call, Pipeline};
 use crate::server::MAX_BODY_BYTES;
+use crate::sessions::LabLife;
 use crate::state::{Caller, Kms};
 use ekm_vocab::{CallKind, Cloud};
 use sigv4::{Authorization, Scope, SigV4Error, SignedRequest};
@@ -68,12 +70,10 @@ struct AwsFront {
 struct Session {
     secret: String,
     token: String,
-    /// The AWS trust epoch at issue: a later revoke-trust kills the session.
-    trust_epoch: u64,
     /// The session's ARN (`arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`).
     arn: String,
-    /// Lab time of issue (`aws:TokenIssueTime`).
-    issued: OffsetDateTime,
+    /// Lab-clock issue (`aws:TokenIssueTime`) and expiry.
+    life: LabLife,
     /// Wall-clock expiry.
     expires: OffsetDateTime,
 }
@@ -443,11 +443,10 @@ fn admit(
     };
     sigv4::verify(&auth, &request, &secret, &scope, ekm_clock::wall_time())
         .map_err(|e| fail(e.into()))?;
-    if let Some(session) = &session {
-        let epoch = front.lab.read(|s| s.trust_epoch(Cloud::Aws));
-        if session.trust_epoch < epoch || session.expires <= ekm_clock::wall_time() {
-            return Err(fail(AuthFailure::Expired));
-        }
+    if let Some(session) = &session
+        && (session.life.expired_at(front.lab.now()) || session.expires <= ekm_clock::wall_time())
+    {
+        return Err(fail(AuthFailure::Expired));
     }
     let arn = match (&session, principal) {
         (Some(session), _) => session.arn.clone(),
@@ -458,7 +457,7 @@ fn admit(
     Ok(Signer {
         principal,
         access_key_id: auth.access_key_id,
-        session: session.map(|s| (s.arn, s.issued)),
+        session: session.map(|s| (s.arn, s.life.issued)),
     })
 }
 

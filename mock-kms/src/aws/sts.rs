@@ -4,11 +4,14 @@
 //! `sts:ExternalId` condition; an explicit Deny — what revoke-trust adds — wins). A denial is
 //! 403 `AccessDenied` with AWS's message, and its trace goes to the call log.
 //!
-//! Sessions are `ASIA…` keys with a random secret and token, remembered with the AWS trust epoch
-//! at issue (a later revoke-trust kills them at once) and a wall-clock expiry (the SDKs cache
-//! credentials on real time, DESIGN.md §5).
+//! Sessions are `ASIA…` keys with a random secret and token, remembered with their lab-clock
+//! life ([`LabLife`]: `DurationSeconds`, or the tenant's `sessions.aws` when absent) and the
+//! wall-clock expiry the answer carries (the SDKs cache credentials on real time, DESIGN.md §5).
+//! A later trust removal does not end them: they live to their expiry, unless the role's
+//! `AWSRevokeOlderSessions` policy (revoke-sessions) denies sessions issued before it.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,10 +24,7 @@ use super::{AwsError, AwsFront, Principal, Protocol, Session, Signer};
 use crate::access;
 use crate::error::StateError;
 use crate::pipeline::Call;
-use ekm_vocab::Cloud;
-
-/// Session length when `DurationSeconds` is absent.
-pub const DEFAULT_SESSION_SECONDS: i64 = 3600;
+use crate::sessions::LabLife;
 
 const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
@@ -109,7 +109,7 @@ pub(super) async fn assume_role(
         ));
     }
     let duration = match field("DurationSeconds") {
-        None => DEFAULT_SESSION_SECONDS,
+        None => i64::from(front.lab.tenant().sessions.aws),
         Some(text) => text
             .parse::<i64>()
             .ok()
@@ -129,11 +129,9 @@ pub(super) async fn assume_role(
         )));
     }
     let service = access::service_caller(tenant);
-    let (decision, trust_epoch) = lab.read(|s| {
-        let decision = s
-            .aws_access
-            .assume_role(role_arn, &service, field("ExternalId"));
-        (decision, s.trust_epoch(Cloud::Aws))
+    let decision = lab.read(|s| {
+        s.aws_access
+            .assume_role(role_arn, &service, field("ExternalId"))
     });
     if !decision.allowed() {
         call.denied_by(access::short_trace(&decision));
@@ -148,7 +146,7 @@ pub(super) async fn assume_role(
     aws_lc_rs::rand::fill(&mut token_bytes)
         .map_err(|_| StateError::Internal("the random number generator failed".into()))?;
     let token = B64.encode(token_bytes);
-    let issued = lab.now();
+    let life = LabLife::starting(lab.now(), Duration::from_secs(duration.unsigned_abs()));
     let now = ekm_clock::wall_time();
     let expires = (now + time::Duration::seconds(duration))
         .replace_nanosecond(0)
@@ -161,15 +159,14 @@ pub(super) async fn assume_role(
     );
     {
         let mut sessions = front.sessions();
-        sessions.retain(|_, s| s.expires > now);
+        sessions.retain(|_, s| s.expires > now && !s.life.expired_at(life.issued));
         sessions.insert(
             access_key_id.clone(),
             Session {
                 secret: secret.clone(),
                 token: token.clone(),
-                trust_epoch,
                 arn: assumed_arn.clone(),
-                issued,
+                life,
                 expires,
             },
         );

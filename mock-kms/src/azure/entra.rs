@@ -36,13 +36,11 @@ use time::OffsetDateTime;
 use super::{AzureState, GRAPH_RESOURCE, VAULT_RESOURCE};
 use crate::faults::Failure;
 use crate::pipeline::{self, Call};
+use crate::sessions::LabLife;
 use crate::state::{Caller, Kms};
 use crate::tenant::AzureTenant;
 use ekm_vocab::CallKind;
 use ekm_vocab::Cloud;
-
-/// Lifetime of an access token (`expires_in`), as Entra's.
-pub(crate) const TOKEN_LIFETIME_SECONDS: i64 = 3599;
 
 /// Most tokens remembered at once; the one closest to expiry makes room for a new one.
 const MAX_TOKENS: usize = 100_000;
@@ -73,11 +71,15 @@ pub(crate) struct IssuedToken {
     /// For the service, the object id of its service principal at issue (what role
     /// assignments name).
     pub object_id: Option<String>,
-    /// The Azure trust epoch at issue: a later epoch revokes service tokens.
-    pub epoch: u64,
     /// Wall-clock expiry.
     pub expires_at: OffsetDateTime,
+    /// Lab-clock issue and expiry.
+    pub life: LabLife,
 }
+
+/// A token past its expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Expired;
 
 /// Issued tokens by their opaque value.
 #[derive(Default)]
@@ -105,8 +107,9 @@ impl TokenStore {
         aws_lc_rs::rand::fill(&mut bytes).ok()?;
         let value = super::crypto::BASE64URL.encode(bytes);
         let now = ekm_clock::wall_time();
+        let lab_now = token.life.issued;
         let mut tokens = self.lock();
-        tokens.retain(|_, t| t.expires_at > now);
+        tokens.retain(|_, t| t.expires_at > now && !t.life.expired_at(lab_now));
         if tokens.len() >= MAX_TOKENS
             && let Some(oldest) = tokens
                 .iter()
@@ -119,13 +122,20 @@ impl TokenStore {
         Some(value)
     }
 
-    /// The token `value`, if it was issued and has not expired (wall clock).
-    pub(crate) fn lookup(&self, value: &str) -> Option<IssuedToken> {
+    /// The token `value`, if it was issued: `Err(())` when it is past its expiry on either
+    /// clock (`lab_now` is lab time).
+    pub(crate) fn lookup(
+        &self,
+        value: &str,
+        lab_now: OffsetDateTime,
+    ) -> Option<Result<IssuedToken, Expired>> {
         let tokens = self.lock();
-        tokens
-            .get(value)
-            .filter(|t| t.expires_at > ekm_clock::wall_time())
-            .cloned()
+        let token = tokens.get(value)?;
+        if token.expires_at <= ekm_clock::wall_time() || token.life.expired_at(lab_now) {
+            Some(Err(Expired))
+        } else {
+            Some(Ok(token.clone()))
+        }
     }
 }
 
@@ -303,11 +313,12 @@ pub(super) async fn token(
     if let Some(client_id) = form.get("client_id") {
         call.caller(client_id);
     }
+    let lifetime = state.lab.tenant().sessions.azure;
     match issue_token(&state, &call, &method, tenant_of(&uri), &form).await {
         Ok(access_token) => axum::Json(json!({
             "token_type": "Bearer",
-            "expires_in": TOKEN_LIFETIME_SECONDS,
-            "ext_expires_in": TOKEN_LIFETIME_SECONDS,
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
             "access_token": access_token,
         }))
         .into_response(),
@@ -380,10 +391,8 @@ async fn issue_token(
         return Err(EntraError::no_service_principal(client_id, tenant));
     };
     // The service signs in only while the customer's tenant holds its service principal.
-    let (sign_in, epoch) = lab.read(|s| {
-        let sign_in =
-            (caller == Caller::Service).then(|| s.azure_access.sign_in(lab.tenant(), client_id));
-        (sign_in, s.trust_epoch(Cloud::Azure))
+    let sign_in = lab.read(|s| {
+        (caller == Caller::Service).then(|| s.azure_access.sign_in(lab.tenant(), client_id))
     });
     let object_id = match sign_in {
         None => None,
@@ -433,13 +442,14 @@ async fn issue_token(
         ));
     }
 
+    let lifetime = lab.tenant().sessions.of(Cloud::Azure);
     let issued = IssuedToken {
         app_id: client_id.clone(),
         caller,
         audience,
         object_id,
-        epoch,
-        expires_at: ekm_clock::wall_time() + time::Duration::seconds(TOKEN_LIFETIME_SECONDS),
+        expires_at: ekm_clock::wall_time() + lifetime,
+        life: LabLife::starting(lab.now(), lifetime),
     };
     state.tokens.issue(issued).ok_or_else(|| {
         EntraError::new(

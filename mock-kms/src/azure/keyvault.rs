@@ -35,8 +35,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::crypto::{Algorithm, BASE64URL, CryptoError, ParsedKey};
-use super::entra::Audience;
-use super::entra::IssuedToken;
+use super::entra::{Audience, Expired, IssuedToken};
 use super::{AzureState, KvError, VAULT_RESOURCE};
 use crate::error::StateError;
 use crate::keygen;
@@ -237,8 +236,9 @@ fn unauthorized(state: &AzureState, message: &str) -> KvError {
 }
 
 /// Azure's admission: checks the bearer token — 401 with the challenge unless it is one we
-/// issued, unexpired and, for the service, of the current trust epoch — and names its
-/// application in the call log.
+/// issued for Key Vault and unexpired on the lab and the wall clock — and names its
+/// application in the call log. A trust removal (the service principal deleted) does not end
+/// a token: Key Vault only checks the token, and the role assignments decide the call.
 fn admit(state: &AzureState, call: &Call, headers: &HeaderMap) -> Result<IssuedToken, KvError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(unauthorized(
@@ -256,25 +256,21 @@ fn admit(state: &AzureState, call: &Call, headers: &HeaderMap) -> Result<IssuedT
             ));
         }
     };
-    let Some(issued) = state
-        .tokens
-        .lookup(token)
-        .filter(|t| t.audience == Audience::Vault)
-    else {
-        return Err(unauthorized(
-            state,
-            "AKV10022: Invalid token: it is unknown or has expired.",
-        ));
+    let issued = match state.tokens.lookup(token, state.lab.now()) {
+        Some(Ok(issued)) if issued.audience == Audience::Vault => issued,
+        Some(Err(Expired)) => {
+            return Err(unauthorized(
+                state,
+                "[TokenExpired] Error validating token: 'S2S12086'.",
+            ));
+        }
+        _ => {
+            return Err(unauthorized(
+                state,
+                "AKV10022: Invalid token: it is unknown or not for Key Vault.",
+            ));
+        }
     };
-    if issued.caller == Caller::Service
-        && issued.epoch < state.lab.read(|s| s.trust_epoch(Cloud::Azure))
-    {
-        return Err(unauthorized(
-            state,
-            "AKV10032: Invalid issuer: the application's service principal was removed from \
-             the tenant.",
-        ));
-    }
     call.caller(&issued.app_id);
     if let Some(oid) = &issued.object_id {
         call.principal(oid, None);

@@ -27,11 +27,15 @@
 //! call log. Creating, rotating and updating keys is the owner's.
 //!
 //! Tokens are opaque random strings remembered with their application, audience (Key Vault or
-//! Graph), the service principal's object id, the provider's trust epoch and a wall-clock
-//! expiry (59 min 59 s, as Entra's). Revoking trust deletes the service principal: the service's
-//! tokens stop working at once (401) and new ones are refused (401 `invalid_client`,
-//! AADSTS7000229: the app is missing a service principal in the tenant) until trust is
-//! restored.
+//! Graph), the service principal's object id, and their lab-clock life (the tenant's
+//! `sessions.azure`, 3599 s by default, [`crate::sessions`]) beside a wall-clock expiry as
+//! long. Past either, Key Vault answers 401 `Unauthorized` "[TokenExpired] Error validating
+//! token: 'S2S12086'." (the text real vaults answer, seen in client logs). Revoking trust deletes
+//! the service principal: new tokens are refused (401 `invalid_client`, AADSTS7000229: the app
+//! is missing a service principal in the tenant) until trust is restored, while tokens already
+//! issued live to their expiry — "access tokens cannot be revoked" (DESIGN.md §9.3); continuous
+//! access evaluation, which could end them early, serves Microsoft Graph only, not Key Vault.
+//! So revoke-sessions is refused on Azure, naming that.
 //!
 //! # Choices where the real service is not mirrored exactly
 //! - Enabled/disabled is a property of the key, not of each version: `PATCH` on any version

@@ -45,7 +45,9 @@ pub const ROUTES: &[RouteDoc] = &[
         "POST",
         "/_mock/v1/keys/{name}/{action}",
         "a key action as its owner: rotate, disable, enable, schedule-deletion, destroy, \
-         revoke-access, restore-access, revoke-trust, restore-trust",
+         revoke-access, restore-access, revoke-trust, restore-trust, \
+         revoke-sessions (AWS: the AWSRevokeOlderSessions role policy; GCP: issued tokens end; \
+         Azure: refused, Entra tokens cannot be revoked)",
     ),
     route(
         "POST",

@@ -24,9 +24,11 @@
 //!   state of `access` and `trust`, read and set IAM policies ([`iam_policy`]) and manage key
 //!   versions ([`versions`]). The key's own lifecycle goes through the control API.
 //!
-//! Revoking trust disables the tenant's provider and bumps the GCP trust epoch: every token
-//! issued before stops working at once (`401 UNAUTHENTICATED`), and new exchanges fail
-//! (`invalid_target`) until trust is restored.
+//! Revoking trust disables the tenant's provider: new exchanges fail (`invalid_target`) until
+//! trust is restored, while tokens already issued live to their lab-clock expiry (Google: a
+//! disabled or deleted provider "does not revoke credentials that have already been issued").
+//! revoke-sessions moves the GCP session epoch on: every token issued before stops working at
+//! once (`401 UNAUTHENTICATED`), see [`sts`].
 //!
 //! Every request is logged in the call log (provider `gcp`); KMS errors are
 //! `{"error":{"code","message","status"}}`, STS errors OAuth-style
@@ -90,8 +92,9 @@ impl Gcp {
     }
 
     /// GCP's admission: authenticates a request by its bearer token — the owner's static
-    /// token, or an access token issued by STS / impersonation in the current trust epoch and
-    /// not yet expired (wall-clock time) — and names the caller in the call log.
+    /// token, or an access token issued by STS / impersonation in the current session epoch and
+    /// not yet expired (lab or wall-clock time: 401 `UNAUTHENTICATED`) — and names the caller
+    /// in the call log.
     fn admit(&self, call: &Call, headers: &HeaderMap) -> Result<Principal, ApiError> {
         const EXPECTED: &str = "Expected OAuth 2 access token, login cookie or other valid \
                                 authentication credential.";
@@ -107,10 +110,10 @@ impl Gcp {
                 identity: None,
             }
         } else {
-            let epoch = self.lab.read(|state| state.trust_epoch(Cloud::Gcp));
+            let epoch = self.lab.read(|state| state.session_epoch(Cloud::Gcp));
             let identity = self
                 .tokens
-                .check(token, epoch, ekm_clock::wall_time())
+                .check(token, epoch, sts::Instant::now(self))
                 .map_err(|why| {
                     ApiError::unauthenticated(format!(
                         "Request had invalid authentication credentials ({why}). {EXPECTED}"

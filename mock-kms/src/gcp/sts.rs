@@ -7,8 +7,15 @@
 //! ([`identity`](super::identity)), then the customer's workload-identity providers decide
 //! ([`GcpAccess::exchange`](crate::access::GcpAccess::exchange): the provider named by
 //! `audience` exists and is enabled, the token's issuer and audience, the attribute condition).
-//! It answers an opaque access token valid for 3600 s of wall-clock time in the current trust
-//! epoch, standing for the federated principal and its principal sets.
+//! It answers an opaque access token standing for the federated principal and its principal
+//! sets, valid for the tenant's `sessions.gcp` (3600 s) of lab time and as long of wall-clock
+//! time (`expires_in`, for the SDK's cache), in the current session epoch. Disabling the
+//! provider (revoke-trust) refuses new exchanges only: as Google documents for a disabled or
+//! deleted provider, tokens already issued keep granting access until they expire.
+//! revoke-sessions moves the session epoch on: the nearest real thing is disabling the
+//! workload-identity pool (its tokens stop granting access) and the service account (its
+//! impersonated tokens are rejected) — except that re-enabling those lets the old tokens back
+//! in, where the lab's restore-trust does not.
 //!
 //! Errors are OAuth-style 400 `{"error","error_description"}`: `invalid_request` (missing or
 //! malformed fields, an audience that names no provider), `unsupported_grant_type`,
@@ -39,6 +46,7 @@ use super::{
 };
 use crate::access;
 use crate::faults::Failure;
+use crate::sessions::LabLife;
 use crate::state::Caller;
 use ekm_access::gcp::Identity;
 use ekm_vocab::CallKind;
@@ -53,7 +61,7 @@ pub const SUBJECT_TOKEN_TYPES: [&str; 2] = [
     "urn:ietf:params:oauth:token-type:jwt",
     "urn:ietf:params:oauth:token-type:id_token",
 ];
-/// Lifetime of a federated access token (wall-clock time).
+/// The longest `generateAccessToken` lifetime a request may ask for.
 pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Why a bearer token was refused.
@@ -62,10 +70,10 @@ pub enum TokenRejection {
     /// Never issued by this mock.
     #[error("unknown access token")]
     Unknown,
-    /// Past its expiry.
+    /// Past its expiry (lab or wall clock).
     #[error("the access token has expired")]
     Expired,
-    /// Issued before trust was revoked.
+    /// Issued before the customer revoked the service's sessions.
     #[error("the access token was revoked")]
     Revoked,
 }
@@ -74,56 +82,76 @@ pub enum TokenRejection {
 struct IssuedToken {
     identity: Identity,
     epoch: u64,
+    /// Wall-clock expiry (what the answer tells the SDK).
     expires: OffsetDateTime,
+    /// Lab-clock issue and expiry.
+    life: LabLife,
 }
 
-/// Access tokens issued by STS and impersonation: who they stand for, in which trust epoch,
-/// until when (wall time). Expired and revoked tokens are dropped whenever one is issued.
+/// When a token is issued or checked: the wall-clock and the lab-clock time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instant {
+    /// Wall-clock time.
+    pub wall: OffsetDateTime,
+    /// Lab time.
+    pub lab: OffsetDateTime,
+}
+
+impl Instant {
+    /// Now, on both clocks.
+    pub fn now(gcp: &Gcp) -> Self {
+        Self {
+            wall: ekm_clock::wall_time(),
+            lab: gcp.lab.now(),
+        }
+    }
+}
+
+/// Access tokens issued by STS and impersonation: who they stand for, in which session epoch,
+/// until when (wall and lab time). Expired and revoked tokens are dropped whenever one is
+/// issued.
 #[derive(Debug, Default)]
 pub struct TokenStore {
     tokens: Mutex<HashMap<String, IssuedToken>>,
 }
 
 impl TokenStore {
-    /// Issues a random access token for `identity` in trust epoch `epoch`, valid from `now`
-    /// for `lifetime`; returns it and its expiry.
+    /// Issues a random access token for `identity` in session epoch `epoch`, valid from `now`
+    /// for `lifetime` on both clocks; returns it and its wall-clock expiry.
     pub fn issue(
         &self,
         identity: Identity,
         epoch: u64,
-        now: OffsetDateTime,
+        now: Instant,
         lifetime: Duration,
     ) -> Result<(String, OffsetDateTime), ApiError> {
         let mut secret = [0u8; 32];
         aws_lc_rs::rand::fill(&mut secret)
             .map_err(|_| ApiError::internal("The random number generator failed."))?;
         let token = format!("ya29.ekm-{}", URL_SAFE_NO_PAD.encode(secret));
-        let expires = now + lifetime;
+        let expires = now.wall + lifetime;
         let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
-        tokens.retain(|_, t| t.expires > now && t.epoch == epoch);
+        tokens
+            .retain(|_, t| t.expires > now.wall && !t.life.expired_at(now.lab) && t.epoch == epoch);
         tokens.insert(
             token.clone(),
             IssuedToken {
                 identity,
                 epoch,
                 expires,
+                life: LabLife::starting(now.lab, lifetime),
             },
         );
         Ok((token, expires))
     }
 
-    /// The identity of `token` if it is live in trust epoch `epoch` at wall time `now`.
-    pub fn check(
-        &self,
-        token: &str,
-        epoch: u64,
-        now: OffsetDateTime,
-    ) -> Result<Identity, TokenRejection> {
+    /// The identity of `token` if it is live in session epoch `epoch` at `now`.
+    pub fn check(&self, token: &str, epoch: u64, now: Instant) -> Result<Identity, TokenRejection> {
         let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
         let issued = tokens.get(token).ok_or(TokenRejection::Unknown)?;
         if issued.epoch != epoch {
             Err(TokenRejection::Revoked)
-        } else if issued.expires <= now {
+        } else if issued.expires <= now.wall || issued.life.expired_at(now.lab) {
             Err(TokenRejection::Expired)
         } else {
             Ok(issued.identity.clone())
@@ -298,16 +326,17 @@ async fn exchange(
         .identity
         .get()
         .map_err(|e| StsError::Api(ApiError::internal(e.to_string())))?;
-    let now = ekm_clock::wall_time();
+    let now = Instant::now(gcp);
     let claims = key
-        .verify(&subject_token, now)
+        .verify(&subject_token, now.wall)
         .map_err(|e| StsError::invalid_grant(e.to_string()))?;
     let (exchange, epoch) = gcp.lab.read(|state| {
         (
             state.gcp_access.exchange(&audience, &claims),
-            state.trust_epoch(Cloud::Gcp),
+            state.session_epoch(Cloud::Gcp),
         )
     });
+    let lifetime = gcp.lab.tenant().sessions.of(Cloud::Gcp);
     let Some(federated) = exchange.federated else {
         call.denied_by(access::short_trace(&exchange.decision));
         return Err(StsError::oauth(
@@ -318,18 +347,13 @@ async fn exchange(
     call.caller(&federated.principal);
     let (access_token, _) = gcp
         .tokens
-        .issue(
-            Identity::from(&federated),
-            epoch,
-            now,
-            ACCESS_TOKEN_LIFETIME,
-        )
+        .issue(Identity::from(&federated), epoch, now, lifetime)
         .map_err(StsError::Api)?;
     Ok(TokenResponse {
         access_token,
         issued_token_type: ACCESS_TOKEN_TYPE,
         token_type: "Bearer",
-        expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
+        expires_in: lifetime.as_secs(),
     })
 }
 
@@ -354,10 +378,11 @@ struct GenerateAccessTokenResponse {
     expire_time: String,
 }
 
-/// Parses a protobuf `Duration` in JSON form (`"3600s"`, `"1.5s"`) within (0, 3600] seconds.
-fn parse_lifetime(lifetime: Option<&str>) -> Result<Duration, ApiError> {
+/// Parses a protobuf `Duration` in JSON form (`"3600s"`, `"1.5s"`) within (0, 3600] seconds;
+/// `default` when absent.
+fn parse_lifetime(lifetime: Option<&str>, default: Duration) -> Result<Duration, ApiError> {
     let Some(text) = lifetime else {
-        return Ok(ACCESS_TOKEN_LIFETIME);
+        return Ok(default);
     };
     let seconds = text
         .strip_suffix('s')
@@ -422,13 +447,14 @@ async fn impersonate(
     if request.scope.is_empty() {
         return Err(ApiError::invalid_argument("Scope is required."));
     }
-    let lifetime = parse_lifetime(request.lifetime.as_deref())?;
+    let default = gcp.lab.tenant().sessions.of(Cloud::Gcp);
+    let lifetime = parse_lifetime(request.lifetime.as_deref(), default)?;
     admit_faults(call).await?;
-    let epoch = gcp.lab.read(|state| state.trust_epoch(Cloud::Gcp));
+    let epoch = gcp.lab.read(|state| state.session_epoch(Cloud::Gcp));
     let (access_token, expires) = gcp.tokens.issue(
         access::gcp::service_account_identity(&sa.service_account_email),
         epoch,
-        ekm_clock::wall_time(),
+        Instant::now(gcp),
         lifetime,
     )?;
     let expire_time = expires
@@ -444,41 +470,52 @@ async fn impersonate(
 mod tests {
     use super::*;
 
-    fn t0() -> OffsetDateTime {
-        time::macros::datetime!(2026-01-01 00:00 UTC)
+    fn at(wall: OffsetDateTime, lab: OffsetDateTime) -> Instant {
+        Instant { wall, lab }
     }
 
     #[test]
-    fn tokens_expire_and_die_with_their_trust_epoch() {
+    fn tokens_expire_on_either_clock_and_die_with_their_session_epoch() {
+        let wall = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let lab = time::macros::datetime!(2030-06-01 12:00 UTC);
+        let hour = ACCESS_TOKEN_LIFETIME;
+        let t0 = at(wall, lab);
         let store = TokenStore::default();
         let who = |name: &str| access::gcp::service_account_identity(name);
-        let (token, expires) = store
-            .issue(who("p"), 0, t0(), ACCESS_TOKEN_LIFETIME)
-            .unwrap();
-        assert_eq!(expires, t0() + ACCESS_TOKEN_LIFETIME);
-        assert_eq!(store.check(&token, 0, t0()), Ok(who("p")));
-        assert_eq!(
-            store.check(&token, 0, expires),
-            Err(TokenRejection::Expired)
-        );
-        assert_eq!(store.check(&token, 1, t0()), Err(TokenRejection::Revoked));
-        assert_eq!(store.check("ya29.x", 0, t0()), Err(TokenRejection::Unknown));
-        let (other, _) = store
-            .issue(who("q"), 1, t0(), ACCESS_TOKEN_LIFETIME)
-            .unwrap();
+        let (token, expires) = store.issue(who("p"), 0, t0, hour).unwrap();
+        assert_eq!(expires, wall + hour);
+        // (wall, lab) seconds after issue → the verdict: either clock an hour on expires it.
+        let table = [
+            (0, 0, Ok(who("p"))),
+            (0, 3599, Ok(who("p"))),
+            (0, 3600, Err(TokenRejection::Expired)),
+            (3600, 0, Err(TokenRejection::Expired)),
+            (10, 86_400, Err(TokenRejection::Expired)),
+        ];
+        for (wall_s, lab_s, verdict) in table {
+            let now = at(
+                wall + Duration::from_secs(wall_s),
+                lab + Duration::from_secs(lab_s),
+            );
+            assert_eq!(store.check(&token, 0, now), verdict, "{wall_s} {lab_s}");
+        }
+        assert_eq!(store.check(&token, 1, t0), Err(TokenRejection::Revoked));
+        assert_eq!(store.check("ya29.x", 0, t0), Err(TokenRejection::Unknown));
+        let (other, _) = store.issue(who("q"), 1, t0, hour).unwrap();
         assert_ne!(token, other);
-        assert_eq!(store.check(&token, 0, t0()), Err(TokenRejection::Unknown));
+        assert_eq!(store.check(&token, 0, t0), Err(TokenRejection::Unknown));
     }
 
     #[test]
     fn lifetimes_follow_protobuf_duration_json() {
-        assert_eq!(parse_lifetime(None), Ok(ACCESS_TOKEN_LIFETIME));
+        let default = Duration::from_secs(600);
+        assert_eq!(parse_lifetime(None, default), Ok(default));
         assert_eq!(
-            parse_lifetime(Some("1.5s")),
+            parse_lifetime(Some("1.5s"), default),
             Ok(Duration::from_millis(1500))
         );
         for bad in ["", "3600", "0s", "-1s", "3601s", "NaNs", "infs", "1e400s"] {
-            assert!(parse_lifetime(Some(bad)).is_err(), "{bad}");
+            assert!(parse_lifetime(Some(bad), default).is_err(), "{bad}");
         }
     }
 }

@@ -82,6 +82,7 @@ struct Snapshot {
     format: u32,
     keys: Vec<StoredKey>,
     aliases: BTreeMap<String, String>,
+    /// The session epochs (named for what bumped them before sessions outlived trust).
     trust_epochs: BTreeMap<Cloud, u64>,
     /// Absent in files written before the clock was saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -369,7 +370,7 @@ impl StateFile {
             state: KmsState {
                 keys,
                 aliases: snapshot.aliases,
-                trust_epochs: snapshot.trust_epochs,
+                session_epochs: snapshot.trust_epochs,
                 xks,
                 aws_access,
                 gcp_access: gcp_access.unwrap_or_default(),
@@ -386,7 +387,7 @@ impl StateFile {
             format: FORMAT,
             keys: state.keys.values().map(StoredKey::from_key).collect(),
             aliases: state.aliases.clone(),
-            trust_epochs: state.trust_epochs.clone(),
+            trust_epochs: state.session_epochs.clone(),
             clock: Some(SavedClock {
                 lab_time: now,
                 offset_seconds: (now - ekm_clock::wall_time()).whole_seconds(),
@@ -484,7 +485,7 @@ mod tests {
         state.keys.insert("k".into(), rotated);
         state.keys.insert("p".into(), pending);
         state.aliases.insert("a".into(), "k".into());
-        state.trust_epochs.insert(Cloud::Aws, 3);
+        state.session_epochs.insert(Cloud::Aws, 3);
         let tenant = crate::tenant::Tenant::default();
         state.aws_access = crate::access::AwsAccess::from_switches(&tenant, state.keys.values());
         state.aws_access.set_access(&tenant, "k", true);
@@ -509,7 +510,7 @@ mod tests {
         assert_eq!(clock.lab_time, now());
         let resumed = clock.resume_at(ekm_clock::wall_time()) - now();
         assert!(resumed >= time::Duration::ZERO && resumed < time::Duration::minutes(5));
-        assert_eq!(loaded.trust_epoch(Cloud::Aws), 3);
+        assert_eq!(loaded.session_epoch(Cloud::Aws), 3);
         assert_eq!(loaded.alias_target("a"), Some("k"));
         let key = loaded.key("k").unwrap();
         assert_eq!(key.versions.len(), 2);

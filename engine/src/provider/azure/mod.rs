@@ -90,12 +90,12 @@ use azure_security_keyvault_keys::models::{
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions, ResourceId};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::clock::SharedClock;
 use crate::config::{AzureRegistration, AzureServiceCredentials};
 use crate::dek::Dek;
 use crate::envelope::EncryptionContext;
-use crate::provider::{
-    KeyEncryptionKey, KeyReference, KmsError, KmsFuture, WrappedDek, with_fresh_session,
-};
+use crate::provider::session::{SessionClock, with_session};
+use crate::provider::{KeyEncryptionKey, KeyReference, KmsError, KmsFuture, WrappedDek};
 
 pub mod bound_dek;
 
@@ -132,6 +132,7 @@ pub struct AzureKek {
     key_name: String,
     session: SessionSettings,
     client: RwLock<Arc<KeyClient>>,
+    signed_in: SessionClock,
 }
 
 impl fmt::Debug for AzureKek {
@@ -184,6 +185,7 @@ impl AzureKek {
     pub async fn connect(
         registration: &AzureRegistration,
         service: &AzureServiceCredentials,
+        clock: SharedClock,
     ) -> Result<Self, ConnectError> {
         let vault = registration.vault_uri.trim_end_matches('/');
         let key_id = format!("{vault}/keys/{}", registration.key_name);
@@ -203,6 +205,7 @@ impl AzureKek {
             key_name: registration.key_name.clone(),
             session,
             client: RwLock::new(client),
+            signed_in: SessionClock::new(clock, registration.session_lifetime()),
         };
         kek.check_key_type().await?;
         Ok(kek)
@@ -210,7 +213,8 @@ impl AzureKek {
 
     /// Reads the key and refuses anything but RSA; transient failures are let through.
     async fn check_key_type(&self) -> Result<(), ConnectError> {
-        let read = with_fresh_session(
+        let read = with_session(
+            &self.signed_in,
             || async {
                 let client = self.client();
                 let response = client
@@ -500,7 +504,8 @@ impl KeyEncryptionKey for AzureKek {
         context: &'a EncryptionContext,
     ) -> KmsFuture<'a, WrappedDek> {
         Box::pin(async move {
-            with_fresh_session(
+            with_session(
+                &self.signed_in,
                 || self.encrypt_once(dek, context),
                 || async { self.renew_session() },
             )
@@ -518,7 +523,8 @@ impl KeyEncryptionKey for AzureKek {
     ) -> KmsFuture<'a, Dek> {
         Box::pin(async move {
             let version = self.version_of(key_version)?;
-            with_fresh_session(
+            with_session(
+                &self.signed_in,
                 || self.decrypt_once(edek, &version, context),
                 || async { self.renew_session() },
             )
