@@ -29,7 +29,6 @@ use serde_json::{Value, json};
 use crate::error::StateError;
 use crate::state::Kms;
 use crate::tenant::Tenant;
-use ekm_vocab::Cloud;
 
 /// The built-in "Key Vault Crypto User" role the demo assignment grants.
 pub const CRYPTO_USER: &str = "12338af0-0e69-4776-bea7-57ae8d297424";

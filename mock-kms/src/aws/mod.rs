@@ -453,7 +453,7 @@ fn admit(
         (None, Principal::Owner) => format!("arn:aws:iam::{}:root", tenant.account_id),
         (None, _) => tenant.service_principal_arn.clone(),
     };
-    call.principal(&arn, session.as_ref().map(|s| s.issued));
+    call.principal(&arn, session.as_ref().map(|s| s.life.issued));
     Ok(Signer {
         principal,
         access_key_id: auth.access_key_id,

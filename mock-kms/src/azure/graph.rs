@@ -3,7 +3,7 @@
 //! object id, `appId`, `appOwnerOrganizationId`, `displayName`, `servicePrincipalType`);
 //! `GET /v1.0/servicePrincipals/{id}`; `DELETE /v1.0/servicePrincipals/{id}` → 204. Creating
 //! EKM's app's service principal is the trust the seeds name; deleting it revokes that trust
-//! (the service's sign-ins are refused, and its tokens stop working at once).
+//! (the service's sign-ins are refused; the tokens it holds live to their expiry).
 //!
 //! Callers bring a Graph token (`scope` = `https://graph.microsoft.com/.default`) of the
 //! customer administrator; the service's token is 403 `Authorization_RequestDenied`. Errors are
@@ -82,7 +82,8 @@ fn admit(state: &AzureState, call: &Call, headers: &HeaderMap) -> Result<(), Gra
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .and_then(|(_, token)| state.tokens.lookup(token.trim()))
+        .and_then(|(_, token)| state.tokens.lookup(token.trim(), state.lab.now()))
+        .and_then(Result::ok)
         .filter(|t| t.audience == Audience::Graph)
         .ok_or_else(|| {
             GraphError::new(

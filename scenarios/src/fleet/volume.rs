@@ -147,8 +147,13 @@ impl VolumeReport {
                 .filter(|c| c.kind == CallKind::SignIn)
                 .count();
             let crypto: Vec<&Call> = in_cloud
+                // A request refused before it named a key — a renewed Azure client's first
+                // request, the 401 that fetches Key Vault's authentication challenge — is no
+                // crypto operation.
                 .filter(|c| {
-                    matches!(c.kind, CallKind::Wrap | CallKind::Unwrap) && c.second < window_secs
+                    matches!(c.kind, CallKind::Wrap | CallKind::Unwrap)
+                        && c.key.is_some()
+                        && c.second < window_secs
                 })
                 .collect();
             let mut per_minute = vec![0u64; minutes];

@@ -125,6 +125,9 @@ impl Playback {
                 if let Some(undone) = action.undoes() {
                     self.undo(key, RevocationCause::Key(undone));
                 }
+                if action == KeyAction::RevokeSessions {
+                    self.sessions_revoked(info.provider);
+                }
                 Done::ok(key_state(key, &info))
             }
             Err(e) => Done::failed(ErrorKind::Refused, e.to_string()),

@@ -258,7 +258,7 @@ impl Playback {
             workload: workload.clone(),
             dek_rotation: engine.dek_rotation,
             revalidate_after: engine.revalidate_after,
-            sessions: Sessions::Wall,
+            sessions: Sessions::LabClock,
         });
         self.fleet = Some(fleet);
         let detail = format!(

@@ -1,6 +1,13 @@
 //! Lab time between steps: the clock advances through every timer that falls due on the way
 //! (fault windows ending, revocation deadlines) at its own time, and the
 //! `revocation_effective_within` invariant is checked at each deadline.
+//!
+//! A revocation's deadline depends on its kind. Taking the key or its policy away acts on the
+//! next KMS call, so it is due within the invariant's bound — the cache TTL
+//! (`revalidate_after`). Removing the *trust* only stops new sign-ins: the session the engine
+//! holds lives on to its expiry, so it is due within the bound **plus** the cloud's session
+//! lifetime (the registration's `session_lifetime`). A later `revoke-sessions` on that cloud
+//! brings it back to the bound, counted from then.
 
 use std::time::Duration;
 
@@ -10,7 +17,8 @@ use time::OffsetDateTime;
 
 use super::{Playback, to_time};
 use crate::report::Check;
-use crate::schema::{KeyAction, VersionAction};
+use crate::schema::{Cloud, KeyAction, VersionAction};
+use crate::time::LabDuration;
 use crate::time::clock_offset;
 /// A revocation the `revocation_effective_within` invariant watches.
 #[derive(Debug)]
@@ -19,6 +27,12 @@ pub(super) struct Revocation {
     pub(super) cause: RevocationCause,
     pub(super) at: OffsetDateTime,
     pub(super) label: String,
+    /// How long after `at` it must be in effect.
+    pub(super) bound: time::Duration,
+    /// For a trust removal: the session lifetime added to the bound.
+    pub(super) session: Option<Duration>,
+    /// The revoked key's cloud.
+    pub(super) cloud: Option<Cloud>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +58,7 @@ impl Playback {
             let within = self.within();
             let next_fault = self.faults.iter().map(|f| f.until).min();
             let next_deadline =
-                within.and_then(|w| self.revocations.iter().map(|r| r.at + w).min());
+                within.and_then(|_| self.revocations.iter().map(|r| r.at + r.bound).min());
             let due = [next_fault, next_deadline]
                 .into_iter()
                 .flatten()
@@ -68,20 +82,41 @@ impl Playback {
     }
 
     pub(super) fn revoke(&mut self, key: &str, cause: RevocationCause, label: &str) {
-        if self.within().is_none()
-            || self
-                .revocations
-                .iter()
-                .any(|r| r.key == key && r.cause == cause)
+        let Some(within) = self.within() else { return };
+        if self
+            .revocations
+            .iter()
+            .any(|r| r.key == key && r.cause == cause)
         {
             return;
         }
+        let cloud = self.lab.key(key).ok().map(|info| info.provider);
+        let session = match (&cause, cloud) {
+            (RevocationCause::Key(KeyAction::RevokeTrust), Some(cloud)) => {
+                Some(session_lifetime(self.lab.config(), cloud))
+            }
+            _ => None,
+        };
         self.revocations.push(Revocation {
             key: key.to_owned(),
             cause,
             at: self.clock.now(),
             label: label.to_owned(),
+            bound: within + to_time(session.unwrap_or_default()),
+            session,
+            cloud,
         });
+    }
+
+    /// `revoke-sessions` on `cloud`: a trust removal there is due within the bound from now.
+    pub(super) fn sessions_revoked(&mut self, cloud: Cloud) {
+        let Some(within) = self.within() else { return };
+        let now = self.clock.now();
+        for revocation in &mut self.revocations {
+            if revocation.cloud == Some(cloud) && revocation.session.is_some() {
+                revocation.bound = revocation.bound.min(now - revocation.at + within);
+            }
+        }
     }
 
     pub(super) fn undo(&mut self, key: &str, cause: RevocationCause) {
@@ -92,12 +127,14 @@ impl Playback {
     /// For every watched revocation whose deadline has passed: each object sealed under the
     /// revoked key must be unreadable now. Each revocation is checked once.
     pub(super) async fn check_revocation_deadlines(&mut self, checks: &mut Vec<Check>) {
-        let Some(within) = self.within() else { return };
+        if self.within().is_none() {
+            return;
+        }
         let now = self.clock.now();
         let (due, waiting): (Vec<Revocation>, Vec<Revocation>) =
             std::mem::take(&mut self.revocations)
                 .into_iter()
-                .partition(|r| r.at + within <= now);
+                .partition(|r| r.at + r.bound <= now);
         self.revocations = waiting;
         for revocation in due {
             let version = match &revocation.cause {
@@ -122,6 +159,15 @@ impl Playback {
                 .invariants
                 .revocation_effective_within
                 .unwrap_or_default();
+            let within = match revocation.session {
+                Some(session) => format!(
+                    "{within} + the {} session lifetime {} (trust removal: issued sessions \
+                     live on)",
+                    revocation.cloud.map_or("", |c| c.as_str()),
+                    LabDuration(session)
+                ),
+                None => within.to_string(),
+            };
             let started = Duration::try_from(revocation.at - self.start).unwrap_or_default();
             checks.push(Check {
                 expected: format!(
@@ -146,4 +192,15 @@ impl Playback {
             });
         }
     }
+}
+
+/// How long the engine's sessions on `cloud` live, from its registration (none when the cloud
+/// is not registered: nothing signs in there).
+fn session_lifetime(config: &ekm_engine::config::Config, cloud: Cloud) -> Duration {
+    match cloud {
+        Cloud::Aws => config.aws.as_ref().map(|r| r.session_lifetime()),
+        Cloud::Gcp => config.gcp.as_ref().map(|r| r.session_lifetime()),
+        Cloud::Azure => config.azure.as_ref().map(|r| r.session_lifetime()),
+    }
+    .unwrap_or_default()
 }
