@@ -236,6 +236,8 @@ async fn a_destroyed_version_is_scheduled_for_thirty_days_restorable_then_gone()
     assert_eq!(state_of(&owner, 1).await, State::DestroyScheduled);
     lab.clock.advance(Duration::from_secs(1));
     assert_eq!(state_of(&owner, 1).await, State::Destroyed);
+    // Thirty lab days on, the service's token has expired (sessions on lab time): sign in again.
+    let service = self::service(&url).await;
     assert_eq!(
         refusal(decrypt(&service, &old).await),
         not_enabled(1, "DESTROYED")
