@@ -31,6 +31,19 @@ fn policy_with_deny(current: &str) -> String {
     policy.to_string()
 }
 
+/// Puts [`policy_with_deny`] on the demo key with `PutKeyPolicy`, as its owner; returns it.
+async fn put_policy_with_deny(owner: &aws_sdk_kms::Client) -> String {
+    let policy = policy_with_deny(&key_policy(owner).await);
+    owner
+        .put_key_policy()
+        .key_id(DEMO_ARN)
+        .policy(&policy)
+        .send()
+        .await
+        .unwrap();
+    policy
+}
+
 async fn key_policy(owner: &aws_sdk_kms::Client) -> String {
     let reply = owner
         .get_key_policy()
@@ -109,14 +122,7 @@ async fn an_explicit_deny_put_with_put_key_policy_wins_and_survives_a_restart() 
     };
     let (ours, theirs) = (seal("proj_demo").await, seal("proj_other").await);
 
-    let policy = policy_with_deny(&key_policy(&owner).await);
-    owner
-        .put_key_policy()
-        .key_id(DEMO_ARN)
-        .policy(&policy)
-        .send()
-        .await
-        .unwrap();
+    let policy = put_policy_with_deny(&owner).await;
     let open = |blob: Blob, project: &'static str| {
         let service = service.clone();
         async move {
@@ -395,14 +401,7 @@ async fn azure_documents_come_from_config_survive_a_restart_and_bad_ones_are_ref
 async fn explain_names_the_deciding_statement_of_each_condition() {
     let lab = TestLab::start().await;
     let owner = owner_kms(&lab.url()).await;
-    let policy = policy_with_deny(&key_policy(&owner).await);
-    owner
-        .put_key_policy()
-        .key_id(DEMO_ARN)
-        .policy(&policy)
-        .send()
-        .await
-        .unwrap();
+    put_policy_with_deny(&owner).await;
     let explain = |query: String| {
         let lab = &lab;
         async move {
