@@ -5,23 +5,26 @@
 //! the input itself injected a fault through the control API (`PUT /_mock/v1/faults`), in which
 //! case the clouds' own 5xx (outage, internal) are the documented answer.
 //!
-//! Time: the lab runs on a [`ManualClock`]. Injected latency is a real delay (tokio sleeps), so
+//! Time: the lab runs on a [`ManualClock`] ([`CaseClock`] for the control lab, which each input
+//! starts afresh). Injected latency is a real delay (tokio sleeps), so
 //! the harness sets every `latency_ms` of a fault rule it sends to 0: a configured wait is not a
 //! hang, and a hang is then a real deadlock.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
-use ekm_clock::{ManualClock, SharedClock};
+use ekm_clock::{Clock, ClockError, ManualClock, SharedClock};
 use ekm_vocab::Cloud;
 use ekm_mock_kms::aws::sigv4::{self, Credentials, SignedRequestMut};
 use ekm_mock_kms::gcp::OWNER_ACCESS_TOKEN;
 use ekm_mock_kms::keys::KeySpec;
 use ekm_mock_kms::server::Routers;
-use ekm_mock_kms::state::Kms;
+use ekm_mock_kms::state::{Kms, KmsState};
 use ekm_mock_kms::tenant::Tenant;
+use time::OffsetDateTime;
 use tower::ServiceExt;
 
 use crate::wire::{self, Identity, RawRequest};
@@ -36,8 +39,11 @@ const MAX_RESPONSE: usize = 1 << 20;
 /// Which surface a fuzz target drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
-    /// The http listener (control API, AWS KMS + STS, GCP KMS + STS + identity) on a fresh lab per
-    /// input, so a sequence of control calls (clock, faults, key actions) reproduces alone.
+    /// The http listener (control API, AWS KMS + STS, GCP KMS + STS + identity) on a lab every
+    /// input starts afresh (keys, documents, call log, faults, XKS, clock: [`Kms::restore`] and
+    /// [`CaseClock`]), so a sequence of control calls (clock, faults, key actions) reproduces
+    /// alone. The routers are built once per [`REBUILD_EVERY`] inputs: building them was half
+    /// the time of a fresh lab per input.
     Control,
     /// The http listener's cloud routes (AWS and GCP), on a long-lived lab; control routes other
     /// than GCP's identity provider are skipped so the lab stays fault-free.
@@ -57,26 +63,71 @@ struct Sessions {
     azure: Option<(String, String)>,
 }
 
+/// The control lab's clock: a [`ManualClock`] that [`CaseClock::rewind`] replaces with a new
+/// one, as an input may move lab time up to the horizon and a lab clock never goes back.
+#[derive(Debug, Default)]
+pub struct CaseClock(Mutex<Arc<ManualClock>>);
+
+impl CaseClock {
+    fn current(&self) -> Arc<ManualClock> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Back to [`ManualClock::default`]'s start.
+    fn rewind(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Arc::default();
+    }
+}
+
+impl Clock for CaseClock {
+    fn now(&self) -> OffsetDateTime {
+        self.current().now()
+    }
+
+    fn advance(&self, by: Duration) {
+        self.current().advance(by);
+    }
+
+    fn try_advance(&self, by: Duration) -> Result<OffsetDateTime, ClockError> {
+        self.current().try_advance(by)
+    }
+}
+
+/// What every control-lab input starts from.
+#[derive(Debug)]
+struct Start {
+    clock: Arc<CaseClock>,
+    state: KmsState,
+}
+
 /// A lab, its routers and the credentials to call them with.
 #[derive(Debug)]
 pub struct Mock {
     lab: Arc<Kms>,
     routers: Routers,
     sessions: Sessions,
+    /// The control lab's start, restored before each input.
+    start: Option<Start>,
     /// Inputs run on this lab so far.
     runs: u32,
 }
 
-/// A long-lived lab is rebuilt after this many inputs, bounding state drift and memory.
+/// A long-lived lab (and the control lab's routers) is rebuilt after this many inputs, bounding
+/// state drift and memory (the routers' STS sessions and tokens).
 const REBUILD_EVERY: u32 = 4096;
 
 impl Mock {
     /// A new lab. The long-lived ones get the demo tenant's keys and sign in the service
-    /// identity; the per-input control lab gets symmetric `aws-demo` (with its alias) and
-    /// `gcp-demo` only, as generating `azure-demo`'s RSA key for every input would be too slow.
+    /// identity; the control lab gets symmetric `aws-demo` (with its alias) and `gcp-demo` only,
+    /// as it once was built per input and `azure-demo`'s RSA key was too slow for that.
     async fn new(surface: Surface) -> Self {
-        let clock: SharedClock = Arc::new(ManualClock::default());
+        let case_clock = Arc::new(CaseClock::default());
+        let clock: SharedClock = match surface {
+            Surface::Control => case_clock.clone(),
+            Surface::Http | Surface::Azure => Arc::new(ManualClock::default()),
+        };
         let lab = Arc::new(Kms::new(clock, Tenant::default(), VAULT_URL.to_owned()));
+        let mut start = None;
         if surface != Surface::Control {
             lab.seed_demo_keys().expect("seed the demo keys");
         } else {
@@ -86,12 +137,17 @@ impl Mock {
                 .expect("create gcp-demo");
             let alias = lab.tenant().aws.demo_alias.clone();
             lab.set_alias(&alias, "aws-demo").expect("alias aws-demo");
+            start = Some(Start {
+                clock: case_clock,
+                state: lab.read(KmsState::clone),
+            });
         }
         let routers = Routers::new(&lab);
         let mut mock = Self {
             lab,
             routers,
             sessions: Sessions::default(),
+            start,
             runs: 0,
         };
         match surface {
@@ -112,6 +168,14 @@ impl Mock {
             }
         }
         mock
+    }
+
+    /// Puts the control lab back to its start (nothing for the long-lived labs).
+    fn restart(&self) {
+        if let Some(start) = &self.start {
+            start.clock.rewind();
+            self.lab.restore(start.state.clone());
+        }
     }
 
     fn router(&self, surface: Surface) -> Router {
@@ -402,14 +466,13 @@ impl Harness {
     /// Runs one fuzz input against the surface.
     pub fn run(&mut self, data: &[u8]) {
         let surface = self.surface;
-        let fresh = surface == Surface::Control
-            || self.mock.as_ref().is_none_or(|m| m.runs >= REBUILD_EVERY);
-        if fresh {
+        if self.mock.as_ref().is_none_or(|m| m.runs >= REBUILD_EVERY) {
             self.mock = Some(self.runtime.block_on(Mock::new(surface)));
         }
         let mock = self.mock.as_mut().expect("built above");
         mock.runs += 1;
         let mock = &*mock;
+        mock.restart();
         self.runtime.block_on(mock.run(surface, data));
     }
 }

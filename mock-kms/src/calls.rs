@@ -163,6 +163,11 @@ impl CallLog {
         ring.last_seq
     }
 
+    /// Forgets every call and starts the sequence numbers again from 1.
+    pub fn clear(&self) {
+        *self.ring() = Ring::default();
+    }
+
     /// Calls with a sequence number greater than `since` (exclusive), oldest first.
     pub fn since(&self, since: u64) -> CallPage {
         let ring = self.ring();

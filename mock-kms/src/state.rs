@@ -400,6 +400,29 @@ impl Kms {
             .map_err(|e| StateError::InvalidRequest(e.to_string()))
     }
 
+    /// Puts the lab back to `state` (a clone [`Kms::read`] took) with an empty call log, no
+    /// faults and the external key store's run-time side as new; clock, tenant and observer
+    /// stay, and the observer is not told. For harnesses that run many independent cases
+    /// through one set of [`Routers`](crate::server::Routers), whose construction is most of a
+    /// fresh lab's cost (the `mock_control` fuzz target). The routers' STS sessions and tokens
+    /// stay too: each is a random secret no later case can name.
+    pub fn restore(&self, state: KmsState) {
+        let Self {
+            clock: _,
+            tenant: _,
+            vault_url: _,
+            state: current,
+            calls,
+            faults,
+            xks,
+            observer: _,
+        } = self;
+        *current.lock().unwrap_or_else(PoisonError::into_inner) = state;
+        calls.clear();
+        faults.clear();
+        xks.reset();
+    }
+
     /// Tells the observer (the state file) of `next` at lab time `now`.
     fn persist(&self, next: &KmsState, now: OffsetDateTime) -> Result<(), StateError> {
         match self.observer.get() {
@@ -976,5 +999,47 @@ mod tests {
             lab.read(|s| s.alias_target("ekm-demo").map(str::to_owned)),
             Some("aws-2".into())
         );
+    }
+
+    #[test]
+    fn restore_leaves_nothing_of_what_came_after_the_snapshot() {
+        use ekm_vocab::{FaultEffect, FaultScope, Probability};
+
+        let (_, lab) = demo_lab();
+        let snapshot = lab.read(KmsState::clone);
+        let keys = lab.list_keys();
+        lab.create_key("aws-2", Cloud::Aws, KeySpec::SymmetricDefault)
+            .unwrap();
+        lab.apply("gcp-demo", KeyAction::Disable).unwrap();
+        lab.set_alias("ekm-demo", "aws-2").unwrap();
+        lab.log_call(CallRecord::new(Cloud::Aws, "Encrypt", CallKind::Wrap));
+        let outage = FaultEffect::Outage {
+            probability: Probability::ALWAYS,
+        };
+        lab.set_faults(vec![Fault::new(FaultScope::cloud(Cloud::Aws), outage)])
+            .unwrap();
+        lab.xks()
+            .configure(Some("/tenant-1/kms/xks/v1".into()), None)
+            .unwrap();
+        lab.xks()
+            .hop()
+            .set_timeout(Duration::from_millis(1))
+            .unwrap();
+
+        lab.restore(snapshot);
+        assert_eq!(lab.list_keys(), keys);
+        assert_eq!(
+            lab.read(|s| s.alias_target("ekm-demo").map(str::to_owned)),
+            Some("aws-demo".into())
+        );
+        let calls = lab.calls().since(0);
+        assert!(calls.calls.is_empty());
+        assert_eq!(calls.next, 0, "sequence numbers start again");
+        assert!(lab.faults().list(lab.now()).is_empty());
+        assert_eq!(
+            lab.xks().endpoint().uri_path,
+            crate::xks::Endpoint::default().uri_path
+        );
+        assert_eq!(lab.xks().hop().timeout(), crate::xks::hop::HOP_TIMEOUT);
     }
 }

@@ -191,6 +191,12 @@ impl HopClient {
         Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed))
     }
 
+    /// Back to [`HOP_TIMEOUT`].
+    pub(crate) fn reset_timeout(&self) {
+        self.timeout_ms
+            .store(HOP_TIMEOUT.as_millis() as u64, Ordering::Relaxed);
+    }
+
     /// Changes it (1 ms to 60 s).
     pub fn set_timeout(&self, timeout: Duration) -> Result<(), String> {
         let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);

@@ -184,6 +184,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Xks {
+    /// Back to how [`Default`] makes it; the hop keeps its HTTP client (no lab state).
+    pub(crate) fn reset(&self) {
+        let Self {
+            endpoint,
+            fleet,
+            faults,
+            hop,
+        } = self;
+        *lock(endpoint) = Endpoint::default();
+        *lock(fleet) = Fleet::default();
+        *lock(faults) = FaultState::default();
+        hop.reset_timeout();
+    }
+
     /// The proxy's endpoint configuration.
     pub fn endpoint(&self) -> Endpoint {
         lock(&self.endpoint).clone()
