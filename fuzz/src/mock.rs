@@ -17,13 +17,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use ekm_clock::{Clock, ClockError, ManualClock, SharedClock};
-use ekm_vocab::Cloud;
 use ekm_mock_kms::aws::sigv4::{self, Credentials, SignedRequestMut};
 use ekm_mock_kms::gcp::OWNER_ACCESS_TOKEN;
 use ekm_mock_kms::keys::KeySpec;
 use ekm_mock_kms::server::Routers;
 use ekm_mock_kms::state::{Kms, KmsState};
 use ekm_mock_kms::tenant::Tenant;
+use ekm_vocab::Cloud;
 use time::OffsetDateTime;
 use tower::ServiceExt;
 
@@ -70,7 +70,10 @@ pub struct CaseClock(Mutex<Arc<ManualClock>>);
 
 impl CaseClock {
     fn current(&self) -> Arc<ManualClock> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Back to [`ManualClock::default`]'s start.
