@@ -12,6 +12,10 @@
 //! aliases:
 //!   main: aws-main
 //! access:
+//!   aws:                                        # see [`aws`]: roles, role policies, key policies
+//!     roles: [ ekm-demo-role.json ]             # what `aws iam get-role` prints
+//!     key_policies:
+//!       aws-main: { Policy: "{\"Version\": …}" } # what `aws kms get-key-policy` prints, or the document
 //!   gcp:
 //!     providers: [ gcp-provider.json ]          # a file (relative to this one) or inline
 //!     policies:
@@ -25,7 +29,10 @@
 //! `access` replaces or adds to the documents the keys got from the demo tenant: each document
 //! is the cloud's own JSON, written inline (YAML) or as the path of a JSON file. Unknown fields
 //! are errors; parse errors name the line and column; a malformed document is refused naming
-//! its place in the file and its JSON path.
+//! its place in the file and its JSON path. AWS documents are what the AWS CLI prints for them
+//! (the key policy also as the bare document): [`aws`] says which outputs and fields.
+
+pub mod aws;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -87,6 +94,9 @@ pub struct LabConfig {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessConfig {
+    /// AWS documents.
+    #[serde(default)]
+    pub aws: aws::AwsConfig,
     /// GCP documents.
     #[serde(default)]
     pub gcp: GcpConfig,
@@ -244,6 +254,8 @@ impl LabConfig {
             lab.set_alias(alias, target)
                 .map_err(|e| StateError::InvalidRequest(format!("alias `{alias}`: {e}")))?;
         }
+        let base = self.base_dir.as_deref();
+        self.access.aws.seed(base, lab, &self.keys)?;
         self.seed_gcp_documents(lab)?;
         self.seed_azure_documents(lab)
     }

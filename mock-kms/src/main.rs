@@ -28,7 +28,8 @@ struct Cli {
     /// directory, removed at exit].
     #[arg(long)]
     ca_cert: Option<PathBuf>,
-    /// YAML file seeding tenants, identities, keys and aliases instead of the demo tenant.
+    /// YAML file seeding tenants, identities, keys, aliases and access documents instead of the
+    /// demo tenant.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Persist the key store to this file (loaded at start when it exists).

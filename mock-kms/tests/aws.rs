@@ -332,14 +332,10 @@ async fn denials_wrong_external_id_trust_policy_keys_and_states() {
             .await
             .is_err()
     );
-    let denied: Vec<_> = lab
-        .calls(0)
-        .await
-        .into_iter()
-        .filter(|c| c["operation"] == "AssumeRole")
-        .map(|c| c["outcome"].clone())
-        .collect();
-    assert_eq!(denied, [json!("AccessDenied"), json!("AccessDenied")]);
+    assert_eq!(
+        lab.outcomes("AssumeRole").await,
+        [json!("AccessDenied"), json!("AccessDenied")]
+    );
 
     let unknown = static_kms(&url, "AKIAUNKNOWN000000000", "whatever").await;
     assert_eq!(

@@ -347,13 +347,7 @@ async fn config_seeds_gcp_documents_inline_and_from_files() {
         "keys:\n  - {{ name: gcp-main, provider: gcp }}\naccess:\n  gcp:\n    providers: [ provider.json ]\n    policies:\n      {RING}: {{ bindings: [ {{ role: {ROLE}, members: [ \"{PRINCIPAL}\" ] }} ] }}\n"
     );
     std::fs::write(dir.path().join("lab.yaml"), yaml).unwrap();
-    let config = LabConfig::from_file(&dir.path().join("lab.yaml")).expect("config parses");
-    let clock = Arc::new(ManualClock::default());
-    let options = Options {
-        config: Some(config),
-        ..Options::ephemeral_with_clock(clock.clone())
-    };
-    let lab = TestLab::start_with(options, clock).await;
+    let lab = TestLab::from_config(&dir.path().join("lab.yaml")).await;
     let admin = owner(&lab.url()).await;
     let ring = get_policy(&admin, RING).await.unwrap();
     assert_eq!(ring.bindings[0].members, [PRINCIPAL]);

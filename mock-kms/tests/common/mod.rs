@@ -15,6 +15,7 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_sdk_kms::config::{Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use ekm_clock::ManualClock;
+use ekm_mock_kms::config::LabConfig;
 use ekm_mock_kms::server::{MockKms, Options};
 use ekm_mock_kms::tenant::Tenant;
 use serde_json::Value;
@@ -45,6 +46,17 @@ impl TestLab {
             clock,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// A mock seeded from the `--config` file at `path`, on a manual clock.
+    pub(crate) async fn from_config(path: &std::path::Path) -> Self {
+        let config = LabConfig::from_file(path).expect("config parses");
+        let clock = Arc::new(ManualClock::default());
+        let options = Options {
+            config: Some(config),
+            ..Options::ephemeral_with_clock(clock.clone())
+        };
+        Self::start_with(options, clock).await
     }
 
     pub(crate) fn url(&self) -> String {
@@ -95,6 +107,16 @@ impl TestLab {
             .control("GET", &format!("/_mock/v1/calls?since={since}"), None)
             .await;
         page["calls"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The outcomes of the logged calls of `operation` (`AssumeRole`, `Decrypt`, …), in order.
+    pub(crate) async fn outcomes(&self, operation: &str) -> Vec<Value> {
+        self.calls(0)
+            .await
+            .into_iter()
+            .filter(|c| c["operation"] == operation)
+            .map(|c| c["outcome"].clone())
+            .collect()
     }
 
     pub(crate) async fn shutdown(self) {
