@@ -82,6 +82,17 @@ impl Tracer {
         part: &str,
         note: impl FnOnce() -> String,
     ) -> Step {
+        self.note_lazy(|| document.to_owned(), || part.to_owned(), note)
+    }
+
+    /// [`note_with`](Self::note_with) with the document's and part's names also made only when
+    /// the trace is kept.
+    pub(crate) fn note_lazy(
+        &mut self,
+        document: impl FnOnce() -> String,
+        part: impl FnOnce() -> String,
+        note: impl FnOnce() -> String,
+    ) -> Step {
         if self.quiet {
             return Step {
                 document: String::new(),
@@ -89,16 +100,23 @@ impl Tracer {
                 note: String::new(),
             };
         }
-        self.note(document, part, note())
+        self.push(Step {
+            document: document(),
+            part: part(),
+            note: note(),
+        })
     }
 
     /// Records that `part` of `document` said `note`.
     pub(crate) fn note(&mut self, document: &str, part: &str, note: impl Into<String>) -> Step {
-        let step = Step {
+        self.push(Step {
             document: document.to_owned(),
             part: part.to_owned(),
             note: note.into(),
-        };
+        })
+    }
+
+    fn push(&mut self, step: Step) -> Step {
         self.trace.push(step.clone());
         step
     }

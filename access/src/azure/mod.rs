@@ -11,4 +11,4 @@ pub mod lint;
 pub mod rbac;
 
 pub use entra::{ServicePrincipal, SignIn, sign_in};
-pub use rbac::{Assignment, DataDecision, RoleDefinition, Vault, authorize};
+pub use rbac::{Assignment, DataDecision, RoleDefinition, Vault, allows, authorize};

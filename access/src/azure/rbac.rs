@@ -9,6 +9,8 @@
 //! conditions on assignments are not modelled: such an assignment grants nothing here and the
 //! trace says so.
 
+use std::sync::LazyLock;
+
 use serde_json::Value;
 
 use crate::decision::{Decision, Tracer, Verdict};
@@ -37,7 +39,12 @@ pub struct RoleDefinition {
 const KEYS: &str = "Microsoft.KeyVault/vaults/keys";
 
 /// The built-in Key Vault roles (Azure built-in roles, "Security").
-pub fn built_in_roles() -> Vec<RoleDefinition> {
+pub fn built_in_roles() -> &'static [RoleDefinition] {
+    static ROLES: LazyLock<Vec<RoleDefinition>> = LazyLock::new(built_in_role_list);
+    &ROLES
+}
+
+fn built_in_role_list() -> Vec<RoleDefinition> {
     let role = |id: &str, name: &str, actions: Vec<String>| RoleDefinition {
         id: id.into(),
         name: name.into(),
@@ -250,100 +257,158 @@ pub struct DataDecision {
 }
 
 /// Decides whether the principal `oid` may perform `action` on the key with resource id `key`
-/// (`{vault id}/keys/NAME`).
-pub fn authorize(
+/// (`{vault id}/keys/NAME`), with the trace of every assignment or access policy looked at.
+pub fn authorize<'a>(
     vault: &Vault,
-    assignments: &[Assignment],
-    custom: &[RoleDefinition],
+    assignments: impl IntoIterator<Item = &'a Assignment>,
+    custom: &[&RoleDefinition],
     oid: &str,
     action: &str,
     key: &str,
 ) -> DataDecision {
-    let mut tracer = Tracer::default();
-    if !vault.rbac {
-        let op = action
-            .trim_start_matches(&format!("{KEYS}/"))
-            .trim_end_matches("/action");
-        for (i, (who, keys)) in vault.access_policies.iter().enumerate() {
-            let part = format!("accessPolicies[{i}]");
-            if who != oid {
-                continue;
-            }
-            if keys
-                .iter()
-                .any(|k| k.eq_ignore_ascii_case(op) || k.eq_ignore_ascii_case("all"))
-            {
-                let step = tracer.note(
-                    &format!("vault {}", vault.name()),
-                    &part,
-                    format!("grants keys {op} to {oid}"),
-                );
-                return DataDecision {
-                    decision: tracer.allow(step),
-                    inner: None,
-                };
-            }
-            tracer.note(
-                &format!("vault {}", vault.name()),
-                &part,
-                format!("names {oid} without keys {op} (has {keys:?})"),
-            );
-        }
-        let message = format!(
-            "The user, group or application 'oid={oid}' does not have keys {op} permission on key vault '{}'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
-            vault.name()
-        );
-        return DataDecision {
-            decision: tracer.deny(Verdict::ImplicitDeny, None, message),
-            inner: Some("ForbiddenByPolicy"),
-        };
+    decide(
+        vault,
+        assignments,
+        custom,
+        oid,
+        action,
+        key,
+        Tracer::default(),
+    )
+}
+
+/// Whether `oid` may perform `action` on `key`: [`authorize`]'s answer without building a trace
+/// (the hot path of every allowed call).
+pub fn allows<'a>(
+    vault: &Vault,
+    assignments: impl IntoIterator<Item = &'a Assignment>,
+    custom: &[&RoleDefinition],
+    oid: &str,
+    action: &str,
+    key: &str,
+) -> bool {
+    decide(
+        vault,
+        assignments,
+        custom,
+        oid,
+        action,
+        key,
+        Tracer::quiet(),
+    )
+    .decision
+    .allowed()
+}
+
+fn decide<'a>(
+    vault: &Vault,
+    assignments: impl IntoIterator<Item = &'a Assignment>,
+    custom: &[&RoleDefinition],
+    oid: &str,
+    action: &str,
+    key: &str,
+    tracer: Tracer,
+) -> DataDecision {
+    if vault.rbac {
+        decide_rbac(vault, assignments, custom, oid, action, key, tracer)
+    } else {
+        decide_access_policies(vault, oid, action, tracer)
     }
-    let roles = built_in_roles();
-    for (i, a) in assignments.iter().enumerate() {
-        if a.principal_id != oid {
+}
+
+/// The legacy model: the vault's access policies, by object id and key permission.
+fn decide_access_policies(
+    vault: &Vault,
+    oid: &str,
+    action: &str,
+    mut tracer: Tracer,
+) -> DataDecision {
+    let op = action
+        .strip_prefix(KEYS)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(action);
+    let op = op.strip_suffix("/action").unwrap_or(op);
+    let doc = || format!("vault {}", vault.name());
+    for (i, (who, keys)) in vault.access_policies.iter().enumerate() {
+        if who != oid {
             continue;
         }
-        let role = roles
+        let part = || format!("accessPolicies[{i}]");
+        if keys
             .iter()
-            .chain(custom)
-            .find(|r| r.id.eq_ignore_ascii_case(&a.role));
-        let part = format!(
-            "roleAssignments[{i}] {}",
-            role.map_or(a.role.as_str(), |r| r.name.as_str())
-        );
-        let doc = format!("scope {}", a.scope);
-        if !covers(&a.scope, key) {
-            tracer.note(&doc, &part, "does not cover the key");
-            continue;
-        }
-        let Some(role) = role else {
-            tracer.note(
-                &doc,
-                &part,
-                "grants nothing the lab knows: the role definition is not modelled",
-            );
-            continue;
-        };
-        if a.condition.is_some() {
-            tracer.note(
-                &doc,
-                &part,
-                "grants nothing the lab can prove: ABAC conditions are not evaluated",
-            );
-            continue;
-        }
-        if role.grants(action) {
-            let step = tracer.note(&doc, &part, format!("grants {action} to {oid}"));
+            .any(|k| k.eq_ignore_ascii_case(op) || k.eq_ignore_ascii_case("all"))
+        {
+            let step = tracer.note_lazy(doc, part, || format!("grants keys {op} to {oid}"));
             return DataDecision {
                 decision: tracer.allow(step),
                 inner: None,
             };
         }
-        tracer.note(
-            &doc,
-            &part,
-            format!("covers the key but {} lacks {action}", role.name),
-        );
+        tracer.note_lazy(doc, part, || {
+            format!("names {oid} without keys {op} (has {keys:?})")
+        });
+    }
+    let message = format!(
+        "The user, group or application 'oid={oid}' does not have keys {op} permission on key vault '{}'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
+        vault.name()
+    );
+    DataDecision {
+        decision: tracer.deny(Verdict::ImplicitDeny, None, message),
+        inner: Some("ForbiddenByPolicy"),
+    }
+}
+
+/// The RBAC model: role assignments covering the key, by the data actions of their roles.
+fn decide_rbac<'a>(
+    vault: &Vault,
+    assignments: impl IntoIterator<Item = &'a Assignment>,
+    custom: &[&RoleDefinition],
+    oid: &str,
+    action: &str,
+    key: &str,
+    mut tracer: Tracer,
+) -> DataDecision {
+    for (i, a) in assignments.into_iter().enumerate() {
+        if a.principal_id != oid {
+            continue;
+        }
+        let role = built_in_roles()
+            .iter()
+            .chain(custom.iter().copied())
+            .find(|r| r.id.eq_ignore_ascii_case(&a.role));
+        let part = || {
+            format!(
+                "roleAssignments[{i}] {}",
+                role.map_or(a.role.as_str(), |r| r.name.as_str())
+            )
+        };
+        let doc = || format!("scope {}", a.scope);
+        if !covers(&a.scope, key) {
+            tracer.note_lazy(doc, part, || "does not cover the key".into());
+            continue;
+        }
+        let Some(role) = role else {
+            tracer.note_lazy(doc, part, || {
+                "grants nothing the lab knows: the role definition is not modelled".into()
+            });
+            continue;
+        };
+        if a.condition.is_some() {
+            tracer.note_lazy(doc, part, || {
+                "grants nothing the lab can prove: ABAC conditions are not evaluated".into()
+            });
+            continue;
+        }
+        if role.grants(action) {
+            let step = tracer.note_lazy(doc, part, || format!("grants {action} to {oid}"));
+            return DataDecision {
+                decision: tracer.allow(step),
+                inner: None,
+            };
+        }
+        tracer.note_lazy(doc, part, || {
+            format!("covers the key but {} lacks {action}", role.name)
+        });
     }
     let message = format!(
         "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: oid={oid}\r\nAction: '{action}'\r\nResource: '{}'\r\nAssignment: (not found)\r\nVault: {};\r\n",

@@ -189,13 +189,15 @@ impl AzureAccess {
         action: &str,
         vault_key: &str,
     ) -> Result<(), (Box<Decision>, &'static str)> {
-        let decided = self.decide(oid, action, vault_key);
-        if decided.decision.allowed() {
-            Ok(())
-        } else {
-            let inner = decided.inner.unwrap_or("ForbiddenByRbac");
-            Err((Box::new(decided.decision), inner))
+        let key = self.key_scope(vault_key);
+        let custom = self.custom_roles();
+        let assignments = self.role_assignments.iter().map(|a| &a.parsed);
+        if azure_access::allows(&self.vault.parsed, assignments, &custom, oid, action, &key) {
+            return Ok(());
         }
+        let decided = self.decide(oid, action, vault_key);
+        let inner = decided.inner.unwrap_or("ForbiddenByRbac");
+        Err((Box::new(decided.decision), inner))
     }
 
     /// EKM's sign-in as app `app_id`, encrypt and decrypt on vault key `vault_key` with their
@@ -217,34 +219,33 @@ impl AzureAccess {
     /// The least-privilege lint of the vault's permission model, the role assignments and the
     /// custom roles.
     pub fn lint(&self) -> Vec<Finding> {
-        let (assignments, custom) = self.parsed_rbac();
+        let assignments: Vec<Assignment> = self
+            .role_assignments
+            .iter()
+            .map(|a| a.parsed.clone())
+            .collect();
+        let custom: Vec<RoleDefinition> = self
+            .role_definitions
+            .iter()
+            .map(|r| r.parsed.clone())
+            .collect();
         azure_access::lint::lint(Some(&self.vault.parsed), &assignments, &custom)
     }
 
+    /// [`data_action`](Self::data_action)'s decision with its whole trace.
     fn decide(&self, oid: &str, action: &str, vault_key: &str) -> azure_access::DataDecision {
-        let (assignments, custom) = self.parsed_rbac();
         azure_access::authorize(
             &self.vault.parsed,
-            &assignments,
-            &custom,
+            self.role_assignments.iter().map(|a| &a.parsed),
+            &self.custom_roles(),
             oid,
             action,
             &self.key_scope(vault_key),
         )
     }
 
-    fn parsed_rbac(&self) -> (Vec<Assignment>, Vec<RoleDefinition>) {
-        let assignments = self
-            .role_assignments
-            .iter()
-            .map(|a| a.parsed.clone())
-            .collect();
-        let custom = self
-            .role_definitions
-            .iter()
-            .map(|r| r.parsed.clone())
-            .collect();
-        (assignments, custom)
+    fn custom_roles(&self) -> Vec<&RoleDefinition> {
+        self.role_definitions.iter().map(|r| &r.parsed).collect()
     }
 
     /// What the documents decide for EKM on vault key `vault_key`: whether its service principal

@@ -146,12 +146,12 @@ fn custom_roles_with_not_data_actions() {
     let v = vault(true, json!([]));
     let a = [assign(&custom.id, VAULT)];
     assert!(
-        authorize(&v, &a, std::slice::from_ref(&custom), OID, ENCRYPT, &key())
+        authorize(&v, &a, &[&custom], OID, ENCRYPT, &key())
             .decision
             .allowed()
     );
     assert!(
-        !authorize(&v, &a, &[custom], OID, DECRYPT, &key())
+        !authorize(&v, &a, &[&custom], OID, DECRYPT, &key())
             .decision
             .allowed()
     );
@@ -211,4 +211,59 @@ fn malformed_documents_are_refused_with_the_path() {
             .path,
         "$.permissions[0].dataActions[0]"
     );
+}
+
+#[test]
+fn the_traceless_answer_is_the_traced_one() {
+    let custom = RoleDefinition::from_value(&json!({
+        "name": "bbbbbbbb-0000-0000-0000-000000000000",
+        "roleName": "EKM encrypt only",
+        "permissions": [{"dataActions": ["Microsoft.KeyVault/vaults/keys/encrypt/action"]}]
+    }))
+    .unwrap();
+    let roles = [
+        CRYPTO_USER,
+        SERVICE_ENCRYPTION,
+        OFFICER,
+        ADMIN,
+        READER,
+        &custom.id,
+    ];
+    let scopes = [
+        SUB.to_owned(),
+        VAULT.to_owned(),
+        key(),
+        format!("{VAULT}/keys/other"),
+    ];
+    let models = [
+        vault(true, json!([])),
+        vault(
+            false,
+            json!([{"objectId": OID, "tenantId": "t", "permissions": {"keys": ["encrypt"]}}]),
+        ),
+        vault(
+            false,
+            json!([{"objectId": OID, "tenantId": "t", "permissions": {"keys": ["all"]}}]),
+        ),
+    ];
+    let mut allowed = 0;
+    for v in &models {
+        for role in roles {
+            for scope in &scopes {
+                let a = [assign(role, scope)];
+                for action in [ENCRYPT, DECRYPT, READ] {
+                    let traced = authorize(v, &a, &[&custom], OID, action, &key());
+                    let quiet = allows(v, &a, &[&custom], OID, action, &key());
+                    assert_eq!(
+                        quiet,
+                        traced.decision.allowed(),
+                        "{role} at {scope}: {action}"
+                    );
+                    assert!(quiet || !traced.decision.trace.is_empty() || !v.rbac);
+                    allowed += usize::from(quiet);
+                }
+            }
+        }
+    }
+    assert!(allowed > 0 && allowed < models.len() * roles.len() * scopes.len() * 3);
 }
