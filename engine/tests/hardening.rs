@@ -218,6 +218,83 @@ async fn a_snapshot_never_shows_an_entry_past_its_expiry() {
     assert_eq!((lab.kek.wrap_calls(), lab.kek.unwrap_calls()), (1, 2));
 }
 
+/// The sweep visits only the entries that are due: each decrypt entry is wiped once, at its
+/// own expiry and not before, and an entry loaded again after expiring is not removed by the
+/// expiry of the entry it replaced.
+#[tokio::test]
+async fn a_sweep_wipes_each_entry_once_at_its_own_expiry_and_spares_a_reloaded_one() {
+    let lab = Lab::with_config(EngineConfig {
+        sweep_every: 24 * HOUR,
+        ..EngineConfig::default()
+    });
+    let projects: Vec<ekm_engine::ProjectId> = (0..4)
+        .map(|p| ekm_engine::ProjectId::from(format!("proj_{p}").as_str()))
+        .collect();
+    let mut sealed = Vec::new();
+    for project in &projects {
+        lab.engine.register(project.clone(), lab.kek.clone());
+        let envelope = lab.engine.seal(project, &lab.context, b"m").await.unwrap();
+        sealed.push(envelope);
+    }
+    let open = |p: usize| lab.engine.open(&projects[p], &sealed[p], &lab.context);
+    let mut events = lab.engine.subscribe();
+    let expired_decrypt = |events: &mut broadcast::Receiver<ekm_engine::EngineEvent>| {
+        let mut ids: Vec<DekId> = drain(events)
+            .into_iter()
+            .filter_map(|kind| match kind {
+                EventKind::DekExpired {
+                    path: CachePath::Decrypt,
+                    dek,
+                    ..
+                } => Some(dek),
+                _ => None,
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let ids = |ps: &[usize]| {
+        let mut ids: Vec<DekId> = ps.iter().map(|p| dek_id(&sealed[*p])).collect();
+        ids.sort();
+        ids
+    };
+    for p in [0, 1] {
+        open(p).await.unwrap();
+    }
+    lab.advance(HOUR / 2);
+    for p in [2, 3] {
+        open(p).await.unwrap();
+    }
+    lab.advance(HOUR / 2 - SECOND);
+    lab.engine.sweep();
+    assert_eq!(expired_decrypt(&mut events), ids(&[]), "nothing due yet");
+    lab.advance(SECOND);
+    open(0).await.unwrap();
+    assert_eq!(
+        expired_decrypt(&mut events),
+        ids(&[0]),
+        "the open found its entry expired and loaded it again"
+    );
+    lab.engine.sweep();
+    assert_eq!(expired_decrypt(&mut events), ids(&[1]), "due at 1 h");
+    let decrypt = |lab: &Lab| lab.engine.snapshot().path(CachePath::Decrypt).count();
+    assert_eq!(decrypt(&lab), 3, "the reloaded entry and the two of 30 min");
+    lab.advance(HOUR / 2);
+    lab.engine.sweep();
+    assert_eq!(expired_decrypt(&mut events), ids(&[2, 3]), "due at 1 h 30");
+    lab.engine.sweep();
+    assert_eq!(expired_decrypt(&mut events), ids(&[]), "each once");
+    lab.advance(HOUR / 2);
+    lab.engine.sweep();
+    assert_eq!(
+        expired_decrypt(&mut events),
+        ids(&[0]),
+        "the reload's own hour"
+    );
+    assert_eq!(decrypt(&lab), 0);
+    assert_eq!(lab.kek.unwrap_calls(), 5);
+}
+
 /// A KEK whose calls take `delay` of lab time.
 #[derive(Debug)]
 struct SlowKek {

@@ -1,9 +1,15 @@
 //! The decrypt path: eDEK → DEK entries bound to the eDEK, key and project they were unwrapped
 //! from, loaded by one shared KMS flight per entry (see the [parent module](super)).
+//!
+//! Each entry's expiry also goes into a queue, soonest first, so a sweep visits only the entries
+//! that are due, not the whole cache: a fleet's replica holds thousands of entries and sweeps
+//! four times a second.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use moka::notification::RemovalCause;
 use moka::ops::compute::{CompResult, Op};
@@ -20,7 +26,7 @@ use crate::events::{CacheEntryView, CachePath, EventBus, EventKind, EvictionReas
 use crate::provider::{KeyEncryptionKey, KeyReference, KmsError, KmsOp};
 
 /// Which decrypt entry an envelope may use: its DEK id and a digest of its eDEK, key and project.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct EntryKey {
     dek: DekId,
     binding: [u8; DIGEST_LEN],
@@ -76,10 +82,19 @@ impl From<LoadFailure> for EngineError {
 
 type Outcome = Result<Arc<CachedDek>, LoadFailure>;
 
-/// The decrypt-path entries and the loads in flight.
+/// When an entry expires, and which; the queue's order is soonest first.
+type Expiry = Reverse<(OffsetDateTime, EntryKey)>;
+
+/// The decrypt-path entries, the loads in flight and the entries' expiries.
 pub(crate) struct DecryptCache {
     entries: Cache<EntryKey, Arc<CachedDek>>,
     flights: Mutex<HashMap<EntryKey, Arc<OnceCell<Outcome>>>>,
+    /// One expiry per load, soonest first. An entry since evicted or loaded again leaves its
+    /// old expiry behind; the sweep finds nothing expired there and drops it.
+    expiries: Mutex<BinaryHeap<Expiry>>,
+    /// Past this many queued expiries (stale ones of evicted entries pile up while the cache
+    /// is full), the queue is rebuilt from the entries.
+    expiries_limit: usize,
 }
 
 impl DecryptCache {
@@ -100,11 +115,48 @@ impl DecryptCache {
         Self {
             entries,
             flights: Mutex::new(HashMap::new()),
+            expiries: Mutex::new(BinaryHeap::new()),
+            expiries_limit: usize::try_from(capacity)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(2)
+                .saturating_add(1024),
         }
     }
 
     fn flights(&self) -> MutexGuard<'_, HashMap<EntryKey, Arc<OnceCell<Outcome>>>> {
         self.flights.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn expiries(&self) -> MutexGuard<'_, BinaryHeap<Expiry>> {
+        self.expiries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues the expiry of the entry just loaded at `key`; rebuilds the queue from the
+    /// entries (one expiry each) once stale expiries make it too long.
+    fn queue_expiry(&self, key: EntryKey, at: OffsetDateTime, revalidate_after: Duration) {
+        let mut expiries = self.expiries();
+        expiries.push(Reverse((at, key)));
+        if expiries.len() > self.expiries_limit {
+            *expiries = self
+                .entries
+                .iter()
+                .map(|(key, entry)| Reverse((deadline(entry.fetched_at, revalidate_after), *key)))
+                .collect();
+        }
+    }
+
+    /// Takes every queued expiry due at `now`.
+    fn due(&self, now: OffsetDateTime) -> Vec<EntryKey> {
+        let mut expiries = self.expiries();
+        let mut due = Vec::new();
+        while let Some(Reverse((at, key))) = expiries.peek() {
+            if *at > now {
+                break;
+            }
+            due.push(*key);
+            expiries.pop();
+        }
+        due
     }
 }
 
@@ -199,6 +251,11 @@ impl DekCache {
             uses: AtomicU64::new(1),
         });
         self.decrypt.entries.insert(entry_key, entry.clone());
+        self.decrypt.queue_expiry(
+            entry_key,
+            deadline(started_at, self.revalidate_after),
+            self.revalidate_after,
+        );
         Ok(entry)
     }
 
@@ -225,16 +282,10 @@ impl DekCache {
         }
     }
 
-    /// Wipes and removes every decrypt entry expired at `now`.
+    /// Wipes and removes every decrypt entry expired at `now`, visiting only the queued
+    /// expiries that are due.
     pub(super) fn sweep_decrypt(&self, now: OffsetDateTime) {
-        let expired: Vec<EntryKey> = self
-            .decrypt
-            .entries
-            .iter()
-            .filter(|(_, entry)| now >= deadline(entry.fetched_at, self.revalidate_after))
-            .map(|(key, _)| *key)
-            .collect();
-        for key in expired {
+        for key in self.decrypt.due(now) {
             self.remove_expired(key, now);
         }
     }
@@ -261,5 +312,62 @@ impl DekCache {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+
+    fn entry(fetched_at: OffsetDateTime) -> (EntryKey, Arc<CachedDek>) {
+        let dek_id = DekId::generate().expect("an id");
+        let key = EntryKey {
+            dek: dek_id,
+            binding: [0; DIGEST_LEN],
+        };
+        let cached = CachedDek {
+            dek: Dek::generate().expect("a DEK"),
+            dek_id,
+            key: KeyReference::new("memory", "k"),
+            project: ProjectId::from("p"),
+            fetched_at,
+            uses: AtomicU64::new(1),
+        };
+        (key, Arc::new(cached))
+    }
+
+    /// Stale expiries (entries evicted or loaded again) never make the queue grow past its
+    /// limit: it is rebuilt with one expiry per live entry, and those stay due on time.
+    #[test]
+    fn stale_expiries_are_dropped_when_the_queue_outgrows_the_cache() {
+        let clock = Arc::new(ManualClock::default());
+        let now = clock.now();
+        let cache = DecryptCache::new(4, EventBus::new(clock, 16));
+        let ttl = Duration::from_secs(3600);
+        let live: Vec<EntryKey> = (0..2)
+            .map(|_| {
+                let (key, cached) = entry(now);
+                cache.entries.insert(key, cached);
+                key
+            })
+            .collect();
+        for _ in 0..cache.expiries_limit {
+            cache.queue_expiry(entry(now).0, deadline(now, ttl), ttl);
+        }
+        assert_eq!(cache.expiries().len(), cache.expiries_limit);
+        cache.queue_expiry(entry(now).0, deadline(now, ttl), ttl);
+        assert_eq!(
+            cache.expiries().len(),
+            live.len(),
+            "rebuilt from the entries"
+        );
+        assert_eq!(cache.due(now), [], "nothing due before the expiry");
+        let mut due = cache.due(deadline(now, ttl));
+        due.sort();
+        let mut expected = live;
+        expected.sort();
+        assert_eq!(due, expected);
+        assert!(cache.expiries().is_empty());
     }
 }

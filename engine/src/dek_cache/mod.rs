@@ -24,6 +24,8 @@
 //! keeps only its public part (id, eDEK, creation time, a check value) so that re-validation can
 //! get the same key back from the KMS. The engine runs the sweep every `sweep_every` (real time)
 //! and before every [`Snapshot`](crate::Snapshot), so no snapshot shows an entry past its expiry.
+//! A sweep visits the decrypt entries that are due (a queue of expiries, soonest first), not the
+//! whole cache, so its cost follows the expiries, not the cache's size.
 //!
 //! **Failures** — revocation-class errors ([`KmsError::is_revocation`]) fail the operation; on the
 //! encrypt path any KMS failure that retrying cannot fix (a revocation, a refused eDEK after an
