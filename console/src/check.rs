@@ -15,6 +15,11 @@
 //! The cloud's own error code is read from the provider's error message (`AccessDenied`,
 //! `invalid_grant`, `AADSTS700016`, …): the engine's [`KmsError`] classes say what kind of
 //! failure it was, the code says which trust document refused.
+//!
+//! After its verdicts each cloud states the two revocation bounds of its registration
+//! ([`revocation`]): permission removal, and trust removal with the session that lives on.
+
+pub mod revocation;
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,6 +31,7 @@ use ekm_engine::dek_cache::WRAP_CONTEXT_PROJECT;
 use ekm_engine::registration::{self, Cloud};
 use ekm_engine::{Dek, EncryptionContext, KmsError};
 use ekm_vocab::KmsErrorKind;
+use revocation::RevocationBounds;
 
 /// The outcome of one condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +70,8 @@ pub struct CloudCheck {
     pub cloud: Cloud,
     /// 1. trusted, 2+3 for Encrypt, 2+3 for Decrypt.
     pub steps: [Verdict; 3],
+    /// How soon a revocation stops the engine on this cloud.
+    pub revocation: RevocationBounds,
 }
 
 /// The conditions' labels, in step order.
@@ -86,7 +94,7 @@ impl fmt::Display for CloudCheck {
                 Verdict::Unverified(why) => writeln!(f, "  · {label} — not verified: {why}")?,
             }
         }
-        Ok(())
+        write!(f, "{}", self.revocation)
     }
 }
 
@@ -97,6 +105,7 @@ pub async fn check_registration(config: &Config) -> Vec<CloudCheck> {
         checks.push(CloudCheck {
             cloud,
             steps: check_cloud(config, cloud).await,
+            revocation: RevocationBounds::of(config, cloud),
         });
     }
     checks

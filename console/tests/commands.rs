@@ -231,6 +231,69 @@ async fn the_registration_the_mock_writes_works_as_is_with_a_relative_ca_file() 
     let out = ekm(&["check", "--config", &config]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(text(&out).matches('✓').count(), 9, "{}", text(&out));
+    assert_revocation_lines(
+        &text(&out),
+        [
+            "removing the key or role policy takes effect within 1h (revalidate_after); removing the role's trust within 2h (1h + the 1h role session, which lives on) — revoking the role's active sessions (AWSRevokeOlderSessions; the lab's revoke-sessions) cuts it to 1h",
+            "removing the IAM binding takes effect within 1h (revalidate_after); removing the provider within 2h (1h + the 1h federated token, which lives on) — disabling the workload-identity pool also refuses the tokens it issued (the lab's revoke-sessions), which cuts it to 1h",
+            "removing the role assignment takes effect within 1h (revalidate_after); removing the service principal within 1h59m59s (1h + the 59m59s Entra token, which lives on) — Entra tokens cannot be revoked, so this bound stays",
+        ],
+    );
+    lab.shutdown().await;
+}
+
+/// Asserts each cloud's section of an `ekm check` report ends with its revocation line, and
+/// that the lines hold `expected` (AWS, GCP, Azure).
+fn assert_revocation_lines(report: &str, expected: [&str; 3]) {
+    for (cloud, expected) in ["aws", "gcp", "azure"].into_iter().zip(expected) {
+        let start = report
+            .find(&format!("{cloud}\n"))
+            .expect("a section per cloud");
+        let line = report[start..]
+            .lines()
+            .skip(1)
+            .find(|l| !l.starts_with("  ✓") && !l.starts_with("  ✗") && !l.starts_with("      "))
+            .unwrap_or_default();
+        assert_eq!(line, format!("  revocation: {expected}"), "{report}");
+    }
+}
+
+/// `ekm check` states each cloud's two revocation bounds from its registration, not from
+/// defaults: `revalidate_after: 15m` and sessions of 2h, 30m and 1h30m (what a mock with
+/// `tenant.sessions: {aws: 7200, gcp: 1800, azure: 5400}` writes) give 15m for a policy and
+/// 2h15m, 45m and 1h45m for a trust removal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_states_the_revocation_bounds_of_its_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lab, config) = lab_with_registration(dir.path(), Registration::Written).await;
+    let written = std::fs::read_to_string(&config).unwrap();
+    let mut yaml = format!("engine: {{ revalidate_after: 15m }}\n{written}");
+    for (cloud, default, ours) in [
+        ("aws", 3600, 7200),
+        ("gcp", 3600, 1800),
+        ("azure", 3599, 5400),
+    ] {
+        let section = yaml
+            .find(&format!("\n{cloud}:\n"))
+            .expect("a section per cloud");
+        let line = format!("session_lifetime: {default}s");
+        let at = section
+            + yaml[section..]
+                .find(&line)
+                .expect("the mock writes its sessions");
+        yaml.replace_range(at..at + line.len(), &format!("session_lifetime: {ours}s"));
+    }
+    std::fs::write(&config, yaml).unwrap();
+    let out = ekm(&["check", "--config", &config]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_revocation_lines(
+        &text(&out),
+        [
+            "removing the key or role policy takes effect within 15m (revalidate_after); removing the role's trust within 2h15m (15m + the 2h role session, which lives on) — revoking the role's active sessions (AWSRevokeOlderSessions; the lab's revoke-sessions) cuts it to 15m",
+            "removing the IAM binding takes effect within 15m (revalidate_after); removing the provider within 45m (15m + the 30m federated token, which lives on) — disabling the workload-identity pool also refuses the tokens it issued (the lab's revoke-sessions), which cuts it to 15m",
+            "removing the role assignment takes effect within 15m (revalidate_after); removing the service principal within 1h45m (15m + the 1h30m Entra token, which lives on) — Entra tokens cannot be revoked, so this bound stays",
+        ],
+    );
     lab.shutdown().await;
 }
 

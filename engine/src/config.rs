@@ -346,6 +346,19 @@ fn render(problems: &[Problem]) -> String {
         .join("\n")
 }
 
+/// What a customer's revocation takes from the engine, which decides how soon it stops the
+/// engine ([`Config::revocation_within`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// The key, its policy or the role assignment: the KMS refuses the engine's next call,
+    /// which comes at the latest when its cached DEKs are revalidated.
+    Permission,
+    /// The trust (the role's trust policy, the workload-identity provider, the service
+    /// principal): new sign-ins are refused, but the session the engine holds lives on to its
+    /// expiry.
+    Trust,
+}
+
 impl Config {
     /// Whether this registration has a key in `cloud`.
     pub fn registers(&self, cloud: crate::registration::Cloud) -> bool {
@@ -354,6 +367,34 @@ impl Config {
             Cloud::Aws => self.aws.is_some(),
             Cloud::Gcp => self.gcp.is_some(),
             Cloud::Azure => self.azure.is_some(),
+        }
+    }
+
+    /// How long the engine's sessions on `cloud` live (its registration's `session_lifetime`);
+    /// none when `cloud` is not registered: nothing signs in there.
+    pub fn session_lifetime(&self, cloud: crate::registration::Cloud) -> Option<Duration> {
+        use crate::registration::Cloud;
+        match cloud {
+            Cloud::Aws => self.aws.as_ref().map(AwsRegistration::session_lifetime),
+            Cloud::Gcp => self.gcp.as_ref().map(GcpRegistration::session_lifetime),
+            Cloud::Azure => self.azure.as_ref().map(AzureRegistration::session_lifetime),
+        }
+    }
+
+    /// The longest a revocation of `revoked` on `cloud` takes to stop the engine when its
+    /// cached DEKs are revalidated within `within` (`engine.revalidate_after`, or a stricter
+    /// bound a scenario asserts): `within` for a permission, `within` plus the cloud's session
+    /// lifetime for a trust removal (the session issued just before it lives on). Revoking the
+    /// issued sessions, where the cloud can, brings a trust removal back to `within` from then.
+    pub fn revocation_within(
+        &self,
+        cloud: crate::registration::Cloud,
+        revoked: Revoked,
+        within: Duration,
+    ) -> Duration {
+        match revoked {
+            Revoked::Permission => within,
+            Revoked::Trust => within + self.session_lifetime(cloud).unwrap_or_default(),
         }
     }
 
@@ -754,6 +795,33 @@ azure:
         let err = Config::from_yaml("project_id: p\nengine: { revalidate_after: soon }\n", "x")
             .unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_trust_removal_adds_the_registered_session_lifetime_and_a_permission_does_not() {
+        use crate::registration::Cloud;
+        let mut config = Config::from_yaml(include_str!("../../ekm.example.yaml"), "x")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let within = Duration::from_secs(900);
+        let defaults = [(Cloud::Aws, 3600), (Cloud::Gcp, 3600), (Cloud::Azure, 3599)];
+        for (cloud, seconds) in defaults {
+            let trust = config.revocation_within(cloud, Revoked::Trust, within);
+            assert_eq!(trust, within + Duration::from_secs(seconds), "{cloud}");
+            let permission = config.revocation_within(cloud, Revoked::Permission, within);
+            assert_eq!(permission, within, "{cloud}");
+        }
+        let minutes = |m: u64| Some(Duration::from_secs(60 * m));
+        config.aws.as_mut().unwrap().session_lifetime = minutes(120);
+        config.gcp.as_mut().unwrap().session_lifetime = minutes(30);
+        config.azure = None;
+        let trust = |cloud| config.revocation_within(cloud, Revoked::Trust, within);
+        assert_eq!(trust(Cloud::Aws), Duration::from_secs(900 + 7200));
+        assert_eq!(trust(Cloud::Gcp), Duration::from_secs(900 + 1800));
+        assert_eq!(
+            trust(Cloud::Azure),
+            within,
+            "nothing signs in to an unregistered cloud"
+        );
     }
 
     #[test]

@@ -73,3 +73,40 @@ pub fn ekm_yaml(tenant: &Tenant, http: SocketAddr, https: SocketAddr, ca_cert: &
         azure_session = tenant.sessions.azure,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LabConfig;
+
+    /// Each cloud's `session_lifetime` is the tenant's (`tenant.sessions` of a `--config`), in
+    /// its own section, so `ekm check` and the engine's renewal follow the mock's sessions.
+    #[test]
+    fn each_cloud_registers_the_tenants_session_lifetime() {
+        let config =
+            LabConfig::parse("tenant:\n  sessions: { aws: 7200, gcp: 1800, azure: 5400 }\n")
+                .unwrap();
+        let yaml = ekm_yaml(
+            &config.tenant,
+            "127.0.0.1:4599".parse().unwrap(),
+            "127.0.0.1:4600".parse().unwrap(),
+            Path::new("ca.pem"),
+        );
+        for (cloud, next, seconds) in [
+            ("aws", "\ngcp:\n", 7200),
+            ("gcp", "\nazure:\n", 1800),
+            ("azure", "", 5400),
+        ] {
+            let start = yaml.find(&format!("\n{cloud}:\n")).expect("a section");
+            let section = &yaml[start..];
+            let section = section[1..]
+                .find(next)
+                .filter(|_| !next.is_empty())
+                .map_or(section, |end| &section[..=end]);
+            assert!(
+                section.contains(&format!("session_lifetime: {seconds}s")),
+                "{cloud}: {section}"
+            );
+        }
+    }
+}

@@ -6,12 +6,15 @@
 //! next KMS call, so it is due within the invariant's bound — the cache TTL
 //! (`revalidate_after`). Removing the *trust* only stops new sign-ins: the session the engine
 //! holds lives on to its expiry, so it is due within the bound **plus** the cloud's session
-//! lifetime (the registration's `session_lifetime`). A later `revoke-sessions` on that cloud
-//! brings it back to the bound, counted from then.
+//! lifetime (the registration's `session_lifetime`) — the engine's own
+//! [`Config::revocation_within`](ekm_engine::config::Config::revocation_within), which `ekm
+//! check` states too. A later `revoke-sessions` on that cloud brings it back to the bound,
+//! counted from then.
 
 use std::time::Duration;
 
 use ekm_engine::clock::Clock;
+use ekm_engine::config::Revoked;
 use ekm_lab::ExternalKeyAction;
 use time::OffsetDateTime;
 
@@ -82,7 +85,9 @@ impl Playback {
     }
 
     pub(super) fn revoke(&mut self, key: &str, cause: RevocationCause, label: &str) {
-        let Some(within) = self.within() else { return };
+        let Some(within) = self.scenario.invariants.revocation_effective_within else {
+            return;
+        };
         if self
             .revocations
             .iter()
@@ -91,18 +96,21 @@ impl Playback {
             return;
         }
         let cloud = self.lab.key(key).ok().map(|info| info.provider);
-        let session = match (&cause, cloud) {
-            (RevocationCause::Key(KeyAction::RevokeTrust), Some(cloud)) => {
-                Some(session_lifetime(self.lab.config(), cloud))
-            }
-            _ => None,
+        let revoked = match cause {
+            RevocationCause::Key(KeyAction::RevokeTrust) => Revoked::Trust,
+            _ => Revoked::Permission,
         };
+        let config = self.lab.config();
+        let bound = cloud.map_or(within.0, |c| config.revocation_within(c, revoked, within.0));
+        let session = cloud
+            .filter(|_| revoked == Revoked::Trust)
+            .map(|c| config.session_lifetime(c).unwrap_or_default());
         self.revocations.push(Revocation {
             key: key.to_owned(),
             cause,
             at: self.clock.now(),
             label: label.to_owned(),
-            bound: within + to_time(session.unwrap_or_default()),
+            bound: to_time(bound),
             session,
             cloud,
         });
@@ -192,15 +200,4 @@ impl Playback {
             });
         }
     }
-}
-
-/// How long the engine's sessions on `cloud` live, from its registration (none when the cloud
-/// is not registered: nothing signs in there).
-fn session_lifetime(config: &ekm_engine::config::Config, cloud: Cloud) -> Duration {
-    match cloud {
-        Cloud::Aws => config.aws.as_ref().map(|r| r.session_lifetime()),
-        Cloud::Gcp => config.gcp.as_ref().map(|r| r.session_lifetime()),
-        Cloud::Azure => config.azure.as_ref().map(|r| r.session_lifetime()),
-    }
-    .unwrap_or_default()
 }
