@@ -388,6 +388,7 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
     let project = r.str16("project")?;
     let dek_id = DekId::from_bytes(*r.array::<DEK_ID_LEN>("dek_id")?);
     let edek = r.bytes16("edek")?;
+    let binding_end = r.pos;
     let context = read_context(&mut r)?;
     let message_id = r.array::<DIGEST_LEN>("message_id")?;
     let frame_len = u32::from_be_bytes(*r.array("frame_len")?);
@@ -411,6 +412,8 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
         _ => return Err(EnvelopeError::Truncated { field: "body" }),
     }
 
+    let (binding_bytes, rest) = header_bytes.split_at(binding_end);
+    let (binding, digest) = crypto::sha256_prefix_and_whole(binding_bytes, rest);
     Ok(Envelope {
         header: EnvelopeHeader {
             provider,
@@ -424,8 +427,9 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
             frame_len,
             plaintext_len,
             commitment,
+            binding,
         },
-        header_bytes,
+        digest,
         body,
     })
 }
@@ -434,7 +438,8 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
 #[derive(Debug, Clone)]
 pub struct Envelope<'a> {
     header: EnvelopeHeader<'a>,
-    header_bytes: &'a [u8],
+    /// SHA-256 of the header: in every frame's AAD.
+    digest: [u8; DIGEST_LEN],
     body: &'a [u8],
 }
 
@@ -499,7 +504,7 @@ impl<'a> Envelope<'a> {
         if !crypto::constant_time_eq(&keys.commitment, header.commitment) {
             return Err(EnvelopeError::CommitmentMismatch);
         }
-        let digest = crypto::sha256(&[self.header_bytes]);
+        let digest = &self.digest;
         // `parse` checked that the body holds exactly `plaintext_len` bytes plus the tags, so this
         // allocation is bounded by the input's size.
         plaintext.set_len(self.body.len() - self.tag_bytes());
@@ -513,7 +518,7 @@ impl<'a> Envelope<'a> {
             let (ciphertext, rest) = body.split_at_checked(len).ok_or(truncated.clone())?;
             let (tag, rest) = rest.split_at_checked(TAG_LEN).ok_or(truncated)?;
             let (frame_out, out_rest) = out.split_at_mut(len);
-            let aad = frame_aad(&digest, index, index + 1 == frames);
+            let aad = frame_aad(digest, index, index + 1 == frames);
             keys.aead
                 .open_into(
                     crypto::counter_nonce(index),
@@ -613,6 +618,8 @@ pub struct EnvelopeHeader<'a> {
     frame_len: u32,
     plaintext_len: u64,
     commitment: &'a [u8; DIGEST_LEN],
+    /// SHA-256 of the header up to and including the eDEK; see [`Self::binding`].
+    binding: [u8; DIGEST_LEN],
 }
 
 impl<'a> EnvelopeHeader<'a> {
@@ -674,6 +681,14 @@ impl<'a> EnvelopeHeader<'a> {
     /// The plaintext length.
     pub fn plaintext_len(&self) -> u64 {
         self.plaintext_len
+    }
+
+    /// SHA-256 of the header's bytes up to and including the eDEK: magic, version and suite,
+    /// then provider, key, key version, project, DEK id and eDEK, each length-prefixed or of
+    /// fixed length, so equal digests mean equal fields. What a decrypt-cache entry is bound
+    /// to; hashed together with the header digest, which continues from the same state.
+    pub(crate) fn binding(&self) -> &[u8; DIGEST_LEN] {
+        &self.binding
     }
 }
 
@@ -914,6 +929,90 @@ mod tests {
         assert_eq!(h.dek_id(), DekId::from_bytes([7; DEK_ID_LEN]));
         assert_eq!(h.frame_len(), DEFAULT_FRAME_LEN);
         assert_eq!(h.plaintext_len(), 5);
+    }
+
+    /// The decrypt-cache binding is the digest of the header through the eDEK: every field
+    /// there changes it, nothing after does.
+    #[test]
+    fn the_binding_covers_the_header_through_the_edek() {
+        let f = Fixture::new();
+        let binding = |params: &SealParams<'_>, plaintext: &[u8]| {
+            let envelope = seal(&f.dek, params, plaintext).expect("seal");
+            *parse(&envelope).expect("parse").header().binding()
+        };
+        let base = f.seal(b"one", DEFAULT_FRAME_LEN);
+        let edek_end = base
+            .windows(f.wrapped.edek.len())
+            .position(|w| w == f.wrapped.edek.as_slice())
+            .expect("the eDEK is in the header")
+            + f.wrapped.edek.len();
+        let bound = *parse(&base).expect("parse").header().binding();
+        assert_eq!(bound, crypto::sha256(&[&base[..edek_end]]));
+
+        let other_context = EncryptionContext::new().with("object", "other");
+        let same = SealParams {
+            context: &other_context,
+            ..f.params(16)
+        };
+        assert_eq!(
+            binding(&same, b"two"),
+            bound,
+            "context, message id, lengths"
+        );
+
+        let (aws, other_key) = (
+            KeyReference::new("aws", f.key.key()),
+            KeyReference::new("memory", "memory://keys/other"),
+        );
+        let other_edek = WrappedDek {
+            edek: vec![0xef; 60],
+            ..f.wrapped.clone()
+        };
+        let other_version = WrappedDek {
+            key_version: "memory://keys/unit/versions/2".into(),
+            ..f.wrapped.clone()
+        };
+        let other_project = ProjectId::from("proj_other");
+        let base_params = f.params(DEFAULT_FRAME_LEN);
+        let changed = [
+            SealParams {
+                key: &aws,
+                ..base_params
+            },
+            SealParams {
+                key: &other_key,
+                ..base_params
+            },
+            SealParams {
+                wrapped: &other_edek,
+                ..base_params
+            },
+            SealParams {
+                wrapped: &other_version,
+                ..base_params
+            },
+            SealParams {
+                project: &other_project,
+                ..base_params
+            },
+            SealParams {
+                dek_id: DekId::from_bytes([8; DEK_ID_LEN]),
+                ..base_params
+            },
+        ];
+        for (field, params) in [
+            "provider",
+            "key",
+            "edek",
+            "key_version",
+            "project",
+            "dek_id",
+        ]
+        .into_iter()
+        .zip(&changed)
+        {
+            assert_ne!(binding(params, b"one"), bound, "{field}");
+        }
     }
 
     #[test]

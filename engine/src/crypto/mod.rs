@@ -179,6 +179,19 @@ pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
     hasher.finalize().into()
 }
 
+/// SHA-256 of `prefix`, and of `prefix ‖ rest`, hashing `prefix` once: the second digest
+/// continues from the state the first was finished from a copy of.
+pub(crate) fn sha256_prefix_and_whole(
+    prefix: &[u8],
+    rest: &[u8],
+) -> ([u8; DIGEST_LEN], [u8; DIGEST_LEN]) {
+    let mut hasher = Sha256::new();
+    hasher.update(prefix);
+    let of_prefix = hasher.clone().finalize().into();
+    hasher.update(rest);
+    (of_prefix, hasher.finalize().into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +257,13 @@ mod tests {
             [0xba, 0x78, 0x16, 0xbf],
             "SHA-256(\"abc\") starts with ba7816bf"
         );
+    }
+
+    #[test]
+    fn prefix_and_whole_digests_are_the_plain_ones() {
+        let (prefix, whole) = sha256_prefix_and_whole(&[5; 100], &[6; 70]);
+        assert_eq!(prefix, sha256(&[&[5; 100]]));
+        assert_eq!(whole, sha256(&[&[5; 100], &[6; 70]]));
     }
 
     #[test]

@@ -18,39 +18,23 @@ use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
 use super::{DekCache, age, deadline, kms_failed, wrap_context};
-use crate::crypto::{self, DIGEST_LEN};
+use crate::crypto::DIGEST_LEN;
 use crate::dek::{Dek, DekId};
 use crate::engine::EngineError;
 use crate::envelope::{EnvelopeHeader, ProjectId};
 use crate::events::{CacheEntryView, CachePath, EventBus, EventKind, EvictionReason};
 use crate::provider::{KeyEncryptionKey, KeyReference, KmsError, KmsOp};
 
-/// Which decrypt entry an envelope may use: its DEK id and a digest of its eDEK, key and project.
+/// Which decrypt entry an envelope may use: the SHA-256 of its header through the eDEK
+/// ([`EnvelopeHeader::binding`]), which covers the provider, key, key version, project, DEK id
+/// and eDEK. An envelope reaches an entry only if it carries exactly what the entry was
+/// unwrapped from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct EntryKey {
-    dek: DekId,
-    binding: [u8; DIGEST_LEN],
-}
+pub(crate) struct EntryKey([u8; DIGEST_LEN]);
 
 impl EntryKey {
     fn of(header: &EnvelopeHeader<'_>) -> Self {
-        let field = |bytes: &[u8]| (bytes.len() as u64).to_be_bytes();
-        let (provider, key) = (header.provider().as_bytes(), header.key().as_bytes());
-        let (project, edek) = (header.project().as_bytes(), header.edek());
-        Self {
-            dek: header.dek_id(),
-            binding: crypto::sha256(&[
-                b"ekm-lab decrypt entry\0",
-                &field(provider),
-                provider,
-                &field(key),
-                key,
-                &field(project),
-                project,
-                &field(edek),
-                edek,
-            ]),
-        }
+        Self(*header.binding())
     }
 }
 
@@ -322,10 +306,7 @@ mod tests {
 
     fn entry(fetched_at: OffsetDateTime) -> (EntryKey, Arc<CachedDek>) {
         let dek_id = DekId::generate().expect("an id");
-        let key = EntryKey {
-            dek: dek_id,
-            binding: [0; DIGEST_LEN],
-        };
+        let key = EntryKey(crate::crypto::random_array().expect("a binding"));
         let cached = CachedDek {
             dek: Dek::generate().expect("a DEK"),
             dek_id,

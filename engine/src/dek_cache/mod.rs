@@ -11,10 +11,10 @@
 //! once per [`ROTATION_RETRY`] of lab time.
 //!
 //! **Decrypt path** ([`decrypt`]) — eDEK → DEK entries, each live for `revalidate_after` from
-//! the start of the KMS call that unwrapped it. An entry is keyed by the envelope's [`DekId`]
-//! *and* a digest of its eDEK, key and project, so it is reachable only by envelopes that carry
-//! exactly what it was unwrapped from: a forged envelope (another eDEK under a known id) gets its
-//! own entry and harms no other envelope. Concurrent misses on one entry share **one** KMS flight
+//! the start of the KMS call that unwrapped it. An entry is keyed by the SHA-256 of the
+//! envelope's header through the eDEK (provider, key, key version, project, [`DekId`], eDEK), so
+//! it is reachable only by envelopes that carry exactly what it was unwrapped from: a forged
+//! envelope (another eDEK under a known id) gets its own entry and harms no other envelope. Concurrent misses on one entry share **one** KMS flight
 //! and its outcome, success or failure: N concurrent opens make at most one caller's attempts.
 //! moka bounds the capacity; whether an entry is live is decided against the lab
 //! [`Clock`](crate::clock::Clock), never by moka's timers (DESIGN.md §5).
