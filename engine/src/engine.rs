@@ -19,7 +19,7 @@ use crate::clock::SharedClock;
 use crate::dek::RngError;
 use crate::dek_cache::{DekCache, RetryPolicy};
 use crate::envelope::{
-    self, EncryptionContext, EnvelopeError, EnvelopeHeader, Plaintext, ProjectId, SealParams,
+    self, EncryptionContext, EnvelopeError, EnvelopeHeader, Plaintext, ProjectId,
 };
 use crate::events::{EngineEvent, EventBus, EventKind, Operation, Snapshot};
 use crate::provider::{KeyEncryptionKey, KeyReference, KmsError, KmsOp};
@@ -453,16 +453,15 @@ impl Engine {
             .cache
             .active_dek(&slot, project, kek.as_ref())
             .await?;
-        let issued = &active.issued;
-        let params = SealParams {
-            key: &issued.key,
-            wrapped: &issued.wrapped,
-            dek_id: issued.dek_id,
-            project: &issued.project,
+        let header = active.issued.header.as_ref().map_err(Clone::clone)?;
+        Ok(envelope::seal_prefixed_into(
+            &active.dek,
+            header,
             context,
-            frame_len: self.inner.config.frame_len,
-        };
-        Ok(envelope::seal_into(&active.dek, &params, plaintext, out)?)
+            self.inner.config.frame_len,
+            plaintext,
+            out,
+        )?)
     }
 
     async fn open_envelope(

@@ -278,93 +278,125 @@ pub fn seal_into(
     out: &mut Vec<u8>,
 ) -> Result<(), EnvelopeError> {
     out.clear();
-    let sealed = seal_frames(dek, params, plaintext, out);
+    let prefix = HeaderPrefix::new(params.key, params.wrapped, params.dek_id, params.project)?;
+    seal_prefixed_into(
+        dek,
+        &prefix,
+        params.context,
+        params.frame_len,
+        plaintext,
+        out,
+    )
+}
+
+/// The start of every header sealed with one DEK: magic, version and suite, provider, key, key
+/// version, project, DEK id and eDEK, encoded once with the SHA-256 state after them, so that a
+/// seal copies these bytes and hashes only the rest of its header.
+pub(crate) struct HeaderPrefix {
+    bytes: Vec<u8>,
+    hashed: crypto::PrefixHash,
+}
+
+impl HeaderPrefix {
+    /// Refuses what [`parse`] would refuse: an empty provider, key, project or eDEK, or a field
+    /// too long for its length prefix.
+    pub(crate) fn new(
+        key: &KeyReference,
+        wrapped: &WrappedDek,
+        dek_id: DekId,
+        project: &ProjectId,
+    ) -> Result<Self, EnvelopeError> {
+        let edek = &wrapped.edek;
+        check_required(key.provider(), key.key(), project.as_str(), edek)?;
+        let (provider, project) = (key.provider().as_bytes(), project.as_str().as_bytes());
+        let (key, key_version) = (key.key().as_bytes(), wrapped.key_version.as_bytes());
+        let provider_len =
+            u8::try_from(provider.len()).map_err(|_| EnvelopeError::FieldTooLong {
+                field: "provider",
+                len: provider.len(),
+                max: u8::MAX.into(),
+            })?;
+        let mut bytes = Vec::with_capacity(
+            32 + provider.len() + key.len() + key_version.len() + project.len() + edek.len(),
+        );
+        bytes.extend_from_slice(&MAGIC);
+        bytes.push(VERSION);
+        bytes.extend_from_slice(&SUITE_AES256GCM_HKDF_SHA256_COMMIT.to_be_bytes());
+        bytes.push(provider_len);
+        bytes.extend_from_slice(provider);
+        put_str16(&mut bytes, "key", key)?;
+        put_str16(&mut bytes, "key_version", key_version)?;
+        put_str16(&mut bytes, "project", project)?;
+        bytes.extend_from_slice(dek_id.as_bytes());
+        put_str16(&mut bytes, "edek", edek)?;
+        let hashed = crypto::PrefixHash::new(&bytes);
+        Ok(Self { bytes, hashed })
+    }
+}
+
+/// [`seal_into`] with the header's start encoded and hashed already. On error `out` is left
+/// empty.
+pub(crate) fn seal_prefixed_into(
+    dek: &Dek,
+    prefix: &HeaderPrefix,
+    context: &EncryptionContext,
+    frame_len: u32,
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), EnvelopeError> {
+    out.clear();
+    let mut seal = || -> Result<(), EnvelopeError> {
+        check_frame_len(frame_len)?;
+        let message_id = crypto::message_id()?;
+        let keys =
+            crypto::derive_message_keys(dek.expose_secret(), &message_id, DATA_INFO, COMMIT_INFO);
+        let plaintext_len = plaintext.len() as u64;
+        let frames = frame_count(plaintext_len, frame_len);
+
+        let header_len = prefix.bytes.len()
+            + 96
+            + context
+                .iter()
+                .map(|(k, v)| 4 + k.len() + v.len())
+                .sum::<usize>();
+        let body_len = plaintext.len().saturating_add(
+            usize::try_from(frames)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(TAG_LEN),
+        );
+        out.reserve(header_len.saturating_add(body_len));
+
+        out.extend_from_slice(&prefix.bytes);
+        context.encode_into(out)?;
+        out.extend_from_slice(&message_id);
+        out.extend_from_slice(&frame_len.to_be_bytes());
+        out.extend_from_slice(&plaintext_len.to_be_bytes());
+        out.extend_from_slice(&keys.commitment);
+
+        let digest = prefix.hashed.finish(&out[prefix.bytes.len()..]);
+        let frame_len = frame_len as usize;
+        let mut chunks = plaintext.chunks(frame_len);
+        for index in 0..frames {
+            let chunk = chunks.next().unwrap_or_default();
+            let start = out.len();
+            out.extend_from_slice(chunk);
+            let aad = frame_aad(&digest, index, index + 1 == frames);
+            let tag = keys
+                .aead
+                .seal_in_place(crypto::counter_nonce(index), &aad, &mut out[start..])
+                .map_err(|_| EnvelopeError::InvalidField {
+                    field: "frame",
+                    reason: "refused by AES-GCM",
+                })?;
+            out.extend_from_slice(&tag);
+        }
+        Ok(())
+    };
+    let sealed = seal();
     if sealed.is_err() {
         out.clear();
     }
     sealed
-}
-
-fn seal_frames(
-    dek: &Dek,
-    params: &SealParams<'_>,
-    plaintext: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<(), EnvelopeError> {
-    check_required(
-        params.key.provider(),
-        params.key.key(),
-        params.project.as_str(),
-        &params.wrapped.edek,
-    )?;
-    check_frame_len(params.frame_len)?;
-    let message_id = crypto::message_id()?;
-    let keys =
-        crypto::derive_message_keys(dek.expose_secret(), &message_id, DATA_INFO, COMMIT_INFO);
-    let plaintext_len = plaintext.len() as u64;
-    let frames = frame_count(plaintext_len, params.frame_len);
-
-    let header_capacity = 128
-        + params.key.provider().len()
-        + params.key.key().len()
-        + params.wrapped.key_version.len()
-        + params.project.as_str().len()
-        + params.wrapped.edek.len()
-        + params
-            .context
-            .iter()
-            .map(|(k, v)| 4 + k.len() + v.len())
-            .sum::<usize>();
-    let body_len = plaintext.len().saturating_add(
-        usize::try_from(frames)
-            .unwrap_or(usize::MAX)
-            .saturating_mul(TAG_LEN),
-    );
-    out.reserve(header_capacity.saturating_add(body_len));
-
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
-    out.extend_from_slice(&SUITE_AES256GCM_HKDF_SHA256_COMMIT.to_be_bytes());
-    let provider = params.key.provider().as_bytes();
-    let provider_len = u8::try_from(provider.len())
-        .ok()
-        .filter(|&len| len > 0)
-        .ok_or(EnvelopeError::FieldTooLong {
-            field: "provider",
-            len: provider.len(),
-            max: u8::MAX.into(),
-        })?;
-    out.push(provider_len);
-    out.extend_from_slice(provider);
-    put_str16(out, "key", params.key.key().as_bytes())?;
-    put_str16(out, "key_version", params.wrapped.key_version.as_bytes())?;
-    put_str16(out, "project", params.project.as_str().as_bytes())?;
-    out.extend_from_slice(params.dek_id.as_bytes());
-    put_str16(out, "edek", &params.wrapped.edek)?;
-    params.context.encode_into(out)?;
-    out.extend_from_slice(&message_id);
-    out.extend_from_slice(&params.frame_len.to_be_bytes());
-    out.extend_from_slice(&plaintext_len.to_be_bytes());
-    out.extend_from_slice(&keys.commitment);
-
-    let digest = crypto::sha256(&[out.as_slice()]);
-    let frame_len = params.frame_len as usize;
-    let mut chunks = plaintext.chunks(frame_len);
-    for index in 0..frames {
-        let chunk = chunks.next().unwrap_or_default();
-        let start = out.len();
-        out.extend_from_slice(chunk);
-        let aad = frame_aad(&digest, index, index + 1 == frames);
-        let tag = keys
-            .aead
-            .seal_in_place(crypto::counter_nonce(index), &aad, &mut out[start..])
-            .map_err(|_| EnvelopeError::InvalidField {
-                field: "frame",
-                reason: "refused by AES-GCM",
-            })?;
-        out.extend_from_slice(&tag);
-    }
-    Ok(())
 }
 
 /// Parses an envelope's header and checks the body's length against it, without decrypting.
@@ -413,7 +445,8 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
     }
 
     let (binding_bytes, rest) = header_bytes.split_at(binding_end);
-    let (binding, digest) = crypto::sha256_prefix_and_whole(binding_bytes, rest);
+    let hashed = crypto::PrefixHash::new(binding_bytes);
+    let (binding, digest) = (hashed.finish(&[]), hashed.finish(rest));
     Ok(Envelope {
         header: EnvelopeHeader {
             provider,
@@ -1013,6 +1046,31 @@ mod tests {
         {
             assert_ne!(binding(params, b"one"), bound, "{field}");
         }
+    }
+
+    /// The engine seals every message of a DEK from one prefix: each envelope opens, and each
+    /// starts with the prefix's bytes.
+    #[test]
+    fn one_header_prefix_seals_many_messages() {
+        let f = Fixture::new();
+        let prefix = HeaderPrefix::new(&f.key, &f.wrapped, DekId::from_bytes([7; 16]), &f.project)
+            .expect("prefix");
+        let mut sealed = Vec::new();
+        for message in [&b"first"[..], &[4u8; 40][..]] {
+            seal_prefixed_into(&f.dek, &prefix, &f.context, 16, message, &mut sealed)
+                .expect("seal");
+            assert!(sealed.starts_with(&prefix.bytes));
+            assert_eq!(f.open(&sealed).expect("open").as_slice(), message);
+        }
+        let long = KeyReference::new("p".repeat(256), "k");
+        assert_eq!(
+            HeaderPrefix::new(&long, &f.wrapped, DekId::from_bytes([7; 16]), &f.project).map(drop),
+            Err(EnvelopeError::FieldTooLong {
+                field: "provider",
+                len: 256,
+                max: 255
+            })
+        );
     }
 
     #[test]

@@ -179,17 +179,22 @@ pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
     hasher.finalize().into()
 }
 
-/// SHA-256 of `prefix`, and of `prefix ‖ rest`, hashing `prefix` once: the second digest
-/// continues from the state the first was finished from a copy of.
-pub(crate) fn sha256_prefix_and_whole(
-    prefix: &[u8],
-    rest: &[u8],
-) -> ([u8; DIGEST_LEN], [u8; DIGEST_LEN]) {
-    let mut hasher = Sha256::new();
-    hasher.update(prefix);
-    let of_prefix = hasher.clone().finalize().into();
-    hasher.update(rest);
-    (of_prefix, hasher.finalize().into())
+/// A SHA-256 computation that has absorbed a prefix once, to be finished for many suffixes:
+/// each [`finish`](Self::finish) hashes only its suffix.
+#[derive(Clone)]
+pub(crate) struct PrefixHash(Sha256);
+
+impl PrefixHash {
+    pub(crate) fn new(prefix: &[u8]) -> Self {
+        Self(Sha256::new_with_prefix(prefix))
+    }
+
+    /// SHA-256 of the prefix followed by `rest`.
+    pub(crate) fn finish(&self, rest: &[u8]) -> [u8; DIGEST_LEN] {
+        let mut hasher = self.0.clone();
+        hasher.update(rest);
+        hasher.finalize().into()
+    }
 }
 
 #[cfg(test)]
@@ -260,10 +265,15 @@ mod tests {
     }
 
     #[test]
-    fn prefix_and_whole_digests_are_the_plain_ones() {
-        let (prefix, whole) = sha256_prefix_and_whole(&[5; 100], &[6; 70]);
-        assert_eq!(prefix, sha256(&[&[5; 100]]));
-        assert_eq!(whole, sha256(&[&[5; 100], &[6; 70]]));
+    fn a_prefix_hash_finishes_to_the_plain_digests() {
+        let prefix = PrefixHash::new(&[5; 100]);
+        assert_eq!(prefix.finish(&[]), sha256(&[&[5; 100]]));
+        assert_eq!(prefix.finish(&[6; 70]), sha256(&[&[5; 100], &[6; 70]]));
+        assert_eq!(
+            prefix.finish(&[7; 3]),
+            sha256(&[&[5; 100], &[7; 3]]),
+            "reusable"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{DekCache, ROTATION_RETRY, age, deadline, kms_failed, wrap_context};
 use crate::crypto::{self, DIGEST_LEN};
 use crate::dek::{Dek, DekId};
 use crate::engine::EngineError;
-use crate::envelope::ProjectId;
+use crate::envelope::{EnvelopeError, HeaderPrefix, ProjectId};
 use crate::events::{CacheEntryView, CachePath, EventKind, EvictionReason};
 use crate::provider::{KeyEncryptionKey, KeyReference, KmsError, KmsOp, WrappedDek};
 
@@ -21,6 +21,9 @@ pub(crate) struct Issued {
     pub(crate) wrapped: WrappedDek,
     pub(crate) key: KeyReference,
     pub(crate) project: ProjectId,
+    /// The start of the header of every envelope this DEK seals, encoded and hashed once (or
+    /// why these fields cannot be written: every seal reports it).
+    pub(crate) header: Result<HeaderPrefix, EnvelopeError>,
     created_at: OffsetDateTime,
     /// SHA-256 of a domain label and the DEK: re-validation must return this very key.
     check: [u8; DIGEST_LEN],
@@ -222,6 +225,7 @@ impl DekCache {
             .await
             .map_err(|e| kms_failed(KmsOp::Wrap, key, e))?;
         let issued = Arc::new(Issued {
+            header: HeaderPrefix::new(key, &wrapped, dek_id, project),
             dek_id,
             wrapped,
             key: key.clone(),
