@@ -62,7 +62,7 @@ use ekm_engine::{
 };
 use ekm_mock_kms::error::StateError;
 use ekm_mock_kms::registration::ekm_yaml;
-use ekm_mock_kms::server::{MockKms, Options, ServerError};
+use ekm_mock_kms::server::{Limits, MockKms, Options, ServerError};
 use ekm_mock_kms::tenant::Tenant;
 
 /// How to start a lab.
@@ -78,6 +78,11 @@ pub struct LabOptions {
     /// provider may sign in at once (GCP exchanges its token), so harnesses that build their
     /// own engines and count every KMS call turn it off.
     pub register_demo_keys: bool,
+    /// Connections the mock serves at once on each listener; its default (1,024) when absent.
+    /// A fleet's providers each hold connections of their own (one SDK client per replica and
+    /// project), so a fleet of thousands raises it: a real KMS endpoint does not make a fleet
+    /// wait for other replicas' idle connections to close.
+    pub max_connections: Option<usize>,
 }
 
 impl LabOptions {
@@ -88,6 +93,7 @@ impl LabOptions {
             engine: None,
             store_dir: None,
             register_demo_keys: true,
+            max_connections: None,
         }
     }
 }
@@ -160,9 +166,16 @@ impl EmbeddedLab {
             source,
         })?;
         let ca_file = ca_dir.path().join("ekm-lab-ca.pem");
+        let defaults = Options::ephemeral_with_clock(options.clock.clone());
         let mock = MockKms::start(Options {
             ca_cert: Some(ca_file.clone()),
-            ..Options::ephemeral_with_clock(options.clock.clone())
+            limits: Limits {
+                max_connections: options
+                    .max_connections
+                    .unwrap_or(defaults.limits.max_connections),
+                ..defaults.limits
+            },
+            ..defaults
         })
         .await?;
         let mut config = demo_registration(

@@ -117,3 +117,38 @@ async fn the_engines_calls_are_in_each_clouds_audit_log() {
     );
     lab.shutdown().await;
 }
+
+/// `max_connections` reaches the mock's listeners: with a cap of two held by idle connections,
+/// a third connection's request waits unanswered until one of them closes.
+#[tokio::test]
+async fn the_connection_cap_is_the_labs_to_set() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    let lab = EmbeddedLab::start(LabOptions {
+        register_demo_keys: false,
+        max_connections: Some(2),
+        ..LabOptions::new(Arc::new(ManualClock::default()))
+    })
+    .await
+    .expect("lab starts");
+    let connect = || TcpStream::connect(lab.http_addr());
+    let mut idle = vec![connect().await.unwrap(), connect().await.unwrap()];
+    let mut third = connect().await.unwrap();
+    third
+        .write_all(
+            b"GET /_mock/v1/identity/jwks HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    let waited =
+        tokio::time::timeout(Duration::from_millis(500), third.read_exact(&mut head)).await;
+    assert!(waited.is_err(), "answered beyond the cap");
+    drop(idle.pop());
+    tokio::time::timeout(Duration::from_secs(5), third.read_exact(&mut head))
+        .await
+        .expect("answered once a slot is free")
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+}

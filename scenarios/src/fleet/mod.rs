@@ -233,6 +233,13 @@ impl FleetSpec {
     pub fn project_id(&self, project: u32) -> String {
         format!("fleet-{project:04}/{}", self.cloud_of(project))
     }
+
+    /// Connections the lab's mock serves at once on each listener for this fleet: two for
+    /// every replica's provider of every project (its SDK client's, and a sign-in's), beyond
+    /// the mock's default of 1,024 for everything else.
+    pub fn mock_connections(&self) -> usize {
+        (self.projects as usize) * (self.replicas as usize) * 2 + 1024
+    }
 }
 
 /// `fleet-traffic:` — the fleet's workload over a window.

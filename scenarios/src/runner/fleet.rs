@@ -375,6 +375,7 @@ pub async fn simulate(
     let lab = EmbeddedLab::start(LabOptions {
         engine: Some(engine),
         register_demo_keys: false,
+        max_connections: Some(fleet.mock_connections()),
         ..LabOptions::new(clock.clone())
     })
     .await?;

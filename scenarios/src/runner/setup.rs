@@ -13,6 +13,7 @@ use ekm_lab::{EmbeddedLab, LabError, LabOptions, OtherProject};
 use super::fleet::FleetLab;
 use super::{LoadedScenario, Playback, RunError};
 use crate::audit::DiskAudit;
+use crate::fleet::FleetSpec;
 use crate::report::trace::Trace;
 use crate::schema::{Cloud, Scenario, demo_key};
 
@@ -42,6 +43,7 @@ impl Playback {
         let lab = EmbeddedLab::start(LabOptions {
             engine: scenario.engine.clone(),
             store_dir: store_dir.as_ref().map(|d| d.path().join("objects")),
+            max_connections: scenario.fleet.as_ref().map(FleetSpec::mock_connections),
             ..LabOptions::new(shared)
         })
         .await?;
