@@ -66,8 +66,8 @@ pub struct ForecastArgs {
     /// How long a cached DEK is used before the KMS confirms it again.
     #[arg(long, default_value = "1h", value_parser = lab_duration)]
     pub revalidate_after: LabDuration,
-    /// Sign-in sessions: `lab-clock` (each cloud's default lifetime, as the real clouds do) or
-    /// `wall` (one per replica and project for the window, as the lab's providers do today).
+    /// Sign-in sessions: `lab-clock` (each cloud's default lifetime, renewed five minutes
+    /// before the end as the engine does) or `wall` (one per replica and project).
     #[arg(long, default_value = "lab-clock", value_parser = sessions)]
     pub sessions: Sessions,
     /// Print the forecast as JSON.

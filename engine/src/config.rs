@@ -186,7 +186,7 @@ impl AwsRegistration {
     /// The role session's lifetime: the registration's, or AWS's default.
     pub fn session_lifetime(&self) -> Duration {
         self.session_lifetime
-            .unwrap_or(Duration::from_secs(AWS_SESSION_SECONDS))
+            .unwrap_or_else(|| default_session_lifetime(crate::registration::Cloud::Aws))
     }
 }
 
@@ -197,6 +197,18 @@ const GCP_TOKEN_SECONDS: u64 = 3600;
 /// An Entra access token's shortest default lifetime (Entra picks 60–90 minutes; the lab mock
 /// issues 3599 s).
 const AZURE_TOKEN_SECONDS: u64 = 3599;
+
+/// How long a session on `cloud` lives when its registration names no `session_lifetime`:
+/// AWS's default role session (1h), STS's federated token (1h), Entra's shortest default token
+/// (59m59s, what the lab mock issues).
+pub fn default_session_lifetime(cloud: crate::registration::Cloud) -> Duration {
+    use crate::registration::Cloud;
+    Duration::from_secs(match cloud {
+        Cloud::Aws => AWS_SESSION_SECONDS,
+        Cloud::Gcp => GCP_TOKEN_SECONDS,
+        Cloud::Azure => AZURE_TOKEN_SECONDS,
+    })
+}
 
 /// GCP: workload identity project number, pool, provider, allowed audience, and the key's
 /// project, key ring, name and location.
@@ -235,7 +247,7 @@ impl GcpRegistration {
     /// The federated token's lifetime: the registration's, or STS's.
     pub fn session_lifetime(&self) -> Duration {
         self.session_lifetime
-            .unwrap_or(Duration::from_secs(GCP_TOKEN_SECONDS))
+            .unwrap_or_else(|| default_session_lifetime(crate::registration::Cloud::Gcp))
     }
 
     /// The key's resource name.
@@ -282,7 +294,7 @@ impl AzureRegistration {
     /// The Entra token's lifetime: the registration's, or Entra's shortest default.
     pub fn session_lifetime(&self) -> Duration {
         self.session_lifetime
-            .unwrap_or(Duration::from_secs(AZURE_TOKEN_SECONDS))
+            .unwrap_or_else(|| default_session_lifetime(crate::registration::Cloud::Azure))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The forecast (`ekm forecast`) against the simulated fleet — every KMS call a real wire call
-//! to the mock — on three different workloads: each cloud's KMS calls, the wraps, the calls per
-//! 1,000 operations and the cache hit ratio agree within 10 %.
+//! to the mock — on three different workloads: each cloud's KMS calls and sign-ins (sessions on
+//! lab time, renewed as the engine renews them), the wraps, the calls per 1,000 operations and
+//! the cache hit ratio agree within 10 %. Measured: sign-ins simulated/forecast 0.96–1.08.
 
 use std::time::Duration;
 
@@ -101,21 +102,15 @@ async fn the_forecast_agrees_with_the_simulated_fleet_within_ten_percent() {
                 fc.calls(),
                 &mut failures,
             );
-            // The forecast counts one sign-in per session lifetime; the lab's providers renew
-            // five minutes early, each replica on its own first call after that (and Entra's
-            // lab tokens last 3599 s, not the forecast's 75-minute average): measured 0.96–1.6×.
-            let ratio = sim.sign_ins as f64 / fc.sign_ins.max(1.0);
-            if !(0.9..=2.0).contains(&ratio) {
-                failures.push(format!(
-                    "{} sign-ins: simulated {} vs forecast {}",
-                    sim.cloud, sim.sign_ins, fc.sign_ins
-                ));
-            }
-            println!(
-                "  {} sign-ins: simulated {}, forecast {:.0}; peak/s {} vs {}, p99/s {} vs {}",
-                sim.cloud,
-                sim.sign_ins,
+            within(
+                &format!("{} sign-ins", sim.cloud),
+                sim.sign_ins as f64,
                 fc.sign_ins,
+                &mut failures,
+            );
+            println!(
+                "  {} peak/s {} vs {}, p99/s {} vs {}",
+                sim.cloud,
                 sim.peak_per_second,
                 fc.peak_per_second,
                 sim.p99_per_second,

@@ -24,6 +24,17 @@ use super::{CallFailure, KmsError};
 /// How long before a session's end the provider signs in again.
 pub const RENEW_MARGIN: Duration = Duration::from_secs(5 * 60);
 
+/// How long after signing in a provider whose sessions live `lifetime` signs in again (on its
+/// first KMS call from then on): [`RENEW_MARGIN`] before the end, or half-way for lifetimes
+/// under twice the margin. The fleet forecast models the sign-ins with it.
+pub fn renew_after(lifetime: Duration) -> Duration {
+    if lifetime >= 2 * RENEW_MARGIN {
+        lifetime - RENEW_MARGIN
+    } else {
+        lifetime / 2
+    }
+}
+
 /// The lab time a provider signed in at, and when to sign in again.
 #[derive(Debug)]
 pub(crate) struct SessionClock {
@@ -36,14 +47,9 @@ impl SessionClock {
     /// Sessions that live `lifetime`, renewed [`RENEW_MARGIN`] before their end (half-way for
     /// lifetimes under twice the margin), on `clock`.
     pub(crate) fn new(clock: SharedClock, lifetime: Duration) -> Self {
-        let renew_after = if lifetime >= 2 * RENEW_MARGIN {
-            lifetime - RENEW_MARGIN
-        } else {
-            lifetime / 2
-        };
         Self {
             clock,
-            renew_after,
+            renew_after: renew_after(lifetime),
             signed_in: Mutex::new(None),
         }
     }

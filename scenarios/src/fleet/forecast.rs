@@ -29,18 +29,31 @@
 //! the p99 is the count 99 % of the window's seconds stay at or under, the peak the count the
 //! busiest second reaches (the median of the window's maximum).
 //!
-//! Sign-ins: each replica's provider for each project signs in when it starts and, with
-//! [`Sessions::LabClock`], again every session lifetime while the window lasts. The lab's
-//! providers still hold their sessions on wall time (issue 11 not landed), so a simulated run
-//! shows [`Sessions::Wall`]: one sign-in per provider per run.
+//! Sign-ins, as the lab's fleet makes them (each replica has its own provider per project):
+//! with [`Sessions::LabClock`] a provider signs in again on its first KMS call from
+//! [`renew_after`] on (the engine's own rule: the session lifetime less five minutes), its
+//! lifetime the engine's registration default ([`default_session_lifetime`]: AWS 1h, GCP 1h,
+//! Azure 59m59s). Its KMS calls are the fills of its streams (one seal stream, R of today's
+//! reads, one of older reads), Poisson around their expected rate, so the renewals are solved
+//! on the same grid as the fills ([`renewals`]). Counted with them, as the simulation counts
+//! them: GCP and Azure providers sign in when they connect (the STS exchange in the background,
+//! Azure reading its key); the first replica signs in once a day of `history_days` (AWS on its
+//! first call too), its providers due again by the window; and each provider's first call in
+//! the window signs in — except GCP's and Azure's without older data, whose token from connect
+//! is still live then. With [`Sessions::Wall`] a provider signs in once per run.
 //!
-//! What the model leaves out: the rare reads of today's data before the project's first seal
+//! What the model leaves out: the regularity of a provider's calls when a renewal falls due —
+//! its cache entries keep expiring while no call comes, so the next call comes sooner than a
+//! Poisson process of the same mean rate says (the simulated fleets show 0.96–1.08 times the
+//! forecast sign-ins); the rare reads of today's data before the project's first seal
 //! (the simulation opens yesterday's data then), the drift of rotation epochs with the first
 //! seal after a rotation falls due, retries, faults and capacity evictions (the cache is
 //! assumed large enough: `cache_capacity` is not a parameter).
 
 use std::time::Duration;
 
+use ekm_engine::config::default_session_lifetime;
+use ekm_engine::provider::session::renew_after;
 use ekm_vocab::Cloud;
 use serde::Serialize;
 
@@ -54,19 +67,18 @@ use crate::time::compact;
 pub enum Sessions {
     /// On wall time: a lab run shows one sign-in per provider (the lab today).
     Wall,
-    /// On lab time, each cloud's default lifetime: AWS role sessions 1 h (DurationSeconds
-    /// default 3600), GCP federated tokens 1 h (the STS `expires_in` the lab's mock gives,
-    /// unverified in DESIGN.md §9.2), Entra tokens 60–90 min (75 min on average).
+    /// On lab time, each cloud's default lifetime as the engine registers it: AWS role
+    /// sessions 1h (DurationSeconds default 3600), GCP federated tokens 1h (STS `expires_in`),
+    /// Entra tokens 59m59s (Entra picks 60–90 min; the lab's mock issues 3599 s).
     LabClock,
 }
 
 impl Sessions {
     /// How long one sign-in lasts in `cloud`, if sessions end on lab time.
     pub fn lifetime(self, cloud: Cloud) -> Option<Duration> {
-        match (self, cloud) {
-            (Self::Wall, _) => None,
-            (Self::LabClock, Cloud::Aws | Cloud::Gcp) => Some(Duration::from_secs(3600)),
-            (Self::LabClock, Cloud::Azure) => Some(Duration::from_secs(75 * 60)),
+        match self {
+            Self::Wall => None,
+            Self::LabClock => Some(default_session_lifetime(cloud)),
         }
     }
 }
@@ -210,6 +222,11 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
             *sum += f;
         }
     }
+    // Every provider (one replica's for one project) sees the same calls: its seal stream,
+    // the R streams of today's reads it serves and its older reads.
+    let provider_calls: Vec<f64> = (0..steps)
+        .map(|i| seal.per_step[i] + r * fresh.per_step[i] + older_per_step[i])
+        .collect();
     let clouds = fleet
         .clouds
         .iter()
@@ -228,11 +245,24 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
             let calls = seal_streams * seal.total
                 + fresh_streams * fresh.total
                 + older_streams * older_total;
-            let sign_ins = seal_streams
-                * input
-                    .sessions
-                    .lifetime(cloud)
-                    .map_or(1.0, |life| (window / life.as_secs_f64()).ceil().max(1.0));
+            let sign_ins = match input.sessions.lifetime(cloud) {
+                None => seal_streams,
+                Some(lifetime) => {
+                    let history = fleet.history_days;
+                    let per_provider = renewals(
+                        &provider_calls,
+                        step,
+                        renew_after(lifetime).as_secs_f64(),
+                        history > 0 || cloud == Cloud::Aws,
+                    );
+                    // The first replica's history seals, and GCP's and Azure's connects.
+                    let set_up = match cloud {
+                        Cloud::Aws => pc * f64::from(history),
+                        _ => pc * f64::from(history.saturating_sub(1)) + seal_streams,
+                    };
+                    seal_streams * per_provider + set_up
+                }
+            };
             let (p99, peak) = per_second_quantiles(&per_step, step);
             CloudForecast {
                 cloud,
@@ -273,10 +303,12 @@ fn assumptions(input: &ForecastInput, window: f64) -> Vec<String> {
     let age = &workload.read_age;
     let sessions = match input.sessions {
         Sessions::Wall => "sessions on wall time: one sign-in per replica and project for the \
-                           whole run (the lab today; issue 11 moves them to lab time)"
+                           whole run"
             .to_owned(),
-        Sessions::LabClock => "sessions on lab time with each cloud's default lifetime: AWS \
-                               1h, GCP 1h, Azure 60-90 min (75 min on average)"
+        Sessions::LabClock => "sessions on lab time with each cloud's default lifetime (AWS \
+                               1h, GCP 1h, Azure 59m59s), renewed on a provider's first call \
+                               from five minutes before the end; the fleet's set-up sign-ins \
+                               (connect, older data) counted"
             .to_owned(),
     };
     let mut lines = vec![
@@ -371,6 +403,30 @@ impl Grid {
             epochs_used,
         }
     }
+}
+
+/// The expected sign-ins of one provider whose KMS calls come `calls[i]` in step `i` on
+/// average (Poisson): it signs in again on its first call at least `renew_after` seconds after
+/// its last sign-in; its first call starts the count and signs in when `first_call_signs_in`.
+fn renewals(calls: &[f64], step: f64, renew_after: f64, first_call_signs_in: bool) -> f64 {
+    let due_steps = (renew_after / step).round().max(1.0) as usize;
+    // The probability that no call came yet, that the session is due (and no call came since),
+    // and per step that the provider signed in (or made its first call) then.
+    let (mut never, mut due) = (1.0_f64, 0.0_f64);
+    let mut started = Vec::with_capacity(calls.len());
+    let mut sign_ins = 0.0;
+    for (i, expected) in calls.iter().enumerate() {
+        if let Some(then) = i.checked_sub(due_steps) {
+            due += started[then];
+        }
+        let called = 1.0 - (-expected).exp();
+        let (first, renewed) = (never * called, due * called);
+        never -= first;
+        due -= renewed;
+        started.push(first + renewed);
+        sign_ins += renewed + if first_call_signs_in { first } else { 0.0 };
+    }
+    sign_ins
 }
 
 /// Sums the per-step calls into minutes.
@@ -500,10 +556,50 @@ mod tests {
             "{}",
             wraps(&hourly)
         );
-        let mut lab = input("{projects: 30, replicas: 1}", workload);
-        lab.sessions = Sessions::LabClock;
-        assert_eq!(forecast(&lab).sign_ins(), 10.0 * 24.0 * 2.0 + 10.0 * 20.0);
         assert_eq!(one.sign_ins(), 30.0);
+    }
+
+    #[test]
+    fn a_provider_called_all_the_time_signs_in_every_renewal_period() {
+        // Calls in every step for a day: a sign-in at the first call, then one every 55 min
+        // (1h less the five-minute margin) — 1 + 26; a 59m59s Entra token renews every
+        // 54m59s — 1 + 26 too; without the first call's sign-in, 26.
+        let busy = vec![50.0; 8640];
+        let hour = renew_after(Duration::from_secs(3600)).as_secs_f64();
+        assert!((renewals(&busy, 10.0, hour, true) - 27.0).abs() < 1e-9);
+        let entra = renew_after(default_session_lifetime(Cloud::Azure)).as_secs_f64();
+        assert!((renewals(&busy, 10.0, entra, true) - 27.0).abs() < 1e-9);
+        assert!((renewals(&busy, 10.0, hour, false) - 26.0).abs() < 1e-9);
+        assert_eq!(renewals(&vec![0.0; 8640], 10.0, hour, true), 0.0);
+    }
+
+    #[test]
+    fn a_sparse_provider_renews_on_its_first_call_after_the_period() {
+        // One call every 20 minutes on average: each renewal waits 55 min and then 20 min on
+        // average for a call, so about 24h / 75 min sign-ins after the first.
+        let sparse = vec![10.0 / 1200.0; 8640];
+        let hour = renew_after(Duration::from_secs(3600)).as_secs_f64();
+        let n = renewals(&sparse, 10.0, hour, true);
+        assert!((n - (1.0 + 1440.0 / 75.0)).abs() < 1.0, "{n}");
+    }
+
+    #[test]
+    fn lab_sessions_count_the_set_up_and_the_renewals() {
+        let workload = "{operations: 100000, over: 24h, reads: 0.8, read_age: {today: 0.9}}";
+        let mut lab = input("{projects: 30, replicas: 2, history_days: 3}", workload);
+        lab.sessions = Sessions::LabClock;
+        let f = forecast(&lab);
+        let [aws, gcp] = [&f.clouds[0], &f.clouds[1]];
+        // Each of 20 providers at most 27 sign-ins in the day; AWS 3 a project for the
+        // history, GCP 2 and one per provider at connect.
+        for (c, set_up) in [(aws, 30.0), (gcp, 20.0 + 20.0)] {
+            let window = c.sign_ins - set_up;
+            assert!(
+                window > 20.0 * 15.0 && window <= 20.0 * 27.0,
+                "{}: {window}",
+                c.cloud
+            );
+        }
     }
 
     #[test]
