@@ -8,6 +8,13 @@
 //! per day of `history_days`, the lab clock moving a day at a time, so that a story starts with
 //! months of older data under one DEK per day and cold caches.
 //!
+//! The setup runs at once wherever it can: the keys' material is made on every core, the
+//! providers connect (and sign in) [`AT_ONCE`] at a time, and each day of older data is sealed
+//! for all projects at once. The traffic plays the operations of one lab second together, each
+//! a task of its own, with the lab clock at the first of them and the envelopes they read as
+//! they stood before that second; the KMS calls they make are those of the operations one by
+//! one (concurrent misses of one cache entry share one call, as a later miss would have hit).
+//!
 //! The mock keeps its last 10,000 calls; a fleet drains the log every [`DRAIN_EVERY`]
 //! operations so that no call is lost to the volume report.
 
@@ -16,15 +23,17 @@ use std::time::Duration;
 
 use ekm_engine::clock::{Clock, ManualClock, Stopwatch};
 use ekm_engine::config::EngineSettings;
-use ekm_engine::{EncryptionContext, Engine, ProjectId};
+use ekm_engine::{EncryptionContext, Engine, EngineError, ProjectId};
 use ekm_lab::{CallRecord, EmbeddedLab, KeySpec, LabOptions};
+use futures::future::join_all;
 use time::OffsetDateTime;
+use tokio::task::JoinSet;
 
 use super::outcome::{Done, error_kind};
 use super::traffic::traffic_context;
 use super::{Playback, RunError, to_time};
 use crate::fleet::forecast::{ForecastInput, Sessions, forecast};
-use crate::fleet::schedule::{OperationKind, Schedule};
+use crate::fleet::schedule::{Operation, OperationKind, Schedule};
 use crate::fleet::volume::{Call, FleetVolume, VolumeReport};
 use crate::fleet::{FleetSpec, Workload};
 use crate::report::Check;
@@ -33,6 +42,23 @@ use crate::schema::{ErrorKind, VolumeExpectation};
 /// Operations between two reads of the mock's call log (it keeps 10,000 calls; one operation
 /// makes at most a few).
 pub(super) const DRAIN_EVERY: usize = 1000;
+
+/// Sign-ins and seals of a fleet's setup in flight at once (the call log is read after each
+/// such group of older data, well before its 10,000 calls wrap).
+const AT_ONCE: usize = 64;
+
+/// An envelope of the fleet, shared by the operations that read it.
+type Envelope = Arc<[u8]>;
+
+/// What one operation of the traffic did.
+struct Played {
+    /// Its place in the schedule.
+    index: usize,
+    /// A seal (else an open).
+    seal: bool,
+    /// The envelope a seal made.
+    result: Result<Option<Envelope>, EngineError>,
+}
 
 /// What every fleet envelope holds.
 const PAYLOAD: &[u8] = b"a message in a fleet project's conversation";
@@ -56,9 +82,9 @@ pub(crate) struct FleetLab {
     engines: Vec<Engine>,
     projects: Vec<ProjectId>,
     /// Per project, the envelope sealed `d` days before the start at index `d - 1`.
-    history: Vec<Vec<Vec<u8>>>,
+    history: Vec<Vec<Envelope>>,
     /// Per project and replica, the envelope the replica sealed last for the project.
-    latest: Vec<Vec<Option<Vec<u8>>>>,
+    latest: Vec<Vec<Option<Envelope>>>,
     /// Sign-ins made while the fleet started.
     start_sign_ins: Vec<Call>,
 }
@@ -90,17 +116,35 @@ impl FleetLab {
     ) -> Result<Self, RunError> {
         let mut seq = lab.calls_since(0).next;
         let engines: Vec<Engine> = (0..spec.replicas).map(|_| lab.replica()).collect();
-        let mut projects = Vec::with_capacity(spec.projects as usize);
-        for p in 0..spec.projects {
-            let (cloud, name) = (spec.cloud_of(p), spec.key_name(p));
-            let key = lab
-                .create_key(&name, cloud, KeySpec::default_for(cloud))
-                .map_err(|source| RunError::Key { name, source })?;
+        let keys = lab
+            .create_keys(
+                (0..spec.projects)
+                    .map(|p| {
+                        let cloud = spec.cloud_of(p);
+                        (spec.key_name(p), cloud, KeySpec::default_for(cloud))
+                    })
+                    .collect(),
+            )
+            .await;
+        let mut projects = Vec::with_capacity(keys.len());
+        let mut connects = Vec::with_capacity(keys.len() * engines.len());
+        for (p, (name, key)) in (0..spec.projects).zip(keys) {
+            let key = key.map_err(|source| RunError::Key { name, source })?;
             let project = ProjectId::from(spec.project_id(p).as_str());
             for engine in &engines {
-                engine.register(project.clone(), lab.connect_on(cloud, &key).await?);
+                connects.push((engine, project.clone(), spec.cloud_of(p), key.clone()));
             }
             projects.push(project);
+        }
+        for chunk in connects.chunks(AT_ONCE) {
+            let mut connecting = Vec::with_capacity(chunk.len());
+            for (engine, project, cloud, key) in chunk {
+                connecting
+                    .push(async move { (engine, project, lab.connect_on(*cloud, key).await) });
+            }
+            for (engine, project, kek) in join_all(connecting).await {
+                engine.register(project.clone(), kek?);
+            }
         }
         let mut start_sign_ins = Vec::new();
         let mut drain = |seq: &mut u64| {
@@ -115,18 +159,17 @@ impl FleetLab {
         };
         let mut history = vec![Vec::new(); projects.len()];
         for day in (1..=spec.history_days).rev() {
-            for (p, project) in projects.iter().enumerate() {
-                let context = EncryptionContext::new().with("fleet", format!("day-{day}"));
-                let envelope = engines[0]
-                    .seal(project, &context, PAYLOAD)
-                    .await
-                    .map_err(RunError::History)?;
-                history[p].push(envelope);
-                if (p + 1) % DRAIN_EVERY == 0 {
-                    drain(&mut seq);
+            let context = EncryptionContext::new().with("fleet", format!("day-{day}"));
+            for (chunk, envelopes) in projects.chunks(AT_ONCE).zip(history.chunks_mut(AT_ONCE)) {
+                let mut sealing = Vec::with_capacity(chunk.len());
+                for project in chunk {
+                    sealing.push(engines[0].seal(project, &context, PAYLOAD));
                 }
+                for (days, envelope) in envelopes.iter_mut().zip(join_all(sealing).await) {
+                    days.push(Envelope::from(envelope.map_err(RunError::History)?));
+                }
+                drain(&mut seq);
             }
-            drain(&mut seq);
             clock.advance(DAY);
         }
         drain(&mut seq);
@@ -142,7 +185,50 @@ impl FleetLab {
         })
     }
 
-    /// Plays `workload` from the lab's now.
+    /// Operation `i` of the schedule as a task of its own: a seal, or an open of the envelope
+    /// it reads (as the fleet stands before the operations of its lab second).
+    fn operation(&self, i: usize, op: &Operation) -> impl Future<Output = Played> + Send + 'static {
+        let p = op.project as usize;
+        let (engine, project) = (
+            self.engines[op.replica as usize].clone(),
+            self.projects[p].clone(),
+        );
+        // Today's data a replica has not written yet is yesterday's for now; with no older
+        // data either, the read starts a conversation (a seal) instead.
+        let envelope = match op.kind {
+            OperationKind::Seal => None,
+            OperationKind::ReadToday { writer } => self.latest[p][writer as usize]
+                .as_ref()
+                .or(self.history[p].first()),
+            OperationKind::ReadOlder { days } => self.history[p].get(days as usize - 1),
+        }
+        .cloned();
+        async move {
+            let seal = envelope.is_none();
+            let result = match envelope {
+                Some(envelope) => {
+                    let context = traffic_context(&envelope);
+                    engine
+                        .open(&project, &envelope, &context)
+                        .await
+                        .map(|_| None)
+                }
+                None => {
+                    let context = EncryptionContext::new().with("fleet", i.to_string());
+                    let sealed = engine.seal(&project, &context, PAYLOAD).await;
+                    sealed.map(|sealed| Some(Envelope::from(sealed)))
+                }
+            };
+            Played {
+                index: i,
+                seal,
+                result,
+            }
+        }
+    }
+
+    /// Plays `workload` from the lab's now: the operations of each lab second at once, on the
+    /// lab clock at the first of them.
     pub(crate) async fn run(
         &mut self,
         host: &mut impl FleetHost,
@@ -158,39 +244,39 @@ impl FleetLab {
         };
         let (mut seals, mut opens, mut failures) = (0u64, 0u64, 0u64);
         let mut first_error = None;
-        for (i, op) in Schedule::new(&self.spec, workload).enumerate() {
-            host.advance_clock(start + to_time(op.at)).await;
-            let (p, engine) = (op.project as usize, &self.engines[op.replica as usize]);
-            let project = &self.projects[p];
-            // Today's data a replica has not written yet is yesterday's for now; with no
-            // older data either, the read starts a conversation (a seal) instead.
-            let envelope = match op.kind {
-                OperationKind::Seal => None,
-                OperationKind::ReadToday { writer } => self.latest[p][writer as usize]
-                    .as_ref()
-                    .or(self.history[p].first()),
-                OperationKind::ReadOlder { days } => self.history[p].get(days as usize - 1),
-            };
-            let result = match envelope {
-                Some(envelope) => {
-                    opens += 1;
-                    let context = traffic_context(envelope);
-                    engine.open(project, envelope, &context).await.map(drop)
-                }
-                None => {
-                    seals += 1;
-                    let context = EncryptionContext::new().with("fleet", i.to_string());
-                    engine
-                        .seal(project, &context, PAYLOAD)
-                        .await
-                        .map(|sealed| self.latest[p][op.replica as usize] = Some(sealed))
-                }
-            };
-            if let Err(error) = result {
-                failures += 1;
-                first_error.get_or_insert_with(|| (error_kind(&error), error.to_string()));
+        let mut schedule = Schedule::new(&self.spec, workload).enumerate().peekable();
+        while let Some((i, first)) = schedule.next() {
+            let second = first.at.as_secs();
+            let mut batch = vec![(i, first)];
+            while let Some(next) = schedule.next_if(|(_, op)| op.at.as_secs() == second) {
+                batch.push(next);
             }
-            if (i + 1) % DRAIN_EVERY == 0 {
+            host.advance_clock(start + to_time(first.at)).await;
+            let mut running = JoinSet::new();
+            for (i, op) in &batch {
+                running.spawn(self.operation(*i, op));
+            }
+            let mut played = running.join_all().await;
+            played.sort_unstable_by_key(|played| played.index);
+            for ((_, op), played) in batch.iter().zip(played) {
+                if played.seal {
+                    seals += 1;
+                } else {
+                    opens += 1;
+                }
+                match played.result {
+                    Ok(Some(sealed)) => {
+                        self.latest[op.project as usize][op.replica as usize] = Some(sealed);
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        failures += 1;
+                        first_error.get_or_insert_with(|| (error_kind(&error), error.to_string()));
+                    }
+                }
+            }
+            let last = batch.last().map_or(i, |(i, _)| *i);
+            if (last + 1) / DRAIN_EVERY > i / DRAIN_EVERY {
                 keep(host.drain_calls(), &mut calls);
             }
         }
