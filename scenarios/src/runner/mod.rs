@@ -32,6 +32,7 @@
 mod access;
 mod actions;
 mod checks;
+mod documents;
 mod external;
 mod faults;
 mod fleet;

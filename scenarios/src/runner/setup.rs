@@ -70,9 +70,9 @@ impl Playback {
             })?;
         }
         if let Some(documents) = &scenario.access {
-            super::access::put_documents(&lab, documents).map_err(RunError::Access)?;
+            super::documents::put_documents(&lab, documents).map_err(RunError::Access)?;
         }
-        let declared_projects = super::access::register_projects(&lab, &scenario).await?;
+        let declared_projects = super::documents::register_projects(&lab, &scenario).await?;
         let mut extra_projects = BTreeMap::new();
         for decl in scenario.objects.values() {
             if let Some(key) = &decl.key
