@@ -20,18 +20,25 @@ fn capture(session: &str) -> String {
     String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", session]).stdout).into_owned()
 }
 
-/// Polls the pane until `check` holds (the UI works in real time: this waits for frames, not
-/// for lab TTLs, which the test moves past with the jump key).
-fn wait_for(session: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+/// Polls the pane until it shows every one of `texts` at once (the UI works in real time: this
+/// waits for frames, not for lab TTLs, which the test moves past with the jump key). Everything
+/// a step asserts is waited for, not checked on the first frame that shows part of it: a frame
+/// can be captured while the terminal is still drawing it.
+fn wait_for(session: &str, what: &str, texts: &[&str]) -> String {
     let stopwatch = Stopwatch::start();
     loop {
         let screen = capture(session);
-        if check(&screen) {
+        let missing: Vec<&str> = texts
+            .iter()
+            .copied()
+            .filter(|text| !screen.contains(text))
+            .collect();
+        if missing.is_empty() {
             return screen;
         }
         assert!(
             stopwatch.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}; the pane shows:\n{screen}"
+            "timed out waiting for {what}: {missing:?} not shown; the pane shows:\n{screen}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -91,20 +98,22 @@ fn revoke_jump_unreadable_quit_restores_the_terminal() {
     }
     let session = start("console", "--speed 60", 100, 30);
 
-    wait_for(&session.0, "the lab with readable objects", |s| {
-        s.contains("aws-demo*") && s.contains("aws-00") && s.contains("✓ yes")
-    });
+    wait_for(
+        &session.0,
+        "the lab with readable objects",
+        &["aws-demo*", "aws-00", "✓ yes"],
+    );
     tmux(&["send-keys", "-t", &session.0, "a"]);
-    wait_for(&session.0, "access revoked", |s| s.contains(" NO "));
+    wait_for(&session.0, "access revoked", &[" NO "]);
     tmux(&["send-keys", "-t", &session.0, "J"]);
-    let screen = wait_for(&session.0, "unreadable objects", |s| {
-        s.contains("✗ access denied")
-    });
-    assert!(screen.contains("AccessDeniedException"), "{screen}");
+    wait_for(
+        &session.0,
+        "unreadable objects",
+        &["✗ access denied", "AccessDeniedException"],
+    );
 
     tmux(&["send-keys", "-t", &session.0, "q"]);
-    let after = wait_for(&session.0, "the shell", |s| s.contains("EKM-DONE"));
-    assert!(after.contains("EKM-EXIT=0"), "{after}");
+    let after = wait_for(&session.0, "the shell", &["EKM-EXIT=0", "EKM-DONE"]);
     assert!(
         !after.contains("┌ Keys"),
         "still on the alternate screen:\n{after}"
@@ -124,46 +133,35 @@ fn the_demo_told_to_the_end_keeps_rotated_data_and_shreds_revoked_data() {
         return;
     }
     let session = start("demo", "demo", 160, 45);
-    let first = wait_for(&session.0, "the story's start", |s| s.contains("beat 0/6"));
-    assert!(
-        first.contains("Next (1/6)"),
-        "narration before the beat:\n{first}"
+    wait_for(
+        &session.0,
+        "the story's start, narrated before its first beat",
+        &["beat 0/6", "Next (1/6)"],
     );
     for beat in 1..=6 {
         tmux(&["send-keys", "-t", &session.0, "n"]);
         let played = format!("beat {beat}/6 played");
-        wait_for(&session.0, &played, |s| s.contains(&played));
+        wait_for(&session.0, &played, &[&played]);
     }
-    // The pinned objects are re-read just after the last beat: wait for that read too.
-    let end = wait_for(&session.0, "the story's end, re-read", |s| {
-        s.contains("The story is over")
-            && s.contains("✓ readable  after-rotation")
-            && s.contains("✗ key disabled  azure-revoked")
-    });
-    for rotated in [
-        "aws-rotated",
-        "gcp-rotated",
-        "azure-rotated",
-        "after-rotation",
-    ] {
-        assert!(
-            end.contains(&format!("✓ readable  {rotated}")),
-            "{rotated} is not readable:\n{end}"
-        );
-    }
-    for revoked in ["aws-revoked", "gcp-revoked", "azure-revoked"] {
-        assert!(
-            end.contains(&format!("✗ key disabled  {revoked}")),
-            "{revoked} is not shredded with its reason:\n{end}"
-        );
-    }
-    assert!(
-        end.contains("aws-demo v1 · key enabled · primary v2"),
-        "{end}"
+    // The pinned objects are re-read just after the last beat: wait for that read too. The
+    // rotated keys' objects read ✓, the revoked keys' ✗ with the reason.
+    wait_for(
+        &session.0,
+        "the story's end, re-read",
+        &[
+            "The story is over",
+            "✓ readable  aws-rotated",
+            "✓ readable  gcp-rotated",
+            "✓ readable  azure-rotated",
+            "✓ readable  after-rotation",
+            "✗ key disabled  aws-revoked",
+            "✗ key disabled  gcp-revoked",
+            "✗ key disabled  azure-revoked",
+            "aws-demo v1 · key enabled · primary v2",
+            "5/5 checks passed",
+        ],
     );
-    assert!(end.contains("5/5 checks passed"), "{end}");
 
     tmux(&["send-keys", "-t", &session.0, "q"]);
-    let after = wait_for(&session.0, "the shell", |s| s.contains("EKM-DONE"));
-    assert!(after.contains("EKM-EXIT=0"), "{after}");
+    wait_for(&session.0, "the shell", &["EKM-EXIT=0", "EKM-DONE"]);
 }
