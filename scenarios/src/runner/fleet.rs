@@ -10,38 +10,37 @@
 //!
 //! The setup runs at once wherever it can: the keys' material is made on every core, the
 //! providers connect (and sign in) [`AT_ONCE`] at a time, and each day of older data is sealed
-//! for all projects at once. The traffic plays the operations of one lab second together, each
-//! a task of its own, with the lab clock at the first of them and the envelopes they read as
-//! they stood before that second; the KMS calls they make are those of the operations one by
-//! one (concurrent misses of one cache entry share one call, as a later miss would have hit).
+//! for all projects at once.
 //!
-//! The mock keeps its last 10,000 calls; a fleet drains the log every [`DRAIN_EVERY`]
-//! operations so that no call is lost to the volume report.
+//! # Layout
+//!
+//! - this module — [`FleetLab`] and its setup, the hosts a fleet plays in (a scenario's
+//!   [`Playback`], or a bare lab for [`simulate`]), the `fleet-traffic` step and its `volume`
+//!   checks.
+//! - `traffic` — the workload played a lab second at a time ([`FleetLab::run`]), and the
+//!   [`FleetHost`] it plays in.
+
+mod traffic;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ekm_engine::clock::{Clock, ManualClock, Stopwatch};
 use ekm_engine::config::EngineSettings;
-use ekm_engine::{EncryptionContext, Engine, EngineError, ProjectId};
+use ekm_engine::{EncryptionContext, Engine, ProjectId};
 use ekm_lab::{CallRecord, EmbeddedLab, KeySpec, LabOptions};
 use futures::future::join_all;
 use time::OffsetDateTime;
-use tokio::task::JoinSet;
 
-use super::outcome::{Done, error_kind};
-use super::traffic::traffic_context;
-use super::{Playback, RunError, to_time};
+use self::traffic::FleetHost;
+pub use self::traffic::FleetOutcome;
+use super::outcome::Done;
+use super::{Playback, RunError};
 use crate::fleet::forecast::{ForecastInput, Sessions, forecast};
-use crate::fleet::schedule::{Operation, OperationKind, Schedule};
-use crate::fleet::volume::{Call, FleetVolume, VolumeReport};
+use crate::fleet::volume::{Call, FleetVolume};
 use crate::fleet::{FleetSpec, Workload};
 use crate::report::Check;
 use crate::schema::{ErrorKind, VolumeExpectation};
-
-/// Operations between two reads of the mock's call log (it keeps 10,000 calls; one operation
-/// makes at most a few).
-pub(super) const DRAIN_EVERY: usize = 1000;
 
 /// Sign-ins and seals of a fleet's setup in flight at once (the call log is read after each
 /// such group of older data, well before its 10,000 calls wrap).
@@ -50,30 +49,10 @@ const AT_ONCE: usize = 64;
 /// An envelope of the fleet, shared by the operations that read it.
 type Envelope = Arc<[u8]>;
 
-/// What one operation of the traffic did.
-struct Played {
-    /// Its place in the schedule.
-    index: usize,
-    /// A seal (else an open).
-    seal: bool,
-    /// The envelope a seal made.
-    result: Result<Option<Envelope>, EngineError>,
-}
-
 /// What every fleet envelope holds.
 const PAYLOAD: &[u8] = b"a message in a fleet project's conversation";
 
 const DAY: Duration = Duration::from_secs(86_400);
-
-/// Where a fleet plays: the lab, the clock, and the call log as the host reads it.
-pub(crate) trait FleetHost {
-    /// The lab.
-    fn lab(&self) -> &EmbeddedLab;
-    /// Moves the lab clock to `at` (firing whatever falls due on the way).
-    async fn advance_clock(&mut self, at: OffsetDateTime);
-    /// The calls answered since the last look.
-    fn drain_calls(&mut self) -> Vec<CallRecord>;
-}
 
 /// A fleet set up in a lab.
 #[derive(Debug)]
@@ -87,23 +66,6 @@ pub(crate) struct FleetLab {
     latest: Vec<Vec<Option<Envelope>>>,
     /// Sign-ins made while the fleet started.
     start_sign_ins: Vec<Call>,
-}
-
-/// What a fleet's traffic came to.
-#[derive(Debug)]
-pub struct FleetOutcome {
-    /// The KMS volume of the window.
-    pub volume: VolumeReport,
-    /// Seals made.
-    pub seals: u64,
-    /// Opens made.
-    pub opens: u64,
-    /// Operations that failed.
-    pub failures: u64,
-    /// The first failure, if any.
-    pub first_error: Option<(ErrorKind, String)>,
-    /// Every call the mock answered during the window (KMS calls, sign-ins, hops).
-    pub calls: usize,
 }
 
 impl FleetLab {
@@ -183,120 +145,6 @@ impl FleetLab {
             history,
             start_sign_ins,
         })
-    }
-
-    /// Operation `i` of the schedule as a task of its own: a seal, or an open of the envelope
-    /// it reads (as the fleet stands before the operations of its lab second).
-    fn operation(&self, i: usize, op: &Operation) -> impl Future<Output = Played> + Send + 'static {
-        let p = op.project as usize;
-        let (engine, project) = (
-            self.engines[op.replica as usize].clone(),
-            self.projects[p].clone(),
-        );
-        // Today's data a replica has not written yet is yesterday's for now; with no older
-        // data either, the read starts a conversation (a seal) instead.
-        let envelope = match op.kind {
-            OperationKind::Seal => None,
-            OperationKind::ReadToday { writer } => self.latest[p][writer as usize]
-                .as_ref()
-                .or(self.history[p].first()),
-            OperationKind::ReadOlder { days } => self.history[p].get(days as usize - 1),
-        }
-        .cloned();
-        async move {
-            let seal = envelope.is_none();
-            let result = match envelope {
-                Some(envelope) => {
-                    let context = traffic_context(&envelope);
-                    engine
-                        .open(&project, &envelope, &context)
-                        .await
-                        .map(|_| None)
-                }
-                None => {
-                    let context = EncryptionContext::new().with("fleet", i.to_string());
-                    let sealed = engine.seal(&project, &context, PAYLOAD).await;
-                    sealed.map(|sealed| Some(Envelope::from(sealed)))
-                }
-            };
-            Played {
-                index: i,
-                seal,
-                result,
-            }
-        }
-    }
-
-    /// Plays `workload` from the lab's now: the operations of each lab second at once, on the
-    /// lab clock at the first of them.
-    pub(crate) async fn run(
-        &mut self,
-        host: &mut impl FleetHost,
-        workload: &Workload,
-    ) -> FleetOutcome {
-        host.drain_calls();
-        let start = host.lab().clock().now();
-        let mut calls: Vec<Call> = self.start_sign_ins.clone();
-        let mut answered = 0;
-        let mut keep = |page: Vec<CallRecord>, calls: &mut Vec<Call>| {
-            answered += page.len();
-            calls.extend(page.iter().map(|c| to_call(c, Some(start))));
-        };
-        let (mut seals, mut opens, mut failures) = (0u64, 0u64, 0u64);
-        let mut first_error = None;
-        let mut schedule = Schedule::new(&self.spec, workload).enumerate().peekable();
-        while let Some((i, first)) = schedule.next() {
-            let second = first.at.as_secs();
-            let mut batch = vec![(i, first)];
-            while let Some(next) = schedule.next_if(|(_, op)| op.at.as_secs() == second) {
-                batch.push(next);
-            }
-            host.advance_clock(start + to_time(first.at)).await;
-            let mut running = JoinSet::new();
-            for (i, op) in &batch {
-                running.spawn(self.operation(*i, op));
-            }
-            let mut played = running.join_all().await;
-            played.sort_unstable_by_key(|played| played.index);
-            for ((_, op), played) in batch.iter().zip(played) {
-                if played.seal {
-                    seals += 1;
-                } else {
-                    opens += 1;
-                }
-                match played.result {
-                    Ok(Some(sealed)) => {
-                        self.latest[op.project as usize][op.replica as usize] = Some(sealed);
-                    }
-                    Ok(None) => {}
-                    Err(error) => {
-                        failures += 1;
-                        first_error.get_or_insert_with(|| (error_kind(&error), error.to_string()));
-                    }
-                }
-            }
-            let last = batch.last().map_or(i, |(i, _)| *i);
-            if (last + 1) / DRAIN_EVERY > i / DRAIN_EVERY {
-                keep(host.drain_calls(), &mut calls);
-            }
-        }
-        host.advance_clock(start + to_time(workload.over.0)).await;
-        keep(host.drain_calls(), &mut calls);
-        let fleet_keys = |c: &Call| c.key.as_deref().is_none_or(|k| k.starts_with("fleet-"));
-        calls.retain(fleet_keys);
-        FleetOutcome {
-            volume: VolumeReport::of(
-                &self.spec,
-                workload.operations,
-                workload.over.0.as_secs(),
-                &calls,
-            ),
-            seals,
-            opens,
-            failures,
-            first_error,
-            calls: answered,
-        }
     }
 }
 
