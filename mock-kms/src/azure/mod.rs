@@ -9,7 +9,8 @@
 //! - [`graph`]: Microsoft Graph's `POST` / `GET` / `DELETE /v1.0/servicePrincipals`: the
 //!   customer's service principals ([`AzureAccess`](crate::access::AzureAccess)).
 //! - [`keyvault`]: `/keys/...`: the 401 challenge, `GET` key bundles, `encrypt` / `decrypt` /
-//!   `wrapkey` / `unwrapkey`, and the owner's `create`, `rotate` and `PATCH`.
+//!   `wrapkey` / `unwrapkey`, and the owner's `create`, `rotate` and `PATCH`; its `route`
+//!   parses the request paths and names each operation's RBAC data action.
 //! - [`crypto`]: RSA-OAEP on the keys' PKCS#8 material (parsed once and cached) and JSON Web
 //!   Keys of their public halves.
 //! - this module: the router, the shared state and Key Vault's error format.
