@@ -12,6 +12,8 @@
 //!   files `--audit-logs` writes ([`write_audit_logs`]).
 //! - [`html`] — the self-contained HTML page (inline SVG charts, no network, no external script).
 //! - [`markdown`] — the Markdown summary for tickets.
+//! - `charts` — the page's timeline charts: readability lanes with markers, calls per minute,
+//!   cache occupancy.
 //! - [`svg`] — the chart primitives the page draws with.
 //! - `volume` — the page's section for a fleet's KMS volume, simulated and forecast.
 
@@ -25,6 +27,7 @@ use crate::fleet::volume::FleetVolume;
 use crate::time::{clock_offset, compact};
 
 pub mod audit_logs;
+mod charts;
 pub mod html;
 pub mod markdown;
 pub mod svg;
