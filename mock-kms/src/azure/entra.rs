@@ -15,6 +15,11 @@
 //!
 //! The scope must include `https://vault.azure.net/.default` (other scopes are ignored).
 //! Errors are Entra's: `{"error","error_description":"AADSTSnnn: …","error_codes":[nnn],…}`.
+//!
+//! # Layout
+//! - this module: the token endpoint, the discovery documents and the token store;
+//! - `assertion`: checking a client assertion;
+//! - `error`: Entra's error answers.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -24,29 +29,27 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject as _;
-use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{AzureState, GRAPH_RESOURCE, VAULT_RESOURCE};
-use crate::faults::Failure;
-use crate::pipeline::{self, Call};
+use crate::pipeline::Call;
 use crate::sessions::LabLife;
-use crate::state::{Caller, Kms};
-use crate::tenant::AzureTenant;
+use crate::state::Caller;
 use ekm_vocab::CallKind;
 use ekm_vocab::Cloud;
 
+mod assertion;
+mod error;
+
+use assertion::verify_assertion;
+use error::EntraError;
+
 /// Most tokens remembered at once; the one closest to expiry makes room for a new one.
 const MAX_TOKENS: usize = 100_000;
-
-/// Tolerated clock skew for assertion `nbf` / `exp`.
-const ASSERTION_SKEW: time::Duration = time::Duration::minutes(5);
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -136,149 +139,6 @@ impl TokenStore {
         } else {
             Some(Ok(token.clone()))
         }
-    }
-}
-
-/// An Entra error answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct EntraError {
-    status: StatusCode,
-    error: &'static str,
-    code: u32,
-    description: String,
-    retry_after: Option<u64>,
-}
-
-impl EntraError {
-    fn new(status: StatusCode, error: &'static str, code: u32, description: String) -> Self {
-        Self {
-            status,
-            error,
-            code,
-            description,
-            retry_after: None,
-        }
-    }
-
-    fn invalid_request(code: u32, description: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            code,
-            description.into(),
-        )
-    }
-
-    fn missing(parameter: &str) -> Self {
-        Self::invalid_request(
-            900144,
-            format!("The request body must contain the following parameter: '{parameter}'."),
-        )
-    }
-
-    fn unknown_tenant(error: &'static str, tenant: &str) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            error,
-            90002,
-            format!(
-                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID \
-                 and are signing into the correct cloud."
-            ),
-        )
-    }
-
-    fn no_service_principal(app_id: &str, tenant: &str) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            700016,
-            format!(
-                "Application with identifier '{app_id}' was not found in the directory \
-                 '{tenant}'. This can happen if the application has not been installed by the \
-                 administrator of the tenant or consented to by any user in the tenant."
-            ),
-        )
-    }
-
-    fn invalid_client(code: u32, description: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            code,
-            description.into(),
-        )
-    }
-
-    fn from_failure(failure: Failure) -> Self {
-        let transient = "A transient error has occurred. Please try again.".to_owned();
-        match failure {
-            Failure::Unavailable | Failure::Outage => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                90033,
-                transient,
-            ),
-            Failure::Internal => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                90033,
-                transient,
-            ),
-            Failure::AccessDenied => Self::new(
-                StatusCode::BAD_REQUEST,
-                "unauthorized_client",
-                7000112,
-                "Application is disabled.".to_owned(),
-            ),
-            Failure::Throttled { retry_after } => {
-                let mut error = Self::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "temporarily_unavailable",
-                    90033,
-                    "Too many requests. Please retry later.".to_owned(),
-                );
-                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                error.retry_after = Some(seconds.max(1));
-                error
-            }
-        }
-    }
-
-    fn into_response(self, lab: &Kms) -> Response {
-        let timestamp = lab
-            .now()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        let trace_id = uuid::Uuid::new_v4().to_string();
-        let correlation_id = uuid::Uuid::new_v4().to_string();
-        let body = json!({
-            "error": self.error,
-            "error_description": format!(
-                "AADSTS{}: {} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}",
-                self.code, self.description
-            ),
-            "error_codes": [self.code],
-            "timestamp": timestamp,
-            "trace_id": trace_id,
-            "correlation_id": correlation_id,
-            "error_uri": format!("{}/error?code={}", lab.vault_url(), self.code),
-        });
-        let message = body["error_description"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let mut response = pipeline::refused(
-            (self.status, axum::Json(body)).into_response(),
-            self.error,
-            &message,
-        );
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
     }
 }
 
@@ -459,120 +319,6 @@ async fn issue_token(
             "Could not generate a token.".to_owned(),
         )
     })
-}
-
-#[derive(Deserialize)]
-struct AssertionHeader {
-    alg: String,
-    x5t: Option<String>,
-    #[serde(rename = "x5t#S256")]
-    x5t_s256: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AssertionClaims {
-    iss: String,
-    sub: String,
-    aud: String,
-    exp: i64,
-    nbf: Option<i64>,
-}
-
-/// Decodes a thumbprint written in base64url or standard base64, padded or not.
-fn decode_thumbprint(value: &str) -> Option<Vec<u8>> {
-    super::crypto::BASE64URL.decode(value).ok().or_else(|| {
-        base64::engine::general_purpose::STANDARD_NO_PAD_INDIFFERENT
-            .decode(value)
-            .ok()
-    })
-}
-
-/// Checks a client assertion JWT for `app_id` (rules in the module documentation).
-fn verify_assertion(
-    jwt: &str,
-    app_id: &str,
-    azure: &AzureTenant,
-    now: OffsetDateTime,
-) -> Result<(), String> {
-    let malformed = || "The client assertion is not a well-formed JWT.".to_owned();
-    let mut parts = jwt.split('.');
-    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(malformed());
-    };
-    let decode = |part: &str| {
-        super::crypto::BASE64URL
-            .decode(part)
-            .map_err(|_| malformed())
-    };
-    let header: AssertionHeader =
-        serde_json::from_slice(&decode(header_b64)?).map_err(|_| malformed())?;
-    let claims: AssertionClaims =
-        serde_json::from_slice(&decode(claims_b64)?).map_err(|_| malformed())?;
-    let signature = decode(signature_b64)?;
-
-    let algorithm = match header.alg.as_str() {
-        "RS256" => webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
-        "PS256" => webpki::aws_lc_rs::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
-        other => {
-            return Err(format!(
-                "The client assertion algorithm '{other}' is not supported."
-            ));
-        }
-    };
-    let sha1 = header.x5t.as_deref().and_then(decode_thumbprint);
-    let sha256 = header.x5t_s256.as_deref().and_then(decode_thumbprint);
-    let not_registered = || {
-        format!(
-            "The certificate with identifier used to sign the client assertion is not \
-             registered on application '{app_id}'."
-        )
-    };
-    let certificate = azure
-        .client_certificates
-        .iter()
-        .filter(|c| c.app_id == app_id)
-        .filter_map(|c| CertificateDer::from_pem_slice(c.certificate_pem.as_bytes()).ok())
-        .find(|der| {
-            let matches = |digest: &'static aws_lc_rs::digest::Algorithm,
-                           wanted: &Option<Vec<u8>>| {
-                wanted
-                    .as_deref()
-                    .is_some_and(|w| aws_lc_rs::digest::digest(digest, der).as_ref() == w)
-            };
-            matches(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &sha1)
-                || matches(&aws_lc_rs::digest::SHA256, &sha256)
-        })
-        .ok_or_else(not_registered)?;
-    let end_entity = webpki::EndEntityCert::try_from(&certificate).map_err(|_| not_registered())?;
-    let signed = &jwt[..header_b64.len() + 1 + claims_b64.len()];
-    end_entity
-        .verify_signature(algorithm, signed.as_bytes(), &signature)
-        .map_err(|_| "Client assertion failed signature validation.".to_owned())?;
-
-    if claims.iss != app_id || claims.sub != app_id {
-        return Err(format!(
-            "The client assertion's iss and sub must be the application id '{app_id}'."
-        ));
-    }
-    let token_path = format!("/{}/oauth2/v2.0/token", azure.tenant_id);
-    if !(claims.aud.starts_with("https://") && claims.aud.ends_with(&token_path)) {
-        return Err(format!(
-            "The audience '{}' is invalid: it must be this tenant's token endpoint.",
-            claims.aud
-        ));
-    }
-    let at = |seconds: i64| OffsetDateTime::from_unix_timestamp(seconds).map_err(|_| malformed());
-    if at(claims.exp)? + ASSERTION_SKEW <= now {
-        return Err("The client assertion is expired.".to_owned());
-    }
-    if let Some(nbf) = claims.nbf
-        && at(nbf)? > now + ASSERTION_SKEW
-    {
-        return Err("The client assertion is not yet valid.".to_owned());
-    }
-    Ok(())
 }
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration` (and without `v2.0`).
