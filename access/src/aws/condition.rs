@@ -87,12 +87,13 @@ impl Context {
     }
 
     fn knows(key: &str) -> bool {
-        let key = key.to_ascii_lowercase();
         KNOWN_KEYS
             .iter()
             .any(|known| match known.strip_suffix('*') {
-                Some(prefix) => key.starts_with(&prefix.to_ascii_lowercase()),
-                None => key == known.to_ascii_lowercase(),
+                Some(prefix) => key
+                    .get(..prefix.len())
+                    .is_some_and(|start| start.eq_ignore_ascii_case(prefix)),
+                None => key.eq_ignore_ascii_case(known),
             })
     }
 }

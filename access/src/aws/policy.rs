@@ -81,10 +81,7 @@ impl Patterns {
     pub fn matches(&self, value: &str, ignore_case: bool) -> bool {
         let hit = self.patterns.iter().any(|p| {
             if ignore_case {
-                crate::document::wildcard_match(
-                    &p.to_ascii_lowercase(),
-                    &value.to_ascii_lowercase(),
-                )
+                crate::document::wildcard_match_ignore_case(p, value)
             } else {
                 crate::document::wildcard_match(p, value)
             }
@@ -153,6 +150,10 @@ impl Policy {
         })?
         .ok_or_else(|| root.error("a policy needs a `Statement`"))?;
         Ok(Policy { kind, statements })
+    }
+    /// Whether a statement has a condition: only then does a decision read the request context.
+    pub fn has_conditions(&self) -> bool {
+        self.statements.iter().any(|st| !st.conditions.is_empty())
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use serde_json::Value;
 
 use crate::decision::{Decision, Tracer, Verdict};
-use crate::document::{At, DocumentError, each, wildcard_match, with_field};
+use crate::document::{At, DocumentError, each, wildcard_match_ignore_case, with_field};
 
 /// `encrypt`: what Key Vault's encrypt operation needs.
 pub const ENCRYPT: &str = "Microsoft.KeyVault/vaults/keys/encrypt/action";
@@ -130,7 +130,7 @@ impl RoleDefinition {
         let hit = |patterns: &[String]| {
             patterns
                 .iter()
-                .any(|p| wildcard_match(&p.to_ascii_lowercase(), &action.to_ascii_lowercase()))
+                .any(|p| wildcard_match_ignore_case(p, action))
         };
         hit(&self.data_actions) && !hit(&self.not_data_actions)
     }
