@@ -15,7 +15,8 @@
 //! ```
 //!
 //! `LOAD_SECONDS` (default 5) sets the measured time per server. Without moto the mock alone is
-//! measured.
+//! measured. `MOCK_KMS=path` runs another `mock-kms` binary than the one built with the bench
+//! (a before/after comparison with the same clients).
 
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
@@ -262,7 +263,11 @@ impl Drop for Server {
 }
 
 fn start_mock() -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-kms"))
+    let binary = std::env::var_os("MOCK_KMS").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_mock-kms")),
+        PathBuf::from,
+    );
+    let mut child = Command::new(binary)
         .args(["--http", "127.0.0.1:0", "--https", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

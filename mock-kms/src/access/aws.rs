@@ -288,40 +288,30 @@ impl AwsAccess {
     /// Decides a KMS call by a session of the role: `Ok` when the documents allow it (decided
     /// without building a trace), else the decision with its trace and AWS's message.
     pub fn kms_call(&self, tenant: &Tenant, call: &KmsCall<'_>) -> Result<(), Box<Decision>> {
-        self.with_documents(tenant, call, |key, identity, request| {
-            if aws_access::kms_allows(key, identity, request) {
-                Ok(())
-            } else {
-                Err(Box::new(aws_access::kms_call(key, identity, request)))
-            }
-        })
+        if self.with_documents(tenant, call, false, aws_access::kms_allows) {
+            Ok(())
+        } else {
+            Err(Box::new(self.kms_decision(tenant, call)))
+        }
     }
 
     /// Decides a KMS call by a session of the role with its whole trace, allowed or not
     /// (`ekm check --explain`).
     pub fn kms_decision(&self, tenant: &Tenant, call: &KmsCall<'_>) -> Decision {
-        self.with_documents(tenant, call, aws_access::kms_call)
+        self.with_documents(tenant, call, true, aws_access::kms_call)
     }
 
     /// Runs `decide` on the documents that take part in `call`: the key's policy (KMS's default
     /// key policy when the key has none), the role's policies and the request's condition keys.
+    /// What only a trace or a condition reads is made only then: the documents' names when
+    /// `traced`, the request context when a statement has a condition.
     fn with_documents<R>(
         &self,
         tenant: &Tenant,
         call: &KmsCall<'_>,
+        traced: bool,
         decide: impl FnOnce(Named<'_>, &[Named<'_>], &Request<'_>) -> R,
     ) -> R {
-        let mut context = Context::new()
-            .with("aws:PrincipalArn", call.caller.arn.clone())
-            .with("kms:CallerAccount", call.caller.account.clone())
-            .with_encryption_context(
-                call.encryption_context
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            );
-        if let Some(issued) = call.token_issued.and_then(|t| t.format(&Rfc3339).ok()) {
-            context = context.with("aws:TokenIssueTime", issued);
-        }
         let fallback;
         let key_policy = match self.key_policies.get(call.name) {
             Some(document) => document.policy(),
@@ -330,12 +320,23 @@ impl AwsAccess {
                 fallback.policy()
             }
         };
-        let key_name = format!("key policy of {}", call.name);
-        let names: Vec<String> = self
-            .role_policies
-            .keys()
-            .map(|n| format!("role policy {n}"))
-            .collect();
+        let conditional = key_policy.has_conditions()
+            || self
+                .role_policies
+                .values()
+                .any(|d| d.policy().has_conditions());
+        let context = if conditional {
+            request_context(call)
+        } else {
+            Context::new()
+        };
+        let (key_name, names) = if traced {
+            let names = self.role_policies.keys();
+            let names = names.map(|n| format!("role policy {n}")).collect();
+            (format!("key policy of {}", call.name), names)
+        } else {
+            (String::new(), vec![String::new(); self.role_policies.len()])
+        };
         let identity: Vec<Named<'_>> = self
             .role_policies
             .values()
@@ -397,6 +398,22 @@ pub struct KmsCall<'a> {
     pub encryption_context: &'a BTreeMap<String, String>,
     /// The session's issue time (`aws:TokenIssueTime`), lab time.
     pub token_issued: Option<OffsetDateTime>,
+}
+
+/// The condition keys of a KMS call by a session of the role.
+fn request_context(call: &KmsCall<'_>) -> Context {
+    let context = Context::new()
+        .with("aws:PrincipalArn", call.caller.arn.clone())
+        .with("kms:CallerAccount", call.caller.account.clone())
+        .with_encryption_context(
+            call.encryption_context
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+    match call.token_issued.and_then(|t| t.format(&Rfc3339).ok()) {
+        Some(issued) => context.with("aws:TokenIssueTime", issued),
+        None => context,
+    }
 }
 
 /// The EKM service principal as the caller of `AssumeRole`.

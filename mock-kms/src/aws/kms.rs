@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{AwsError, AwsFront, Protocol, Signer};
+use super::{AwsError, AwsFront, Protocol, Session, Signer};
 use crate::access;
 use crate::error::StateError;
 use crate::keys::{BlobHeader, Key, KeySpec, KeyState};
@@ -225,7 +225,7 @@ pub(super) async fn dispatch(
     let kms = Kms {
         front,
         caller,
-        session: signer.session.clone(),
+        session: signer.session.as_deref(),
         call,
     };
     match op {
@@ -411,8 +411,8 @@ fn check_algorithm(algorithm: Option<&str>) -> Result<(), AwsError> {
 struct Kms<'a> {
     front: &'a AwsFront,
     caller: Caller,
-    /// For a role session: its ARN and lab issue time.
-    session: Option<(String, OffsetDateTime)>,
+    /// For a role session: the session.
+    session: Option<&'a Session>,
     call: &'a Call,
 }
 
@@ -455,17 +455,23 @@ impl Kms<'_> {
             return Ok(());
         }
         let tenant = self.front.lab.tenant();
-        let session = self.session.as_ref();
-        let caller = access::role_caller(tenant, session.map(|(arn, _)| arn.as_str()));
+        let fallback;
+        let caller = match self.session {
+            Some(session) => &session.caller,
+            None => {
+                fallback = access::role_caller(tenant, None);
+                &fallback
+            }
+        };
         let decided = self.front.lab.read(|s| {
             let key = s.key(name)?;
             let call = access::KmsCall {
                 name,
                 key_arn: &key.id,
                 action,
-                caller: &caller,
+                caller,
                 encryption_context: context,
-                token_issued: session.map(|(_, issued)| *issued),
+                token_issued: self.session.map(|session| session.life.issued),
             };
             Ok::<_, StateError>(s.aws_access.kms_call(tenant, &call))
         })?;

@@ -62,16 +62,19 @@ pub fn router(lab: Arc<Kms>) -> Router {
 #[derive(Debug)]
 struct AwsFront {
     lab: Arc<Kms>,
-    sessions: Mutex<HashMap<String, Session>>,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
 }
 
-/// Temporary credentials issued by `AssumeRole`.
-#[derive(Debug, Clone)]
+/// Temporary credentials issued by `AssumeRole`, shared by the requests signed with them.
+#[derive(Debug)]
 struct Session {
     secret: String,
     token: String,
     /// The session's ARN (`arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`).
     arn: String,
+    /// The session as the caller of KMS, made once when it is issued (the customer's documents
+    /// decide each of its calls).
+    caller: ekm_access::aws::Caller,
     /// Lab-clock issue (`aws:TokenIssueTime`) and expiry.
     life: LabLife,
     /// Wall-clock expiry.
@@ -84,12 +87,12 @@ struct Signer {
     principal: Principal,
     /// The access key id (how the call log and denials name an unknown signer).
     access_key_id: String,
-    /// For a role session: its ARN and lab issue time.
-    session: Option<(String, OffsetDateTime)>,
+    /// For a role session: the session.
+    session: Option<Arc<Session>>,
 }
 
 impl AwsFront {
-    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -392,18 +395,10 @@ fn admit(
     let auth = Authorization::from_headers(&parts.headers).map_err(|e| fail(e.into()))?;
     call.caller(&auth.access_key_id);
     let tenant = &front.lab.tenant().aws;
-    let (secret, principal, session) = if auth.access_key_id == tenant.admin_access_key_id {
-        (
-            tenant.admin_secret_access_key.clone(),
-            Principal::Owner,
-            None,
-        )
+    let (principal, session) = if auth.access_key_id == tenant.admin_access_key_id {
+        (Principal::Owner, None)
     } else if auth.access_key_id == tenant.service_access_key_id {
-        (
-            tenant.service_secret_access_key.clone(),
-            Principal::ServiceKey,
-            None,
-        )
+        (Principal::ServiceKey, None)
     } else {
         let session = front
             .sessions()
@@ -414,7 +409,12 @@ fn admit(
         if token.is_none_or(|t| t.as_bytes() != session.token.as_bytes()) {
             return Err(fail(AuthFailure::UnknownKey));
         }
-        (session.secret.clone(), Principal::Session, Some(session))
+        (Principal::Session, Some(session))
+    };
+    let secret = match (&session, principal) {
+        (Some(session), _) => &session.secret,
+        (None, Principal::Owner) => &tenant.admin_secret_access_key,
+        (None, _) => &tenant.service_secret_access_key,
     };
     let request = SignedRequest {
         method: parts.method.as_str(),
@@ -441,23 +441,24 @@ fn admit(
             must_sign: &["Host"],
         },
     };
-    sigv4::verify(&auth, &request, &secret, &scope, ekm_clock::wall_time())
+    sigv4::verify(&auth, &request, secret, &scope, ekm_clock::wall_time())
         .map_err(|e| fail(e.into()))?;
     if let Some(session) = &session
         && (session.life.expired_at(front.lab.now()) || session.expires <= ekm_clock::wall_time())
     {
         return Err(fail(AuthFailure::Expired));
     }
-    let arn = match (&session, principal) {
-        (Some(session), _) => session.arn.clone(),
-        (None, Principal::Owner) => format!("arn:aws:iam::{}:root", tenant.account_id),
-        (None, _) => tenant.service_principal_arn.clone(),
-    };
-    call.principal(&arn, session.as_ref().map(|s| s.life.issued));
+    match (&session, principal) {
+        (Some(session), _) => call.principal(&session.arn, Some(session.life.issued)),
+        (None, Principal::Owner) => {
+            call.principal(&format!("arn:aws:iam::{}:root", tenant.account_id), None)
+        }
+        (None, _) => call.principal(&tenant.service_principal_arn, None),
+    }
     Ok(Signer {
         principal,
         access_key_id: auth.access_key_id,
-        session: session.map(|s| (s.arn, s.life.issued)),
+        session,
     })
 }
 

@@ -11,6 +11,7 @@
 //! `AWSRevokeOlderSessions` policy (revoke-sessions) denies sessions issued before it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -162,13 +163,14 @@ pub(super) async fn assume_role(
         sessions.retain(|_, s| s.expires > now && !s.life.expired_at(life.issued));
         sessions.insert(
             access_key_id.clone(),
-            Session {
+            Arc::new(Session {
                 secret: secret.clone(),
                 token: token.clone(),
+                caller: access::role_caller(tenant, Some(&assumed_arn)),
                 arn: assumed_arn.clone(),
                 life,
                 expires,
-            },
+            }),
         );
     }
 

@@ -185,3 +185,144 @@ fn a_malformed_document_names_its_path() {
     let error = PolicyDocument::new(PolicyKind::Key, bad).unwrap_err();
     assert!(error.path.starts_with("$.Statement[0]"), "{error}");
 }
+
+/// The trace-free `kms_call` answers what the traced `kms_decision` answers — a denial with the
+/// very same decision — for documents with and without conditions on each request key, with
+/// and without role policies, for both actions, with and without a session issue time.
+#[test]
+fn kms_call_decides_as_the_traced_decision() {
+    use ekm_access::Verdict::{Allow, ExplicitDeny};
+    let (tenant, key, demo) = demo();
+    let session = "arn:aws:sts::111122223333:assumed-role/ekm-demo/s";
+    let role = role_caller(&tenant, Some(session));
+    let issued = time::macros::datetime!(2026-06-01 12:00 UTC);
+    let deny_when = |condition: Value| {
+        json!({"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*",
+            "Condition": condition})
+    };
+    let key_statements = [
+        ("demo", None),
+        (
+            "other project",
+            Some(deny_when(
+                json!({"StringNotEquals": {"kms:EncryptionContext:ekm:project": "proj_demo"}}),
+            )),
+        ),
+        (
+            "other account",
+            Some(deny_when(
+                json!({"StringNotEquals": {"kms:CallerAccount": "111122223333"}}),
+            )),
+        ),
+        (
+            "not the role",
+            Some(deny_when(
+                json!({"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/ekm-*"}}),
+            )),
+        ),
+        (
+            "older sessions",
+            Some(deny_when(
+                json!({"DateLessThan": {"aws:TokenIssueTime": "2026-07-01T00:00:00Z"}}),
+            )),
+        ),
+        (
+            "unknown key",
+            Some(deny_when(json!({"Bool": {"aws:ViaAWSService": "true"}}))),
+        ),
+    ];
+    let role_policies = [
+        ("none", None),
+        (
+            "decrypt denied",
+            Some(json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"}]})),
+        ),
+    ];
+    let ours = BTreeMap::from([("ekm:project".to_owned(), "proj_demo".to_owned())]);
+    let theirs = BTreeMap::from([("ekm:project".to_owned(), "proj_other".to_owned())]);
+    let mut verdicts = Vec::new();
+    for (statement_name, statement) in &key_statements {
+        for (role_name, role_policy) in &role_policies {
+            let mut access = demo.clone();
+            if let Some(statement) = statement {
+                let mut policy = access.key_policies[&key.name].json().clone();
+                policy["Statement"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(statement.clone());
+                let policy = PolicyDocument::new(PolicyKind::Key, policy).unwrap();
+                access.key_policies.insert(key.name.clone(), policy);
+            }
+            if let Some(policy) = role_policy {
+                let policy = PolicyDocument::new(PolicyKind::Identity, policy.clone()).unwrap();
+                access.role_policies.insert("EkmLab".into(), policy);
+            }
+            for action in ["kms:Encrypt", "kms:Decrypt"] {
+                for context in [&ours, &theirs] {
+                    for token_issued in [None, Some(issued)] {
+                        let call = KmsCall {
+                            action,
+                            token_issued,
+                            ..session_call(&key, &role, context)
+                        };
+                        let traced = access.kms_decision(&tenant, &call);
+                        let case = format!(
+                            "{statement_name} / {role_name} / {action} / {context:?} / {token_issued:?}"
+                        );
+                        match access.kms_call(&tenant, &call) {
+                            Ok(()) => assert!(traced.allowed(), "{case}: {traced:?}"),
+                            Err(denied) => assert_eq!(*denied, traced, "{case}"),
+                        }
+                        verdicts.push((case, traced.verdict));
+                    }
+                }
+            }
+        }
+    }
+    let verdict = |case: &str| verdicts.iter().find(|(c, _)| c == case).unwrap().1;
+    let ours_text = format!("{ours:?}");
+    let theirs_text = format!("{theirs:?}");
+    let at = Some(issued);
+    for (case, expected) in [
+        (
+            format!("demo / none / kms:Encrypt / {ours_text} / None"),
+            Allow,
+        ),
+        (
+            format!("demo / decrypt denied / kms:Decrypt / {ours_text} / None"),
+            ExplicitDeny,
+        ),
+        (
+            format!("other project / none / kms:Encrypt / {theirs_text} / None"),
+            ExplicitDeny,
+        ),
+        (
+            format!("other project / none / kms:Encrypt / {ours_text} / None"),
+            Allow,
+        ),
+        (
+            format!("other account / none / kms:Decrypt / {ours_text} / None"),
+            Allow,
+        ),
+        (
+            format!("not the role / none / kms:Decrypt / {ours_text} / None"),
+            Allow,
+        ),
+        (
+            format!("older sessions / none / kms:Encrypt / {ours_text} / {at:?}"),
+            ExplicitDeny,
+        ),
+        (
+            format!("older sessions / none / kms:Encrypt / {ours_text} / None"),
+            Allow,
+        ),
+        (
+            format!("unknown key / none / kms:Encrypt / {ours_text} / None"),
+            ExplicitDeny,
+        ),
+    ] {
+        assert_eq!(verdict(&case), expected, "{case}");
+    }
+    assert_eq!(verdicts.len(), 96);
+}
