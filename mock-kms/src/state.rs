@@ -18,6 +18,8 @@
 //! issued before stop working, as when the workload-identity pool and the service account are
 //! disabled); Azure refuses it (Entra access tokens cannot be revoked for Key Vault).
 
+mod deletions;
+
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
@@ -35,6 +37,8 @@ use crate::faults::Faults;
 use crate::keys::{BlobHeader, Key, KeyMaterial, KeySpec, KeyState, deletion_date};
 use crate::tenant::Tenant;
 use crate::xks::{HopCall, Xks, XksState};
+
+use self::deletions::NextDeletion;
 
 /// How long a scheduled deletion waits before the key is destroyed (AWS's minimum window).
 pub const DELETION_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -247,6 +251,8 @@ pub struct Kms {
     tenant: Tenant,
     vault_url: String,
     state: Mutex<KmsState>,
+    /// When the state's next scheduled deletion falls due.
+    next_deletion: NextDeletion,
     calls: CallLog,
     faults: Faults,
     xks: Xks,
@@ -269,6 +275,7 @@ impl Kms {
             calls: CallLog::default(),
             faults: Faults::default(),
             xks: Xks::default(),
+            next_deletion: NextDeletion::default(),
             observer: OnceLock::new(),
             tenant,
         }
@@ -346,6 +353,7 @@ impl Kms {
         self.persist(&next, target)?;
         let now = self.clock.try_advance(by).map_err(past_horizon)?;
         *state = next;
+        self.next_deletion.update(&state);
         Ok(now)
     }
 
@@ -412,12 +420,16 @@ impl Kms {
             tenant: _,
             vault_url: _,
             state: current,
+            next_deletion,
             calls,
             faults,
             xks,
             observer: _,
         } = self;
-        *current.lock().unwrap_or_else(PoisonError::into_inner) = state;
+        let mut current = current.lock().unwrap_or_else(PoisonError::into_inner);
+        *current = state;
+        next_deletion.update(&current);
+        drop(current);
         calls.clear();
         faults.clear();
         xks.reset();
@@ -431,19 +443,24 @@ impl Kms {
         }
     }
 
+    /// The state, with the deletions whose date has passed settled (looked for only once the
+    /// earliest pending one may be due).
     fn lock(&self) -> MutexGuard<'_, KmsState> {
         // Every change under the lock is applied whole or not at all, so the state behind a
         // poisoned lock is consistent.
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let now = self.clock.now();
-        if state.needs_settling(now) {
-            // A deletion date passed: the material goes from memory now, and from the state
-            // file with it. If saving fails the next successful save carries the destruction
-            // (and a restart applies it again from the saved clock).
-            state.settle(now);
-            if let Err(error) = self.persist(&state, now) {
-                tracing::error!(%error, "could not persist the destruction of a key");
+        if self.next_deletion.may_be_due(now) {
+            if state.needs_settling(now) {
+                // A deletion date passed: the material goes from memory now, and from the
+                // state file with it. If saving fails the next successful save carries the
+                // destruction (and a restart applies it again from the saved clock).
+                state.settle(now);
+                if let Err(error) = self.persist(&state, now) {
+                    tracing::error!(%error, "could not persist the destruction of a key");
+                }
             }
+            self.next_deletion.update(&state);
         }
         state
     }
@@ -472,6 +489,7 @@ impl Kms {
         let result = f(&mut next)?;
         self.persist(&next, self.clock.now())?;
         *state = next;
+        self.next_deletion.update(&state);
         Ok(result)
     }
 
@@ -827,7 +845,8 @@ mod tests {
 
     use super::*;
 
-    fn demo_lab() -> (Arc<ManualClock>, Kms) {
+    /// A lab with the demo keys on a manual clock.
+    pub(super) fn demo_lab() -> (Arc<ManualClock>, Kms) {
         let clock = Arc::new(ManualClock::default());
         let lab = Kms::new(
             clock.clone(),
