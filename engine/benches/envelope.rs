@@ -5,10 +5,11 @@
 //! RustCrypto with `--features rustcrypto`.
 //!
 //! All three do the same work per iteration: seal a borrowed plaintext into a new buffer, then
-//! open that into another new buffer, leaving the ciphertext intact. The `_into` cases do the
-//! same into two buffers kept from one iteration to the next (`Engine::seal_into`/`open_into`
-//! against aws-lc-rs sealing and opening into reused `Vec`s): at 1 MiB a new buffer costs page
-//! faults (glibc maps such blocks fresh), which the allocating cases measure as much as crypto.
+//! open that into another new buffer, leaving the ciphertext intact, both out of place as the
+//! engine does (no copy of the plaintext in, buffers zero-filled when new). The `_into` cases do
+//! the same into two buffers kept from one iteration to the next (`Engine::seal_into`/`open_into`
+//! against aws-lc-rs sealing and opening into reused `Vec`s). The engine's extra work is its
+//! header, per-frame calls and the wipe of the opened plaintext when it drops.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -87,38 +88,17 @@ impl Lab {
     }
 }
 
-/// `plaintext` copied into a buffer with room for the tag, as the engine sizes its buffers
-/// exactly: a `to_vec` then a tag push would double the capacity, and at 1 MiB glibc then keeps
-/// the baseline's buffers on the heap while exact-size ones are trimmed and faulted back in on
-/// every iteration — an allocator artefact, not work either side does.
-fn exact_copy(plaintext: &[u8]) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(plaintext.len() + 16);
-    buf.extend_from_slice(plaintext);
-    buf
-}
-
-fn aws_lc_seal_open(key: &LessSafeKey, plaintext: &[u8]) -> usize {
-    let nonce = || LcNonce::assume_unique_for_key([1; 12]);
-    let mut sealed = exact_copy(plaintext);
-    key.seal_in_place_append_tag(nonce(), Aad::from(b"aad"), &mut sealed)
-        .expect("seal");
-    let mut opened = sealed.clone();
-    key.open_in_place(nonce(), Aad::from(b"aad"), &mut opened)
-        .expect("open")
-        .len()
-}
-
-/// [`aws_lc_seal_open`] into two buffers reused across calls, as `Engine::seal_into` and
-/// `open_into` do: copy in and seal in place, then open into the second buffer.
+/// Seals `plaintext` into `sealed` (ciphertext ‖ tag, resized to fit) and opens it into
+/// `opened`, both out of place, as the engine does each frame.
 fn aws_lc_seal_open_into(
     key: &LessSafeKey,
     plaintext: &[u8],
     (sealed, opened): &mut (Vec<u8>, Vec<u8>),
 ) -> usize {
     let nonce = || LcNonce::assume_unique_for_key([1; 12]);
-    sealed.clear();
-    sealed.extend_from_slice(plaintext);
-    key.seal_in_place_append_tag(nonce(), Aad::from(b"aad"), sealed)
+    sealed.resize(plaintext.len() + 16, 0);
+    let (ciphertext, tag) = sealed.split_at_mut(plaintext.len());
+    key.seal_out_of_place_scatter(nonce(), Aad::from(b"aad"), plaintext, ciphertext, &[], tag)
         .expect("seal");
     let (ciphertext, tag) = sealed.split_at(plaintext.len());
     opened.resize(plaintext.len(), 0);
@@ -127,13 +107,22 @@ fn aws_lc_seal_open_into(
     opened.len()
 }
 
+/// [`aws_lc_seal_open_into`] into two new buffers, allocated as the engine's are: the envelope
+/// grown to its size, the opened plaintext zeroed by the allocator.
+fn aws_lc_seal_open(key: &LessSafeKey, plaintext: &[u8]) -> usize {
+    let mut buffers = (Vec::new(), vec![0u8; plaintext.len()]);
+    aws_lc_seal_open_into(key, plaintext, &mut buffers)
+}
+
 fn aes_gcm_seal_open(key: &Aes256Gcm, plaintext: &[u8]) -> usize {
     let nonce = Nonce::from([1; 12]);
-    let mut sealed = exact_copy(plaintext);
+    let mut sealed = vec![0u8; plaintext.len() + 16];
+    let (ciphertext, tag_out) = sealed.split_at_mut(plaintext.len());
+    let buf = InOutBuf::new(plaintext, ciphertext).expect("same length");
     let tag: Tag = key
-        .encrypt_inout_detached(&nonce, b"aad", InOutBuf::from(sealed.as_mut_slice()))
+        .encrypt_inout_detached(&nonce, b"aad", buf)
         .expect("seal");
-    sealed.extend_from_slice(&tag);
+    tag_out.copy_from_slice(&tag);
     let (ciphertext, tag) = sealed.split_at(plaintext.len());
     let tag = Tag::try_from(tag).expect("tag");
     let mut opened = vec![0u8; ciphertext.len()];
@@ -168,6 +157,7 @@ fn seal_open(c: &mut Criterion) {
         group.bench_function("raw_aws_lc_into", |b| {
             b.iter(|| aws_lc_seal_open_into(&lc_key, black_box(&plaintext), &mut buffers))
         });
+
         group.finish();
     }
 }

@@ -327,8 +327,10 @@ impl Engine {
         plaintext: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), EngineError> {
-        out.clear();
         let sealed = self.seal_envelope(project, context, plaintext, out).await;
+        if sealed.is_err() {
+            out.clear();
+        }
         self.report(Operation::Seal, Some(project), sealed)
     }
 

@@ -206,6 +206,14 @@ impl EncryptionContext {
         self.0.is_empty()
     }
 
+    /// The length of [`encode`](Self::encode)'s output (of a context it accepts).
+    fn encoded_len(&self) -> usize {
+        2 + self
+            .iter()
+            .map(|(k, v)| 4 + k.len() + v.len())
+            .sum::<usize>()
+    }
+
     /// The canonical encoding: `u16` count, then `str16` key and value per pair, in key order.
     /// Providers without native context support may use it as AAD.
     pub fn encode(&self) -> Result<Vec<u8>, EnvelopeError> {
@@ -214,7 +222,7 @@ impl EncryptionContext {
         Ok(out)
     }
 
-    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
+    fn encode_into(&self, out: &mut impl Sink) -> Result<(), EnvelopeError> {
         put_len16(out, "context", self.0.len())?;
         for (key, value) in &self.0 {
             if key.is_empty() {
@@ -277,8 +285,8 @@ pub fn seal_into(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), EnvelopeError> {
-    out.clear();
-    let prefix = HeaderPrefix::new(params.key, params.wrapped, params.dek_id, params.project)?;
+    let prefix = HeaderPrefix::new(params.key, params.wrapped, params.dek_id, params.project)
+        .inspect_err(|_| out.clear())?;
     seal_prefixed_into(
         dek,
         &prefix,
@@ -336,6 +344,10 @@ impl HeaderPrefix {
 
 /// [`seal_into`] with the header's start encoded and hashed already. On error `out` is left
 /// empty.
+///
+/// `out` is sized to the envelope first and every byte of it then written once: the header in
+/// place and each frame sealed straight from the plaintext. A buffer that held an envelope of
+/// the same size is neither zeroed nor copied into, as the raw cipher needs neither.
 pub(crate) fn seal_prefixed_into(
     dek: &Dek,
     prefix: &HeaderPrefix,
@@ -344,7 +356,6 @@ pub(crate) fn seal_prefixed_into(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), EnvelopeError> {
-    out.clear();
     let mut seal = || -> Result<(), EnvelopeError> {
         check_frame_len(frame_len)?;
         let message_id = crypto::message_id()?;
@@ -353,42 +364,42 @@ pub(crate) fn seal_prefixed_into(
         let plaintext_len = plaintext.len() as u64;
         let frames = frame_count(plaintext_len, frame_len);
 
-        let header_len = prefix.bytes.len()
-            + 96
-            + context
-                .iter()
-                .map(|(k, v)| 4 + k.len() + v.len())
-                .sum::<usize>();
+        // Context, message id, frame length, plaintext length, commitment.
+        let rest_len = context.encoded_len() + DIGEST_LEN + 4 + 8 + DIGEST_LEN;
+        let header_len = prefix.bytes.len() + rest_len;
         let body_len = plaintext.len().saturating_add(
             usize::try_from(frames)
                 .unwrap_or(usize::MAX)
                 .saturating_mul(TAG_LEN),
         );
-        out.reserve(header_len.saturating_add(body_len));
+        out.resize(header_len.saturating_add(body_len), 0);
+        let (header, mut body) = out.split_at_mut(header_len);
+        let (start, rest) = header.split_at_mut(prefix.bytes.len());
+        start.copy_from_slice(&prefix.bytes);
+        let mut sink = &mut *rest;
+        context.encode_into(&mut sink)?;
+        sink.put(&message_id);
+        sink.put(&frame_len.to_be_bytes());
+        sink.put(&plaintext_len.to_be_bytes());
+        sink.put(&keys.commitment);
 
-        out.extend_from_slice(&prefix.bytes);
-        context.encode_into(out)?;
-        out.extend_from_slice(&message_id);
-        out.extend_from_slice(&frame_len.to_be_bytes());
-        out.extend_from_slice(&plaintext_len.to_be_bytes());
-        out.extend_from_slice(&keys.commitment);
-
-        let digest = prefix.hashed.finish(&out[prefix.bytes.len()..]);
+        let digest = prefix.hashed.finish(rest);
         let frame_len = frame_len as usize;
         let mut chunks = plaintext.chunks(frame_len);
         for index in 0..frames {
             let chunk = chunks.next().unwrap_or_default();
-            let start = out.len();
-            out.extend_from_slice(chunk);
+            let (frame, rest) = std::mem::take(&mut body).split_at_mut(chunk.len());
+            let (tag_out, rest) = rest.split_at_mut(TAG_LEN);
             let aad = frame_aad(&digest, index, index + 1 == frames);
             let tag = keys
                 .aead
-                .seal_in_place(crypto::counter_nonce(index), &aad, &mut out[start..])
+                .seal_into(crypto::counter_nonce(index), &aad, chunk, frame)
                 .map_err(|_| EnvelopeError::InvalidField {
                     field: "frame",
                     reason: "refused by AES-GCM",
                 })?;
-            out.extend_from_slice(&tag);
+            tag_out.copy_from_slice(&tag);
+            body = rest;
         }
         Ok(())
     };
@@ -589,10 +600,12 @@ impl Plaintext {
 
     /// Makes the plaintext `len` bytes long for a decryption to overwrite: bytes it had are
     /// kept (to be overwritten), bytes cut off are wiped, and only bytes beyond the old length
-    /// are zero-filled — a buffer reused at one size is not written twice.
+    /// are zero-filled — a buffer reused at one size is not written twice. A buffer too small
+    /// is wiped and replaced, never reallocated (which would leave a copy behind unwiped).
     fn set_len(&mut self, len: usize) {
-        if self.0.capacity() == 0 {
-            // A new buffer: zeroed pages from the allocator, not a second pass of writes.
+        if len > self.0.capacity() {
+            self.0.zeroize();
+            // Zeroed pages from the allocator, not a second pass of writes.
             self.0 = vec![0u8; len];
         } else if len < self.0.len() {
             self.0[len..].zeroize();
@@ -749,13 +762,35 @@ fn check_frame_len(frame_len: u32) -> Result<(), EnvelopeError> {
     }
 }
 
-fn put_len16(out: &mut Vec<u8>, field: &'static str, len: usize) -> Result<(), EnvelopeError> {
+/// Where header fields are encoded: a `Vec` that grows (a DEK's [`HeaderPrefix`]), or the
+/// unwritten rest of a header sized for exactly what is put in it (a seal).
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for &mut [u8] {
+    /// Writes `bytes` at the front and moves past them; the seal sized the slice from the same
+    /// fields, so it always has room.
+    fn put(&mut self, bytes: &[u8]) {
+        let (front, rest) = std::mem::take(self).split_at_mut(bytes.len());
+        front.copy_from_slice(bytes);
+        *self = rest;
+    }
+}
+
+fn put_len16(out: &mut impl Sink, field: &'static str, len: usize) -> Result<(), EnvelopeError> {
     let len16 = u16::try_from(len).map_err(|_| EnvelopeError::FieldTooLong {
         field,
         len,
         max: u16::MAX.into(),
     })?;
-    out.extend_from_slice(&len16.to_be_bytes());
+    out.put(&len16.to_be_bytes());
     Ok(())
 }
 
@@ -781,9 +816,9 @@ fn check_required(
     }
 }
 
-fn put_str16(out: &mut Vec<u8>, field: &'static str, bytes: &[u8]) -> Result<(), EnvelopeError> {
+fn put_str16(out: &mut impl Sink, field: &'static str, bytes: &[u8]) -> Result<(), EnvelopeError> {
     put_len16(out, field, bytes.len())?;
-    out.extend_from_slice(bytes);
+    out.put(bytes);
     Ok(())
 }
 
@@ -1110,6 +1145,15 @@ mod tests {
         let mut sealed = vec![9u8; 1000];
         seal_into(&f.dek, &f.params(16), &short, &mut sealed).expect("seal");
         assert_eq!(f.open(&sealed).expect("open").as_slice(), short.as_slice());
+        // A buffer of the envelope's very size is written over in place, every byte of it.
+        let same_size = sealed.len();
+        sealed.fill(9);
+        seal_into(&f.dek, &f.params(16), &short, &mut sealed).expect("seal");
+        assert_eq!(sealed.len(), same_size);
+        assert_eq!(f.open(&sealed).expect("open").as_slice(), short.as_slice());
+        let mut refused = vec![9u8; 10];
+        assert!(seal_into(&f.dek, &f.params(0), &short, &mut refused).is_err());
+        assert!(refused.is_empty(), "a refused seal leaves the buffer empty");
     }
 
     #[test]

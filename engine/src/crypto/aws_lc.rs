@@ -16,18 +16,26 @@ impl AeadKey {
         }
     }
 
-    /// Encrypts `in_out` in place and returns the tag.
-    pub(crate) fn seal_in_place(
+    /// Encrypts `plaintext` into `out`, which has the same length, and returns the tag.
+    pub(crate) fn seal_into(
         &self,
         nonce: [u8; NONCE_LEN],
         aad: &[u8],
-        in_out: &mut [u8],
+        plaintext: &[u8],
+        out: &mut [u8],
     ) -> Result<[u8; TAG_LEN], AeadFailure> {
-        let tag = self
-            .0
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), in_out)
+        let mut tag = [0u8; TAG_LEN];
+        self.0
+            .seal_out_of_place_scatter(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                plaintext,
+                out,
+                &[],
+                &mut tag,
+            )
             .map_err(|_| AeadFailure)?;
-        tag.as_ref().try_into().map_err(|_| AeadFailure)
+        Ok(tag)
     }
 
     /// Decrypts `ciphertext` (with its `tag`) into `out`, which has the same length.

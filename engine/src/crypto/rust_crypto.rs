@@ -18,16 +18,18 @@ impl AeadKey {
         }
     }
 
-    /// Encrypts `in_out` in place and returns the tag.
-    pub(crate) fn seal_in_place(
+    /// Encrypts `plaintext` into `out`, which has the same length, and returns the tag.
+    pub(crate) fn seal_into(
         &self,
         nonce: [u8; NONCE_LEN],
         aad: &[u8],
-        in_out: &mut [u8],
+        plaintext: &[u8],
+        out: &mut [u8],
     ) -> Result<[u8; TAG_LEN], AeadFailure> {
+        let buf = InOutBuf::new(plaintext, out).map_err(|_| AeadFailure)?;
         let tag = self
             .0
-            .encrypt_inout_detached(&Nonce::from(nonce), aad, InOutBuf::from(in_out))
+            .encrypt_inout_detached(&Nonce::from(nonce), aad, buf)
             .map_err(|_| AeadFailure)?;
         Ok(tag.into())
     }

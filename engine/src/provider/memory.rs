@@ -202,9 +202,9 @@ impl KeyEncryptionKey for MemoryKek {
             edek.extend_from_slice(&version.to_be_bytes());
             edek.extend_from_slice(&nonce);
             let start = edek.len();
-            edek.extend_from_slice(dek.expose_secret());
+            edek.resize(start + KEY_LEN, 0);
             let tag = AeadKey::new(material)
-                .seal_in_place(nonce, &aad, &mut edek[start..])
+                .seal_into(nonce, &aad, dek.expose_secret(), &mut edek[start..])
                 .map_err(|_| self.invalid("wrap failed"))?;
             edek.extend_from_slice(&tag);
             Ok(WrappedDek {
