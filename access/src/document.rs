@@ -195,6 +195,10 @@ fn wildcard_match_by(pattern: &str, text: &str, same: impl Fn(char, char) -> boo
             pi += p.len_utf8();
             ti += t.len_utf8();
         } else if p == Some('*') {
+            if pi + 1 == pattern.len() {
+                // A last `*` matches whatever text is left.
+                return true;
+            }
             star = Some(pi);
             mark = ti;
             pi += 1;

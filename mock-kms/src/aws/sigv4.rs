@@ -322,22 +322,23 @@ fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> Strin
 }
 
 fn canonical_request(request: &SignedRequest<'_>, signed_headers: &[String]) -> String {
-    let mut headers = String::new();
+    // `name:value,value` with each value's runs of whitespace as one space, written in place.
+    let mut headers = String::with_capacity(512);
     for name in signed_headers {
-        let values: Vec<String> = request
-            .headers
-            .get_all(name.as_str())
-            .iter()
-            .map(|v| {
-                String::from_utf8_lossy(v.as_bytes())
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
         headers.push_str(name);
         headers.push(':');
-        headers.push_str(&values.join(","));
+        for (i, value) in request.headers.get_all(name.as_str()).iter().enumerate() {
+            if i > 0 {
+                headers.push(',');
+            }
+            let value = String::from_utf8_lossy(value.as_bytes());
+            for (j, word) in value.split_whitespace().enumerate() {
+                if j > 0 {
+                    headers.push(' ');
+                }
+                headers.push_str(word);
+            }
+        }
         headers.push('\n');
     }
     format!(
@@ -599,5 +600,26 @@ mod tests {
     fn query_and_path_are_encoded_per_the_spec() {
         assert_eq!(canonical_query("b=2&a=%20x&c&a=+"), "a=%20x&a=%2B&b=2&c=");
         assert_eq!(encode("/a b/%2F", false), "/a%20b/%252F");
+    }
+
+    #[test]
+    fn canonical_headers_join_values_and_squeeze_whitespace() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("kms.local"));
+        headers.append("x-amz-meta", HeaderValue::from_static("  a   b "));
+        headers.append("x-amz-meta", HeaderValue::from_static("c\td"));
+        let request = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: None,
+            headers: &headers,
+            body: b"",
+        };
+        let signed = ["host".to_owned(), "x-amz-meta".to_owned()];
+        let canonical = canonical_request(&request, &signed);
+        assert!(
+            canonical.contains("\nhost:kms.local\nx-amz-meta:a b,c d\n\nhost;x-amz-meta\n"),
+            "{canonical}"
+        );
     }
 }
