@@ -23,7 +23,7 @@
 //!
 //! SDK retries are off (KMS client and token fetches): the engine's own bounded retry policy
 //! applies. After a credentials failure (a KMS `UNAUTHENTICATED`, STS refusing the exchange, or
-//! the token endpoint down) the credentials and client are rebuilt before one more attempt: the
+//! the token endpoint down) the credentials are replaced before one more attempt: the
 //! SDK's token cache would otherwise keep a revoked token until its expiry, a refused exchange
 //! forever, and a failed fetch for 10 s of real time. So a restored trust works at once, a
 //! revoked one fails at once (DESIGN.md §4), and an STS outage ends when STS is back.
@@ -50,7 +50,8 @@
 //! | STS / subject-token failures the SDK calls transient (token endpoint down) | `Unavailable` | transient |
 //! | connection failures, unreadable replies, CRC32C mismatches, `UNKNOWN`, `CANCELLED` | `Transport` | transient |
 
-use std::sync::RwLock;
+mod session;
+
 use std::time::Duration;
 
 use google_cloud_auth::credentials::{Credentials, external_account};
@@ -60,6 +61,7 @@ use google_cloud_gax::retry_policy::NeverRetry;
 use google_cloud_kms_v1::client::KeyManagementService;
 use zeroize::{Zeroize, Zeroizing};
 
+use self::session::SessionCredentials;
 use crate::clock::SharedClock;
 use crate::config::{GcpRegistration, GcpSubjectToken};
 use crate::dek::Dek;
@@ -84,7 +86,9 @@ pub struct GcpKek {
     reference: KeyReference,
     key_name: String,
     session: SessionSettings,
-    client: RwLock<KeyManagementService>,
+    /// The one client, built at connect, on the current session's credentials.
+    client: KeyManagementService,
+    credentials: SessionCredentials,
     signed_in: SessionClock,
 }
 
@@ -132,9 +136,9 @@ impl SessionSettings {
         }
     }
 
-    /// New credentials (no token cached yet) and a client on them.
-    async fn client(&self, key_name: &str) -> Result<KeyManagementService, KmsError> {
-        let credentials: Credentials = external_account::Builder::new(self.credentials.clone())
+    /// New credentials: no token cached yet, the first call signs in.
+    fn credentials(&self, key_name: &str) -> Result<Credentials, KmsError> {
+        external_account::Builder::new(self.credentials.clone())
             .with_retry_policy(NeverRetry)
             .build()
             .map_err(|e| KmsError::Authentication {
@@ -142,9 +146,17 @@ impl SessionSettings {
                     "gcp key {key_name}: the external_account credentials are unusable: {}",
                     error_chain(&e)
                 ),
-            })?;
+            })
+    }
+
+    /// A client on `credentials`.
+    async fn client(
+        &self,
+        key_name: &str,
+        credentials: &SessionCredentials,
+    ) -> Result<KeyManagementService, KmsError> {
         let mut builder = KeyManagementService::builder()
-            .with_credentials(credentials)
+            .with_credentials(Credentials::from(credentials.clone()))
             .with_retry_policy(NeverRetry)
             .with_attempt_timeout(ATTEMPT_TIMEOUT);
         if let Some(endpoint) = &self.endpoint {
@@ -171,31 +183,23 @@ impl GcpKek {
     ) -> Result<Self, KmsError> {
         let key_name = registration.crypto_key_name();
         let session = SessionSettings::new(registration, allowed_audience, subject_token);
-        let client = session.client(&key_name).await?;
+        let credentials = SessionCredentials::new(session.credentials(&key_name)?);
+        let client = session.client(&key_name, &credentials).await?;
         Ok(Self {
             reference: KeyReference::new(PROVIDER, key_name.clone()),
             key_name,
             session,
-            client: RwLock::new(client),
+            client,
+            credentials,
             signed_in: SessionClock::new(clock, registration.session_lifetime()),
         })
     }
 
-    fn client(&self) -> KeyManagementService {
-        self.client
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
     /// Replaces the credentials (and their cached token) so the next call goes through STS
-    /// again.
+    /// again; the client stays.
     async fn renew_session(&self) -> Result<(), KmsError> {
-        let client = self.session.client(&self.key_name).await?;
-        *self
-            .client
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = client;
+        self.credentials
+            .replace(self.session.credentials(&self.key_name)?);
         Ok(())
     }
 
@@ -210,7 +214,7 @@ impl GcpKek {
         let plaintext = Zeroizing::new(dek.expose_secret().to_vec());
         let plaintext_crc = crc32c::crc32c(&plaintext);
         let reply = self
-            .client()
+            .client
             .encrypt()
             .set_name(&self.key_name)
             .set_plaintext(bytes::Bytes::from_owner(plaintext))
@@ -239,7 +243,7 @@ impl GcpKek {
 
     async fn decrypt_once(&self, edek: &[u8], aad: &[u8]) -> Result<Dek, CallFailure> {
         let mut reply = self
-            .client()
+            .client
             .decrypt()
             .set_name(&self.key_name)
             .set_ciphertext(edek.to_vec())
