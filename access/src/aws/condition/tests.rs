@@ -189,3 +189,36 @@ fn a_failure_names_the_value_the_request_sent() {
         "{why}"
     );
 }
+
+/// An encryption-context value is the caller's to choose: a `*` in it is a literal the pattern's
+/// wildcard covers, so a `StringLike` (say, of a Deny) still holds for `a**b` against `a*b` and
+/// its negation does not. Before, the pattern's `*` took the text's `*` as its literal twin and
+/// never backtracked: `a**b` escaped the statement.
+#[test]
+fn a_star_in_the_request_value_cannot_escape_a_wildcard() {
+    let context = Context::new().with_encryption_context([("tag", "a**b"), ("other", "x*")]);
+    for (block, holds_now) in [
+        (
+            json!({"StringLike": {"kms:EncryptionContext:tag": "a*b"}}),
+            true,
+        ),
+        (
+            json!({"StringLike": {"kms:EncryptionContext:tag": "a*"}}),
+            true,
+        ),
+        (
+            json!({"StringNotLike": {"kms:EncryptionContext:tag": "a*b"}}),
+            false,
+        ),
+        (
+            json!({"StringLike": {"kms:EncryptionContext:other": "x*"}}),
+            true,
+        ),
+    ] {
+        assert_eq!(
+            holds(block.clone(), &context) == Outcome::Holds,
+            holds_now,
+            "{block}"
+        );
+    }
+}
